@@ -1,5 +1,6 @@
 """Compiled hot-path kernels (numba) and their reference twins (hashlib, cryptography).
 
-Part of ``chain``: the same purity rules apply. Nothing outside this package contains a
+Part of ``chain``, with the same rules: may import the standard library, ``numpy``,
+``numba``, ``cryptography`` and ``chain`` only. Nothing outside this package contains a
 numba kernel.
 """

@@ -1,0 +1,156 @@
+"""Block headers and blocks.
+
+A header commits to: the previous header (hash chain), the block's txs (``tx_root``),
+their result codes (``results_root``), the whole log of txs since genesis (``log_root``
+and ``log_size``, RFC 9162), and the state after the block (``state_root``).
+
+Wire form of a block: ``[header_fields, [tx_bytes, ...], [result, ...]]``; the header
+hash is SHA-256 of the canonical header array (its first byte is an msgpack array
+marker, so it can never collide with a 0x00 leaf or 0x01 node preimage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chain import codec, limits, merkle
+from chain.hashing import leaf_hashes, sha256
+
+ZERO_HASH = b"\x00" * 32
+
+
+class BlockError(ValueError):
+    """A block or header is malformed or inconsistent; the message says what."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    version: int
+    chain_id: str
+    height: int
+    prev_hash: bytes
+    tx_root: bytes
+    tx_count: int
+    log_root: bytes
+    log_size: int
+    results_root: bytes
+    state_root: bytes
+    timestamp_ms: int
+    proposer: str
+    round: int
+    """Consensus metadata: the Raft term or the PBFT view the block was proposed in."""
+
+    def fields(self) -> list[Any]:
+        return [
+            self.version,
+            self.chain_id,
+            self.height,
+            self.prev_hash,
+            self.tx_root,
+            self.tx_count,
+            self.log_root,
+            self.log_size,
+            self.results_root,
+            self.state_root,
+            self.timestamp_ms,
+            self.proposer,
+            self.round,
+        ]
+
+    def to_bytes(self) -> bytes:
+        return codec.encode(self.fields())
+
+    @property
+    def hash(self) -> bytes:
+        return sha256(self.to_bytes())
+
+    @classmethod
+    def from_fields(cls, fields: Any) -> BlockHeader:
+        if not isinstance(fields, list) or len(fields) != 13:
+            raise BlockError("a header is an array of 13 fields")
+        h = cls(*fields)
+        h.check()
+        return h
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> BlockHeader:
+        try:
+            return cls.from_fields(codec.decode(raw, max_bytes=4096))
+        except codec.DecodeError as exc:
+            raise BlockError(f"header encoding: {exc}") from None
+
+    def check(self) -> None:
+        if self.version != limits.HEADER_VERSION:
+            raise BlockError(f"unknown header version {self.version!r}")
+        for name in ("height", "tx_count", "log_size", "timestamp_ms", "round"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**63:
+                raise BlockError(f"header {name} must be a non-negative integer")
+        for name in ("prev_hash", "tx_root", "log_root", "results_root", "state_root"):
+            v = getattr(self, name)
+            if not isinstance(v, bytes) or len(v) != limits.HASH_BYTES:
+                raise BlockError(f"header {name} must be {limits.HASH_BYTES} bytes")
+        if not isinstance(self.chain_id, str) or not self.chain_id:
+            raise BlockError("header chain_id must be a non-empty str")
+        if not isinstance(self.proposer, str) or len(self.proposer) > limits.NODE_ID_CHARS_MAX:
+            raise BlockError("header proposer must be a node id str")
+        if self.tx_count > limits.BLOCK_TXS_MAX:
+            raise BlockError(f"tx_count {self.tx_count} is over {limits.BLOCK_TXS_MAX}")
+
+
+def result_leaf(tx_id: bytes, result: int) -> bytes:
+    return codec.encode([tx_id, result])
+
+
+def results_root(tx_ids: Sequence[bytes], results: Sequence[int]) -> bytes:
+    return merkle.root(
+        leaf_hashes([result_leaf(t, r) for t, r in zip(tx_ids, results, strict=True)])
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[bytes, ...]
+    results: tuple[int, ...]
+
+    def to_bytes(self) -> bytes:
+        return codec.encode([self.header.fields(), list(self.txs), list(self.results)])
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Block:
+        try:
+            value = codec.decode(raw, max_bytes=limits.BLOCK_BYTES_MAX)
+        except codec.DecodeError as exc:
+            raise BlockError(f"block encoding: {exc}") from None
+        if not isinstance(value, list) or len(value) != 3:
+            raise BlockError("a block is [header, txs, results]")
+        header = BlockHeader.from_fields(value[0])
+        txs, results = value[1], value[2]
+        if not isinstance(txs, list) or not all(isinstance(t, bytes) for t in txs):
+            raise BlockError("block txs must be a list of byte strings")
+        if not isinstance(results, list) or not all(
+            isinstance(r, int) and not isinstance(r, bool) and 0 <= r < 2**16 for r in results
+        ):
+            raise BlockError("block results must be a list of result codes")
+        return cls(header, tuple(txs), tuple(results))
+
+    def tx_ids(self) -> list[bytes]:
+        return leaf_hashes(self.txs)
+
+    def check_body(self) -> list[bytes]:
+        """Check the body against the header; return the tx ids (leaf hashes)."""
+        h = self.header
+        if not len(self.txs) == len(self.results) == h.tx_count:
+            raise BlockError(
+                f"header says {h.tx_count} txs, body has {len(self.txs)} txs "
+                f"and {len(self.results)} results"
+            )
+        ids = self.tx_ids()
+        if merkle.root(ids) != h.tx_root:
+            raise BlockError("tx_root does not match the block's txs")
+        if results_root(ids, self.results) != h.results_root:
+            raise BlockError("results_root does not match the block's results")
+        return ids

@@ -1,0 +1,135 @@
+"""The transaction envelope and its canonical, signed encoding.
+
+Wire form: the canonical msgpack array
+``[version, chain_id, kind, sender, nonce, timestamp_ms, payload, signature]``.
+The signature covers ``TX_DOMAIN || encode([...all fields but the signature])``.
+The tx id is the RFC 9162 leaf hash of the whole signed encoding — the same hash the
+Merkle log holds — shown to users as lowercase hex.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain import codec, limits, signing
+from chain.hashing import leaf_hash
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+class TxError(ValueError):
+    """A transaction is malformed; the message names the field and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    version: int
+    chain_id: str
+    kind: str
+    sender: bytes
+    nonce: int
+    timestamp_ms: int
+    payload: dict[str, Any] = field(hash=False)
+    signature: bytes
+
+    def unsigned_fields(self) -> list[Any]:
+        return [
+            self.version,
+            self.chain_id,
+            self.kind,
+            self.sender,
+            self.nonce,
+            self.timestamp_ms,
+            self.payload,
+        ]
+
+    def signing_bytes(self) -> bytes:
+        return signing.TX_DOMAIN + codec.encode(self.unsigned_fields())
+
+    def to_bytes(self) -> bytes:
+        return codec.encode([*self.unsigned_fields(), self.signature])
+
+    @property
+    def tx_id(self) -> bytes:
+        return leaf_hash(self.to_bytes())
+
+    def verify_signature(self) -> bool:
+        return signing.verify(self.sender, self.signing_bytes(), self.signature)
+
+
+def tx_id(raw: bytes) -> bytes:
+    """The id of a tx from its canonical bytes."""
+    return leaf_hash(raw)
+
+
+def sign_tx(
+    key: signing.PrivateKey,
+    *,
+    chain_id: str,
+    kind: str,
+    nonce: int,
+    timestamp_ms: int,
+    payload: dict[str, Any],
+) -> Tx:
+    unsigned = Tx(
+        version=limits.TX_VERSION,
+        chain_id=chain_id,
+        kind=kind,
+        sender=signing.public_key_bytes(key),
+        nonce=nonce,
+        timestamp_ms=timestamp_ms,
+        payload=codec.decode(codec.encode(payload)),
+        signature=b"",
+    )
+    _check_fields(unsigned, check_signature_length=False)
+    signature = signing.sign(key, unsigned.signing_bytes())
+    return Tx(*unsigned.unsigned_fields(), signature=signature)  # type: ignore[misc]
+
+
+def _check_int(value: Any, name: str, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= hi:
+        raise TxError(f"{name} must be an integer in [0, {hi}]")
+
+
+def _check_fields(tx: Tx, *, check_signature_length: bool = True) -> None:
+    if tx.version != limits.TX_VERSION:
+        raise TxError(f"unknown tx version {tx.version!r} (this node speaks {limits.TX_VERSION})")
+    if not isinstance(tx.chain_id, str) or not 0 < len(tx.chain_id) <= limits.CHAIN_ID_CHARS_MAX:
+        raise TxError(f"chain_id must be a str of 1..{limits.CHAIN_ID_CHARS_MAX} chars")
+    if (
+        not isinstance(tx.kind, str)
+        or len(tx.kind) > limits.KIND_CHARS_MAX
+        or not KIND_PATTERN.match(tx.kind)
+    ):
+        raise TxError(
+            f"kind must match {KIND_PATTERN.pattern} and be at most {limits.KIND_CHARS_MAX} chars"
+        )
+    if not isinstance(tx.sender, bytes) or len(tx.sender) != limits.PUBLIC_KEY_BYTES:
+        raise TxError(f"sender must be a {limits.PUBLIC_KEY_BYTES}-byte Ed25519 public key")
+    _check_int(tx.nonce, "nonce", limits.NONCE_MAX)
+    _check_int(tx.timestamp_ms, "timestamp_ms", limits.TIMESTAMP_MS_MAX)
+    if not isinstance(tx.payload, dict):
+        raise TxError("payload must be a map")
+    if check_signature_length and (
+        not isinstance(tx.signature, bytes) or len(tx.signature) != limits.SIGNATURE_BYTES
+    ):
+        raise TxError(f"signature must be {limits.SIGNATURE_BYTES} bytes")
+
+
+def decode_tx(raw: bytes) -> Tx:
+    """Strictly decode a tx from its canonical bytes (the signature is not checked here)."""
+    if len(raw) > limits.TX_BYTES_MAX:
+        raise TxError(f"tx is {len(raw)} bytes, over the limit of {limits.TX_BYTES_MAX}")
+    try:
+        fields = codec.decode(raw, max_bytes=limits.TX_BYTES_MAX)
+    except codec.DecodeError as exc:
+        raise TxError(f"tx encoding: {exc}") from None
+    if not isinstance(fields, list) or len(fields) != 8:
+        raise TxError("a tx is an array of 8 fields")
+    if fields[0] != limits.TX_VERSION:
+        raise TxError(f"unknown tx version {fields[0]!r} (this node speaks {limits.TX_VERSION})")
+    tx = Tx(*fields)
+    _check_fields(tx)
+    return tx
