@@ -1,0 +1,434 @@
+"""The LMDB ``BlockStore``: one environment per node, one write transaction per block.
+
+Rules (DESIGN.md §5, ``shared/notes/faults.md`` #7 and #11): ``sync`` and ``metasync``
+on and never ``writemap`` (with it a full disk is SIGBUS); every write transaction runs
+inside one synchronous function on one dedicated writer thread; the map grows before it
+is full (under an exclusive lock, since no transaction may be open during a resize); a
+schema version is stored and checked at open; stale reader slots are cleared at open.
+
+Named databases:
+  meta      b"schema", b"anchor", b"height", b"log_size"
+  headers   height (8 bytes BE)            -> header bytes
+  bodies    height                         -> [log_start, results]
+  hashes    header hash                    -> height
+  txs       log index (8 bytes BE)         -> tx bytes
+  txindex   tx id                          -> packed TxLocation
+  nodes     end (8 bytes BE) + level (1)   -> perfect-subtree hash (level >= 1)
+  state     ACL state keys                 -> values
+Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
+nodes sort after all stored ones and go in with LMDB's fast append.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from chain import codec, merkle
+from chain.block import Block, BlockError, BlockHeader
+from chain.hashing import leaf_hash
+from chain.merkle import Frontier
+from storage.appendcheck import check_and_extend
+from storage.blockstore import AppendError, NotAGrantchainStore, StateWrite, StoreError, TxLocation
+from storage.rwlock import RWLock
+
+SCHEMA_VERSION = 1
+SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
+MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
+MAP_HEADROOM_FRACTION = 0.5
+"""Grow when less than this fraction of the map would be free after the next write."""
+DB_NAMES = ("meta", "headers", "bodies", "hashes", "txs", "txindex", "nodes", "state")
+_LOC = struct.Struct(">QIQH")
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def _node_key(level: int, index: int) -> bytes:
+    return _u64((index + 1) << level) + bytes([level])
+
+
+class LmdbStateView:
+    def __init__(self, store: LmdbBlockStore) -> None:
+        self._store = store
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._store._read() as txn:
+            value: bytes | None = txn.get(key, db=self._store._dbs["state"])
+            return value
+
+    def range(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        # Materialized per call: a generator may not hold an LMDB read transaction open.
+        with self._store._read() as txn:
+            cur = txn.cursor(db=self._store._dbs["state"])
+            out = []
+            if cur.set_range(start):
+                for key, value in cur:
+                    if end is not None and key >= end:
+                        break
+                    out.append((key, value))
+        return iter(out)
+
+
+class LmdbBlockStore:
+    def __init__(self, path: Path, env: lmdb.Environment, dbs: dict[str, Any]) -> None:
+        self.path = path
+        self._env = env
+        self._dbs = dbs
+        self._lock = RWLock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmdb-writer")
+        self._head: BlockHeader | None = None
+        self._height = 0
+        self._anchor: bytes | None = None
+        with self._read() as txn:
+            meta = dbs["meta"]
+            self._height = int.from_bytes(txn.get(b"height", b"\0" * 8, db=meta), "big")
+            log_size = int.from_bytes(txn.get(b"log_size", b"\0" * 8, db=meta), "big")
+            self._anchor = txn.get(b"anchor", db=meta)
+            if self._height:
+                raw = txn.get(_u64(self._height), db=dbs["headers"])
+                if raw is None:
+                    raise NotAGrantchainStore(f"{path}: head header {self._height} is missing")
+                self._head = _header(raw, self._height)
+        self._frontier = Frontier.load(self._get_node, log_size)
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, create: bool = True, readonly: bool = False
+    ) -> LmdbBlockStore:
+        p = Path(path)
+        data = p / "data.mdb"
+        if not data.exists():
+            if not create or readonly:
+                raise NotAGrantchainStore(f"{p}: no grantchain data directory here (no data.mdb)")
+            p.mkdir(parents=True, exist_ok=True)
+        try:
+            env = lmdb.open(
+                str(p),
+                map_size=max(MAP_SIZE_INITIAL_BYTES, data.stat().st_size if data.exists() else 0),
+                max_dbs=len(DB_NAMES) + 1,
+                sync=True,
+                metasync=True,
+                writemap=False,
+                readonly=readonly,
+                max_readers=256,
+                readahead=False,
+            )
+        except lmdb.Error as exc:
+            raise NotAGrantchainStore(f"{p}: cannot open the LMDB environment: {exc}") from None
+        try:
+            env.reader_check()
+            dbs = cls._open_dbs(env, p, readonly=readonly)
+            return cls(p, env, dbs)
+        except BaseException:
+            env.close()
+            raise
+
+    @staticmethod
+    def _open_dbs(env: lmdb.Environment, p: Path, *, readonly: bool) -> dict[str, Any]:
+        try:
+            with env.begin(write=False) as txn:
+                names = {k for k, _ in txn.cursor()}
+            fresh = not names
+            if fresh and readonly:
+                raise NotAGrantchainStore(f"{p}: empty LMDB environment, not a grantchain store")
+            if not fresh and b"meta" not in names:
+                raise NotAGrantchainStore(f"{p}: an LMDB environment, but not a grantchain store")
+            dbs = {n: env.open_db(n.encode(), create=not readonly) for n in DB_NAMES}
+            with env.begin(write=not readonly) as txn:
+                tag = txn.get(b"schema", db=dbs["meta"])
+                if tag is None and fresh and not readonly:
+                    txn.put(b"schema", SCHEMA_TAG, db=dbs["meta"])
+                elif tag != SCHEMA_TAG:
+                    raise NotAGrantchainStore(
+                        f"{p}: schema {tag!r}, this version reads {SCHEMA_TAG!r}"
+                    )
+            return dbs
+        except lmdb.Error as exc:
+            raise NotAGrantchainStore(f"{p}: damaged or foreign LMDB environment: {exc}") from None
+
+    # -- reading ---------------------------------------------------------------------
+    def _read(self) -> Any:
+        return _ReadTxn(self)
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def log_size(self) -> int:
+        return self._frontier.size
+
+    def anchor(self) -> bytes | None:
+        return self._anchor
+
+    def head(self) -> BlockHeader | None:
+        return self._head
+
+    def header(self, height: int) -> BlockHeader | None:
+        if not 1 <= height <= self._height:
+            return None
+        with self._read() as txn:
+            raw = txn.get(_u64(height), db=self._dbs["headers"])
+        return None if raw is None else _header(raw, height)
+
+    def block(self, height: int) -> Block | None:
+        if not 1 <= height <= self._height:
+            return None
+        with self._read() as txn:
+            raw_header = txn.get(_u64(height), db=self._dbs["headers"])
+            raw_body = txn.get(_u64(height), db=self._dbs["bodies"])
+            if raw_header is None or raw_body is None:
+                raise StoreError(f"{self.path}: block {height} is missing")
+            header = _header(raw_header, height)
+            log_start, results = _body(raw_body, height)
+            txs = []
+            if header.tx_count:
+                cur = txn.cursor(db=self._dbs["txs"])
+                cur.set_key(_u64(log_start))
+                for i, (key, value) in enumerate(cur):
+                    if i == header.tx_count:
+                        break
+                    if key != _u64(log_start + i):
+                        raise StoreError(f"{self.path}: block {height}: tx {i} is missing")
+                    txs.append(value)
+        if len(txs) != header.tx_count:
+            raise StoreError(f"{self.path}: block {height}: {len(txs)} of {header.tx_count} txs")
+        return Block(header, tuple(txs), tuple(results))
+
+    def iter_blocks(self, start: int = 1) -> Iterator[Block]:
+        """Every block from ``start`` on, read with one cursor per table (for ``verify``)."""
+        with self._read() as txn:
+            hcur = txn.cursor(db=self._dbs["headers"])
+            bcur = txn.cursor(db=self._dbs["bodies"])
+            tcur = txn.cursor(db=self._dbs["txs"])
+            if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
+                return
+            titer: Iterator[tuple[bytes, bytes]] | None = None
+            for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
+                height = int.from_bytes(hkey, "big")
+                if hkey != bkey:
+                    raise StoreError(f"block {height}: header and body tables disagree")
+                header = _header(raw_header, height)
+                log_start, results = _body(raw_body, height)
+                if titer is None and header.tx_count:
+                    if not tcur.set_key(_u64(log_start)):
+                        raise StoreError(f"block {height}: tx {log_start} is missing")
+                    titer = iter(tcur)
+                txs = []
+                for _ in range(header.tx_count):
+                    item = next(titer, None) if titer is not None else None
+                    if item is None:
+                        raise StoreError(f"block {height}: the tx table ends early")
+                    if item[0] != _u64(log_start + len(txs)):
+                        raise StoreError(f"block {height}: tx {len(txs)} is missing")
+                    txs.append(item[1])
+                yield Block(header, tuple(txs), tuple(results))
+
+    def height_of(self, header_hash: bytes) -> int | None:
+        with self._read() as txn:
+            raw = txn.get(header_hash, db=self._dbs["hashes"])
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        with self._read() as txn:
+            raw = txn.get(tx_id, db=self._dbs["txindex"])
+        return None if raw is None else TxLocation(*_LOC.unpack(raw))
+
+    def tx(self, tx_id: bytes) -> tuple[bytes, TxLocation] | None:
+        with self._read() as txn:
+            raw = txn.get(tx_id, db=self._dbs["txindex"])
+            if raw is None:
+                return None
+            loc = TxLocation(*_LOC.unpack(raw))
+            data = txn.get(_u64(loc.log_index), db=self._dbs["txs"])
+        if data is None:
+            raise StoreError(f"{self.path}: tx {tx_id.hex()} is indexed but missing")
+        return data, loc
+
+    def _get_node(self, level: int, index: int) -> bytes:
+        with self._read() as txn:
+            if level == 0:
+                raw = txn.get(_u64(index), db=self._dbs["txs"])
+                if raw is None:
+                    raise StoreError(f"{self.path}: log leaf {index} is missing")
+                return leaf_hash(raw)
+            value = txn.get(_node_key(level, index), db=self._dbs["nodes"])
+        if value is None:
+            raise StoreError(f"{self.path}: log node ({level}, {index}) is missing")
+        node: bytes = value
+        return node
+
+    def log_root(self, size: int | None = None) -> bytes:
+        if size is None or size == self.log_size:
+            return self._frontier.root()
+        _check_size(size, self.log_size)
+        return merkle.root_at(self._get_node, size)
+
+    def inclusion_proof(self, log_index: int, tree_size: int) -> list[bytes]:
+        _check_size(tree_size, self.log_size)
+        return merkle.inclusion_proof(self._get_node, log_index, tree_size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        _check_size(size2, self.log_size)
+        return merkle.consistency_proof(self._get_node, size1, size2)
+
+    def state(self) -> LmdbStateView:
+        return LmdbStateView(self)
+
+    # -- writing ---------------------------------------------------------------------
+    def append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> None:
+        self._writer.submit(self._append_on_writer, block, state_writes).result()
+
+    def _append_on_writer(self, block: Block, state_writes: Sequence[StateWrite]) -> None:
+        frontier = self._frontier.copy()
+        ids, nodes = check_and_extend(block, self._head, frontier)
+        h = block.header
+        raw_header = h.to_bytes()
+        header_hash = h.hash
+        log_start = self._frontier.size
+        body = codec.encode([log_start, list(block.results)])
+        estimate = 2 * (sum(map(len, block.txs)) + 200 * len(block.txs) + 4096)
+        estimate += sum(len(k) + len(v or b"") + 64 for k, v in state_writes)
+        self._ensure_room(estimate)
+        for attempt in (1, 2):
+            try:
+                self._write(
+                    block, ids, nodes, raw_header, header_hash, body, log_start, state_writes
+                )
+                break
+            except lmdb.MapFullError:
+                if attempt == 2:
+                    raise StoreError(f"{self.path}: LMDB map full even after growing") from None
+                self._grow(self._env.info()["map_size"] * 2)
+        self._frontier = frontier
+        self._head = h
+        self._height = h.height
+        if self._anchor is None:
+            self._anchor = h.prev_hash
+
+    def _write(
+        self,
+        block: Block,
+        ids: list[bytes],
+        nodes: list[tuple[int, int, bytes]],
+        raw_header: bytes,
+        header_hash: bytes,
+        body: bytes,
+        log_start: int,
+        state_writes: Sequence[StateWrite],
+    ) -> None:
+        h = block.header
+        dbs = self._dbs
+        key = _u64(h.height)
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            idx = dbs["txindex"]
+            for pos, tx_id in enumerate(ids):
+                loc = _LOC.pack(h.height, pos, log_start + pos, block.results[pos])
+                if not txn.put(tx_id, loc, db=idx, overwrite=False):
+                    raise AppendError(f"block {h.height}: tx {tx_id.hex()} is already stored")
+            if block.txs:
+                items = [(_u64(log_start + i), raw) for i, raw in enumerate(block.txs)]
+                txn.cursor(db=dbs["txs"]).putmulti(items, append=True)
+            inner = [(_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0]
+            if inner:
+                txn.cursor(db=dbs["nodes"]).putmulti(inner, append=True)
+            txn.put(key, raw_header, db=dbs["headers"], append=True)
+            txn.put(key, body, db=dbs["bodies"], append=True)
+            txn.put(header_hash, key, db=dbs["hashes"])
+            state = dbs["state"]
+            for k, v in state_writes:
+                if v is None:
+                    txn.delete(k, db=state)
+                else:
+                    txn.put(k, v, db=state)
+            meta = dbs["meta"]
+            txn.put(b"height", key, db=meta)
+            txn.put(b"log_size", _u64(h.log_size), db=meta)
+            if h.height == 1:
+                txn.put(b"anchor", h.prev_hash, db=meta)
+
+    def _ensure_room(self, bytes_needed: int) -> None:
+        info = self._env.info()
+        used = (info["last_pgno"] + 1) * self._env.stat()["psize"]
+        map_size = info["map_size"]
+        if used + bytes_needed > map_size * (1 - MAP_HEADROOM_FRACTION):
+            self._grow(max(map_size * 2, (used + bytes_needed) * 4))
+
+    def _grow(self, new_size: int) -> None:
+        with self._lock.exclusive():
+            self._env.set_mapsize(new_size)
+
+    def map_usage(self) -> tuple[int, int]:
+        """(bytes used, map size) — for metrics and headroom alerts."""
+        info = self._env.info()
+        return (info["last_pgno"] + 1) * self._env.stat()["psize"], info["map_size"]
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._env.close()
+
+    def __enter__(self) -> LmdbBlockStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ReadTxn:
+    """A read transaction held under the shared lock (so the map cannot move under it)."""
+
+    def __init__(self, store: LmdbBlockStore) -> None:
+        self._store = store
+        self._shared: Any = None
+        self._txn: Any = None
+
+    def __enter__(self) -> Any:
+        self._shared = self._store._lock.shared()
+        self._shared.__enter__()
+        try:
+            self._txn = self._store._env.begin(write=False)
+        except BaseException:
+            self._shared.__exit__(None, None, None)
+            raise
+        return self._txn
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._txn.abort()
+        finally:
+            self._shared.__exit__(None, None, None)
+
+
+def _header(raw: bytes, height: int) -> BlockHeader:
+    try:
+        h = BlockHeader.from_bytes(raw)
+    except BlockError as exc:
+        raise StoreError(f"block {height}: stored header is damaged: {exc}") from None
+    if h.height != height:
+        raise StoreError(f"block {height}: stored header says height {h.height}")
+    return h
+
+
+def _body(raw: bytes, height: int) -> tuple[int, list[int]]:
+    try:
+        value = codec.decode(raw)
+        log_start, results = value
+        if not isinstance(log_start, int) or not isinstance(results, list):
+            raise ValueError("shape")
+    except (codec.DecodeError, ValueError, TypeError):
+        raise StoreError(f"block {height}: stored body is damaged") from None
+    return log_start, results
+
+
+def _check_size(size: int, log_size: int) -> None:
+    if not 0 <= size <= log_size:
+        raise merkle.ProofError(f"tree size {size} is beyond the log size {log_size}")
