@@ -223,7 +223,7 @@ class LmdbBlockStore:
                     if not tcur.set_key(_u64(log_start)):
                         raise StoreError(f"block {height}: tx {log_start} is missing")
                     titer = iter(tcur)
-                txs = []
+                txs: list[bytes] = []
                 for _ in range(header.tx_count):
                     item = next(titer, None) if titer is not None else None
                     if item is None:
@@ -232,6 +232,19 @@ class LmdbBlockStore:
                         raise StoreError(f"block {height}: tx {len(txs)} is missing")
                     txs.append(item[1])
                 yield Block(header, tuple(txs), tuple(results))
+
+    def index_problem(self, height: int, tx_ids: Sequence[bytes]) -> str | None:
+        """Why the tx index disagrees with block ``height`` holding ``tx_ids``, or None."""
+        with self._read() as txn:
+            idx = self._dbs["txindex"]
+            for pos, tx_id in enumerate(tx_ids):
+                raw = txn.get(tx_id, db=idx)
+                if raw is None:
+                    return f"tx {pos} ({tx_id.hex()}) is missing from the tx index"
+                got_height, got_pos, _, _ = _LOC.unpack(raw)
+                if (got_height, got_pos) != (height, pos):
+                    return f"tx {pos} ({tx_id.hex()}) is indexed at block {got_height} position {got_pos}"
+        return None
 
     def height_of(self, header_hash: bytes) -> int | None:
         with self._read() as txn:
