@@ -58,7 +58,9 @@ class ChainVerifier:
         except BlockError as exc:
             raise VerifyError(h.height, str(exc)) from None
         if h.log_size != self.frontier.size + h.tx_count:
-            raise VerifyError(h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}")
+            raise VerifyError(
+                h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}"
+            )
         for leaf in ids:
             self.frontier.append(leaf)
         if self.frontier.root() != h.log_root:
@@ -78,7 +80,9 @@ class ChainVerifier:
             except TxError as exc:
                 raise VerifyError(h.height, f"tx {pos}: {exc}") from None
             if tx.chain_id != h.chain_id:
-                raise VerifyError(h.height, f"tx {pos}: chain_id {tx.chain_id!r} is not this chain's")
+                raise VerifyError(
+                    h.height, f"tx {pos}: chain_id {tx.chain_id!r} is not this chain's"
+                )
             keys.append(tx.sender)
             msgs.append(tx.signing_bytes())
             sigs.append(tx.signature)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chain.block import Block, BlockHeader
+from chain.merkle import Frontier
 
 StateWrite = tuple[bytes, bytes | None]
 """One state change: ``(key, value)``, or ``(key, None)`` to delete."""
@@ -57,6 +58,10 @@ class BlockStore(Protocol):
         ...
 
     def head(self) -> BlockHeader | None: ...
+
+    def frontier(self) -> Frontier:
+        """A copy of the log's right edge, to build the next block on."""
+        ...
 
     def header(self, height: int) -> BlockHeader | None: ...
 

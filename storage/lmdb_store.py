@@ -126,6 +126,7 @@ class LmdbBlockStore:
             raise NotAGrantchainStore(f"{p}: cannot open the LMDB environment: {exc}") from None
         try:
             env.reader_check()
+            _check_not_truncated(env, data)
             dbs = cls._open_dbs(env, p, readonly=readonly)
             return cls(p, env, dbs)
         except BaseException:
@@ -169,6 +170,10 @@ class LmdbBlockStore:
 
     def anchor(self) -> bytes | None:
         return self._anchor
+
+    def frontier(self) -> Frontier:
+        """A copy of the log's right edge, to build the next block on."""
+        return self._frontier.copy()
 
     def head(self) -> BlockHeader | None:
         return self._head
@@ -343,11 +348,16 @@ class LmdbBlockStore:
         dbs = self._dbs
         key = _u64(h.height)
         with self._lock.shared(), self._env.begin(write=True) as txn:
-            idx = dbs["txindex"]
-            for pos, tx_id in enumerate(ids):
-                loc = _LOC.pack(h.height, pos, log_start + pos, block.results[pos])
-                if not txn.put(tx_id, loc, db=idx, overwrite=False):
-                    raise AppendError(f"block {h.height}: tx {tx_id.hex()} is already stored")
+            # Sorted keys keep the B-tree inserts local; overwrite=False makes a tx that is
+            # already stored fail the whole (aborted) transaction.
+            index_items = sorted(
+                (tx_id, _LOC.pack(h.height, pos, log_start + pos, block.results[pos]))
+                for pos, tx_id in enumerate(ids)
+            )
+            _, added = txn.cursor(db=dbs["txindex"]).putmulti(index_items, overwrite=False)
+            if added != len(index_items):
+                dup = next(k for k, v in index_items if txn.get(k, db=dbs["txindex"]) != v)
+                raise AppendError(f"block {h.height}: tx {dup.hex()} is already stored")
             if block.txs:
                 items = [(_u64(log_start + i), raw) for i, raw in enumerate(block.txs)]
                 txn.cursor(db=dbs["txs"]).putmulti(items, append=True)
@@ -419,6 +429,18 @@ class _ReadTxn:
             self._txn.abort()
         finally:
             self._shared.__exit__(None, None, None)
+
+
+def _check_not_truncated(env: lmdb.Environment, data: Path) -> None:
+    """A file shorter than its own meta page says would SIGBUS the process on first read."""
+    if not data.exists():
+        return
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    actual = data.stat().st_size
+    if actual < needed:
+        raise NotAGrantchainStore(
+            f"{data}: truncated ({actual} bytes, the store's meta page says {needed})"
+        )
 
 
 def _header(raw: bytes, height: int) -> BlockHeader:

@@ -61,6 +61,9 @@ class MemoryBlockStore:
     def anchor(self) -> bytes | None:
         return self._blocks[0].header.prev_hash if self._blocks else None
 
+    def frontier(self) -> Frontier:
+        return self._frontier.copy()
+
     def head(self) -> BlockHeader | None:
         return self._blocks[-1].header if self._blocks else None
 

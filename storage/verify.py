@@ -41,7 +41,9 @@ def verify_store(
     on_block: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Check every block; ``on_block(height, txs_in_block)`` reports progress."""
-    v = ChainVerifier(anchor=anchor if anchor is not None else store.anchor(), check_signatures=check_signatures)
+    v = ChainVerifier(
+        anchor=anchor if anchor is not None else store.anchor(), check_signatures=check_signatures
+    )
     bad: tuple[int, str] | None = None
     try:
         for block in store.iter_blocks():
@@ -52,7 +54,10 @@ def verify_store(
             if on_block:
                 on_block(block.header.height, len(ids))
         if v.height != store.height:
-            bad = (v.height + 1, f"the store says its head is {store.height}, blocks end at {v.height}")
+            bad = (
+                v.height + 1,
+                f"the store says its head is {store.height}, blocks end at {v.height}",
+            )
         elif store.head() is not None and v.head != store.head():
             bad = (v.height, "the head header differs from the last block")
     except VerifyError as exc:

@@ -28,7 +28,10 @@ def demo_genesis(keys: dict[str, signing.PrivateKey]) -> Genesis:
         chain_id="grantchain-demo",
         consensus="raft",
         timestamp_ms=1_767_225_600_000,
-        organisations=(Organisation("hospital", "St. Example Hospital"), Organisation("lab", "Example AI Lab")),
+        organisations=(
+            Organisation("hospital", "St. Example Hospital"),
+            Organisation("lab", "Example AI Lab"),
+        ),
         identities=(
             Identity("hospital", "hospital-admin", "admin", pub["hospital-admin"]),
             Identity("lab", "lab-admin", "admin", pub["lab-admin"]),
@@ -40,12 +43,21 @@ def demo_genesis(keys: dict[str, signing.PrivateKey]) -> Genesis:
 
 
 @click.command("demo")
-@click.option("--dir", "directory", default="./.grantchain-demo", type=click.Path(path_type=Path), show_default=True)
+@click.option(
+    "--dir",
+    "directory",
+    default="./.grantchain-demo",
+    type=click.Path(path_type=Path),
+    show_default=True,
+)
 @click.option("--blocks", default=20, show_default=True, help="Blocks to build.")
 @click.option("--txs-per-block", default=100, show_default=True)
 def command(directory: Path, blocks: int, txs_per_block: int) -> None:
     """Build, store and verify a sample chain of signed audit events."""
-    keys = {n: signing.generate_private_key() for n in ("hospital-admin", "lab-admin", "lab-trainer", "n1")}
+    keys = {
+        n: signing.generate_private_key()
+        for n in ("hospital-admin", "lab-admin", "lab-trainer", "n1")
+    }
     genesis = demo_genesis(keys)
     data_dir = directory / "data"
     if data_dir.exists():
@@ -90,10 +102,14 @@ def command(directory: Path, blocks: int, txs_per_block: int) -> None:
             store.append(block)
             head = block.header
         built = time.perf_counter() - started
-        click.echo(f"stored {store.height} blocks, {store.log_size} signed txs in {data_dir} ({built:.2f} s)")
+        click.echo(
+            f"stored {store.height} blocks, {store.log_size} signed txs in {data_dir} ({built:.2f} s)"
+        )
         report = verify_store(store, check_signatures=True, anchor=genesis.hash)
     if not report.ok:
-        raise click.ClickException(f"verification failed at block {report.bad_height}: {report.problem}")
+        raise click.ClickException(
+            f"verification failed at block {report.bad_height}: {report.problem}"
+        )
     click.echo(
         f"verified: {report.height} blocks linked to genesis, {report.txs_checked} txs, "
         f"{report.signatures_checked} signatures; head {report.head_hash}"

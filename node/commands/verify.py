@@ -16,7 +16,9 @@ from storage.lmdb_store import LmdbBlockStore
 from storage.verify import VerifyReport, verify_store
 
 
-def run_verify(data_dir: Path, *, signatures: bool, show_progress: bool) -> tuple[VerifyReport, float]:
+def run_verify(
+    data_dir: Path, *, signatures: bool, show_progress: bool
+) -> tuple[VerifyReport, float]:
     started = time.perf_counter()
     with LmdbBlockStore.open(data_dir, create=False, readonly=True) as store:
         if not show_progress or store.height == 0:
@@ -41,7 +43,13 @@ def run_verify(data_dir: Path, *, signatures: bool, show_progress: bool) -> tupl
 
 
 @click.command("verify")
-@click.option("--data-dir", "data_dir", required=True, type=click.Path(path_type=Path), help="The node's data directory.")
+@click.option(
+    "--data-dir",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The node's data directory.",
+)
 @click.option("--signatures", is_flag=True, help="Also decode every tx and verify its signature.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object on the last line.")
 def command(data_dir: Path, signatures: bool, as_json: bool) -> None:
