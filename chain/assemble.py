@@ -27,8 +27,7 @@ def assemble_block(
     log frontier after it. ``frontier`` itself is left unchanged."""
     ids = leaf_hashes(txs)
     after = frontier.copy()
-    for leaf in ids:
-        after.append(leaf)
+    after.extend(ids)
     header = BlockHeader(
         version=limits.HEADER_VERSION,
         chain_id=chain_id,

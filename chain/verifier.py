@@ -61,8 +61,7 @@ class ChainVerifier:
             raise VerifyError(
                 h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}"
             )
-        for leaf in ids:
-            self.frontier.append(leaf)
+        self.frontier.extend(ids)
         if self.frontier.root() != h.log_root:
             raise VerifyError(h.height, "log_root does not match the txs since genesis")
         if self.check_signatures and block.txs:

@@ -36,9 +36,7 @@ def check_and_extend(
         raise AppendError(f"block {h.height}: {exc}") from None
     if len(set(ids)) != len(ids):
         raise AppendError(f"block {h.height}: the same tx appears twice")
-    nodes: list[tuple[int, int, bytes]] = []
-    for leaf in ids:
-        nodes.extend(frontier.append(leaf))
+    nodes = frontier.extend(ids)
     if frontier.root() != h.log_root:
         raise AppendError(f"block {h.height}: log_root does not match the log")
     return ids, nodes

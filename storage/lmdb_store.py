@@ -17,6 +17,13 @@ Named databases:
   state     ACL state keys                 -> values
 Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
 nodes sort after all stored ones and go in with LMDB's fast append.
+
+The tx index is the one table keyed by random hashes: inserting a block's 1,000 ids
+dirties ~1,000 B-tree pages, so a commit would write megabytes. It is therefore derived
+data, written in sorted batches of ``INDEX_FLUSH_TXS`` inside a block's transaction;
+ids of the blocks since the last batch (``meta/indexed_height``) live in memory and are
+rebuilt from the blocks themselves at open. Nothing acknowledged depends on the batch:
+the blocks are durable on every append.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,7 @@ from storage.rwlock import RWLock
 SCHEMA_VERSION = 1
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
 MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
+INDEX_FLUSH_TXS = 65_536
 MAP_HEADROOM_FRACTION = 0.5
 """Grow when less than this fraction of the map would be free after the next write."""
 DB_NAMES = ("meta", "headers", "bodies", "hashes", "txs", "txindex", "nodes", "state")
@@ -78,8 +86,11 @@ class LmdbStateView:
 
 
 class LmdbBlockStore:
-    def __init__(self, path: Path, env: lmdb.Environment, dbs: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path, env: lmdb.Environment, dbs: dict[str, Any], *, readonly: bool = False
+    ) -> None:
         self.path = path
+        self._readonly = readonly
         self._env = env
         self._dbs = dbs
         self._lock = RWLock()
@@ -98,6 +109,17 @@ class LmdbBlockStore:
                     raise NotAGrantchainStore(f"{path}: head header {self._height} is missing")
                 self._head = _header(raw, self._height)
         self._frontier = Frontier.load(self._get_node, log_size)
+        self._pending: dict[bytes, bytes] = {}
+        with self._read() as txn:
+            raw_indexed = txn.get(b"indexed_height", db=dbs["meta"])
+        self._indexed_height = int.from_bytes(raw_indexed, "big") if raw_indexed else 0
+        pending: dict[bytes, bytes] = {}
+        for block in self.iter_blocks(self._indexed_height + 1):
+            h = block.header
+            start = h.log_size - h.tx_count
+            for pos, tx_id in enumerate(block.tx_ids()):
+                pending[tx_id] = _LOC.pack(h.height, pos, start + pos, block.results[pos])
+        self._pending = pending
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -128,7 +150,7 @@ class LmdbBlockStore:
             env.reader_check()
             _check_not_truncated(env, data)
             dbs = cls._open_dbs(env, p, readonly=readonly)
-            return cls(p, env, dbs)
+            return cls(p, env, dbs, readonly=readonly)
         except BaseException:
             env.close()
             raise
@@ -243,7 +265,7 @@ class LmdbBlockStore:
         with self._read() as txn:
             idx = self._dbs["txindex"]
             for pos, tx_id in enumerate(tx_ids):
-                raw = txn.get(tx_id, db=idx)
+                raw = self._pending.get(tx_id) or txn.get(tx_id, db=idx)
                 if raw is None:
                     return f"tx {pos} ({tx_id.hex()}) is missing from the tx index"
                 got_height, got_pos, _, _ = _LOC.unpack(raw)
@@ -256,14 +278,20 @@ class LmdbBlockStore:
             raw = txn.get(header_hash, db=self._dbs["hashes"])
         return None if raw is None else int.from_bytes(raw, "big")
 
+    def _index_get(self, txn: Any, tx_id: bytes) -> bytes | None:
+        raw: bytes | None = self._pending.get(tx_id)
+        if raw is None:
+            raw = txn.get(tx_id, db=self._dbs["txindex"])
+        return raw
+
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
         with self._read() as txn:
-            raw = txn.get(tx_id, db=self._dbs["txindex"])
+            raw = self._index_get(txn, tx_id)
         return None if raw is None else TxLocation(*_LOC.unpack(raw))
 
     def tx(self, tx_id: bytes) -> tuple[bytes, TxLocation] | None:
         with self._read() as txn:
-            raw = txn.get(tx_id, db=self._dbs["txindex"])
+            raw = self._index_get(txn, tx_id)
             if raw is None:
                 return None
             loc = TxLocation(*_LOC.unpack(raw))
@@ -304,7 +332,12 @@ class LmdbBlockStore:
 
     # -- writing ---------------------------------------------------------------------
     def append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> None:
-        self._writer.submit(self._append_on_writer, block, state_writes).result()
+        self.submit_append(block, state_writes).result()
+
+    def submit_append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> Future[None]:
+        """Queue the append on the writer thread; the future resolves once it is durable
+        (or raises what ``append`` would). Lets a caller build the next block meanwhile."""
+        return self._writer.submit(self._append_on_writer, block, state_writes)
 
     def _append_on_writer(self, block: Block, state_writes: Sequence[StateWrite]) -> None:
         frontier = self._frontier.copy()
@@ -348,22 +381,23 @@ class LmdbBlockStore:
         dbs = self._dbs
         key = _u64(h.height)
         with self._lock.shared(), self._env.begin(write=True) as txn:
-            # Sorted keys keep the B-tree inserts local; overwrite=False makes a tx that is
-            # already stored fail the whole (aborted) transaction.
-            index_items = sorted(
-                (tx_id, _LOC.pack(h.height, pos, log_start + pos, block.results[pos]))
-                for pos, tx_id in enumerate(ids)
-            )
-            _, added = txn.cursor(db=dbs["txindex"]).putmulti(index_items, overwrite=False)
-            if added != len(index_items):
-                dup = next(k for k, v in index_items if txn.get(k, db=dbs["txindex"]) != v)
-                raise AppendError(f"block {h.height}: tx {dup.hex()} is already stored")
-            if block.txs:
-                items = [(_u64(log_start + i), raw) for i, raw in enumerate(block.txs)]
-                txn.cursor(db=dbs["txs"]).putmulti(items, append=True)
-            inner = [(_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0]
-            if inner:
-                txn.cursor(db=dbs["nodes"]).putmulti(inner, append=True)
+            index = dbs["txindex"]
+            new_index = {}
+            for pos, tx_id in enumerate(ids):
+                if tx_id in self._pending or txn.get(tx_id, db=index) is not None:
+                    raise AppendError(f"block {h.height}: tx {tx_id.hex()} is already stored")
+                new_index[tx_id] = _LOC.pack(h.height, pos, log_start + pos, block.results[pos])
+            flush = len(self._pending) + len(new_index) >= INDEX_FLUSH_TXS
+            if flush:
+                batch = sorted({**self._pending, **new_index}.items())
+                _, added = txn.cursor(db=index).putmulti(batch, overwrite=False)
+                if added != len(batch):
+                    raise StoreError(f"tx index: {len(batch) - added} ids were already indexed")
+                txn.put(b"indexed_height", key, db=dbs["meta"])
+            items = [(_u64(log_start + i), raw) for i, raw in enumerate(block.txs)]
+            _append_sorted(txn, dbs["txs"], items, "txs")
+            inner = sorted((_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0)
+            _append_sorted(txn, dbs["nodes"], inner, "log nodes")
             txn.put(key, raw_header, db=dbs["headers"], append=True)
             txn.put(key, body, db=dbs["bodies"], append=True)
             txn.put(header_hash, key, db=dbs["hashes"])
@@ -378,6 +412,12 @@ class LmdbBlockStore:
             txn.put(b"log_size", _u64(h.log_size), db=meta)
             if h.height == 1:
                 txn.put(b"anchor", h.prev_hash, db=meta)
+        # Committed: only now may readers stop finding these ids in memory.
+        if flush:
+            self._pending = {}
+            self._indexed_height = h.height
+        else:
+            self._pending.update(new_index)
 
     def _ensure_room(self, bytes_needed: int) -> None:
         info = self._env.info()
@@ -395,7 +435,20 @@ class LmdbBlockStore:
         info = self._env.info()
         return (info["last_pgno"] + 1) * self._env.stat()["psize"], info["map_size"]
 
+    def _flush_index_on_writer(self) -> None:
+        if not self._pending:
+            return
+        batch = sorted(self._pending.items())
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            txn.cursor(db=self._dbs["txindex"]).putmulti(batch, overwrite=False)
+            txn.put(b"indexed_height", _u64(self._height), db=self._dbs["meta"])
+        self._pending = {}
+        self._indexed_height = self._height
+
     def close(self) -> None:
+        if not self._readonly:
+            self._ensure_room(len(self._pending) * 200)
+            self._writer.submit(self._flush_index_on_writer).result()
         self._writer.shutdown(wait=True)
         self._env.close()
 
@@ -429,6 +482,15 @@ class _ReadTxn:
             self._txn.abort()
         finally:
             self._shared.__exit__(None, None, None)
+
+
+def _append_sorted(txn: Any, db: Any, items: list[tuple[bytes, bytes]], what: str) -> None:
+    """LMDB's fast append; keys must sort after every stored key, or nothing is trusted."""
+    if not items:
+        return
+    _, added = txn.cursor(db=db).putmulti(items, append=True)
+    if added != len(items):
+        raise StoreError(f"{what}: {len(items) - added} keys did not append in order")
 
 
 def _check_not_truncated(env: lmdb.Environment, data: Path) -> None:
