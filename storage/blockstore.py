@@ -81,6 +81,12 @@ class BlockStore(Protocol):
 
     def state(self) -> StateView: ...
 
+    def certificate(self, height: int) -> list[tuple[str, bytes]]:
+        """The header signatures ``(node_id, signature)`` stored for ``height``."""
+        ...
+
+    def put_certificate(self, height: int, signatures: Sequence[tuple[str, bytes]]) -> None: ...
+
     def append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> None:
         """Persist the block, its tx index, log nodes and state writes atomically; when this
         returns the block is durable."""

@@ -15,6 +15,10 @@ Named databases:
   txindex   tx id                          -> packed TxLocation
   nodes     end (8 bytes BE) + level (1)   -> perfect-subtree hash (level >= 1)
   state     ACL state keys                 -> values
+  certs     height                         -> [[node_id, header signature], ...]
+  clog      consensus log index (8 bytes)  -> entry bytes (opaque; the node encodes them)
+  meta also holds b"genesis" (the chain this directory belongs to), b"consensus/hard" and
+  b"consensus/snapshot" (opaque bytes for the consensus core).
 Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
 nodes sort after all stored ones and go in with LMDB's fast append.
 
@@ -51,7 +55,18 @@ MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
 INDEX_FLUSH_TXS = 65_536
 MAP_HEADROOM_FRACTION = 0.5
 """Grow when less than this fraction of the map would be free after the next write."""
-DB_NAMES = ("meta", "headers", "bodies", "hashes", "txs", "txindex", "nodes", "state")
+DB_NAMES = (
+    "meta",
+    "headers",
+    "bodies",
+    "hashes",
+    "txs",
+    "txindex",
+    "nodes",
+    "state",
+    "certs",
+    "clog",
+)
 _LOC = struct.Struct(">QIQH")
 
 
@@ -330,6 +345,96 @@ class LmdbBlockStore:
     def state(self) -> LmdbStateView:
         return LmdbStateView(self)
 
+    # -- genesis and consensus persistence -------------------------------------------
+    def genesis_hash(self) -> bytes | None:
+        with self._read() as txn:
+            value: bytes | None = txn.get(b"genesis", db=self._dbs["meta"])
+        return value
+
+    def initialize(self, genesis_hash: bytes, state_writes: Sequence[StateWrite]) -> None:
+        """Bind an empty store to a genesis and write the genesis state; on a store that
+        is already bound, check it is the same genesis."""
+        current = self.genesis_hash()
+        if current is not None:
+            if current != genesis_hash:
+                raise NotAGrantchainStore(
+                    f"{self.path}: belongs to genesis {current.hex()}, not {genesis_hash.hex()}"
+                )
+            return
+        if self._height:
+            raise StoreError(f"{self.path}: has blocks but no genesis")
+
+        def write() -> None:
+            with self._lock.shared(), self._env.begin(write=True) as txn:
+                for k, v in state_writes:
+                    if v is not None:
+                        txn.put(k, v, db=self._dbs["state"])
+                txn.put(b"genesis", genesis_hash, db=self._dbs["meta"])
+
+        self._writer.submit(write).result()
+
+    def consensus_load(self) -> tuple[bytes | None, bytes | None, list[bytes]]:
+        """(hard state, snapshot, log entries in index order) as last saved."""
+        with self._read() as txn:
+            meta = self._dbs["meta"]
+            hard = txn.get(b"consensus/hard", db=meta)
+            snap = txn.get(b"consensus/snapshot", db=meta)
+            entries = [v for _, v in txn.cursor(db=self._dbs["clog"])]
+        return hard, snap, entries
+
+    def consensus_save(
+        self,
+        *,
+        hard_state: bytes | None,
+        entries: Sequence[tuple[int, bytes]],
+        snapshot: tuple[int, bytes] | None,
+    ) -> None:
+        """Durably, in one transaction: install ``snapshot`` (index, bytes) dropping the log
+        up to its index, then truncate the log from the first entry's index and append
+        ``entries``, then save ``hard_state``."""
+        self._ensure_room(sum(len(e) + 64 for _, e in entries) + 4096)
+        self._writer.submit(self._consensus_save_on_writer, hard_state, entries, snapshot).result()
+
+    def _consensus_save_on_writer(
+        self,
+        hard_state: bytes | None,
+        entries: Sequence[tuple[int, bytes]],
+        snapshot: tuple[int, bytes] | None,
+    ) -> None:
+        meta, clog = self._dbs["meta"], self._dbs["clog"]
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            if snapshot is not None:
+                _delete_below(txn, clog, snapshot[0] + 1)
+                txn.put(b"consensus/snapshot", snapshot[1], db=meta)
+            if entries:
+                cur = txn.cursor(db=clog)
+                if cur.set_range(_u64(entries[0][0])):
+                    while cur.delete():
+                        pass
+                for index, data in entries:
+                    txn.put(_u64(index), data, db=clog, append=True)
+            if hard_state is not None:
+                txn.put(b"consensus/hard", hard_state, db=meta)
+
+    def consensus_compact(self, index: int, snapshot: bytes) -> None:
+        """Drop log entries up to ``index`` and keep ``snapshot`` in their place."""
+        self._writer.submit(self._consensus_save_on_writer, None, (), (index, snapshot)).result()
+
+    def certificate(self, height: int) -> list[tuple[str, bytes]]:
+        with self._read() as txn:
+            raw = txn.get(_u64(height), db=self._dbs["certs"])
+        return [] if raw is None else [(n, s) for n, s in codec.decode(raw)]
+
+    def put_certificate(self, height: int, signatures: Sequence[tuple[str, bytes]]) -> None:
+        """Store the header signatures collected for ``height`` (replacing earlier ones)."""
+        value = codec.encode(sorted([n, s] for n, s in signatures))
+
+        def write() -> None:
+            with self._lock.shared(), self._env.begin(write=True) as txn:
+                txn.put(_u64(height), value, db=self._dbs["certs"])
+
+        self._writer.submit(write).result()
+
     # -- writing ---------------------------------------------------------------------
     def append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> None:
         self.submit_append(block, state_writes).result()
@@ -482,6 +587,14 @@ class _ReadTxn:
             self._txn.abort()
         finally:
             self._shared.__exit__(None, None, None)
+
+
+def _delete_below(txn: Any, db: Any, end: int) -> None:
+    cur = txn.cursor(db=db)
+    if cur.first():
+        while cur.key() and int.from_bytes(cur.key(), "big") < end:
+            if not cur.delete():
+                break
 
 
 def _append_sorted(txn: Any, db: Any, items: list[tuple[bytes, bytes]], what: str) -> None:

@@ -49,6 +49,7 @@ class MemoryBlockStore:
         self._frontier = Frontier()
         self._log: list[bytes] = []
         self._state = MemoryState()
+        self._certs: dict[int, list[tuple[str, bytes]]] = {}
 
     @property
     def height(self) -> int:
@@ -97,6 +98,12 @@ class MemoryBlockStore:
 
     def state(self) -> MemoryState:
         return self._state
+
+    def certificate(self, height: int) -> list[tuple[str, bytes]]:
+        return list(self._certs.get(height, []))
+
+    def put_certificate(self, height: int, signatures: Sequence[tuple[str, bytes]]) -> None:
+        self._certs[height] = sorted(signatures)
 
     def append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> None:
         frontier = self._frontier.copy()
