@@ -317,10 +317,10 @@ class Raft:
 
     def _tick_election(self) -> None:
         self._election_elapsed_ticks += 1
-        if self._election_elapsed_ticks >= self._randomized_timeout_ticks:
+        # A non-voter keeps counting, so its leader lease lapses and it answers votes.
+        if self._promotable() and self._election_elapsed_ticks >= self._randomized_timeout_ticks:
             self._election_elapsed_ticks = 0
-            if self._promotable():
-                self._campaign(pre_vote=self.cfg.pre_vote)
+            self._campaign(pre_vote=self.cfg.pre_vote)
 
     def _tick_leader(self) -> None:
         self._heartbeat_elapsed_ticks += 1

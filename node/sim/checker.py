@@ -39,6 +39,10 @@ class Checker:
         #: index -> state machine digest after applying it.
         self.state_roots: dict[int, bytes] = {}
         self.max_committed = 0
+        #: index -> lowest term in which some node recorded it as committed. A leader
+        #: of a later term must hold it; one of an earlier or equal term need not.
+        self.commit_term: dict[int, int] = {}
+        self._commit_term_top = 0
 
     def on_leader(self, node: str, term: int, log_term_at: LogView) -> None:
         """Raft §5.2 election safety and §5.4 leader completeness."""
@@ -47,7 +51,7 @@ class Checker:
             raise Violation(ELECTION_SAFETY, f"{other} and {node} both lead term {term}")
         for index in range(log_term_at.first_index(), self.max_committed + 1):
             e = self.committed.get(index)
-            if e is None:
+            if e is None or self.commit_term.get(index, term) >= term:
                 continue
             have = log_term_at.entry(index)
             if have is None or have.term != e.term or have.data != e.data:
@@ -66,6 +70,14 @@ class Checker:
                 raise Violation(
                     LOG_MATCHING, f"{node} holds a different entry at index {e.index} term {e.term}"
                 )
+
+    def on_commit(self, term: int, commit: int) -> None:
+        """A node persisted ``commit`` while at ``term``: its leader of that term (or an
+        earlier one) had committed everything up to there (Raft §5.3)."""
+        if commit > self._commit_term_top:
+            for index in range(self._commit_term_top + 1, commit + 1):
+                self.commit_term[index] = term
+            self._commit_term_top = commit
 
     def on_apply(self, node: str, entry: Entry, root: bytes) -> None:
         """State machine safety (§5.4.3): never two different entries applied at one

@@ -126,6 +126,8 @@ class SimStorage(MemoryRaftStorage):
         super().save(hard_state, entries, snapshot)
         if entries:
             self._checker.on_persist(self._node_id, entries)
+        if hard_state is not None:
+            self._checker.on_commit(hard_state.term, hard_state.commit)
 
 
 _ZERO_ROOT = bytes(32)
