@@ -19,13 +19,13 @@ prefix      rest of the key                          value
 ``A``       dataset, grantee org                     grants not revoked for the pair (hot path)
 ``B``       dataset, grantee org, grant id           empty: every grant by dataset
 ``C``       grantee org, dataset, grant id           empty: every grant by grantee
-``T``       tx id                                    height u64, index u32, result u16
+``T``       tx id                                    height, index, result, block ms
 ``L``       block ms u64, height u64, index u32      audit event record (the audit log by time)
 ``X``       block ms u64, height u64, index u32      empty: violations (``no_grant``) by time
-``H``       dataset, height u64, index u32           kind u8, result u16, block ms u64: history
+``H``       dataset, height u64, index u32           kind, result, block ms, tx id: history
 ``R``       run                                      training-run record
-``M``       model (name), version u32                model record
-``N``       model (name), version u32, height, index kind u8, result u16, block ms u64: uses
+``M``       model (name), version u32 (0: owner)     model record
+``N``       model (name), version u32, height, index kind, result, block ms, tx id: uses
 ``W``       output dataset, height u64, index u32    derivation: input datasets (lineage)
 ==========  =======================================  ===========================================
 """
@@ -65,10 +65,10 @@ META_CHAIN: Final = META + b"chain_id"
 _U64 = struct.Struct(">Q")
 _POS = struct.Struct(">QI")
 _TIME_POS = struct.Struct(">QQI")
-TX_RECORD: Final = struct.Struct(">QIH")
-"""Value of a ``T`` key: height, index in block, result code."""
-MARK: Final = struct.Struct(">BHQ")
-"""Value of ``H`` and ``N`` keys: kind code, result code, block timestamp in ms."""
+TX_RECORD: Final = struct.Struct(">QIHQ")
+"""Value of a ``T`` key: height, index in block, result code, block timestamp in ms."""
+MARK: Final = struct.Struct(">BHQ32s")
+"""Value of ``H`` and ``N`` keys: kind code, result code, block timestamp in ms, tx id."""
 
 
 def digest(domain: bytes, text: str) -> bytes:

@@ -282,7 +282,7 @@ class _Block:
         self.records[key] = grants
 
     def mark(self, prefix: bytes, kind: str, result: Result) -> None:
-        self.ov.put(prefix + K.position(self.height, self.index), K.MARK.pack(k.KIND_CODES[kind], result, self.ms))
+        self.ov.put(prefix + K.position(self.height, self.index), K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id))
 
     def position(self) -> list[Any]:
         """Where the current tx is: [height, index, tx id]."""
@@ -313,7 +313,7 @@ class _Block:
         self.tx_id = tx_id
         result = handler(self, principal, tx.payload)
         if result is Result.ACCEPTED or result is Result.NO_GRANT:
-            self.ov.put(tkey, K.TX_RECORD.pack(self.height, index, result))
+            self.ov.put(tkey, K.TX_RECORD.pack(self.height, index, result, self.ms))
         return result
 
     def sender(self, public_key: bytes) -> Principal | Result:
@@ -433,7 +433,7 @@ class _Block:
         ov.put(K.LOG + pos, codec.encode(record))
         if result is Result.NO_GRANT:
             ov.put(K.VIOLATION + pos, b"")
-        mark = K.MARK.pack(k.KIND_CODES[kind], result, self.ms)
+        mark = K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id)
         at = K.position(self.height, self.index)
         datasets = {u[0] for u in uses}
         datasets.update(extra_datasets)
