@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from functools import lru_cache
 from typing import Final
 
 META: Final = b"\x00"
@@ -71,7 +72,9 @@ MARK: Final = struct.Struct(">BHQ32s")
 """Value of ``H`` and ``N`` keys: kind code, result code, block timestamp in ms, tx id."""
 
 
+@lru_cache(maxsize=1 << 16)
 def digest(domain: bytes, text: str) -> bytes:
+    """SHA-256 of a domain tag and an id (memoised: ids repeat on the hot path)."""
     return hashlib.sha256(domain + b"\x00" + text.encode()).digest()
 
 

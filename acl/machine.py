@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -191,6 +192,73 @@ class _Empty:
         return iter(())
 
 
+_decode_record = lru_cache(maxsize=1 << 14)(codec.decode)
+"""Decoding memoised by the raw bytes: content-addressed, so always coherent with the
+state whatever was committed or discarded. The decoded values are shared: never mutate
+one (handlers build changed copies)."""
+
+_encode_scalar = lru_cache(maxsize=1 << 16, typed=True)(codec.encode)
+"""Canonical bytes of a hashable scalar (str, int, None); ``typed`` keeps True and 1 apart."""
+
+_NIL = codec.encode(None)
+_BIN32 = codec.encode(bytes(32))[:2]
+
+
+def _bin32(value: bytes) -> bytes:
+    """Canonical bytes of a 32-byte string (msgpack bin 8 header + the bytes)."""
+    return _BIN32 + value
+
+
+def array_header(n: int) -> bytes:
+    """The canonical msgpack array header for ``n`` items: an array's canonical encoding is
+    this header followed by the canonical encodings of its items, so records can be built
+    from cached, already-canonical parts."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def encode_event_record(
+    kind_code: int,
+    tx_id: bytes,
+    org_id: str,
+    identity: str,
+    key_epoch: int,
+    result: int,
+    purpose: str | None,
+    uses: Sequence[Sequence[Any]],
+    subject: list[Any] | None,
+    on_behalf_of: str | None,
+    run_id: str | None,
+) -> bytes:
+    """``codec.encode([kind_code, tx_id, org_id, identity, key_epoch, result, purpose,
+    [[dataset_id, version, grant_id], ...], subject, on_behalf_of, run_id])``, byte for byte,
+    assembled from memoised parts because it runs once per audit event."""
+    enc = _encode_scalar
+    parts = [
+        b"\x9b",
+        enc(kind_code),
+        _bin32(tx_id),
+        enc(org_id),
+        enc(identity),
+        enc(key_epoch),
+        enc(result),
+        enc(purpose),
+        array_header(len(uses)),
+    ]
+    for dataset_id, version, grant_id in uses:
+        parts.append(b"\x93")
+        parts.append(enc(dataset_id))
+        parts.append(enc(version))
+        parts.append(_NIL if grant_id is None else _bin32(grant_id))
+    parts.append(_NIL if subject is None else codec.encode(subject))
+    parts.append(enc(on_behalf_of))
+    parts.append(enc(run_id))
+    return b"".join(parts)
+
+
 def _u64(raw: bytes | None) -> int | None:
     return None if raw is None or len(raw) != 8 else int.from_bytes(raw, "big")
 
@@ -223,6 +291,14 @@ ActiveGrant = tuple[bytes, int | None, str | None, frozenset[str], int, int]
 """A grant in the hot index: (grant id, version or None, identity name or None, purposes,
 valid_from_ms, valid_until_ms)."""
 
+
+@lru_cache(maxsize=1 << 14)
+def _decode_active(raw: bytes) -> tuple[ActiveGrant, ...]:
+    return tuple(
+        (gid, version, identity, frozenset(purposes), start, until)
+        for gid, version, identity, purposes, start, until in codec.decode(raw)
+    )
+
 _MISSING: Final = object()
 
 
@@ -253,7 +329,7 @@ class _Block:
         if cached is not _MISSING:
             return cached
         raw = self.ov.get(key)
-        value = None if raw is None else codec.decode(raw)
+        value = None if raw is None else _decode_record(raw)
         self.records[key] = value
         return value
 
@@ -266,10 +342,7 @@ class _Block:
         if cached is not _MISSING:
             return cached  # type: ignore[no-any-return]
         raw = self.ov.get(key)
-        grants: list[ActiveGrant] = []
-        if raw is not None:
-            for gid, version, identity, purposes, start, until in codec.decode(raw):
-                grants.append((gid, version, identity, frozenset(purposes), start, until))
+        grants = [] if raw is None else list(_decode_active(raw))
         self.records[key] = grants
         return grants
 
@@ -313,7 +386,7 @@ class _Block:
         self.tx_id = tx_id
         result = handler(self, principal, tx.payload)
         if result is Result.ACCEPTED or result is Result.NO_GRANT:
-            self.ov.put(tkey, K.TX_RECORD.pack(self.height, index, result, self.ms))
+            self.ov.put_trusted(tkey, K.TX_RECORD.pack(self.height, index, result, self.ms))
         return result
 
     def sender(self, public_key: bytes) -> Principal | Result:
@@ -416,7 +489,7 @@ class _Block:
         model uses. The event record: ``[kind code, tx id, org, identity, key epoch,
         result, purpose, uses, subject, on_behalf_of, run_id]``."""
         pos = K.time_position(self.ms, self.height, self.index)
-        record = [
+        record = encode_event_record(
             k.KIND_CODES[kind],
             self.tx_id,
             p.org_id,
@@ -428,19 +501,19 @@ class _Block:
             subject,
             payload.get("on_behalf_of"),
             payload.get("run_id"),
-        ]
-        ov = self.ov
-        ov.put(K.LOG + pos, codec.encode(record))
+        )
+        put = self.ov.put_trusted
+        put(K.LOG + pos, record)
         if result is Result.NO_GRANT:
-            ov.put(K.VIOLATION + pos, b"")
+            put(K.VIOLATION + pos, b"")
         mark = K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id)
         at = K.position(self.height, self.index)
         datasets = {u[0] for u in uses}
         datasets.update(extra_datasets)
         for dataset_id in sorted(datasets):
-            ov.put(K.HISTORY + K.dataset_key(dataset_id) + at, mark)
+            put(K.HISTORY + K.dataset_key(dataset_id) + at, mark)
         if model is not None:
-            ov.put(K.MODEL_USE + K.model_version_key(*model) + at, mark)
+            put(K.MODEL_USE + K.model_version_key(*model) + at, mark)
 
 
 # -- handlers: each checks everything before its first write --------------------------------
