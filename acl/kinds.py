@@ -75,7 +75,13 @@ PURPOSES: Final = (
     "quality_control",
 )
 """Purposes of data use a grant may allow and an event must name (EU AI Act Art. 10)."""
-SENSITIVITY_CLASSES: Final = ("public", "internal", "confidential", "restricted", "special_category")
+SENSITIVITY_CLASSES: Final = (
+    "public",
+    "internal",
+    "confidential",
+    "restricted",
+    "special_category",
+)
 """``special_category``: GDPR Art. 9 data (health, biometrics, ...)."""
 DATASET_CONTEXTS: Final = ("training", "validation", "testing", "evaluation", "inference", "input")
 """The role of a dataset in a run; MLflow's ``mlflow.data.context`` values plus ours."""

@@ -41,19 +41,19 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
-from chain import codec, limits
-from chain.genesis import Genesis
-from chain.tx import Tx
 from acl import keys as K
 from acl import kinds as k
 from acl.results import Result
 from acl.schema import SCHEMAS
 from acl.state import Overlay, StateReader, Write, scan_prefix
+from chain import codec, limits
+from chain.genesis import Genesis
+from chain.tx import Tx
 
 TX_AGE_MAX_MS: Final = 24 * 3600 * 1000
 """A tx older than this (by its own timestamp) at block time is ``STALE``."""
@@ -115,7 +115,9 @@ def writes_digest(writes: Sequence[Write]) -> bytes:
 
 
 def chain_root(prev_root: bytes, height: int, timestamp_ms: int, digest: bytes) -> bytes:
-    return hashlib.sha256(STATE_DOMAIN + prev_root + K.u64(height) + K.u64(timestamp_ms) + digest).digest()
+    return hashlib.sha256(
+        STATE_DOMAIN + prev_root + K.u64(height) + K.u64(timestamp_ms) + digest
+    ).digest()
 
 
 def genesis_state(genesis: Genesis) -> BlockOutcome:
@@ -132,10 +134,16 @@ def genesis_state(genesis: Genesis) -> BlockOutcome:
         ik = K.identity_key(ident.org_id, ident.name)
         if ov.get(K.IDENTITY + ik) is not None or ov.get(K.KEY + ident.public_key) is not None:
             raise StateError(f"genesis repeats identity {ident.org_id}/{ident.name} or its key")
-        ov.put(K.IDENTITY + ik, _enc(_identity_record(ident.org_id, ident.name, ident.role, ident.public_key, 0)))
+        ov.put(
+            K.IDENTITY + ik,
+            _enc(_identity_record(ident.org_id, ident.name, ident.role, ident.public_key, 0)),
+        )
         ov.put(K.KEY + ident.public_key, _enc([ik, 0]))
     for v in genesis.validators:
-        ov.put(K.VALIDATOR + K.node_key(v.node_id), _enc(_validator_record(v.node_id, v.org_id, v.public_key, 0)))
+        ov.put(
+            K.VALIDATOR + K.node_key(v.node_id),
+            _enc(_validator_record(v.node_id, v.org_id, v.public_key, 0)),
+        )
     writes = ov.writes()
     root = hashlib.sha256(GENESIS_DOMAIN + genesis.hash + writes_digest(writes)).digest()
     all_writes = tuple(sorted((*writes, (K.META_ROOT, root))))
@@ -171,10 +179,14 @@ def apply_block(
     if height != prev_height + 1:
         raise StateError(f"block {height} applied on state at height {prev_height}")
     if timestamp_ms < prev_ms:
-        raise StateError(f"block {height} timestamp {timestamp_ms} is before the previous {prev_ms}")
+        raise StateError(
+            f"block {height} timestamp {timestamp_ms} is before the previous {prev_ms}"
+        )
 
     block = _Block(Overlay(state), genesis.chain_id, height, timestamp_ms)
-    results = tuple(block.apply(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True)))
+    results = tuple(
+        block.apply(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))
+    )
     ov = block.ov
     ov.put(K.META_HEIGHT, K.u64(height))
     ov.put(K.META_TIMESTAMP, K.u64(timestamp_ms))
@@ -271,7 +283,9 @@ def _org_record(org_id: str, name: str, height: int) -> dict[str, Any]:
     return {"org_id": org_id, "name": name, "status": "active", "joined_height": height}
 
 
-def _identity_record(org_id: str, name: str, role: str, public_key: bytes, height: int) -> dict[str, Any]:
+def _identity_record(
+    org_id: str, name: str, role: str, public_key: bytes, height: int
+) -> dict[str, Any]:
     return {
         "org_id": org_id,
         "name": name,
@@ -284,7 +298,13 @@ def _identity_record(org_id: str, name: str, role: str, public_key: bytes, heigh
 
 
 def _validator_record(node_id: str, org_id: str, public_key: bytes, height: int) -> dict[str, Any]:
-    return {"node_id": node_id, "org_id": org_id, "public_key": public_key, "status": "active", "added_height": height}
+    return {
+        "node_id": node_id,
+        "org_id": org_id,
+        "public_key": public_key,
+        "status": "active",
+        "added_height": height,
+    }
 
 
 ActiveGrant = tuple[bytes, int | None, str | None, frozenset[str], int, int]
@@ -298,6 +318,7 @@ def _decode_active(raw: bytes) -> tuple[ActiveGrant, ...]:
         (gid, version, identity, frozenset(purposes), start, until)
         for gid, version, identity, purposes, start, until in codec.decode(raw)
     )
+
 
 _MISSING: Final = object()
 
@@ -340,7 +361,7 @@ class _Block:
     def load_active(self, key: bytes) -> list[ActiveGrant]:
         cached = self.records.get(key, _MISSING)
         if cached is not _MISSING:
-            return cached  # type: ignore[no-any-return]
+            return cached
         raw = self.ov.get(key)
         grants = [] if raw is None else list(_decode_active(raw))
         self.records[key] = grants
@@ -355,7 +376,10 @@ class _Block:
         self.records[key] = grants
 
     def mark(self, prefix: bytes, kind: str, result: Result) -> None:
-        self.ov.put(prefix + K.position(self.height, self.index), K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id))
+        self.ov.put(
+            prefix + K.position(self.height, self.index),
+            K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id),
+        )
 
     def position(self) -> list[Any]:
         """Where the current tx is: [height, index, tx id]."""
@@ -422,13 +446,18 @@ class _Block:
         return None
 
     def dataset(self, dataset_id: str) -> dict[str, Any] | None:
-        return self.load(K.DATASET + K.dataset_key(dataset_id))  # type: ignore[no-any-return]
+        return self.load(K.DATASET + K.dataset_key(dataset_id))
 
     def model(self, name: str, version: int) -> dict[str, Any] | None:
-        return self.load(K.MODEL + K.model_version_key(name, version))  # type: ignore[no-any-return]
+        return self.load(K.MODEL + K.model_version_key(name, version))
 
     def match_grant(
-        self, p: Principal, dataset: dict[str, Any], version: int | None, purpose: str, hint: bytes | None
+        self,
+        p: Principal,
+        dataset: dict[str, Any],
+        version: int | None,
+        purpose: str,
+        hint: bytes | None,
     ) -> tuple[bool, bytes | None]:
         """Whether a grant in force now lets ``p`` use the dataset for ``purpose``, and which.
 
@@ -453,7 +482,9 @@ class _Block:
                 return True, gid
         return False, None
 
-    def check_inputs(self, p: Principal, refs: Sequence[dict[str, Any]], purpose: str | None) -> tuple[Result, list[list[Any]]] | Result:
+    def check_inputs(
+        self, p: Principal, refs: Sequence[dict[str, Any]], purpose: str | None
+    ) -> tuple[Result, list[list[Any]]] | Result:
         """Resolve dataset refs and match each against the grants in force.
 
         Returns a rejection (unknown dataset or version), or (ACCEPTED | NO_GRANT, uses)
@@ -573,7 +604,11 @@ def _gov_precondition(b: _Block, payload: dict[str, Any]) -> Result | None:
 
 
 def _active_orgs(b: _Block) -> list[str]:
-    return [rec["org_id"] for rec in (codec.decode(v) for _, v in scan_prefix(b.ov, K.ORG)) if rec["status"] == "active"]
+    return [
+        rec["org_id"]
+        for rec in (codec.decode(v) for _, v in scan_prefix(b.ov, K.ORG))
+        if rec["status"] == "active"
+    ]
 
 
 def _active_org_count(b: _Block) -> int:
@@ -581,7 +616,11 @@ def _active_org_count(b: _Block) -> int:
 
 
 def _active_validators(b: _Block) -> list[dict[str, Any]]:
-    return [rec for rec in (codec.decode(v) for _, v in scan_prefix(b.ov, K.VALIDATOR)) if rec["status"] == "active"]
+    return [
+        rec
+        for rec in (codec.decode(v) for _, v in scan_prefix(b.ov, K.VALIDATOR))
+        if rec["status"] == "active"
+    ]
 
 
 def _gov_decide(b: _Block, proposal: dict[str, Any]) -> Result:
@@ -613,7 +652,12 @@ def _gov_execute(b: _Block, proposal: dict[str, Any]) -> None:
     if action == "add_org":
         b.store(okey, _org_record(org_id, params["org_name"], b.height))
         ik = K.identity_key(org_id, params["admin_name"])
-        b.store(K.IDENTITY + ik, _identity_record(org_id, params["admin_name"], "admin", params["admin_public_key"], b.height))
+        b.store(
+            K.IDENTITY + ik,
+            _identity_record(
+                org_id, params["admin_name"], "admin", params["admin_public_key"], b.height
+            ),
+        )
         b.store(K.KEY + params["admin_public_key"], [ik, 0])
     elif action == "remove_org":
         org = dict(b.load(okey))
@@ -634,7 +678,10 @@ def _gov_execute(b: _Block, proposal: dict[str, Any]) -> None:
 
 
 def _remove_validator(b: _Block, node: dict[str, Any]) -> None:
-    b.store(K.VALIDATOR + K.node_key(node["node_id"]), {**node, "status": "removed", "removed_height": b.height})
+    b.store(
+        K.VALIDATOR + K.node_key(node["node_id"]),
+        {**node, "status": "removed", "removed_height": b.height},
+    )
 
 
 def _gov_vote(approve: bool) -> Handler:
@@ -662,7 +709,9 @@ def _identity_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resu
     ik = K.identity_key(p.org_id, payload["name"])
     if b.load(K.IDENTITY + ik) is not None or b.load(K.KEY + payload["public_key"]) is not None:
         return Result.ALREADY_EXISTS
-    record = _identity_record(p.org_id, payload["name"], payload["role"], payload["public_key"], b.height)
+    record = _identity_record(
+        p.org_id, payload["name"], payload["role"], payload["public_key"], b.height
+    )
     record["registered_by"] = p.name
     if "description" in payload:
         record["description"] = payload["description"]
@@ -699,7 +748,10 @@ def _identity_rotate(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
     if b.load(K.KEY + new_key) is not None:
         return Result.ALREADY_EXISTS
     epoch = ident["key_epoch"] + 1
-    b.store(K.IDENTITY + ik, {**ident, "public_key": new_key, "key_epoch": epoch, "rotated": b.position()})
+    b.store(
+        K.IDENTITY + ik,
+        {**ident, "public_key": new_key, "key_epoch": epoch, "rotated": b.position()},
+    )
     b.store(K.KEY + new_key, [ik, epoch])
     b.forget_senders()
     return Result.ACCEPTED
@@ -713,7 +765,17 @@ def _dataset_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resul
         return Result.ALREADY_EXISTS
     record: dict[str, Any] = {
         name: payload[name]
-        for name in ("dataset_id", "title", "location", "sensitivity", "licence", "consent_basis", "original_purpose", "record_count", "size_bytes")
+        for name in (
+            "dataset_id",
+            "title",
+            "location",
+            "sensitivity",
+            "licence",
+            "consent_basis",
+            "original_purpose",
+            "record_count",
+            "size_bytes",
+        )
         if name in payload
     }
     record["owner_org"] = p.org_id
@@ -721,7 +783,14 @@ def _dataset_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resul
     record["registered"] = b.position()
     record["registered_ms"] = b.ms
     record["versions"] = [
-        {"version": 1, "content_hash": payload["content_hash"], "parent_version": 0, "location": payload["location"], "added": b.position(), "added_ms": b.ms}
+        {
+            "version": 1,
+            "content_hash": payload["content_hash"],
+            "parent_version": 0,
+            "location": payload["location"],
+            "added": b.position(),
+            "added_ms": b.ms,
+        }
     ]
     b.store(key, record)
     b.mark(K.HISTORY + K.dataset_key(payload["dataset_id"]), k.DATASET_REGISTER, Result.ACCEPTED)
@@ -801,7 +870,9 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     gk = K.org_key(grantee_org)
     b.store(K.GRANT + gid, record)
     akey = K.ACTIVE + dk + gk
-    b.store_active(akey, [*b.load_active(akey), (gid, version, identity, frozenset(purposes), start, until)])
+    b.store_active(
+        akey, [*b.load_active(akey), (gid, version, identity, frozenset(purposes), start, until)]
+    )
     b.ov.put(K.BY_DATASET + dk + gk + gid, b"")
     b.ov.put(K.BY_GRANTEE + gk + dk + gid, b"")
     b.mark(K.HISTORY + dk, k.GRANT_ISSUE, Result.ACCEPTED)
@@ -856,11 +927,19 @@ def _data_access(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         return Result.NOT_FOUND
     allowed, gid = b.match_grant(p, ds, version, payload["purpose"], payload.get("grant_id"))
     result = Result.ACCEPTED if allowed else Result.NO_GRANT
-    b.log_event(k.AUDIT_DATA_ACCESS, p, payload, result, [[payload["dataset_id"], version, gid]], None)
+    b.log_event(
+        k.AUDIT_DATA_ACCESS, p, payload, result, [[payload["dataset_id"], version, gid]], None
+    )
     return result
 
 
-def _with_inputs(kind: str, subject: Callable[[_Block, Principal, dict[str, Any]], Result | tuple[list[Any] | None, tuple[str, int] | None]]) -> Handler:
+def _with_inputs(
+    kind: str,
+    subject: Callable[
+        [_Block, Principal, dict[str, Any]],
+        Result | tuple[list[Any] | None, tuple[str, int] | None],
+    ],
+) -> Handler:
     """An audit event with optional dataset inputs and a kind-specific subject check."""
 
     def handle(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
@@ -890,7 +969,9 @@ def _extra_datasets(payload: dict[str, Any]) -> list[str]:
     return extra
 
 
-def _model_subject(b: _Block, p: Principal, payload: dict[str, Any]) -> Result | tuple[list[Any] | None, tuple[str, int] | None]:
+def _model_subject(
+    b: _Block, p: Principal, payload: dict[str, Any]
+) -> Result | tuple[list[Any] | None, tuple[str, int] | None]:
     name, version = payload.get("model_name"), payload.get("model_version")
     if name is None or version is None:
         return None, None
@@ -899,7 +980,9 @@ def _model_subject(b: _Block, p: Principal, payload: dict[str, Any]) -> Result |
     return [name, version], (name, version)
 
 
-def _incident_subject(b: _Block, p: Principal, payload: dict[str, Any]) -> Result | tuple[list[Any] | None, tuple[str, int] | None]:
+def _incident_subject(
+    b: _Block, p: Principal, payload: dict[str, Any]
+) -> Result | tuple[list[Any] | None, tuple[str, int] | None]:
     if "dataset_id" in payload and b.dataset(payload["dataset_id"]) is None:
         return Result.NOT_FOUND
     return _model_subject(b, p, payload)
@@ -920,11 +1003,27 @@ def _derivation(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         if ds["owner_org"] != p.org_id:
             return Result.UNAUTHORIZED
     result, uses = checked
-    b.log_event(k.AUDIT_DATASET_DERIVATION, p, payload, result, uses, [output, payload["output_digest"]], None, _extra_datasets(payload))
+    b.log_event(
+        k.AUDIT_DATASET_DERIVATION,
+        p,
+        payload,
+        result,
+        uses,
+        [output, payload["output_digest"]],
+        None,
+        _extra_datasets(payload),
+    )
     if output is not None:
         b.store(
             K.DERIVATION + K.dataset_key(output) + K.position(b.height, b.index),
-            {"activity": payload["activity"], "inputs": uses, "output_digest": payload["output_digest"], "result": int(result), "tx_id": b.tx_id, "at_ms": b.ms},
+            {
+                "activity": payload["activity"],
+                "inputs": uses,
+                "output_digest": payload["output_digest"],
+                "result": int(result),
+                "tx_id": b.tx_id,
+                "at_ms": b.ms,
+            },
         )
     return result
 
@@ -974,13 +1073,24 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         }
     else:
         known = {(u[0], u[1]) for u in run["inputs"]}
-        run = {**run, "inputs": run["inputs"] + [u for u in uses[len(run["inputs"]) :] if (u[0], u[1]) not in known]}
-    run = {**run, "status": event_type, "events": [*run["events"], event], "violation": run["violation"] or result is Result.NO_GRANT}
+        run = {
+            **run,
+            "inputs": run["inputs"]
+            + [u for u in uses[len(run["inputs"]) :] if (u[0], u[1]) not in known],
+        }
+    run = {
+        **run,
+        "status": event_type,
+        "events": [*run["events"], event],
+        "violation": run["violation"] or result is Result.NO_GRANT,
+    }
     for name in ("code_digest", "config_digest", "environment_digest", "model_digest"):
         if name in payload:
             run[name] = payload[name]
     b.store(rkey, run)
-    b.log_event(k.AUDIT_TRAINING_RUN, p, payload, result, uses, [payload["run_id"], event_type], None)
+    b.log_event(
+        k.AUDIT_TRAINING_RUN, p, payload, result, uses, [payload["run_id"], event_type], None
+    )
     return result
 
 
@@ -1026,7 +1136,15 @@ def _model_registration(b: _Block, p: Principal, payload: dict[str, Any]) -> Res
         "registered_ms": b.ms,
     }
     b.store(K.MODEL + K.model_version_key(name, version), record)
-    b.log_event(k.AUDIT_MODEL_REGISTRATION, p, payload, Result.ACCEPTED, [], [name, version], (name, version))
+    b.log_event(
+        k.AUDIT_MODEL_REGISTRATION,
+        p,
+        payload,
+        Result.ACCEPTED,
+        [],
+        [name, version],
+        (name, version),
+    )
     return Result.ACCEPTED
 
 
@@ -1045,7 +1163,13 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
     if isinstance(checked, Result):
         return checked
     result, uses = checked
-    event = {"event_type": "ROUND", "round": payload["round"], "at": b.position(), "at_ms": b.ms, "result": int(result)}
+    event = {
+        "event_type": "ROUND",
+        "round": payload["round"],
+        "at": b.position(),
+        "at_ms": b.ms,
+        "result": int(result),
+    }
     if run is None:
         run = {
             "run_id": payload["run_id"],
@@ -1070,7 +1194,15 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
         "violation": run["violation"] or result is Result.NO_GRANT,
     }
     b.store(rkey, run)
-    b.log_event(k.AUDIT_FEDERATED_ROUND, p, payload, result, uses, [payload["run_id"], payload["round"]], None)
+    b.log_event(
+        k.AUDIT_FEDERATED_ROUND,
+        p,
+        payload,
+        result,
+        uses,
+        [payload["run_id"], payload["round"]],
+        None,
+    )
     return result
 
 

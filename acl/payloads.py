@@ -49,7 +49,12 @@ def dataset_ref(
 ) -> dict[str, Any]:
     """One entry of an event's ``inputs``."""
     ref: dict[str, Any] = {"dataset_id": dataset_id}
-    for name, value in (("version", version), ("grant_id", grant_id), ("context", context), ("digest", digest)):
+    for name, value in (
+        ("version", version),
+        ("grant_id", grant_id),
+        ("context", context),
+        ("digest", digest),
+    ):
         if value is not None:
             ref[name] = value
     return ref
@@ -59,8 +64,12 @@ def model_ref(model_name: str, model_version: int) -> dict[str, Any]:
     return {"model_name": model_name, "model_version": model_version}
 
 
-def identity_register(name: str, role: str, public_key: bytes, description: str | None = None) -> dict[str, Any]:
-    return build(k.IDENTITY_REGISTER, name=name, role=role, public_key=public_key, description=description)
+def identity_register(
+    name: str, role: str, public_key: bytes, description: str | None = None
+) -> dict[str, Any]:
+    return build(
+        k.IDENTITY_REGISTER, name=name, role=role, public_key=public_key, description=description
+    )
 
 
 def dataset_register(

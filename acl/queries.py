@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chain import codec
 from acl import keys as K
 from acl import kinds as k
 from acl.results import Result, label
 from acl.state import StateReader, scan_prefix
+from chain import codec
 
 EVIDENCE_MAX: Final = 10_000
 """At most this many tx refs in one answer; ``truncated`` says when more existed."""
@@ -49,7 +49,9 @@ def _ref(position: Any) -> TxRef:
 def _json(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
-    if isinstance(value, TxRef | GrantView | EventView | DatasetView | RunView | ModelView | HistoryEntry):
+    if isinstance(
+        value, TxRef | GrantView | EventView | DatasetView | RunView | ModelView | HistoryEntry
+    ):
         return value.to_json()
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
@@ -157,7 +159,9 @@ class EventView:
     @classmethod
     def from_entry(cls, key: bytes, raw: bytes) -> EventView:
         ms, height, index = K.parse_time_position(key[1:])
-        code, tx_id, org, ident, epoch, result, purpose, uses, subject, behalf, run_id = codec.decode(raw)
+        code, tx_id, org, ident, epoch, result, purpose, uses, subject, behalf, run_id = (
+            codec.decode(raw)
+        )
         return cls(
             k.KIND_BY_CODE[code],
             TxRef(height, index, tx_id),
@@ -182,12 +186,19 @@ class EventView:
             "kind": self.kind,
             "tx": self.tx.to_json(),
             "timestamp_ms": self.timestamp_ms,
-            "actor": {"org_id": self.org_id, "identity": self.identity, "key_epoch": self.key_epoch},
+            "actor": {
+                "org_id": self.org_id,
+                "identity": self.identity,
+                "key_epoch": self.key_epoch,
+            },
             "on_behalf_of": self.on_behalf_of,
             "run_id": self.run_id,
             "result": label(self.result),
             "purpose": self.purpose,
-            "uses": [{"dataset_id": d, "version": v, "grant_id": None if g is None else g.hex()} for d, v, g in self.uses],
+            "uses": [
+                {"dataset_id": d, "version": v, "grant_id": None if g is None else g.hex()}
+                for d, v, g in self.uses
+            ],
             "subject": _json(list(self.subject)) if self.subject is not None else None,
         }
 
@@ -311,7 +322,19 @@ def access_check(
     ds = dataset(state, dataset_id)
     base = [ds.registered]
     if ds.owner_org == org_id:
-        return AccessDecision(True, "owner", org_id, identity, dataset_id, version, purpose, at_ms, None, (), tuple(base))
+        return AccessDecision(
+            True,
+            "owner",
+            org_id,
+            identity,
+            dataset_id,
+            version,
+            purpose,
+            at_ms,
+            None,
+            (),
+            tuple(base),
+        )
     considered = tuple(grants_for_pair(state, dataset_id, org_id))
     chosen = None
     for g in considered:
@@ -325,18 +348,54 @@ def access_check(
             break
     evidence = base + [r for g in considered for r in g.evidence()]
     if chosen is not None:
-        return AccessDecision(True, "grant", org_id, identity, dataset_id, version, purpose, at_ms, chosen, considered, tuple(sorted(set(evidence))))
-    reason = "no grant to this organisation" if not considered else _why_not(considered, purpose, at_ms, version, identity)
-    return AccessDecision(False, reason, org_id, identity, dataset_id, version, purpose, at_ms, None, considered, tuple(sorted(set(evidence))))
+        return AccessDecision(
+            True,
+            "grant",
+            org_id,
+            identity,
+            dataset_id,
+            version,
+            purpose,
+            at_ms,
+            chosen,
+            considered,
+            tuple(sorted(set(evidence))),
+        )
+    reason = (
+        "no grant to this organisation"
+        if not considered
+        else _why_not(considered, purpose, at_ms, version, identity)
+    )
+    return AccessDecision(
+        False,
+        reason,
+        org_id,
+        identity,
+        dataset_id,
+        version,
+        purpose,
+        at_ms,
+        None,
+        considered,
+        tuple(sorted(set(evidence))),
+    )
 
 
-def _why_not(grants: tuple[GrantView, ...], purpose: str, at_ms: int, version: int | None, identity: str | None) -> str:
+def _why_not(
+    grants: tuple[GrantView, ...],
+    purpose: str,
+    at_ms: int,
+    version: int | None,
+    identity: str | None,
+) -> str:
     if not any(purpose in g.purposes for g in grants):
         return f"no grant covers purpose {purpose}"
     relevant = [g for g in grants if purpose in g.purposes]
     if all(g.revoked_ms is not None and g.revoked_ms <= at_ms for g in relevant):
         return "grant revoked"
-    if not any(g.valid_from_ms <= at_ms < g.valid_until_ms and g.issued_ms <= at_ms for g in relevant):
+    if not any(
+        g.valid_from_ms <= at_ms < g.valid_until_ms and g.issued_ms <= at_ms for g in relevant
+    ):
         return "no grant valid at that time"
     if not any(g.version is None or g.version == version for g in relevant):
         return "grant covers another version"
@@ -370,19 +429,25 @@ class GrantList:
 
 
 def _grant_list(state: StateReader, subject: str, prefix: bytes, at_ms: int | None) -> GrantList:
-    found = sorted((grant(state, key[-32:]) for key, _ in scan_prefix(state, prefix)), key=lambda g: g.issued)
+    found = sorted(
+        (grant(state, key[-32:]) for key, _ in scan_prefix(state, prefix)), key=lambda g: g.issued
+    )
     if at_ms is not None:
         found = [g for g in found if g.in_force_at(at_ms)]
     evidence, _ = _evidence(r for g in found for r in g.evidence())
     return GrantList(subject, at_ms, tuple(found), evidence)
 
 
-def grants_by_dataset(state: StateReader, dataset_id: str, *, in_force_at_ms: int | None = None) -> GrantList:
+def grants_by_dataset(
+    state: StateReader, dataset_id: str, *, in_force_at_ms: int | None = None
+) -> GrantList:
     """Grants of a dataset (all, or only those in force at a time), in issue order."""
     return _grant_list(state, dataset_id, K.BY_DATASET + K.dataset_key(dataset_id), in_force_at_ms)
 
 
-def grants_by_grantee(state: StateReader, org_id: str, *, in_force_at_ms: int | None = None) -> GrantList:
+def grants_by_grantee(
+    state: StateReader, org_id: str, *, in_force_at_ms: int | None = None
+) -> GrantList:
     """Grants to an organisation (and its identities), in issue order."""
     return _grant_list(state, org_id, K.BY_GRANTEE + K.org_key(org_id), in_force_at_ms)
 
@@ -398,7 +463,12 @@ class HistoryEntry:
     timestamp_ms: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"tx": self.tx.to_json(), "kind": self.kind, "result": label(self.result), "timestamp_ms": self.timestamp_ms}
+        return {
+            "tx": self.tx.to_json(),
+            "kind": self.kind,
+            "result": label(self.result),
+            "timestamp_ms": self.timestamp_ms,
+        }
 
 
 def _history(state: StateReader, prefix: bytes) -> list[HistoryEntry]:
@@ -445,7 +515,10 @@ def _derivations(state: StateReader, dataset_id: str) -> Iterator[dict[str, Any]
         rec = codec.decode(raw)
         yield {
             "activity": rec["activity"],
-            "inputs": [{"dataset_id": u[0], "version": u[1], "grant_id": _json(u[2]), "allowed": u[4]} for u in rec["inputs"]],
+            "inputs": [
+                {"dataset_id": u[0], "version": u[1], "grant_id": _json(u[2]), "allowed": u[4]}
+                for u in rec["inputs"]
+            ],
             "output_digest": rec["output_digest"].hex(),
             "result": label(rec["result"]),
             "tx": TxRef(height, index, rec["tx_id"]).to_json(),
@@ -490,10 +563,19 @@ class RunView:
             "status": self.status,
             "violation": self.violation,
             "inputs": [
-                {"dataset_id": d, "version": v, "grant_id": None if g is None else g.hex(), "context": c, "allowed": a}
+                {
+                    "dataset_id": d,
+                    "version": v,
+                    "grant_id": None if g is None else g.hex(),
+                    "context": c,
+                    "allowed": a,
+                }
                 for d, v, g, c, a in self.inputs
             ],
-            "events": [{"event_type": t, "tx": r.to_json(), "timestamp_ms": ms, "result": label(res)} for t, r, ms, res in self.events],
+            "events": [
+                {"event_type": t, "tx": r.to_json(), "timestamp_ms": ms, "result": label(res)}
+                for t, r, ms, res in self.events
+            ],
         }
 
 
@@ -529,7 +611,9 @@ class ModelView:
             "model_version": self.model_version,
             "org_id": self.org_id,
             "weights_digest": self.weights_digest.hex(),
-            "model_card_digest": None if self.model_card_digest is None else self.model_card_digest.hex(),
+            "model_card_digest": None
+            if self.model_card_digest is None
+            else self.model_card_digest.hex(),
             "training_runs": list(self.training_runs),
             "parent_models": [{"model_name": n, "model_version": v} for n, v in self.parent_models],
             "registered": self.registered.to_json(),
@@ -632,8 +716,13 @@ def model_lineage(state: StateReader, model_name: str, model_version: int) -> Mo
                 raw = r  # base models of fine-tuning runs are parents too
                 rec = _load(state, K.RUN + K.run_key(raw.run_id))
                 base = rec.get("base_model") if rec else None
-                if base is not None and (base["model_name"], base["model_version"]) not in seen_models:
-                    frontier.append((model(state, base["model_name"], base["model_version"]), depth + 1))
+                if (
+                    base is not None
+                    and (base["model_name"], base["model_version"]) not in seen_models
+                ):
+                    frontier.append(
+                        (model(state, base["model_name"], base["model_version"]), depth + 1)
+                    )
     # Datasets, transitively through derivations.
     i = 0
     while i < len(dataset_ids) and i < EVIDENCE_MAX:
@@ -652,11 +741,26 @@ def model_lineage(state: StateReader, model_name: str, model_version: int) -> Mo
     evidence.extend(d.registered for d in datasets)
     grants = tuple(grant(state, g) for g in grant_ids)
     evidence.extend(r for g in grants for r in g.evidence())
-    uses = tuple(e for m in models[:1] for e in _history(state, K.MODEL_USE + K.model_version_key(m.model_name, m.model_version)))
+    uses = tuple(
+        e
+        for m in models[:1]
+        for e in _history(state, K.MODEL_USE + K.model_version_key(m.model_name, m.model_version))
+    )
     evidence.extend(u.tx for u in uses)
     violations.extend(u.tx for u in uses if u.result == Result.NO_GRANT)
     refs, truncated = _evidence(evidence)
-    return ModelLineage(root, tuple(models), tuple(runs.values()), datasets, grants, tuple(derivations), uses, tuple(sorted(set(violations))), refs, truncated)
+    return ModelLineage(
+        root,
+        tuple(models),
+        tuple(runs.values()),
+        datasets,
+        grants,
+        tuple(derivations),
+        uses,
+        tuple(sorted(set(violations))),
+        refs,
+        truncated,
+    )
 
 
 def _ref_json(doc: dict[str, Any]) -> TxRef:
@@ -711,7 +815,9 @@ class Violations:
         }
 
 
-def violations(state: StateReader, from_ms: int, until_ms: int, *, limit: int = EVIDENCE_MAX) -> Violations:
+def violations(
+    state: StateReader, from_ms: int, until_ms: int, *, limit: int = EVIDENCE_MAX
+) -> Violations:
     """Audit events recorded as ``no_grant`` in blocks with ``from_ms <= time < until_ms``."""
     found: list[EventView] = []
     truncated = False
@@ -831,12 +937,17 @@ def audit_report(state: StateReader, from_ms: int, until_ms: int) -> AuditReport
 
 def organisations(state: StateReader) -> list[dict[str, Any]]:
     """Every organisation ever admitted, with its status."""
-    return sorted((codec.decode(v) for _, v in scan_prefix(state, K.ORG)), key=lambda o: o["org_id"])
+    return sorted(
+        (codec.decode(v) for _, v in scan_prefix(state, K.ORG)), key=lambda o: o["org_id"]
+    )
 
 
 def validators(state: StateReader) -> list[dict[str, Any]]:
     """The validator set (active and removed), by node id; keys in hex."""
-    return sorted(({**_json(rec)} for rec in (codec.decode(v) for _, v in scan_prefix(state, K.VALIDATOR))), key=lambda v: v["node_id"])
+    return sorted(
+        ({**_json(rec)} for rec in (codec.decode(v) for _, v in scan_prefix(state, K.VALIDATOR))),
+        key=lambda v: v["node_id"],
+    )
 
 
 def identity(state: StateReader, public_key: bytes) -> dict[str, Any] | None:
@@ -852,7 +963,7 @@ def proposal(state: StateReader, proposal_id: bytes) -> dict[str, Any]:
     rec = _load(state, K.PROPOSAL + proposal_id)
     if rec is None:
         raise QueryError(f"no proposal {proposal_id.hex()}")
-    return _json(rec)  # type: ignore[no-any-return]
+    return _json(rec)
 
 
 def state_root(state: StateReader) -> tuple[int, bytes]:

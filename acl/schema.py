@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from chain import limits
-from chain.tx import Tx
 from acl import kinds as k
 from acl.results import Result
+from chain import limits
+from chain.tx import Tx
 
 SCHEMA_VERSION: Final = 1
 ID_CHARS_MAX: Final = 128
@@ -43,12 +43,16 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\-]*")
 def is_id(value: Any) -> bool:
     """A user-chosen id: 1..128 chars, letters, digits and ``._:/@+-``, not starting with
     punctuation. Ids appear in URLs and logs, so no spaces or control characters."""
-    return type(value) is str and 0 < len(value) <= ID_CHARS_MAX and _ID.fullmatch(value) is not None
+    return (
+        type(value) is str and 0 < len(value) <= ID_CHARS_MAX and _ID.fullmatch(value) is not None
+    )
 
 
 def is_name(value: Any) -> bool:
     """An identity name within its organisation: an id of at most 64 chars."""
-    return type(value) is str and 0 < len(value) <= NAME_CHARS_MAX and _ID.fullmatch(value) is not None
+    return (
+        type(value) is str and 0 < len(value) <= NAME_CHARS_MAX and _ID.fullmatch(value) is not None
+    )
 
 
 def is_text(value: Any) -> bool:
@@ -82,7 +86,9 @@ def one_of(vocabulary: tuple[str, ...]) -> Check:
     return check
 
 
-def list_of(item: Check, *, min_items: int = 0, max_items: int = LIST_ITEMS_MAX, unique: bool = False) -> Check:
+def list_of(
+    item: Check, *, min_items: int = 0, max_items: int = LIST_ITEMS_MAX, unique: bool = False
+) -> Check:
     def check(value: Any) -> bool:
         if type(value) is not list or not min_items <= len(value) <= max_items:
             return False
@@ -194,18 +200,31 @@ ENVELOPE: Final = {
     "v": _V,
     "on_behalf_of": _opt(is_id, "organisation the actor acted for (prov:actedOnBehalfOf)"),
     "run_id": _opt(is_id, "correlation id: the OpenLineage runId / MLflow run id"),
-    "event_time_ms": _opt(is_u64, "when the producer saw the event (OpenLineage eventTime); the block time is authoritative"),
+    "event_time_ms": _opt(
+        is_u64,
+        "when the producer saw the event (OpenLineage eventTime); the block time is authoritative",
+    ),
     "producer": _opt(is_text, "URI of the software that emitted the event (OpenLineage producer)"),
 }
 """Fields every audit event may carry. The actor (organisation, identity, key epoch) is
 the tx sender and is recorded by the machine, never taken from the payload."""
 
 
-def _audit(kind: str, rule: Callable[[dict[str, Any]], bool] | None = None, rule_doc: str = "", **fields: Field) -> Schema:
+def _audit(
+    kind: str,
+    rule: Callable[[dict[str, Any]], bool] | None = None,
+    rule_doc: str = "",
+    **fields: Field,
+) -> Schema:
     return Schema(kind, SCHEMA_VERSION, MappingProxyType({**ENVELOPE, **fields}), rule, rule_doc)
 
 
-def _plain(kind: str, rule: Callable[[dict[str, Any]], bool] | None = None, rule_doc: str = "", **fields: Field) -> Schema:
+def _plain(
+    kind: str,
+    rule: Callable[[dict[str, Any]], bool] | None = None,
+    rule_doc: str = "",
+    **fields: Field,
+) -> Schema:
     return Schema(kind, SCHEMA_VERSION, MappingProxyType({"v": _V, **fields}), rule, rule_doc)
 
 
@@ -217,19 +236,41 @@ def _gov_fields_match(p: dict[str, Any]) -> bool:
     action = p["action"]
     present = p.keys()
     if action == "add_org":
-        return {"org_name", "admin_name", "admin_public_key"} <= present and "node_id" not in present
+        return {
+            "org_name",
+            "admin_name",
+            "admin_public_key",
+        } <= present and "node_id" not in present
     if action == "remove_org":
-        return not present & {"org_name", "admin_name", "admin_public_key", "node_id", "node_public_key"}
+        return not present & {
+            "org_name",
+            "admin_name",
+            "admin_public_key",
+            "node_id",
+            "node_public_key",
+        }
     if action == "add_validator":
-        return {"node_id", "node_public_key"} <= present and not present & {"org_name", "admin_name", "admin_public_key"}
-    return "node_id" in present and not present & {"org_name", "admin_name", "admin_public_key", "node_public_key"}
+        return {"node_id", "node_public_key"} <= present and not present & {
+            "org_name",
+            "admin_name",
+            "admin_public_key",
+        }
+    return "node_id" in present and not present & {
+        "org_name",
+        "admin_name",
+        "admin_public_key",
+        "node_public_key",
+    }
 
 
 def _federated_lengths_match(p: dict[str, Any]) -> bool:
     return len(p["participants"]) == len(p["update_digests"]) and _inputs_need_purpose(p)
 
 
-_INPUTS = _opt(list_of(DATASET_REF, max_items=LIST_ITEMS_MAX), "datasets used: [{dataset_id, version?, grant_id?, context?, digest?}]")
+_INPUTS = _opt(
+    list_of(DATASET_REF, max_items=LIST_ITEMS_MAX),
+    "datasets used: [{dataset_id, version?, grant_id?, context?, digest?}]",
+)
 _MODEL_NAME = _f(is_id, "registered model name (MLflow)")
 _MODEL_VERSION = _f(is_positive_u32, "model version number (MLflow), from 1")
 
@@ -248,8 +289,16 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             node_public_key=_opt(is_public_key, "validator's Ed25519 key"),
             reason=_opt(is_text, "why"),
         ),
-        k.GOV_APPROVE: _plain(k.GOV_APPROVE, proposal_id=_f(is_digest, "tx id of the gov.propose"), reason=_opt(is_text, "why")),
-        k.GOV_REJECT: _plain(k.GOV_REJECT, proposal_id=_f(is_digest, "tx id of the gov.propose"), reason=_opt(is_text, "why")),
+        k.GOV_APPROVE: _plain(
+            k.GOV_APPROVE,
+            proposal_id=_f(is_digest, "tx id of the gov.propose"),
+            reason=_opt(is_text, "why"),
+        ),
+        k.GOV_REJECT: _plain(
+            k.GOV_REJECT,
+            proposal_id=_f(is_digest, "tx id of the gov.propose"),
+            reason=_opt(is_text, "why"),
+        ),
         k.IDENTITY_REGISTER: _plain(
             k.IDENTITY_REGISTER,
             name=_f(is_name, "identity name, unique within the sender's organisation"),
@@ -257,7 +306,11 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             public_key=_f(is_public_key, "its Ed25519 key, not registered anywhere yet"),
             description=_opt(is_text, "who or what this is"),
         ),
-        k.IDENTITY_REVOKE: _plain(k.IDENTITY_REVOKE, name=_f(is_name, "identity of the sender's organisation"), reason=_opt(is_text, "why")),
+        k.IDENTITY_REVOKE: _plain(
+            k.IDENTITY_REVOKE,
+            name=_f(is_name, "identity of the sender's organisation"),
+            reason=_opt(is_text, "why"),
+        ),
         k.IDENTITY_ROTATE: _plain(
             k.IDENTITY_ROTATE,
             name=_f(is_name, "identity of the sender's organisation (or the sender itself)"),
@@ -273,8 +326,12 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             location=_f(is_text, "off-chain location (URI)"),
             sensitivity=_f(one_of(k.SENSITIVITY_CLASSES), "sensitivity class"),
             licence=_opt(is_text, "licence (SPDX id or URI)"),
-            consent_basis=_opt(is_text, "consent or legal basis (e.g. GDPR Art. 6(1)(a) + 9(2)(a))"),
-            original_purpose=_opt(is_text, "the purpose the data were collected for (EU AI Act Art. 10)"),
+            consent_basis=_opt(
+                is_text, "consent or legal basis (e.g. GDPR Art. 6(1)(a) + 9(2)(a))"
+            ),
+            original_purpose=_opt(
+                is_text, "the purpose the data were collected for (EU AI Act Art. 10)"
+            ),
             record_count=_opt(is_u64, "number of records"),
             size_bytes=_opt(is_u64, "size in bytes"),
         ),
@@ -291,13 +348,22 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             dataset_id=_f(is_id, "a dataset of the sender's organisation"),
             version=_opt(is_positive_u32, "only this version (default: every version)"),
             grantee_org=_f(is_id, "the organisation granted"),
-            grantee_identity=_opt(is_name, "only this identity of grantee_org (default: all of it)"),
-            purposes=_f(list_of(_PURPOSE, min_items=1, max_items=len(k.PURPOSES), unique=True), "purposes allowed"),
+            grantee_identity=_opt(
+                is_name, "only this identity of grantee_org (default: all of it)"
+            ),
+            purposes=_f(
+                list_of(_PURPOSE, min_items=1, max_items=len(k.PURPOSES), unique=True),
+                "purposes allowed",
+            ),
             valid_from_ms=_f(is_u64, "start of validity, inclusive, unix ms"),
             valid_until_ms=_f(is_u64, "end of validity, exclusive, unix ms"),
             conditions=_opt(is_conditions, "free-form conditions: {id: text}"),
         ),
-        k.GRANT_REVOKE: _plain(k.GRANT_REVOKE, grant_id=_f(is_digest, "tx id of the grant.issue"), reason=_opt(is_text, "why")),
+        k.GRANT_REVOKE: _plain(
+            k.GRANT_REVOKE,
+            grant_id=_f(is_digest, "tx id of the grant.issue"),
+            reason=_opt(is_text, "why"),
+        ),
         k.AUDIT_DATA_ACCESS: _audit(
             k.AUDIT_DATA_ACCESS,
             dataset_id=_f(is_id, "dataset accessed"),
@@ -310,11 +376,15 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
         ),
         k.AUDIT_DATASET_DERIVATION: _audit(
             k.AUDIT_DATASET_DERIVATION,
-            activity=_f(one_of(k.DERIVATION_ACTIVITIES), "preparation step (EU AI Act Art. 10(2)(c))"),
+            activity=_f(
+                one_of(k.DERIVATION_ACTIVITIES), "preparation step (EU AI Act Art. 10(2)(c))"
+            ),
             purpose=_f(_PURPOSE, "purpose the inputs are used for"),
             inputs=_f(list_of(DATASET_REF, min_items=1), "parent datasets"),
             output_digest=_f(is_digest, "digest of the derived data (prov:wasDerivedFrom)"),
-            output_dataset_id=_opt(is_id, "the registered dataset (of the actor's organisation) the output is"),
+            output_dataset_id=_opt(
+                is_id, "the registered dataset (of the actor's organisation) the output is"
+            ),
             code_digest=_opt(is_digest, "hash of the code that derived it"),
         ),
         k.AUDIT_TRAINING_RUN: _audit(
@@ -346,17 +416,23 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             "inputs need a purpose",
             model_name=_MODEL_NAME,
             model_version=_MODEL_VERSION,
-            evaluation_type=_f(one_of(k.EVALUATION_TYPES), "performance, bias, robustness, safety or fairness"),
+            evaluation_type=_f(
+                one_of(k.EVALUATION_TYPES), "performance, bias, robustness, safety or fairness"
+            ),
             purpose=_opt(_PURPOSE, "purpose the inputs are used for (evaluation)"),
             inputs=_INPUTS,
-            metrics=_f(list_of(is_id, min_items=1, unique=True), "metric names (MLflow metric keys)"),
+            metrics=_f(
+                list_of(is_id, min_items=1, unique=True), "metric names (MLflow metric keys)"
+            ),
             result_digest=_f(is_digest, "hash of the result document"),
         ),
         k.AUDIT_DEPLOYMENT: _audit(
             k.AUDIT_DEPLOYMENT,
             model_name=_MODEL_NAME,
             model_version=_MODEL_VERSION,
-            action=_f(one_of(k.DEPLOYMENT_ACTIONS), "deploy, substantial_modification, rollback or retire"),
+            action=_f(
+                one_of(k.DEPLOYMENT_ACTIONS), "deploy, substantial_modification, rollback or retire"
+            ),
             deployment_id=_f(is_id, "the deployment"),
             environment=_opt(is_text, "where (e.g. production, eu-west)"),
             change_digest=_opt(is_digest, "hash of the change description"),
@@ -405,8 +481,14 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             "one update digest per participant; inputs need a purpose",
             run_id=_f(is_id, "the federated run"),
             round=_f(is_positive_u32, "round number"),
-            participants=_f(list_of(is_id, min_items=1, max_items=PARTICIPANTS_MAX, unique=True), "organisations that contributed"),
-            update_digests=_f(list_of(is_digest, min_items=1, max_items=PARTICIPANTS_MAX), "their update digests, in order"),
+            participants=_f(
+                list_of(is_id, min_items=1, max_items=PARTICIPANTS_MAX, unique=True),
+                "organisations that contributed",
+            ),
+            update_digests=_f(
+                list_of(is_digest, min_items=1, max_items=PARTICIPANTS_MAX),
+                "their update digests, in order",
+            ),
             aggregate_digest=_f(is_digest, "digest of the aggregated model"),
             model_name=_opt(is_id, "model trained"),
             purpose=_opt(_PURPOSE, "purpose the sender's inputs are used for"),
@@ -434,7 +516,15 @@ def describe() -> dict[str, Any]:
             "description": k.KINDS[kind],
             "version": schema.version,
             "fields": {
-                name: {"required": f.required, "doc": f.doc + (f" ({f.check.__doc__})" if f.check.__doc__ and f.check.__doc__.startswith("one of") else "")}
+                name: {
+                    "required": f.required,
+                    "doc": f.doc
+                    + (
+                        f" ({f.check.__doc__})"
+                        if f.check.__doc__ and f.check.__doc__.startswith("one of")
+                        else ""
+                    ),
+                }
                 for name, f in schema.fields.items()
             },
             "rule": schema.rule_doc,

@@ -58,7 +58,9 @@ def check_reader(factory: ReaderFactory) -> None:
     assert _expect(reader, b"b", b"b") == [], "an empty range yields nothing"
     assert _expect(reader, b"c", b"a") == [], "an inverted range yields nothing"
     assert _expect(reader, b"\xff", None) == [(b"\xff", b"6"), (b"\xff\xff", b"7")]
-    assert list(scan_prefix(reader, b"a")) == [(k, want[k]) for k in (b"a", b"a\x00", b"ab", b"a\xff")]
+    assert list(scan_prefix(reader, b"a")) == [
+        (k, want[k]) for k in (b"a", b"a\x00", b"ab", b"a\xff")
+    ]
     assert list(scan_prefix(reader, b"b")) == [(b"b", b""), (b"b\x00\x01", b"5")]
     assert list(scan_prefix(reader, b"\xff")) == [(b"\xff", b"6"), (b"\xff\xff", b"7")]
     # Stopping early and scanning twice must both work (generators over cursors).

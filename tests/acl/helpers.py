@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chain.genesis import Genesis
-from chain.tx import Tx
 from acl.machine import BlockOutcome, apply_block, genesis_state
 from acl.results import Result
 from acl.state import MemoryState
+from chain.genesis import Genesis
+from chain.tx import Tx
 
 
 @dataclass
@@ -28,7 +28,9 @@ class LocalChain:
 
     def apply(self, txs: Sequence[Tx], timestamp_ms: int | None = None) -> list[Result]:
         ts = self.timestamp_ms if timestamp_ms is None else timestamp_ms
-        outcome = apply_block(self.state, genesis=self.genesis, height=self.height + 1, timestamp_ms=ts, txs=txs)
+        outcome = apply_block(
+            self.state, genesis=self.genesis, height=self.height + 1, timestamp_ms=ts, txs=txs
+        )
         self.state.apply(outcome.writes)
         self.height += 1
         self.timestamp_ms = ts

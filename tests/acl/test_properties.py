@@ -20,8 +20,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from chain import codec, signing
-from chain.tx import Tx
 from acl import keys as K
 from acl import kinds as k
 from acl import payloads as pl
@@ -30,6 +28,8 @@ from acl.machine import apply_block, encode_event_record
 from acl.results import Result
 from acl.schema import SCHEMAS
 from acl.state import MemoryState, Overlay
+from chain import codec, signing
+from chain.tx import Tx
 from tests.acl.helpers import LocalChain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,9 +43,15 @@ def replay(blocks: tuple[samples.SampleBlock, ...], genesis: Any) -> LocalChain:
 
 
 @settings(max_examples=6, deadline=None)
-@given(seed=st.integers(0, 2**32), mix=st.sampled_from(["access", "mixed"]), size=st.integers(1, 120))
-def test_replaying_the_same_blocks_gives_the_same_state_root(seed: int, mix: str, size: int) -> None:
-    traffic = samples.traffic(seed, blocks=3, txs_per_block=size, mix=mix, orgs=3, datasets_per_org=3, apps_per_org=2)
+@given(
+    seed=st.integers(0, 2**32), mix=st.sampled_from(["access", "mixed"]), size=st.integers(1, 120)
+)
+def test_replaying_the_same_blocks_gives_the_same_state_root(
+    seed: int, mix: str, size: int
+) -> None:
+    traffic = samples.traffic(
+        seed, blocks=3, txs_per_block=size, mix=mix, orgs=3, datasets_per_org=3, apps_per_org=2
+    )
     blocks = traffic.setup + traffic.blocks
     first, second = replay(blocks, traffic.genesis), replay(blocks, traffic.genesis)
     assert [o.state_root for o in first.outcomes] == [o.state_root for o in second.outcomes]
@@ -63,7 +69,9 @@ def test_a_different_history_gives_a_different_root() -> None:
     for block in story.blocks[:4]:
         without_revocation.apply(block.txs, block.timestamp_ms)
     without_revocation.apply((), story.blocks[4].timestamp_ms)
-    assert without_revocation.apply(story.blocks[5].txs, story.blocks[5].timestamp_ms) == [Result.ACCEPTED]
+    assert without_revocation.apply(story.blocks[5].txs, story.blocks[5].timestamp_ms) == [
+        Result.ACCEPTED
+    ]
     assert without_revocation.root != full.root
 
 
@@ -83,7 +91,15 @@ def test_the_state_root_does_not_depend_on_the_hash_seed() -> None:
     roots = set()
     for hash_seed in ("0", "1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
-        out = subprocess.run([sys.executable, "-c", ROOT_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", ROOT_SCRIPT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         roots.add(out.stdout.strip())
     assert len(roots) == 1, roots
 
@@ -103,10 +119,26 @@ class Examples:
         self.now = story.blocks[-1].timestamp_ms + 1000
         node_key = signing.public_key_bytes(samples.derive_key(b"x", "node"))
         self.proposal = self.s["hospital/admin"].tx(
-            k.GOV_PROPOSE, pl.build(k.GOV_PROPOSE, action="add_validator", org_id="hospital", node_id="hospital-node-2", node_public_key=node_key), self.now
+            k.GOV_PROPOSE,
+            pl.build(
+                k.GOV_PROPOSE,
+                action="add_validator",
+                org_id="hospital",
+                node_id="hospital-node-2",
+                node_public_key=node_key,
+            ),
+            self.now,
         )
         self.grant = self.s["hospital/steward"].tx(
-            k.GRANT_ISSUE, pl.grant_issue(story.dataset_id, grantee_org="lab", purposes=["evaluation", "inference"], valid_from_ms=self.now, valid_until_ms=self.now + samples.DAY_MS), self.now
+            k.GRANT_ISSUE,
+            pl.grant_issue(
+                story.dataset_id,
+                grantee_org="lab",
+                purposes=["evaluation", "inference"],
+                valid_from_ms=self.now,
+                valid_until_ms=self.now + samples.DAY_MS,
+            ),
+            self.now,
         )
         assert self.chain.apply([self.proposal, self.grant], self.now) == [Result.ACCEPTED] * 2
         self.now += 1000
@@ -115,26 +147,182 @@ class Examples:
         fresh = signing.public_key_bytes(samples.derive_key(b"x", "fresh"))
         d = samples.digest_of
         self.valid: dict[str, tuple[str, dict[str, Any]]] = {
-            k.GOV_PROPOSE: ("lab/admin", pl.build(k.GOV_PROPOSE, action="remove_validator", org_id="lab", node_id="lab-node", reason="decommissioned")),
+            k.GOV_PROPOSE: (
+                "lab/admin",
+                pl.build(
+                    k.GOV_PROPOSE,
+                    action="remove_validator",
+                    org_id="lab",
+                    node_id="lab-node",
+                    reason="decommissioned",
+                ),
+            ),
             k.GOV_APPROVE: ("lab/admin", pl.build(k.GOV_APPROVE, proposal_id=self.proposal.tx_id)),
-            k.GOV_REJECT: ("regulator/admin", pl.build(k.GOV_REJECT, proposal_id=self.proposal.tx_id, reason="no")),
-            k.IDENTITY_REGISTER: ("lab/admin", pl.identity_register("new-app", "app", fresh, "new")),
-            k.IDENTITY_REVOKE: ("lab/admin", pl.build(k.IDENTITY_REVOKE, name="trainer", reason="left")),
-            k.IDENTITY_ROTATE: ("lab/admin", pl.build(k.IDENTITY_ROTATE, name="trainer", new_public_key=fresh)),
-            k.DATASET_REGISTER: ("hospital/steward", pl.dataset_register("hospital/mri", content_hash=d("mri"), location="s3://mri", sensitivity="special_category", consent_basis="consent", title="MRI")),
-            k.DATASET_ADD_VERSION: ("hospital/steward", pl.build(k.DATASET_ADD_VERSION, dataset_id=ds, content_hash=d("v2"), parent_version=1, change_summary="relabelled")),
-            k.GRANT_ISSUE: ("hospital/steward", pl.grant_issue(ds, grantee_org="regulator", purposes=["evaluation"], valid_from_ms=0, valid_until_ms=self.now + 10, conditions={"audit": "on site"})),
+            k.GOV_REJECT: (
+                "regulator/admin",
+                pl.build(k.GOV_REJECT, proposal_id=self.proposal.tx_id, reason="no"),
+            ),
+            k.IDENTITY_REGISTER: (
+                "lab/admin",
+                pl.identity_register("new-app", "app", fresh, "new"),
+            ),
+            k.IDENTITY_REVOKE: (
+                "lab/admin",
+                pl.build(k.IDENTITY_REVOKE, name="trainer", reason="left"),
+            ),
+            k.IDENTITY_ROTATE: (
+                "lab/admin",
+                pl.build(k.IDENTITY_ROTATE, name="trainer", new_public_key=fresh),
+            ),
+            k.DATASET_REGISTER: (
+                "hospital/steward",
+                pl.dataset_register(
+                    "hospital/mri",
+                    content_hash=d("mri"),
+                    location="s3://mri",
+                    sensitivity="special_category",
+                    consent_basis="consent",
+                    title="MRI",
+                ),
+            ),
+            k.DATASET_ADD_VERSION: (
+                "hospital/steward",
+                pl.build(
+                    k.DATASET_ADD_VERSION,
+                    dataset_id=ds,
+                    content_hash=d("v2"),
+                    parent_version=1,
+                    change_summary="relabelled",
+                ),
+            ),
+            k.GRANT_ISSUE: (
+                "hospital/steward",
+                pl.grant_issue(
+                    ds,
+                    grantee_org="regulator",
+                    purposes=["evaluation"],
+                    valid_from_ms=0,
+                    valid_until_ms=self.now + 10,
+                    conditions={"audit": "on site"},
+                ),
+            ),
             k.GRANT_REVOKE: ("hospital/steward", pl.grant_revoke(self.grant.tx_id, "done")),
-            k.AUDIT_DATA_ACCESS: ("lab/trainer", pl.data_access(ds, purpose="evaluation", version=1, grant_id=self.grant.tx_id, access_type="query", digest=d("rows"), record_count=10, run_id="q1")),
-            k.AUDIT_DATASET_DERIVATION: ("hospital/steward", pl.build(k.AUDIT_DATASET_DERIVATION, activity="anonymisation", purpose="research", inputs=[pl.dataset_ref(ds, version=1)], output_digest=d("anon"), code_digest=d("anon.py"))),
-            k.AUDIT_TRAINING_RUN: ("lab/trainer", pl.build(k.AUDIT_TRAINING_RUN, run_id="run-3", event_type="START", purpose="fine_tuning", inputs=[pl.dataset_ref(ds, context="training")], base_model=pl.model_ref(story.model_name, 1), producer="https://example.org/trainer")),
-            k.AUDIT_MODEL_REGISTRATION: ("lab/trainer", pl.build(k.AUDIT_MODEL_REGISTRATION, model_name=story.model_name, model_version=2, weights_digest=d("w2"), training_runs=[story.first_run_id], parent_models=[pl.model_ref(story.model_name, 1)], model_card_digest=d("card"))),
-            k.AUDIT_EVALUATION: ("lab/trainer", pl.build(k.AUDIT_EVALUATION, **model, evaluation_type="fairness", purpose="evaluation", inputs=[pl.dataset_ref(ds, context="testing")], metrics=["f1"], result_digest=d("r"))),
-            k.AUDIT_DEPLOYMENT: ("lab/trainer", pl.build(k.AUDIT_DEPLOYMENT, **model, action="substantial_modification", deployment_id="triage-prod", change_digest=d("c"))),
-            k.AUDIT_INFERENCE_BATCH: ("lab/trainer", pl.build(k.AUDIT_INFERENCE_BATCH, **model, count=3, input_digest=d("i"), output_digest=d("o"), purpose="inference", inputs=[pl.dataset_ref(ds)], on_behalf_of="hospital")),
-            k.AUDIT_OVERSIGHT_INTERVENTION: ("regulator/auditor", pl.build(k.AUDIT_OVERSIGHT_INTERVENTION, action="halt", **model, deployment_id="triage-prod", summary="drift")),
-            k.AUDIT_INCIDENT_REPORT: ("regulator/auditor", pl.build(k.AUDIT_INCIDENT_REPORT, incident_id="inc-9", severity="serious", **model, dataset_id=ds, related_txs=[self.grant.tx_id])),
-            k.AUDIT_FEDERATED_ROUND: ("lab/trainer", pl.build(k.AUDIT_FEDERATED_ROUND, run_id="fl", round=1, participants=["lab"], update_digests=[d("u")], aggregate_digest=d("a"), model_name=story.model_name)),
+            k.AUDIT_DATA_ACCESS: (
+                "lab/trainer",
+                pl.data_access(
+                    ds,
+                    purpose="evaluation",
+                    version=1,
+                    grant_id=self.grant.tx_id,
+                    access_type="query",
+                    digest=d("rows"),
+                    record_count=10,
+                    run_id="q1",
+                ),
+            ),
+            k.AUDIT_DATASET_DERIVATION: (
+                "hospital/steward",
+                pl.build(
+                    k.AUDIT_DATASET_DERIVATION,
+                    activity="anonymisation",
+                    purpose="research",
+                    inputs=[pl.dataset_ref(ds, version=1)],
+                    output_digest=d("anon"),
+                    code_digest=d("anon.py"),
+                ),
+            ),
+            k.AUDIT_TRAINING_RUN: (
+                "lab/trainer",
+                pl.build(
+                    k.AUDIT_TRAINING_RUN,
+                    run_id="run-3",
+                    event_type="START",
+                    purpose="fine_tuning",
+                    inputs=[pl.dataset_ref(ds, context="training")],
+                    base_model=pl.model_ref(story.model_name, 1),
+                    producer="https://example.org/trainer",
+                ),
+            ),
+            k.AUDIT_MODEL_REGISTRATION: (
+                "lab/trainer",
+                pl.build(
+                    k.AUDIT_MODEL_REGISTRATION,
+                    model_name=story.model_name,
+                    model_version=2,
+                    weights_digest=d("w2"),
+                    training_runs=[story.first_run_id],
+                    parent_models=[pl.model_ref(story.model_name, 1)],
+                    model_card_digest=d("card"),
+                ),
+            ),
+            k.AUDIT_EVALUATION: (
+                "lab/trainer",
+                pl.build(
+                    k.AUDIT_EVALUATION,
+                    **model,
+                    evaluation_type="fairness",
+                    purpose="evaluation",
+                    inputs=[pl.dataset_ref(ds, context="testing")],
+                    metrics=["f1"],
+                    result_digest=d("r"),
+                ),
+            ),
+            k.AUDIT_DEPLOYMENT: (
+                "lab/trainer",
+                pl.build(
+                    k.AUDIT_DEPLOYMENT,
+                    **model,
+                    action="substantial_modification",
+                    deployment_id="triage-prod",
+                    change_digest=d("c"),
+                ),
+            ),
+            k.AUDIT_INFERENCE_BATCH: (
+                "lab/trainer",
+                pl.build(
+                    k.AUDIT_INFERENCE_BATCH,
+                    **model,
+                    count=3,
+                    input_digest=d("i"),
+                    output_digest=d("o"),
+                    purpose="inference",
+                    inputs=[pl.dataset_ref(ds)],
+                    on_behalf_of="hospital",
+                ),
+            ),
+            k.AUDIT_OVERSIGHT_INTERVENTION: (
+                "regulator/auditor",
+                pl.build(
+                    k.AUDIT_OVERSIGHT_INTERVENTION,
+                    action="halt",
+                    **model,
+                    deployment_id="triage-prod",
+                    summary="drift",
+                ),
+            ),
+            k.AUDIT_INCIDENT_REPORT: (
+                "regulator/auditor",
+                pl.build(
+                    k.AUDIT_INCIDENT_REPORT,
+                    incident_id="inc-9",
+                    severity="serious",
+                    **model,
+                    dataset_id=ds,
+                    related_txs=[self.grant.tx_id],
+                ),
+            ),
+            k.AUDIT_FEDERATED_ROUND: (
+                "lab/trainer",
+                pl.build(
+                    k.AUDIT_FEDERATED_ROUND,
+                    run_id="fl",
+                    round=1,
+                    participants=["lab"],
+                    update_digests=[d("u")],
+                    aggregate_digest=d("a"),
+                    model_name=story.model_name,
+                ),
+            ),
         }
         assert self.valid.keys() == k.KINDS.keys()
 
@@ -142,8 +330,16 @@ class Examples:
         who, _ = self.valid[kind]
         return self.s[who].tx(kind, payload, self.now)
 
-    def outcome(self, kind: str, payload: Any) -> tuple[Result, tuple[tuple[bytes, bytes | None], ...]]:
-        out = apply_block(self.chain.state, genesis=self.story.genesis, height=self.chain.height + 1, timestamp_ms=self.now, txs=[self.tx(kind, payload)])
+    def outcome(
+        self, kind: str, payload: Any
+    ) -> tuple[Result, tuple[tuple[bytes, bytes | None], ...]]:
+        out = apply_block(
+            self.chain.state,
+            genesis=self.story.genesis,
+            height=self.chain.height + 1,
+            timestamp_ms=self.now,
+            txs=[self.tx(kind, payload)],
+        )
         return Result(out.results[0]), out.writes
 
 
@@ -159,11 +355,30 @@ def test_the_valid_example_of_every_kind_applies(examples: Examples, kind: str) 
     assert any(not key.startswith(K.META) for key, _ in writes)
 
 
-WRONG_VALUES = [None, -1, 2**64 - 1, True, "", "x" * 5000, "has space", b"", b"\x00" * 31, b"\x00" * 33, [], {}, {"a": 1}, ["x"], [b"\x00" * 32] * 2, "training "]
+WRONG_VALUES = [
+    None,
+    -1,
+    2**64 - 1,
+    True,
+    "",
+    "x" * 5000,
+    "has space",
+    b"",
+    b"\x00" * 31,
+    b"\x00" * 33,
+    [],
+    {},
+    {"a": 1},
+    ["x"],
+    [b"\x00" * 32] * 2,
+    "training ",
+]
 
 
 @st.composite
-def invalid_payloads(draw: st.DrawFn, valid: dict[str, tuple[str, dict[str, Any]]]) -> tuple[str, Any]:
+def invalid_payloads(
+    draw: st.DrawFn, valid: dict[str, tuple[str, dict[str, Any]]]
+) -> tuple[str, Any]:
     kind = draw(st.sampled_from(sorted(valid)))
     payload = dict(valid[kind][1])
     schema = SCHEMAS[kind]
@@ -186,17 +401,40 @@ def invalid_payloads(draw: st.DrawFn, valid: dict[str, tuple[str, dict[str, Any]
     return kind, payload
 
 
-def test_invalid_payloads_of_every_kind_are_rejected_without_changing_state(examples: Examples) -> None:
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+def test_invalid_payloads_of_every_kind_are_rejected_without_changing_state(
+    examples: Examples,
+) -> None:
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     @given(invalid_payloads(examples.valid))
     def check(case: tuple[str, Any]) -> None:
         kind, payload = case
         tx = examples.tx(kind, {"v": 1})
-        tx = Tx(tx.version, tx.chain_id, tx.kind, tx.sender, tx.nonce, tx.timestamp_ms, payload, tx.signature)
-        out = apply_block(
-            examples.chain.state, genesis=examples.story.genesis, height=examples.chain.height + 1, timestamp_ms=examples.now, txs=[tx], tx_ids=[samples.digest_of(repr(payload))]
+        tx = Tx(
+            tx.version,
+            tx.chain_id,
+            tx.kind,
+            tx.sender,
+            tx.nonce,
+            tx.timestamp_ms,
+            payload,
+            tx.signature,
         )
-        assert Result(out.results[0]) in (Result.MALFORMED, Result.UNSUPPORTED_VERSION), (kind, payload)
+        out = apply_block(
+            examples.chain.state,
+            genesis=examples.story.genesis,
+            height=examples.chain.height + 1,
+            timestamp_ms=examples.now,
+            txs=[tx],
+            tx_ids=[samples.digest_of(repr(payload))],
+        )
+        assert Result(out.results[0]) in (Result.MALFORMED, Result.UNSUPPORTED_VERSION), (
+            kind,
+            payload,
+        )
         assert all(key.startswith(K.META) for key, _ in out.writes), (kind, payload)
 
     check()
@@ -217,14 +455,39 @@ digests = st.binary(min_size=32, max_size=32)
     epoch=st.integers(0, 2**32),
     result=st.integers(0, 2**16 - 1),
     purpose=st.none() | st.text(max_size=20),
-    uses=st.lists(st.tuples(st.text(min_size=1, max_size=140), st.none() | st.integers(1, 2**32 - 1), st.none() | digests), max_size=20),
+    uses=st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=140),
+            st.none() | st.integers(1, 2**32 - 1),
+            st.none() | digests,
+        ),
+        max_size=20,
+    ),
     subject=st.none() | st.lists(scalars, max_size=3),
     behalf=st.none() | st.text(max_size=10),
     run_id=st.none() | st.text(max_size=300),
 )
-def test_the_event_record_encoder_is_canonical(code, tx_id, org, ident, epoch, result, purpose, uses, subject, behalf, run_id) -> None:  # type: ignore[no-untyped-def]
-    fast = encode_event_record(code, tx_id, org, ident, epoch, result, purpose, uses, subject, behalf, run_id)
-    slow = codec.encode([code, tx_id, org, ident, epoch, result, purpose, [list(u) for u in uses], subject, behalf, run_id])
+def test_the_event_record_encoder_is_canonical(
+    code, tx_id, org, ident, epoch, result, purpose, uses, subject, behalf, run_id
+) -> None:  # type: ignore[no-untyped-def]
+    fast = encode_event_record(
+        code, tx_id, org, ident, epoch, result, purpose, uses, subject, behalf, run_id
+    )
+    slow = codec.encode(
+        [
+            code,
+            tx_id,
+            org,
+            ident,
+            epoch,
+            result,
+            purpose,
+            [list(u) for u in uses],
+            subject,
+            behalf,
+            run_id,
+        ]
+    )
     assert fast == slow
     assert codec.decode(fast)[7] == [list(u) for u in uses]
 
@@ -233,8 +496,15 @@ keys_ = st.binary(min_size=1, max_size=3)
 
 
 @settings(max_examples=150, deadline=None)
-@given(base=st.dictionaries(keys_, st.binary(max_size=3), max_size=12), ops=st.lists(st.tuples(keys_, st.none() | st.binary(max_size=3)), max_size=20), lo=keys_, hi=st.none() | keys_)
-def test_the_overlay_reads_like_the_state_it_writes(base: dict[bytes, bytes], ops: list[tuple[bytes, bytes | None]], lo: bytes, hi: bytes | None) -> None:
+@given(
+    base=st.dictionaries(keys_, st.binary(max_size=3), max_size=12),
+    ops=st.lists(st.tuples(keys_, st.none() | st.binary(max_size=3)), max_size=20),
+    lo=keys_,
+    hi=st.none() | keys_,
+)
+def test_the_overlay_reads_like_the_state_it_writes(
+    base: dict[bytes, bytes], ops: list[tuple[bytes, bytes | None]], lo: bytes, hi: bytes | None
+) -> None:
     ov = Overlay(MemoryState(base.items()))
     model = dict(base)
     for key, value in ops:

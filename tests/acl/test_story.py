@@ -29,14 +29,24 @@ def told() -> tuple[samples.Story, LocalChain, list[list[Result]]]:
 
 def test_every_step_of_the_story_has_the_result_an_auditor_expects(told) -> None:
     _, _, results = told
-    assert results == [
-        [A, A, A],  # admins register the steward, the training app and the auditor
-        [A, A],  # the hospital registers the dataset and grants the lab training only
-        [A, A],  # the lab reads the data for training and starts run 1
-        [A, A, A, A, A, N],  # run 1 completes; model registered, deployed, 2 inference batches; evaluation not granted
-        [A],  # the hospital revokes the grant
-        [N],  # the lab's next training run has no grant
-    ]
+    assert (
+        results
+        == [
+            [A, A, A],  # admins register the steward, the training app and the auditor
+            [A, A],  # the hospital registers the dataset and grants the lab training only
+            [A, A],  # the lab reads the data for training and starts run 1
+            [
+                A,
+                A,
+                A,
+                A,
+                A,
+                N,
+            ],  # run 1 completes; model registered, deployed, 2 inference batches; evaluation not granted
+            [A],  # the hospital revokes the grant
+            [N],  # the lab's next training run has no grant
+        ]
+    )
 
 
 def test_access_check_answers_before_and_after_the_revocation(told) -> None:
@@ -48,9 +58,29 @@ def test_access_check_answers_before_and_after_the_revocation(told) -> None:
     assert before.grant.conditions == {"retention": "delete raw images after training"}
     after = q.access_check(chain.state, at_ms=story.revoke_ms, **ask)
     assert not after.allowed and after.reason == "grant revoked"
-    assert q.access_check(chain.state, at_ms=story.revoke_ms - 1, **{**ask, "purpose": "evaluation"}).reason == "no grant covers purpose evaluation"
-    assert q.access_check(chain.state, at_ms=story.revoke_ms, org_id="regulator", dataset_id=story.dataset_id, purpose="training").reason == "no grant to this organisation"
-    owner = q.access_check(chain.state, at_ms=story.revoke_ms, org_id="hospital", dataset_id=story.dataset_id, purpose="training")
+    assert (
+        q.access_check(
+            chain.state, at_ms=story.revoke_ms - 1, **{**ask, "purpose": "evaluation"}
+        ).reason
+        == "no grant covers purpose evaluation"
+    )
+    assert (
+        q.access_check(
+            chain.state,
+            at_ms=story.revoke_ms,
+            org_id="regulator",
+            dataset_id=story.dataset_id,
+            purpose="training",
+        ).reason
+        == "no grant to this organisation"
+    )
+    owner = q.access_check(
+        chain.state,
+        at_ms=story.revoke_ms,
+        org_id="hospital",
+        dataset_id=story.dataset_id,
+        purpose="training",
+    )
     assert owner.allowed and owner.reason == "owner"
     # The answer names the grant's issue and revocation txs, so receipts can be attached.
     assert {(r.height, r.index) for r in after.evidence} == {(2, 0), (2, 1), (5, 0)}
@@ -61,9 +91,17 @@ def test_grants_by_dataset_and_by_grantee(told) -> None:
     story, chain, _ = told
     by_dataset = q.grants_by_dataset(chain.state, story.dataset_id)
     by_grantee = q.grants_by_grantee(chain.state, "lab")
-    assert [g.grant_id for g in by_dataset.grants] == [g.grant_id for g in by_grantee.grants] == [story.grant_id]
+    assert (
+        [g.grant_id for g in by_dataset.grants]
+        == [g.grant_id for g in by_grantee.grants]
+        == [story.grant_id]
+    )
     (g,) = by_dataset.grants
-    assert g.purposes == ("training",) and g.revoked is not None and g.revoke_reason == "consent withdrawn by patient panel"
+    assert (
+        g.purposes == ("training",)
+        and g.revoked is not None
+        and g.revoke_reason == "consent withdrawn by patient panel"
+    )
     assert q.grants_by_grantee(chain.state, "lab", in_force_at_ms=story.revoke_ms).grants == ()
     assert q.grants_by_grantee(chain.state, "regulator").grants == ()
 
@@ -71,7 +109,10 @@ def test_grants_by_dataset_and_by_grantee(told) -> None:
 def test_dataset_history_lists_every_use_in_chain_order(told) -> None:
     story, chain, _ = told
     history = q.dataset_history(chain.state, story.dataset_id)
-    assert history.dataset.owner_org == "hospital" and history.dataset.sensitivity == "special_category"
+    assert (
+        history.dataset.owner_org == "hospital"
+        and history.dataset.sensitivity == "special_category"
+    )
     assert [(e.kind, e.result) for e in history.entries] == [
         ("dataset.register", A),
         ("grant.issue", A),
@@ -117,7 +158,9 @@ def test_the_second_run_is_recorded_as_a_violation(told) -> None:
 
 def test_the_auditors_report_counts_everything(told) -> None:
     story, chain, _ = told
-    report = q.audit_report(chain.state, story.genesis.timestamp_ms, story.revoke_ms + 10 * 3600 * 1000)
+    report = q.audit_report(
+        chain.state, story.genesis.timestamp_ms, story.revoke_ms + 10 * 3600 * 1000
+    )
     assert report.total == 9
     assert report.by_org == {"lab": 9}
     assert report.by_result == {"accepted": 7, "no_grant": 2}
@@ -125,10 +168,20 @@ def test_the_auditors_report_counts_everything(told) -> None:
     assert report.by_dataset_result == {story.dataset_id: {"accepted": 3, "no_grant": 2}}
     assert report.by_purpose == {"evaluation": 1, "none": 4, "training": 4}
     assert report.by_kind["audit.inference_batch"] == 2
-    assert [(v.kind, v.tx.height) for v in report.violations] == [("audit.evaluation", 4), ("audit.training_run", 6)]
-    assert report.first is not None and report.first.height == 3 and report.last is not None and report.last.height == 6
+    assert [(v.kind, v.tx.height) for v in report.violations] == [
+        ("audit.evaluation", 4),
+        ("audit.training_run", 6),
+    ]
+    assert (
+        report.first is not None
+        and report.first.height == 3
+        and report.last is not None
+        and report.last.height == 6
+    )
     violations = q.violations(chain.state, story.revoke_ms, story.revoke_ms + 10 * 3600 * 1000)
-    assert [(v.kind, v.org_id, v.identity) for v in violations.events] == [("audit.training_run", "lab", "trainer")]
+    assert [(v.kind, v.org_id, v.identity) for v in violations.events] == [
+        ("audit.training_run", "lab", "trainer")
+    ]
     assert q.violations(chain.state, 0, story.revoke_ms).to_json()["count"] == 1
     # Everything a user sees is JSON-ready.
     import json
