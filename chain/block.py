@@ -1,7 +1,8 @@
 """Block headers and blocks.
 
 A header commits to: the previous header (hash chain), the block's txs (``tx_root``),
-their result codes (``results_root``), the whole log of txs since genesis (``log_root``
+their result codes (``results_root``: an RFC 9162 tree over ``tx_id || result``, so a
+receipt can prove a tx's result with the same proof machinery), the whole log of txs since genesis (``log_root``
 and ``log_size``, RFC 9162), and the state after the block (``state_root``).
 
 Wire form of a block: ``[header_fields, [tx_bytes, ...], [result, ...]]``; the header
@@ -101,7 +102,10 @@ class BlockHeader:
 
 
 def result_leaf(tx_id: bytes, result: int) -> bytes:
-    return codec.encode([tx_id, result])
+    """The results tree's leaf data: ``tx_id || result`` (a 2-byte big-endian code)."""
+    if not isinstance(result, int) or isinstance(result, bool) or not 0 <= result < 2**16:
+        raise BlockError(f"result code {result!r} is not in [0, 65536)")
+    return bytes(tx_id) + result.to_bytes(2, "big")
 
 
 def results_root(tx_ids: Sequence[bytes], results: Sequence[int]) -> bytes:

@@ -12,11 +12,12 @@ is 32 bytes, and a failure of any kind raises ``ProofError``, never another exce
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chain import limits
-from chain.hashing import EMPTY_ROOT, node_hash
+from chain.hashing import EMPTY_ROOT, NODE_PREFIX, node_hash
 from chain.kernels import backend
 
 NodeGetter = Callable[[int, int], bytes]
@@ -236,6 +237,31 @@ class Frontier:
             made.append((level, idx, h))
         self._nodes.append(h)
         self.size += 1
+        return made
+
+    def extend(self, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+        """Add many leaves; return every completed node, level by level. Same nodes and
+        root as ``append`` in a loop, with one list pass per level instead of per leaf."""
+        made: list[tuple[int, int, bytes]] = []
+        new_low: list[bytes] = []  # new frontier nodes, lowest level first
+        items = list(leaves)
+        start = self.size  # index of items[0] within its level
+        level = 0
+        sha = hashlib.sha256
+        while items:
+            made.extend((level, start + i, h) for i, h in enumerate(items))
+            if start & 1:  # items[0] is a right child; its left sibling is on the frontier
+                items.insert(0, self._nodes.pop())
+                start -= 1
+            if len(items) & 1:  # the last one has no sibling yet: it joins the frontier
+                new_low.append(items.pop())
+            items = [
+                sha(NODE_PREFIX + items[i] + items[i + 1]).digest() for i in range(0, len(items), 2)
+            ]
+            start >>= 1
+            level += 1
+        self._nodes.extend(reversed(new_low))
+        self.size += len(leaves)
         return made
 
     def root(self) -> bytes:

@@ -178,3 +178,18 @@ def test_frontier_reloads_from_stored_nodes() -> None:
     t.append(leaf_hash(b"next"))
     assert f.root() == t.root()
     assert [(lvl, idx) for lvl, idx, _ in made] == [(0, 77), (1, 38)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 200), st.lists(st.integers(0, 70), max_size=6))
+def test_frontier_extend_equals_append_one_by_one(start: int, batches: list[int]) -> None:
+    one, many = merkle.Frontier(), merkle.Frontier()
+    n = 0
+    for size in [start, *batches]:
+        leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(n, n + size)]
+        n += size
+        made_one = [node for leaf in leaves for node in one.append(leaf)]
+        made_many = many.extend(leaves)
+        assert sorted(made_one) == sorted(made_many)
+        assert one.size == many.size == n
+        assert one.root() == many.root()

@@ -1,0 +1,199 @@
+"""``grantchain bench storage``: durable append, full verification and proof latency on a
+real LMDB store, each next to a baseline measured in the same run:
+
+- append: the node's path (roots, tx index, log nodes, one synced write txn per block of
+  1,000 txs) vs a raw LMDB baseline writing the same tx bytes in the same synced txns;
+- verify: ``verify_store`` vs a floor that only reads and leaf-hashes every tx;
+- proofs: inclusion proofs for random txs at the full tree size (tx lookup included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+import click
+import lmdb
+
+from chain import signing
+from chain.assemble import assemble_block
+from chain.block import BlockHeader
+from chain.hashing import leaf_hash
+from chain.merkle import Frontier, verify_inclusion
+from chain.tx import sign_tx
+from storage.lmdb_store import LmdbBlockStore
+from storage.verify import verify_store
+
+BLOCK_TXS = 1_000
+CHAIN_ID = "bench-storage"
+
+
+def _sign_range(args: tuple[int, int]) -> list[bytes]:
+    start, count = args
+    keys = [signing.private_key_from_bytes(bytes([i + 1]) * 32) for i in range(16)]
+    out = []
+    for i in range(start, start + count):
+        tx = sign_tx(
+            keys[i % len(keys)],
+            chain_id=CHAIN_ID,
+            kind="audit.data_access",
+            nonce=i,
+            timestamp_ms=1_767_225_600_000 + i,
+            payload={
+                "dataset_id": f"hospital/dataset-{i % 97:03d}",
+                "purpose": "training",
+                "run_id": f"run-{i // 5000:06d}",
+                "input_digest": f"{i:024x}",
+            },
+        )
+        out.append(tx.to_bytes())
+    return out
+
+
+def signed_txs(n: int) -> list[bytes]:
+    chunk = 20_000
+    jobs = [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return [tx for part in pool.map(_sign_range, jobs) for tx in part]
+
+
+def append_all(path: Path, txs: list[bytes]) -> float:
+    started = time.perf_counter()
+    head: BlockHeader | None = None
+    frontier = Frontier()
+    anchor = b"\x11" * 32
+    with LmdbBlockStore.open(path) as store:
+        in_flight: Future[None] | None = None  # build block h+1 while block h commits
+        for height, start in enumerate(range(0, len(txs), BLOCK_TXS), 1):
+            batch = txs[start : start + BLOCK_TXS]
+            block, frontier = assemble_block(
+                chain_id=CHAIN_ID,
+                prev=head,
+                anchor=anchor,
+                frontier=frontier,
+                txs=batch,
+                results=[0] * len(batch),
+                state_root=b"\x00" * 32,
+                timestamp_ms=1_767_225_600_000 + height,
+                proposer="bench",
+                round=1,
+            )
+            if in_flight is not None:
+                in_flight.result()
+            in_flight = store.submit_append(block)
+            head = block.header
+        if in_flight is not None:
+            in_flight.result()
+    return time.perf_counter() - started
+
+
+def raw_lmdb_append(path: Path, txs: list[bytes]) -> float:
+    started = time.perf_counter()
+    env = lmdb.open(str(path), map_size=4 * 1024**3, sync=True, metasync=True, writemap=False)
+    try:
+        for start in range(0, len(txs), BLOCK_TXS):
+            with env.begin(write=True) as txn:
+                items = [
+                    (i.to_bytes(8, "big"), txs[i])
+                    for i in range(start, min(start + BLOCK_TXS, len(txs)))
+                ]
+                txn.cursor().putmulti(items, append=True)
+    finally:
+        env.close()
+    return time.perf_counter() - started
+
+
+def read_and_hash_floor(path: Path) -> float:
+    started = time.perf_counter()
+    with LmdbBlockStore.open(path, create=False, readonly=True) as store:
+        for block in store.iter_blocks():
+            for raw in block.txs:
+                leaf_hash(raw)
+    return time.perf_counter() - started
+
+
+def proof_latencies_ms(
+    path: Path, txs: list[bytes], samples: int, rng: random.Random
+) -> list[float]:
+    out = []
+    with LmdbBlockStore.open(path, create=False, readonly=True) as store:
+        size = store.log_size
+        root = store.log_root()
+        for _ in range(samples):
+            raw = txs[rng.randrange(len(txs))]
+            tx_id = leaf_hash(raw)
+            t0 = time.perf_counter()
+            loc = store.tx_location(tx_id)
+            assert loc is not None
+            proof = store.inclusion_proof(loc.log_index, size)
+            out.append((time.perf_counter() - t0) * 1000)
+            verify_inclusion(tx_id, loc.log_index, size, proof, root)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+@click.command("storage")
+@click.option("--txs", "n_txs", default=1_000_000, show_default=True, help="Signed txs to append.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Keep the store here (a temp dir otherwise).",
+)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object on the last line.")
+def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
+    """Durable append, verify rate and proof latency on LMDB, with same-run baselines."""
+    if n_txs < BLOCK_TXS:
+        raise click.BadParameter(f"at least {BLOCK_TXS}", param_hint="--txs")
+    with tempfile.TemporaryDirectory(prefix="grantchain-bench-") as tmp:
+        store_dir = data_dir or Path(tmp) / "store"
+        if data_dir and (data_dir / "data.mdb").exists():
+            raise click.ClickException(f"{data_dir} already holds a store; give an empty directory")
+        click.echo(f"signing {n_txs:,} txs ...", err=True)
+        t0 = time.perf_counter()
+        txs = signed_txs(n_txs)
+        sign_s = time.perf_counter() - t0
+        avg_bytes = sum(map(len, txs[:1000])) / 1000
+        click.echo(f"signed in {sign_s:.1f} s (avg {avg_bytes:.0f} bytes); appending ...", err=True)
+        append_s = append_all(store_dir, txs)
+        raw_s = raw_lmdb_append(Path(tmp) / "raw", txs)
+        click.echo("verifying ...", err=True)
+        t0 = time.perf_counter()
+        with LmdbBlockStore.open(store_dir, create=False, readonly=True) as store:
+            report = verify_store(store)
+        verify_s = time.perf_counter() - t0
+        if not report.ok:
+            raise click.ClickException(
+                f"the benchmark's own store does not verify: {report.problem}"
+            )
+        floor_s = read_and_hash_floor(store_dir)
+        lat = proof_latencies_ms(store_dir, txs, 2_000, random.Random(7))
+    result = {
+        "txs": n_txs,
+        "tx_bytes_avg": round(avg_bytes),
+        "append_txs_per_s": round(n_txs / append_s),
+        "raw_lmdb_append_txs_per_s": round(n_txs / raw_s),
+        "append_vs_raw_lmdb": round(raw_s / append_s, 3),
+        "verify_txs_per_s": round(n_txs / verify_s),
+        "read_hash_floor_txs_per_s": round(n_txs / floor_s),
+        "verify_vs_floor": round(floor_s / verify_s, 3),
+        "proof_ms_p50": round(_pct(lat, 50), 4),
+        "proof_ms_p99": round(_pct(lat, 99), 4),
+    }
+    click.echo(
+        f"append  {result['append_txs_per_s']:>10,} txs/s durable "
+        f"(raw LMDB baseline {result['raw_lmdb_append_txs_per_s']:,}; ratio {result['append_vs_raw_lmdb']})\n"
+        f"verify  {result['verify_txs_per_s']:>10,} txs/s "
+        f"(read+hash floor {result['read_hash_floor_txs_per_s']:,}; ratio {result['verify_vs_floor']})\n"
+        f"proofs  p50 {result['proof_ms_p50']} ms, p99 {result['proof_ms_p99']} ms at {n_txs:,} txs"
+    )
+    if as_json:
+        click.echo(json.dumps(result))

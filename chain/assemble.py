@@ -1,0 +1,46 @@
+"""Assembling a block from its parts: the one place that fills in a header's roots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chain import limits, merkle
+from chain.block import Block, BlockHeader, results_root
+from chain.hashing import leaf_hashes
+from chain.merkle import Frontier
+
+
+def assemble_block(
+    *,
+    chain_id: str,
+    prev: BlockHeader | None,
+    anchor: bytes,
+    frontier: Frontier,
+    txs: Sequence[bytes],
+    results: Sequence[int],
+    state_root: bytes,
+    timestamp_ms: int,
+    proposer: str,
+    round: int,
+) -> tuple[Block, Frontier]:
+    """The block after ``prev`` (``anchor`` — the genesis hash — links block 1) and the
+    log frontier after it. ``frontier`` itself is left unchanged."""
+    ids = leaf_hashes(txs)
+    after = frontier.copy()
+    after.extend(ids)
+    header = BlockHeader(
+        version=limits.HEADER_VERSION,
+        chain_id=chain_id,
+        height=1 if prev is None else prev.height + 1,
+        prev_hash=anchor if prev is None else prev.hash,
+        tx_root=merkle.root(ids),
+        tx_count=len(txs),
+        log_root=after.root(),
+        log_size=after.size,
+        results_root=results_root(ids, results),
+        state_root=state_root,
+        timestamp_ms=max(timestamp_ms, prev.timestamp_ms if prev else 0),
+        proposer=proposer,
+        round=round,
+    )
+    return Block(header, tuple(txs), tuple(results)), after

@@ -1,0 +1,205 @@
+"""Receipts: everything an auditor needs to prove, offline, that a tx is in the chain.
+
+A receipt holds the tx, the header of its block, three RFC 9162 inclusion proofs — of the
+tx in the block (``tx_root``), of its result code (``results_root``) and of the tx in the
+log of every tx since genesis (``log_root`` at ``log_size``) — and the block's
+certificate: header signatures by a quorum of the genesis validators. Checking it needs
+only the genesis file.
+
+The validator set is the genesis one: a receipt for a block signed after a governance
+change of validators is checked against the validators the verifier is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from chain import merkle, signing
+from chain.block import BlockError, BlockHeader, result_leaf
+from chain.genesis import Genesis
+from chain.hashing import leaf_hash
+from chain.tx import TxError, decode_tx
+
+RECEIPT_VERSION = 1
+
+
+class ReceiptError(ValueError):
+    """The receipt does not prove what it claims; the message says which check failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSignature:
+    node_id: str
+    signature: bytes
+
+
+def header_signing_bytes(header_hash: bytes) -> bytes:
+    return signing.HEADER_DOMAIN + header_hash
+
+
+def quorum(genesis: Genesis) -> int:
+    """Signatures a certificate needs: a majority (Raft), or 2f+1 of n = 3f+1 (PBFT)."""
+    n = len(genesis.validators)
+    if genesis.consensus == "pbft":
+        return 2 * ((n - 1) // 3) + 1
+    return n // 2 + 1
+
+
+def valid_signers(header: BlockHeader, sigs: list[HeaderSignature], genesis: Genesis) -> list[str]:
+    """Distinct genesis validators whose signature over ``header`` verifies."""
+    keys = {v.node_id: v.public_key for v in genesis.validators}
+    candidates = []
+    seen: set[str] = set()
+    for s in sigs:
+        if s.node_id in keys and s.node_id not in seen:
+            seen.add(s.node_id)
+            candidates.append(s)
+    msg = header_signing_bytes(header.hash)
+    ok = signing.verify_batch(
+        [keys[s.node_id] for s in candidates],
+        [msg] * len(candidates),
+        [s.signature for s in candidates],
+    )
+    return sorted(s.node_id for s, good in zip(candidates, ok, strict=True) if good)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx: bytes
+    header: BlockHeader
+    position: int
+    log_index: int
+    result: int
+    tx_proof: tuple[bytes, ...]
+    result_proof: tuple[bytes, ...]
+    log_proof: tuple[bytes, ...]
+    certificate: tuple[HeaderSignature, ...]
+
+    @property
+    def tx_id(self) -> bytes:
+        return leaf_hash(self.tx)
+
+    def to_json(self, result_name: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "version": RECEIPT_VERSION,
+            "tx_id": self.tx_id.hex(),
+            "tx": base64.b64encode(self.tx).decode(),
+            "height": self.header.height,
+            "position": self.position,
+            "log_index": self.log_index,
+            "result": self.result,
+            "header": base64.b64encode(self.header.to_bytes()).decode(),
+            "header_hash": self.header.hash.hex(),
+            "tx_proof": [p.hex() for p in self.tx_proof],
+            "result_proof": [p.hex() for p in self.result_proof],
+            "log_proof": [p.hex() for p in self.log_proof],
+            "certificate": [
+                {"node_id": s.node_id, "signature": s.signature.hex()} for s in self.certificate
+            ],
+        }
+        if result_name is not None:
+            doc["result_name"] = result_name
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Receipt:
+        try:
+            if doc["version"] != RECEIPT_VERSION:
+                raise ReceiptError(f"unknown receipt version {doc['version']!r}")
+            return cls(
+                tx=base64.b64decode(doc["tx"], validate=True),
+                header=BlockHeader.from_bytes(base64.b64decode(doc["header"], validate=True)),
+                position=_int(doc["position"], "position"),
+                log_index=_int(doc["log_index"], "log_index"),
+                result=_int(doc["result"], "result"),
+                tx_proof=tuple(bytes.fromhex(p) for p in doc["tx_proof"]),
+                result_proof=tuple(bytes.fromhex(p) for p in doc["result_proof"]),
+                log_proof=tuple(bytes.fromhex(p) for p in doc["log_proof"]),
+                certificate=tuple(
+                    HeaderSignature(str(s["node_id"]), bytes.fromhex(s["signature"]))
+                    for s in doc["certificate"]
+                ),
+            )
+        except ReceiptError:
+            raise
+        except BlockError as exc:
+            raise ReceiptError(f"receipt header: {exc}") from None
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise ReceiptError(f"malformed receipt: {exc!r}") from None
+
+
+def _int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ReceiptError(f"receipt {name} must be a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptCheck:
+    tx_id: str
+    height: int
+    result: int
+    signers: tuple[str, ...]
+    quorum: int
+
+
+def verify_receipt(receipt: Receipt, genesis: Genesis) -> ReceiptCheck:
+    """Check every part of a receipt against the genesis; raise ``ReceiptError`` naming
+    the first check that fails."""
+    h = receipt.header
+    if h.chain_id != genesis.chain_id:
+        raise ReceiptError(
+            f"header is for chain {h.chain_id!r}, the genesis is {genesis.chain_id!r}"
+        )
+    try:
+        tx = decode_tx(receipt.tx)
+    except TxError as exc:
+        raise ReceiptError(f"tx: {exc}") from None
+    if tx.chain_id != genesis.chain_id:
+        raise ReceiptError(f"tx is for chain {tx.chain_id!r}")
+    if not tx.verify_signature():
+        raise ReceiptError("tx signature does not verify")
+    tx_id = receipt.tx_id
+    checks = [
+        (
+            "tx is not in the block (tx_root)",
+            tx_id,
+            receipt.position,
+            h.tx_count,
+            receipt.tx_proof,
+            h.tx_root,
+        ),
+        (
+            "result is not the block's (results_root)",
+            leaf_hash(result_leaf(tx_id, receipt.result)),
+            receipt.position,
+            h.tx_count,
+            receipt.result_proof,
+            h.results_root,
+        ),
+        (
+            "tx is not in the log (log_root)",
+            tx_id,
+            receipt.log_index,
+            h.log_size,
+            receipt.log_proof,
+            h.log_root,
+        ),
+    ]
+    for what, leaf, index, size, proof, root in checks:
+        try:
+            merkle.verify_inclusion(leaf, index, size, list(proof), root)
+        except merkle.ProofError as exc:
+            raise ReceiptError(f"{what}: {exc}") from None
+    if receipt.log_index != h.log_size - h.tx_count + receipt.position:
+        raise ReceiptError("log_index does not match the tx's position in its block")
+    signers = valid_signers(h, list(receipt.certificate), genesis)
+    need = quorum(genesis)
+    if len(signers) < need:
+        raise ReceiptError(
+            f"certificate has {len(signers)} valid validator signatures, {need} needed"
+        )
+    return ReceiptCheck(tx_id.hex(), h.height, receipt.result, tuple(signers), need)

@@ -1,0 +1,644 @@
+"""The LMDB ``BlockStore``: one environment per node, one write transaction per block.
+
+Rules (DESIGN.md §5, ``shared/notes/faults.md`` #7 and #11): ``sync`` and ``metasync``
+on and never ``writemap`` (with it a full disk is SIGBUS); every write transaction runs
+inside one synchronous function on one dedicated writer thread; the map grows before it
+is full (under an exclusive lock, since no transaction may be open during a resize); a
+schema version is stored and checked at open; stale reader slots are cleared at open.
+
+Named databases:
+  meta      b"schema", b"anchor", b"height", b"log_size"
+  headers   height (8 bytes BE)            -> header bytes
+  bodies    height                         -> [log_start, results]
+  hashes    header hash                    -> height
+  txs       log index (8 bytes BE)         -> tx bytes
+  txindex   tx id                          -> packed TxLocation
+  nodes     end (8 bytes BE) + level (1)   -> perfect-subtree hash (level >= 1)
+  state     ACL state keys                 -> values
+  certs     height                         -> [[node_id, header signature], ...]
+  clog      consensus log index (8 bytes)  -> entry bytes (opaque; the node encodes them)
+  meta also holds b"genesis" (the chain this directory belongs to), b"consensus/hard" and
+  b"consensus/snapshot" (opaque bytes for the consensus core).
+Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
+nodes sort after all stored ones and go in with LMDB's fast append.
+
+The tx index is the one table keyed by random hashes: inserting a block's 1,000 ids
+dirties ~1,000 B-tree pages, so a commit would write megabytes. It is therefore derived
+data, written in sorted batches of ``INDEX_FLUSH_TXS`` inside a block's transaction;
+ids of the blocks since the last batch (``meta/indexed_height``) live in memory and are
+rebuilt from the blocks themselves at open. Nothing acknowledged depends on the batch:
+the blocks are durable on every append.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from chain import codec, merkle
+from chain.block import Block, BlockError, BlockHeader
+from chain.hashing import leaf_hash
+from chain.merkle import Frontier
+from storage.appendcheck import check_and_extend
+from storage.blockstore import AppendError, NotAGrantchainStore, StateWrite, StoreError, TxLocation
+from storage.rwlock import RWLock
+
+SCHEMA_VERSION = 1
+SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
+MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
+INDEX_FLUSH_TXS = 65_536
+MAP_HEADROOM_FRACTION = 0.5
+"""Grow when less than this fraction of the map would be free after the next write."""
+DB_NAMES = (
+    "meta",
+    "headers",
+    "bodies",
+    "hashes",
+    "txs",
+    "txindex",
+    "nodes",
+    "state",
+    "certs",
+    "clog",
+)
+_LOC = struct.Struct(">QIQH")
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def _node_key(level: int, index: int) -> bytes:
+    return _u64((index + 1) << level) + bytes([level])
+
+
+class LmdbStateView:
+    def __init__(self, store: LmdbBlockStore) -> None:
+        self._store = store
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._store._read() as txn:
+            value: bytes | None = txn.get(key, db=self._store._dbs["state"])
+            return value
+
+    def range(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        # Materialized per call: a generator may not hold an LMDB read transaction open.
+        with self._store._read() as txn:
+            cur = txn.cursor(db=self._store._dbs["state"])
+            out = []
+            if cur.set_range(start):
+                for key, value in cur:
+                    if end is not None and key >= end:
+                        break
+                    out.append((key, value))
+        return iter(out)
+
+
+class LmdbBlockStore:
+    def __init__(
+        self, path: Path, env: lmdb.Environment, dbs: dict[str, Any], *, readonly: bool = False
+    ) -> None:
+        self.path = path
+        self._readonly = readonly
+        self._env = env
+        self._dbs = dbs
+        self._lock = RWLock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmdb-writer")
+        self._head: BlockHeader | None = None
+        self._height = 0
+        self._anchor: bytes | None = None
+        with self._read() as txn:
+            meta = dbs["meta"]
+            self._height = int.from_bytes(txn.get(b"height", b"\0" * 8, db=meta), "big")
+            log_size = int.from_bytes(txn.get(b"log_size", b"\0" * 8, db=meta), "big")
+            self._anchor = txn.get(b"anchor", db=meta)
+            if self._height:
+                raw = txn.get(_u64(self._height), db=dbs["headers"])
+                if raw is None:
+                    raise NotAGrantchainStore(f"{path}: head header {self._height} is missing")
+                self._head = _header(raw, self._height)
+        self._frontier = Frontier.load(self._get_node, log_size)
+        self._pending: dict[bytes, bytes] = {}
+        with self._read() as txn:
+            raw_indexed = txn.get(b"indexed_height", db=dbs["meta"])
+        self._indexed_height = int.from_bytes(raw_indexed, "big") if raw_indexed else 0
+        pending: dict[bytes, bytes] = {}
+        for block in self.iter_blocks(self._indexed_height + 1):
+            h = block.header
+            start = h.log_size - h.tx_count
+            for pos, tx_id in enumerate(block.tx_ids()):
+                pending[tx_id] = _LOC.pack(h.height, pos, start + pos, block.results[pos])
+        self._pending = pending
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, create: bool = True, readonly: bool = False
+    ) -> LmdbBlockStore:
+        p = Path(path)
+        data = p / "data.mdb"
+        if not data.exists():
+            if not create or readonly:
+                raise NotAGrantchainStore(f"{p}: no grantchain data directory here (no data.mdb)")
+            p.mkdir(parents=True, exist_ok=True)
+        try:
+            env = lmdb.open(
+                str(p),
+                map_size=max(MAP_SIZE_INITIAL_BYTES, data.stat().st_size if data.exists() else 0),
+                max_dbs=len(DB_NAMES) + 1,
+                sync=True,
+                metasync=True,
+                writemap=False,
+                readonly=readonly,
+                max_readers=256,
+                readahead=False,
+            )
+        except lmdb.Error as exc:
+            raise NotAGrantchainStore(f"{p}: cannot open the LMDB environment: {exc}") from None
+        try:
+            env.reader_check()
+            _check_not_truncated(env, data)
+            dbs = cls._open_dbs(env, p, readonly=readonly)
+            return cls(p, env, dbs, readonly=readonly)
+        except BaseException:
+            env.close()
+            raise
+
+    @staticmethod
+    def _open_dbs(env: lmdb.Environment, p: Path, *, readonly: bool) -> dict[str, Any]:
+        try:
+            with env.begin(write=False) as txn:
+                names = {k for k, _ in txn.cursor()}
+            fresh = not names
+            if fresh and readonly:
+                raise NotAGrantchainStore(f"{p}: empty LMDB environment, not a grantchain store")
+            if not fresh and b"meta" not in names:
+                raise NotAGrantchainStore(f"{p}: an LMDB environment, but not a grantchain store")
+            dbs = {n: env.open_db(n.encode(), create=not readonly) for n in DB_NAMES}
+            with env.begin(write=not readonly) as txn:
+                tag = txn.get(b"schema", db=dbs["meta"])
+                if tag is None and fresh and not readonly:
+                    txn.put(b"schema", SCHEMA_TAG, db=dbs["meta"])
+                elif tag != SCHEMA_TAG:
+                    raise NotAGrantchainStore(
+                        f"{p}: schema {tag!r}, this version reads {SCHEMA_TAG!r}"
+                    )
+            return dbs
+        except lmdb.Error as exc:
+            raise NotAGrantchainStore(f"{p}: damaged or foreign LMDB environment: {exc}") from None
+
+    # -- reading ---------------------------------------------------------------------
+    def _read(self) -> Any:
+        return _ReadTxn(self)
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def log_size(self) -> int:
+        return self._frontier.size
+
+    def anchor(self) -> bytes | None:
+        return self._anchor
+
+    def frontier(self) -> Frontier:
+        """A copy of the log's right edge, to build the next block on."""
+        return self._frontier.copy()
+
+    def head(self) -> BlockHeader | None:
+        return self._head
+
+    def header(self, height: int) -> BlockHeader | None:
+        if not 1 <= height <= self._height:
+            return None
+        with self._read() as txn:
+            raw = txn.get(_u64(height), db=self._dbs["headers"])
+        return None if raw is None else _header(raw, height)
+
+    def block(self, height: int) -> Block | None:
+        if not 1 <= height <= self._height:
+            return None
+        with self._read() as txn:
+            raw_header = txn.get(_u64(height), db=self._dbs["headers"])
+            raw_body = txn.get(_u64(height), db=self._dbs["bodies"])
+            if raw_header is None or raw_body is None:
+                raise StoreError(f"{self.path}: block {height} is missing")
+            header = _header(raw_header, height)
+            log_start, results = _body(raw_body, height)
+            txs = []
+            if header.tx_count:
+                cur = txn.cursor(db=self._dbs["txs"])
+                cur.set_key(_u64(log_start))
+                for i, (key, value) in enumerate(cur):
+                    if i == header.tx_count:
+                        break
+                    if key != _u64(log_start + i):
+                        raise StoreError(f"{self.path}: block {height}: tx {i} is missing")
+                    txs.append(value)
+        if len(txs) != header.tx_count:
+            raise StoreError(f"{self.path}: block {height}: {len(txs)} of {header.tx_count} txs")
+        return Block(header, tuple(txs), tuple(results))
+
+    def iter_blocks(self, start: int = 1) -> Iterator[Block]:
+        """Every block from ``start`` on, read with one cursor per table (for ``verify``)."""
+        with self._read() as txn:
+            hcur = txn.cursor(db=self._dbs["headers"])
+            bcur = txn.cursor(db=self._dbs["bodies"])
+            tcur = txn.cursor(db=self._dbs["txs"])
+            if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
+                return
+            titer: Iterator[tuple[bytes, bytes]] | None = None
+            for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
+                height = int.from_bytes(hkey, "big")
+                if hkey != bkey:
+                    raise StoreError(f"block {height}: header and body tables disagree")
+                header = _header(raw_header, height)
+                log_start, results = _body(raw_body, height)
+                if titer is None and header.tx_count:
+                    if not tcur.set_key(_u64(log_start)):
+                        raise StoreError(f"block {height}: tx {log_start} is missing")
+                    titer = iter(tcur)
+                txs: list[bytes] = []
+                for _ in range(header.tx_count):
+                    item = next(titer, None) if titer is not None else None
+                    if item is None:
+                        raise StoreError(f"block {height}: the tx table ends early")
+                    if item[0] != _u64(log_start + len(txs)):
+                        raise StoreError(f"block {height}: tx {len(txs)} is missing")
+                    txs.append(item[1])
+                yield Block(header, tuple(txs), tuple(results))
+
+    def index_problem(self, height: int, tx_ids: Sequence[bytes]) -> str | None:
+        """Why the tx index disagrees with block ``height`` holding ``tx_ids``, or None."""
+        with self._read() as txn:
+            idx = self._dbs["txindex"]
+            for pos, tx_id in enumerate(tx_ids):
+                raw = self._pending.get(tx_id) or txn.get(tx_id, db=idx)
+                if raw is None:
+                    return f"tx {pos} ({tx_id.hex()}) is missing from the tx index"
+                got_height, got_pos, _, _ = _LOC.unpack(raw)
+                if (got_height, got_pos) != (height, pos):
+                    return f"tx {pos} ({tx_id.hex()}) is indexed at block {got_height} position {got_pos}"
+        return None
+
+    def height_of(self, header_hash: bytes) -> int | None:
+        with self._read() as txn:
+            raw = txn.get(header_hash, db=self._dbs["hashes"])
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def _index_get(self, txn: Any, tx_id: bytes) -> bytes | None:
+        raw: bytes | None = self._pending.get(tx_id)
+        if raw is None:
+            raw = txn.get(tx_id, db=self._dbs["txindex"])
+        return raw
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        with self._read() as txn:
+            raw = self._index_get(txn, tx_id)
+        return None if raw is None else TxLocation(*_LOC.unpack(raw))
+
+    def tx(self, tx_id: bytes) -> tuple[bytes, TxLocation] | None:
+        with self._read() as txn:
+            raw = self._index_get(txn, tx_id)
+            if raw is None:
+                return None
+            loc = TxLocation(*_LOC.unpack(raw))
+            data = txn.get(_u64(loc.log_index), db=self._dbs["txs"])
+        if data is None:
+            raise StoreError(f"{self.path}: tx {tx_id.hex()} is indexed but missing")
+        return data, loc
+
+    def _get_node(self, level: int, index: int) -> bytes:
+        with self._read() as txn:
+            if level == 0:
+                raw = txn.get(_u64(index), db=self._dbs["txs"])
+                if raw is None:
+                    raise StoreError(f"{self.path}: log leaf {index} is missing")
+                return leaf_hash(raw)
+            value = txn.get(_node_key(level, index), db=self._dbs["nodes"])
+        if value is None:
+            raise StoreError(f"{self.path}: log node ({level}, {index}) is missing")
+        node: bytes = value
+        return node
+
+    def log_root(self, size: int | None = None) -> bytes:
+        if size is None or size == self.log_size:
+            return self._frontier.root()
+        _check_size(size, self.log_size)
+        return merkle.root_at(self._get_node, size)
+
+    def inclusion_proof(self, log_index: int, tree_size: int) -> list[bytes]:
+        _check_size(tree_size, self.log_size)
+        return merkle.inclusion_proof(self._get_node, log_index, tree_size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        _check_size(size2, self.log_size)
+        return merkle.consistency_proof(self._get_node, size1, size2)
+
+    def state(self) -> LmdbStateView:
+        return LmdbStateView(self)
+
+    # -- genesis and consensus persistence -------------------------------------------
+    def genesis_hash(self) -> bytes | None:
+        with self._read() as txn:
+            value: bytes | None = txn.get(b"genesis", db=self._dbs["meta"])
+        return value
+
+    def initialize(self, genesis_hash: bytes, state_writes: Sequence[StateWrite]) -> None:
+        """Bind an empty store to a genesis and write the genesis state; on a store that
+        is already bound, check it is the same genesis."""
+        current = self.genesis_hash()
+        if current is not None:
+            if current != genesis_hash:
+                raise NotAGrantchainStore(
+                    f"{self.path}: belongs to genesis {current.hex()}, not {genesis_hash.hex()}"
+                )
+            return
+        if self._height:
+            raise StoreError(f"{self.path}: has blocks but no genesis")
+
+        def write() -> None:
+            with self._lock.shared(), self._env.begin(write=True) as txn:
+                for k, v in state_writes:
+                    if v is not None:
+                        txn.put(k, v, db=self._dbs["state"])
+                txn.put(b"genesis", genesis_hash, db=self._dbs["meta"])
+
+        self._writer.submit(write).result()
+
+    def consensus_load(self) -> tuple[bytes | None, bytes | None, list[bytes]]:
+        """(hard state, snapshot, log entries in index order) as last saved."""
+        with self._read() as txn:
+            meta = self._dbs["meta"]
+            hard = txn.get(b"consensus/hard", db=meta)
+            snap = txn.get(b"consensus/snapshot", db=meta)
+            entries = [v for _, v in txn.cursor(db=self._dbs["clog"])]
+        return hard, snap, entries
+
+    def consensus_save(
+        self,
+        *,
+        hard_state: bytes | None,
+        entries: Sequence[tuple[int, bytes]],
+        snapshot: tuple[int, bytes] | None,
+    ) -> None:
+        """Durably, in one transaction: install ``snapshot`` (index, bytes) dropping the log
+        up to its index, then truncate the log from the first entry's index and append
+        ``entries``, then save ``hard_state``."""
+        self._ensure_room(sum(len(e) + 64 for _, e in entries) + 4096)
+        self._writer.submit(self._consensus_save_on_writer, hard_state, entries, snapshot).result()
+
+    def _consensus_save_on_writer(
+        self,
+        hard_state: bytes | None,
+        entries: Sequence[tuple[int, bytes]],
+        snapshot: tuple[int, bytes] | None,
+    ) -> None:
+        meta, clog = self._dbs["meta"], self._dbs["clog"]
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            if snapshot is not None:
+                _delete_below(txn, clog, snapshot[0] + 1)
+                txn.put(b"consensus/snapshot", snapshot[1], db=meta)
+            if entries:
+                cur = txn.cursor(db=clog)
+                if cur.set_range(_u64(entries[0][0])):
+                    while cur.delete():
+                        pass
+                for index, data in entries:
+                    txn.put(_u64(index), data, db=clog, append=True)
+            if hard_state is not None:
+                txn.put(b"consensus/hard", hard_state, db=meta)
+
+    def consensus_compact(self, index: int, snapshot: bytes) -> None:
+        """Drop log entries up to ``index`` and keep ``snapshot`` in their place."""
+        self._writer.submit(self._consensus_save_on_writer, None, (), (index, snapshot)).result()
+
+    def certificate(self, height: int) -> list[tuple[str, bytes]]:
+        with self._read() as txn:
+            raw = txn.get(_u64(height), db=self._dbs["certs"])
+        return [] if raw is None else [(n, s) for n, s in codec.decode(raw)]
+
+    def put_certificate(self, height: int, signatures: Sequence[tuple[str, bytes]]) -> None:
+        """Store the header signatures collected for ``height`` (replacing earlier ones)."""
+        value = codec.encode(sorted([n, s] for n, s in signatures))
+
+        def write() -> None:
+            with self._lock.shared(), self._env.begin(write=True) as txn:
+                txn.put(_u64(height), value, db=self._dbs["certs"])
+
+        self._writer.submit(write).result()
+
+    # -- writing ---------------------------------------------------------------------
+    def append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> None:
+        self.submit_append(block, state_writes).result()
+
+    def submit_append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> Future[None]:
+        """Queue the append on the writer thread; the future resolves once it is durable
+        (or raises what ``append`` would). Lets a caller build the next block meanwhile."""
+        return self._writer.submit(self._append_on_writer, block, state_writes)
+
+    def _append_on_writer(self, block: Block, state_writes: Sequence[StateWrite]) -> None:
+        frontier = self._frontier.copy()
+        ids, nodes = check_and_extend(block, self._head, frontier)
+        h = block.header
+        raw_header = h.to_bytes()
+        header_hash = h.hash
+        log_start = self._frontier.size
+        body = codec.encode([log_start, list(block.results)])
+        estimate = 2 * (sum(map(len, block.txs)) + 200 * len(block.txs) + 4096)
+        estimate += sum(len(k) + len(v or b"") + 64 for k, v in state_writes)
+        self._ensure_room(estimate)
+        for attempt in (1, 2):
+            try:
+                self._write(
+                    block, ids, nodes, raw_header, header_hash, body, log_start, state_writes
+                )
+                break
+            except lmdb.MapFullError:
+                if attempt == 2:
+                    raise StoreError(f"{self.path}: LMDB map full even after growing") from None
+                self._grow(self._env.info()["map_size"] * 2)
+        self._frontier = frontier
+        self._head = h
+        self._height = h.height
+        if self._anchor is None:
+            self._anchor = h.prev_hash
+
+    def _write(
+        self,
+        block: Block,
+        ids: list[bytes],
+        nodes: list[tuple[int, int, bytes]],
+        raw_header: bytes,
+        header_hash: bytes,
+        body: bytes,
+        log_start: int,
+        state_writes: Sequence[StateWrite],
+    ) -> None:
+        h = block.header
+        dbs = self._dbs
+        key = _u64(h.height)
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            index = dbs["txindex"]
+            new_index = {}
+            for pos, tx_id in enumerate(ids):
+                if tx_id in self._pending or txn.get(tx_id, db=index) is not None:
+                    raise AppendError(f"block {h.height}: tx {tx_id.hex()} is already stored")
+                new_index[tx_id] = _LOC.pack(h.height, pos, log_start + pos, block.results[pos])
+            flush = len(self._pending) + len(new_index) >= INDEX_FLUSH_TXS
+            if flush:
+                batch = sorted({**self._pending, **new_index}.items())
+                _, added = txn.cursor(db=index).putmulti(batch, overwrite=False)
+                if added != len(batch):
+                    raise StoreError(f"tx index: {len(batch) - added} ids were already indexed")
+                txn.put(b"indexed_height", key, db=dbs["meta"])
+            items = [(_u64(log_start + i), raw) for i, raw in enumerate(block.txs)]
+            _append_sorted(txn, dbs["txs"], items, "txs")
+            inner = sorted((_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0)
+            _append_sorted(txn, dbs["nodes"], inner, "log nodes")
+            txn.put(key, raw_header, db=dbs["headers"], append=True)
+            txn.put(key, body, db=dbs["bodies"], append=True)
+            txn.put(header_hash, key, db=dbs["hashes"])
+            state = dbs["state"]
+            for k, v in state_writes:
+                if v is None:
+                    txn.delete(k, db=state)
+                else:
+                    txn.put(k, v, db=state)
+            meta = dbs["meta"]
+            txn.put(b"height", key, db=meta)
+            txn.put(b"log_size", _u64(h.log_size), db=meta)
+            if h.height == 1:
+                txn.put(b"anchor", h.prev_hash, db=meta)
+        # Committed: only now may readers stop finding these ids in memory.
+        if flush:
+            self._pending = {}
+            self._indexed_height = h.height
+        else:
+            self._pending.update(new_index)
+
+    def _ensure_room(self, bytes_needed: int) -> None:
+        info = self._env.info()
+        used = (info["last_pgno"] + 1) * self._env.stat()["psize"]
+        map_size = info["map_size"]
+        if used + bytes_needed > map_size * (1 - MAP_HEADROOM_FRACTION):
+            self._grow(max(map_size * 2, (used + bytes_needed) * 4))
+
+    def _grow(self, new_size: int) -> None:
+        with self._lock.exclusive():
+            self._env.set_mapsize(new_size)
+
+    def map_usage(self) -> tuple[int, int]:
+        """(bytes used, map size) — for metrics and headroom alerts."""
+        info = self._env.info()
+        return (info["last_pgno"] + 1) * self._env.stat()["psize"], info["map_size"]
+
+    def _flush_index_on_writer(self) -> None:
+        if not self._pending:
+            return
+        batch = sorted(self._pending.items())
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            txn.cursor(db=self._dbs["txindex"]).putmulti(batch, overwrite=False)
+            txn.put(b"indexed_height", _u64(self._height), db=self._dbs["meta"])
+        self._pending = {}
+        self._indexed_height = self._height
+
+    def close(self) -> None:
+        if not self._readonly:
+            self._ensure_room(len(self._pending) * 200)
+            self._writer.submit(self._flush_index_on_writer).result()
+        self._writer.shutdown(wait=True)
+        self._env.close()
+
+    def __enter__(self) -> LmdbBlockStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ReadTxn:
+    """A read transaction held under the shared lock (so the map cannot move under it)."""
+
+    def __init__(self, store: LmdbBlockStore) -> None:
+        self._store = store
+        self._shared: Any = None
+        self._txn: Any = None
+
+    def __enter__(self) -> Any:
+        self._shared = self._store._lock.shared()
+        self._shared.__enter__()
+        try:
+            self._txn = self._store._env.begin(write=False)
+        except BaseException:
+            self._shared.__exit__(None, None, None)
+            raise
+        return self._txn
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._txn.abort()
+        finally:
+            self._shared.__exit__(None, None, None)
+
+
+def _delete_below(txn: Any, db: Any, end: int) -> None:
+    cur = txn.cursor(db=db)
+    if cur.first():
+        while cur.key() and int.from_bytes(cur.key(), "big") < end:
+            if not cur.delete():
+                break
+
+
+def _append_sorted(txn: Any, db: Any, items: list[tuple[bytes, bytes]], what: str) -> None:
+    """LMDB's fast append; keys must sort after every stored key, or nothing is trusted."""
+    if not items:
+        return
+    _, added = txn.cursor(db=db).putmulti(items, append=True)
+    if added != len(items):
+        raise StoreError(f"{what}: {len(items) - added} keys did not append in order")
+
+
+def _check_not_truncated(env: lmdb.Environment, data: Path) -> None:
+    """A file shorter than its own meta page says would SIGBUS the process on first read."""
+    if not data.exists():
+        return
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    actual = data.stat().st_size
+    if actual < needed:
+        raise NotAGrantchainStore(
+            f"{data}: truncated ({actual} bytes, the store's meta page says {needed})"
+        )
+
+
+def _header(raw: bytes, height: int) -> BlockHeader:
+    try:
+        h = BlockHeader.from_bytes(raw)
+    except BlockError as exc:
+        raise StoreError(f"block {height}: stored header is damaged: {exc}") from None
+    if h.height != height:
+        raise StoreError(f"block {height}: stored header says height {h.height}")
+    return h
+
+
+def _body(raw: bytes, height: int) -> tuple[int, list[int]]:
+    try:
+        value = codec.decode(raw)
+        log_start, results = value
+        if not isinstance(log_start, int) or not isinstance(results, list):
+            raise ValueError("shape")
+    except (codec.DecodeError, ValueError, TypeError):
+        raise StoreError(f"block {height}: stored body is damaged") from None
+    return log_start, results
+
+
+def _check_size(size: int, log_size: int) -> None:
+    if not 0 <= size <= log_size:
+        raise merkle.ProofError(f"tree size {size} is beyond the log size {log_size}")

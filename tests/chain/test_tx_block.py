@@ -1,0 +1,105 @@
+"""Tx envelope and blocks: signing, strict decoding, ids, header hashing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain import codec, limits, signing
+from chain.block import Block, BlockError, BlockHeader
+from chain.hashing import leaf_hash
+from chain.tx import Tx, TxError, decode_tx, sign_tx
+from tests.factories import KEYS, ChainBuilder
+
+
+def _tx(**kw: object) -> Tx:
+    args: dict[str, object] = {
+        "chain_id": "c",
+        "kind": "audit.data_access",
+        "nonce": 1,
+        "timestamp_ms": 2,
+        "payload": {"dataset_id": "d"},
+    }
+    args.update(kw)
+    return sign_tx(KEYS[0], **args)  # type: ignore[arg-type]
+
+
+def test_signed_tx_round_trips_and_verifies() -> None:
+    tx = _tx()
+    raw = tx.to_bytes()
+    assert decode_tx(raw) == tx
+    assert tx.tx_id == leaf_hash(raw) and len(tx.tx_id) == 32
+    assert tx.verify_signature()
+    assert tx.sender == signing.public_key_bytes(KEYS[0])
+
+
+@settings(max_examples=100)
+@given(st.integers(0, 200), st.integers(0, 7))
+def test_any_flipped_bit_breaks_decoding_or_the_signature(byte: int, bit: int) -> None:
+    raw = bytearray(_tx().to_bytes())
+    raw[byte % len(raw)] ^= 1 << bit
+    try:
+        tx = decode_tx(bytes(raw))
+    except TxError:
+        return
+    assert not tx.verify_signature()
+
+
+def test_signature_covers_the_domain_and_every_field() -> None:
+    tx = _tx()
+    for field, value in [
+        ("nonce", 2),
+        ("kind", "audit.other"),
+        ("chain_id", "d"),
+        ("timestamp_ms", 3),
+    ]:
+        forged = dataclasses.replace(tx, **{field: value})
+        assert forged.signature == tx.signature
+        assert not forged.verify_signature(), field
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda f: f.__setitem__(0, 2), "unknown tx version"),
+        (lambda f: f.__setitem__(3, b"short"), "sender"),
+        (lambda f: f.__setitem__(2, "Bad Kind"), "kind"),
+        (lambda f: f.__setitem__(4, -1), "nonce"),
+        (lambda f: f.__setitem__(6, [1]), "payload"),
+        (lambda f: f.__setitem__(7, b"x" * 63), "signature"),
+        (lambda f: f.append(1), "8 fields"),
+    ],
+)
+def test_malformed_txs_name_the_problem(mutate: object, problem: str) -> None:
+    fields = codec.decode(_tx().to_bytes())
+    mutate(fields)  # type: ignore[operator]
+    with pytest.raises(TxError, match=problem):
+        decode_tx(codec.encode(fields))
+
+
+def test_oversize_tx_is_rejected_before_decoding() -> None:
+    with pytest.raises(TxError, match="over the limit"):
+        decode_tx(b"\x00" * (limits.TX_BYTES_MAX + 1))
+
+
+def test_block_round_trip_and_header_hash() -> None:
+    b = ChainBuilder()
+    blk = b.block(5, results=[0, 1, 0, 2, 0])
+    again = Block.from_bytes(blk.to_bytes())
+    assert again == blk
+    assert again.header.hash == blk.header.hash
+    assert BlockHeader.from_bytes(blk.header.to_bytes()) == blk.header
+    assert len(blk.check_body()) == 5
+
+
+def test_block_body_must_match_its_header() -> None:
+    blk = ChainBuilder().block(3, results=[0, 0, 1])
+    with pytest.raises(BlockError, match="results_root"):
+        Block(blk.header, blk.txs, (0, 0, 0)).check_body()
+    with pytest.raises(BlockError, match="tx_root"):
+        Block(blk.header, (blk.txs[1], blk.txs[0], blk.txs[2]), blk.results).check_body()
+    with pytest.raises(BlockError, match="header says 3 txs"):
+        Block(blk.header, blk.txs[:2], blk.results[:2]).check_body()

@@ -1,0 +1,54 @@
+"""Builders of signed txs and valid chains for tests."""
+
+from __future__ import annotations
+
+from chain import signing
+from chain.assemble import assemble_block
+from chain.block import Block, BlockHeader
+from chain.merkle import Frontier
+from chain.tx import sign_tx
+
+CHAIN_ID = "test-chain"
+ANCHOR = b"\x42" * 32
+KEYS = [signing.private_key_from_bytes(bytes([i + 1]) * 32) for i in range(4)]
+
+
+def txs(n: int, start: int = 0) -> list[bytes]:
+    return [
+        sign_tx(
+            KEYS[i % len(KEYS)],
+            chain_id=CHAIN_ID,
+            kind="audit.data_access",
+            nonce=i,
+            timestamp_ms=1_000 + i,
+            payload={"dataset": f"ds-{i % 7}", "purpose": "training"},
+        ).to_bytes()
+        for i in range(start, start + n)
+    ]
+
+
+class ChainBuilder:
+    """Makes a valid chain block by block."""
+
+    def __init__(self) -> None:
+        self.head: BlockHeader | None = None
+        self.frontier = Frontier()
+        self.next_tx = 0
+
+    def block(self, n_txs: int, *, results: list[int] | None = None) -> Block:
+        batch = txs(n_txs, self.next_tx)
+        self.next_tx += n_txs
+        block, self.frontier = assemble_block(
+            chain_id=CHAIN_ID,
+            prev=self.head,
+            anchor=ANCHOR,
+            frontier=self.frontier,
+            txs=batch,
+            results=results if results is not None else [0] * n_txs,
+            state_root=b"\x00" * 32,
+            timestamp_ms=10_000 + (self.head.height if self.head else 0),
+            proposer="n1",
+            round=1,
+        )
+        self.head = block.header
+        return block

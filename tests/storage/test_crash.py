@@ -1,0 +1,57 @@
+"""faults.md #2: SIGKILL a real process appending blocks at random moments; after every
+reopen, each block whose ``append`` returned is present and the store verifies."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from storage.lmdb_store import LmdbBlockStore
+from storage.verify import verify_store
+from tests.conftest import ROOT
+
+KILLS = 24
+
+
+def test_sigkill_while_appending_never_loses_an_acknowledged_block(tmp_path: Path) -> None:
+    rng = random.Random(20261125)
+    acked: dict[int, str] = {}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for kill in range(KILLS):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.storage.crash_writer", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        assert proc.stdout is not None
+        ready = proc.stdout.readline().split()
+        assert ready[0] == "ready", ready
+        assert int(ready[1]) >= max(acked, default=0)
+        # Kill after a random number of acknowledged appends, sometimes right away.
+        for _ in range(rng.randrange(0, 6)):
+            line = proc.stdout.readline().split()
+            assert line and line[0] == "appended", line
+            acked[int(line[1])] = line[2]
+        proc.send_signal(signal.SIGKILL)
+        for line in proc.stdout:  # acknowledgements already written before the kill count too
+            parts = line.split()
+            if parts and parts[0] == "appended":
+                acked[int(parts[1])] = parts[2]
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, f"kill {kill}: exit {proc.returncode}"
+        with LmdbBlockStore.open(tmp_path) as store:
+            assert store.height >= max(acked, default=0), f"kill {kill}: lost acknowledged blocks"
+            for height, head_hash in acked.items():
+                header = store.header(height)
+                assert header is not None and header.hash.hex() == head_hash
+            report = verify_store(store)
+            assert report.ok, f"kill {kill}: {report.problem} at {report.bad_height}"
+            if store.height:  # the state write is atomic with its block
+                assert store.state().get(b"height") == store.height.to_bytes(8, "big")
+    assert len(acked) > KILLS

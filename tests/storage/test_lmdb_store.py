@@ -1,0 +1,92 @@
+"""LMDB-specific behaviour: durability across reopen, atomicity, schema and foreign
+directories, map growth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from chain.hashing import leaf_hash
+from storage import lmdb_store
+from storage.blockstore import AppendError, NotAGrantchainStore
+from storage.lmdb_store import LmdbBlockStore
+from tests.factories import ChainBuilder
+
+
+def test_reopen_sees_every_appended_block(tmp_path: Path) -> None:
+    b = ChainBuilder()
+    blocks = [b.block(n) for n in (4, 7, 1)]
+    with LmdbBlockStore.open(tmp_path) as s:
+        for blk in blocks:
+            s.append(blk, [(b"k%d" % blk.header.height, b"v")])
+        root = s.log_root()
+    with LmdbBlockStore.open(tmp_path) as s:
+        assert s.height == 3 and s.log_size == 12 and s.log_root() == root
+        assert [s.block(i) for i in (1, 2, 3)] == blocks
+        assert list(s.iter_blocks()) == blocks
+        assert list(s.iter_blocks(2)) == blocks[1:]
+        assert s.state().get(b"k3") == b"v"
+        s.append(b.block(2))  # and it continues from where it was
+        assert s.height == 4
+
+
+def test_a_failed_append_changes_nothing(tmp_path: Path) -> None:
+    b = ChainBuilder()
+    with LmdbBlockStore.open(tmp_path) as s:
+        s.append(b.block(3))
+        b.next_tx = 2  # tx #2 again, after two new ones would be indexed first... it is first here
+        bad = b.block(3)
+        with pytest.raises(AppendError):
+            s.append(bad, [(b"x", b"y")])
+        assert s.height == 1 and s.log_size == 3 and s.state().get(b"x") is None
+        for raw in bad.txs[1:]:
+            assert s.tx(leaf_hash(raw)) is None
+    with LmdbBlockStore.open(tmp_path) as s:
+        assert s.height == 1 and s.log_size == 3
+
+
+def test_missing_and_foreign_directories_get_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(NotAGrantchainStore, match="no grantchain data directory"):
+        LmdbBlockStore.open(tmp_path / "nothing", create=False)
+    env = lmdb.open(str(tmp_path / "foreign"), max_dbs=2)
+    with env.begin(write=True) as txn:
+        txn.put(b"hello", b"world")
+    env.close()
+    with pytest.raises(NotAGrantchainStore, match="not a grantchain store"):
+        LmdbBlockStore.open(tmp_path / "foreign")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "data.mdb").write_bytes(b"this is not lmdb" * 100)
+    with pytest.raises(NotAGrantchainStore):
+        LmdbBlockStore.open(tmp_path / "junk")
+
+
+def test_schema_version_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    LmdbBlockStore.open(tmp_path).close()
+    monkeypatch.setattr(lmdb_store, "SCHEMA_TAG", b"grantchain-store/999")
+    with pytest.raises(NotAGrantchainStore, match="schema"):
+        LmdbBlockStore.open(tmp_path)
+
+
+def test_map_grows_before_it_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lmdb_store, "MAP_SIZE_INITIAL_BYTES", 256 * 1024)
+    b = ChainBuilder()
+    with LmdbBlockStore.open(tmp_path) as s:
+        first = s.map_usage()[1]
+        for _ in range(30):
+            s.append(b.block(50))
+        used, size = s.map_usage()
+        assert size > first and used < size
+        assert s.log_size == 1500
+
+
+def test_readonly_open_does_not_create(tmp_path: Path) -> None:
+    with pytest.raises(NotAGrantchainStore):
+        LmdbBlockStore.open(tmp_path / "x", readonly=True)
+    assert not (tmp_path / "x").exists()
+    b = ChainBuilder()
+    with LmdbBlockStore.open(tmp_path / "y") as s:
+        s.append(b.block(2))
+    with LmdbBlockStore.open(tmp_path / "y", readonly=True) as s:
+        assert s.height == 1
