@@ -39,6 +39,7 @@ Merkle inclusion proofs and ``results_root`` binds each tx's result code.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import struct
 from collections.abc import Callable, Sequence
@@ -190,10 +191,12 @@ def apply_block(
     ov = block.ov
     ov.put(K.META_HEIGHT, K.u64(height))
     ov.put(K.META_TIMESTAMP, K.u64(timestamp_ms))
-    ov.delete(K.META_ROOT)  # excluded from the digest: re-added below
-    writes = tuple(w for w in ov.writes() if w[0] != K.META_ROOT)
+    writes = list(ov.writes())
+    if any(key == K.META_ROOT for key, _ in writes[:8]):
+        raise StateError("a handler wrote the state root key")
     root = chain_root(prev_root, height, timestamp_ms, writes_digest(writes))
-    return BlockOutcome(height, results, tuple(sorted((*writes, (K.META_ROOT, root)))), root)
+    bisect.insort(writes, (K.META_ROOT, root))
+    return BlockOutcome(height, results, tuple(writes), root)
 
 
 class _Empty:
@@ -539,10 +542,13 @@ class _Block:
             put(K.VIOLATION + pos, b"")
         mark = K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id)
         at = K.position(self.height, self.index)
-        datasets = {u[0] for u in uses}
-        datasets.update(extra_datasets)
-        for dataset_id in sorted(datasets):
-            put(K.HISTORY + K.dataset_key(dataset_id) + at, mark)
+        if len(uses) == 1 and not extra_datasets:
+            put(K.HISTORY + K.dataset_key(uses[0][0]) + at, mark)
+        else:
+            datasets = {u[0] for u in uses}
+            datasets.update(extra_datasets)
+            for dataset_id in sorted(datasets):
+                put(K.HISTORY + K.dataset_key(dataset_id) + at, mark)
         if model is not None:
             put(K.MODEL_USE + K.model_version_key(*model) + at, mark)
 

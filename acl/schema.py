@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -162,6 +162,13 @@ class Schema:
     rule: Callable[[dict[str, Any]], bool] | None = None
     """A cross-field rule (e.g. "inputs need a purpose"); False = malformed."""
     rule_doc: str = ""
+    checks: Mapping[str, Check] = field(init=False, repr=False, compare=False)
+    required: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Flattened for the hot path: one dict lookup per field, one subset test.
+        object.__setattr__(self, "checks", {name: f.check for name, f in self.fields.items()})
+        object.__setattr__(self, "required", frozenset(n for n, f in self.fields.items() if f.required))
 
     def validate(self, payload: Any) -> Result | None:
         """None if ``payload`` is valid, else why not."""
@@ -172,14 +179,13 @@ class Schema:
             return Result.MALFORMED
         if v != self.version:
             return Result.UNSUPPORTED_VERSION
-        fields = self.fields
+        checks = self.checks
         for name, value in payload.items():
-            spec = fields.get(name)
-            if spec is None or not spec.check(value):
+            check = checks.get(name)
+            if check is None or not check(value):
                 return Result.MALFORMED
-        for name, spec in fields.items():
-            if spec.required and name not in payload:
-                return Result.MALFORMED
+        if not self.required <= payload.keys():
+            return Result.MALFORMED
         if self.rule is not None and not self.rule(payload):
             return Result.MALFORMED
         return None

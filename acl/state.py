@@ -177,8 +177,8 @@ class Overlay:
 
     def writes(self) -> tuple[Write, ...]:
         """The recorded changes, sorted by key."""
-        # Keys are unique, so tuples never compare their (possibly None) values.
-        return tuple(sorted(self._writes.items()))
+        writes = self._writes
+        return tuple([(key, writes[key]) for key in sorted(writes)])
 
     def __len__(self) -> int:
         return len(self._writes)
