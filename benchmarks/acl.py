@@ -14,6 +14,10 @@ Measured, each on the same blocks:
   like the node's), then assembling the block with the results and state root and
   ``store.append(block, writes)``: one write transaction per block holding the block and
   its state writes. Reported as the ACL's share (apply), the append, and all-in;
+- ``lmdb_snapshot``: the same, but ``apply_block`` reads through one LMDB read transaction
+  per block instead of ``store.state()`` (which opens one per ``get``). The store has no
+  public API for that yet; this variant borrows its private read-transaction helper to
+  show what such an API would buy;
 - baseline ``append_only``: the same blocks appended with no state writes and no apply,
   so ``lmdb_all_in / append_only`` is what the ACL adds to the durable commit.
 
@@ -25,8 +29,10 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -103,8 +109,32 @@ def run_memory(work: Prepared) -> Timing:
     return Timing(apply_s, 0.0, counts, root)
 
 
-def run_lmdb(work: Prepared, path: Path, *, with_acl: bool = True) -> Timing:
-    """The node's commit path on LMDB; ``with_acl=False`` appends the blocks only."""
+class BlockSnapshot:
+    """A ``StateReader`` over one LMDB read transaction, held for one block."""
+
+    def __init__(self, txn: Any, db: Any) -> None:
+        self._txn = txn
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._txn.get(key, db=self._db)
+        return value
+
+    def range(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        cursor = self._txn.cursor(db=self._db)
+        if not cursor.set_range(start):
+            return
+        for key, value in cursor:
+            if end is not None and key >= end:
+                return
+            yield key, value
+
+
+def run_lmdb(
+    work: Prepared, path: Path, *, with_acl: bool = True, snapshot: bool = False
+) -> Timing:
+    """The node's commit path on LMDB; ``with_acl=False`` appends the blocks only;
+    ``snapshot=True`` reads each block's state through one read transaction."""
     counts: dict[str, int] = {}
     apply_s = append_s = 0.0
     root = b""
@@ -117,7 +147,18 @@ def run_lmdb(work: Prepared, path: Path, *, with_acl: bool = True) -> Timing:
         for height, (ms, txs, raws, ids) in enumerate(work.blocks, 1):
             measured = height > work.setup_count
             t0 = time.perf_counter()
-            if with_acl:
+            if with_acl and snapshot:
+                with store._read() as txn:  # private: see the module docstring
+                    outcome = apply_block(
+                        BlockSnapshot(txn, store._dbs["state"]),
+                        genesis=work.genesis,
+                        height=height,
+                        timestamp_ms=ms,
+                        txs=txs,
+                        tx_ids=ids,
+                    )
+                results, writes, root = outcome.results, outcome.writes, outcome.state_root
+            elif with_acl:
                 outcome = apply_block(
                     reader,
                     genesis=work.genesis,
@@ -185,14 +226,18 @@ def command(
             n = work.measured_txs
             memory = run_memory(work)
             lmdb = run_lmdb(work, base / f"{mix}-acl")
-            if lmdb.root != memory.root or lmdb.results != memory.results:
-                raise click.ClickException(
-                    f"{mix}: LMDB and memory runs disagree (state root or results)"
-                )
+            snap = run_lmdb(work, base / f"{mix}-acl-snapshot", snapshot=True)
+            for other in (lmdb, snap):
+                if other.root != memory.root or other.results != memory.results:
+                    raise click.ClickException(
+                        f"{mix}: LMDB and memory runs disagree (state root or results)"
+                    )
             result[f"{mix}_memory_txs_per_s"] = _rate(n, memory.apply_s)
             result[f"{mix}_lmdb_apply_txs_per_s"] = _rate(n, lmdb.apply_s)
             result[f"{mix}_lmdb_append_txs_per_s"] = _rate(n, lmdb.append_s)
             result[f"{mix}_lmdb_all_in_txs_per_s"] = _rate(n, lmdb.total_s)
+            result[f"{mix}_lmdb_snapshot_apply_txs_per_s"] = _rate(n, snap.apply_s)
+            result[f"{mix}_lmdb_snapshot_all_in_txs_per_s"] = _rate(n, snap.total_s)
             result[f"{mix}_results"] = memory.results
             if mix == "access":
                 floor = run_lmdb(work, base / "access-append-only", with_acl=False)
@@ -207,7 +252,10 @@ def command(
             f"{mix:6}  memory {result[f'{mix}_memory_txs_per_s']:>9,} txs/s   "
             f"LMDB apply {result[f'{mix}_lmdb_apply_txs_per_s']:>9,} txs/s   "
             f"append {result[f'{mix}_lmdb_append_txs_per_s']:>9,} txs/s   "
-            f"all-in {result[f'{mix}_lmdb_all_in_txs_per_s']:>9,} txs/s"
+            f"all-in {result[f'{mix}_lmdb_all_in_txs_per_s']:>9,} txs/s\n"
+            f"{'':6}  LMDB one read txn per block: apply "
+            f"{result[f'{mix}_lmdb_snapshot_apply_txs_per_s']:>9,} txs/s   all-in "
+            f"{result[f'{mix}_lmdb_snapshot_all_in_txs_per_s']:>9,} txs/s"
         )
     click.echo(
         f"append-only floor {result['append_only_txs_per_s']:,} txs/s; access all-in / floor "
