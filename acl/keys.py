@@ -1,0 +1,129 @@
+"""The layout of the ACL state: fixed-width binary keys under one-byte prefixes.
+
+Ids chosen by users (organisation, dataset, model, run ids) enter keys as 32-byte
+domain-separated SHA-256 digests, so every key of a family has one width, prefix scans
+are exact, and key order never depends on string lengths. The records themselves keep the
+readable ids. Big-endian integers order numerically.
+
+==========  =======================================  ===========================================
+prefix      rest of the key                          value
+==========  =======================================  ===========================================
+``\\x00``   meta name (``root``, ``height``, ...)    chain commitment, last height/time, quorum
+``O``       org                                      organisation record
+``I``       identity (org, name)                     identity record
+``K``       public key (32 bytes)                    [identity key, key epoch]: sender lookup
+``V``       node id                                  validator record
+``P``       proposal id (= its tx id)                proposal record
+``D``       dataset                                  dataset record (versions inside)
+``G``       grant id (= its tx id)                   grant record
+``A``       dataset, grantee org                     grants not revoked for the pair (hot path)
+``B``       dataset, grantee org, grant id           empty: every grant by dataset
+``C``       grantee org, dataset, grant id           empty: every grant by grantee
+``T``       tx id                                    height, index, result, block ms
+``L``       block ms u64, height u64, index u32      audit event record (the audit log by time)
+``X``       block ms u64, height u64, index u32      empty: violations (``no_grant``) by time
+``H``       dataset, height u64, index u32           kind, result, block ms, tx id: history
+``R``       run                                      training-run record
+``M``       model (name), version u32 (0: owner)     model record
+``N``       model (name), version u32, height, index kind, result, block ms, tx id: uses
+``W``       output dataset, height u64, index u32    derivation: input datasets (lineage)
+==========  =======================================  ===========================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from functools import lru_cache
+from typing import Final
+
+META: Final = b"\x00"
+ORG: Final = b"O"
+IDENTITY: Final = b"I"
+KEY: Final = b"K"
+VALIDATOR: Final = b"V"
+PROPOSAL: Final = b"P"
+DATASET: Final = b"D"
+GRANT: Final = b"G"
+ACTIVE: Final = b"A"
+BY_DATASET: Final = b"B"
+BY_GRANTEE: Final = b"C"
+TX: Final = b"T"
+LOG: Final = b"L"
+VIOLATION: Final = b"X"
+HISTORY: Final = b"H"
+RUN: Final = b"R"
+MODEL: Final = b"M"
+MODEL_USE: Final = b"N"
+DERIVATION: Final = b"W"
+
+META_ROOT: Final = META + b"root"
+META_HEIGHT: Final = META + b"height"
+META_TIMESTAMP: Final = META + b"timestamp_ms"
+META_QUORUM: Final = META + b"governance_quorum"
+META_CHAIN: Final = META + b"chain_id"
+
+_U64 = struct.Struct(">Q")
+_POS = struct.Struct(">QI")
+_TIME_POS = struct.Struct(">QQI")
+TX_RECORD: Final = struct.Struct(">QIHQ")
+"""Value of a ``T`` key: height, index in block, result code, block timestamp in ms."""
+MARK: Final = struct.Struct(">BHQ32s")
+"""Value of ``H`` and ``N`` keys: kind code, result code, block timestamp in ms, tx id."""
+
+
+@lru_cache(maxsize=1 << 16)
+def digest(domain: bytes, text: str) -> bytes:
+    """SHA-256 of a domain tag and an id (memoised: ids repeat on the hot path)."""
+    return hashlib.sha256(domain + b"\x00" + text.encode()).digest()
+
+
+def org_key(org_id: str) -> bytes:
+    return digest(b"org", org_id)
+
+
+def identity_key(org_id: str, name: str) -> bytes:
+    return digest(b"identity", org_id + "\x00" + name)
+
+
+def dataset_key(dataset_id: str) -> bytes:
+    return digest(b"dataset", dataset_id)
+
+
+def model_key(model_name: str) -> bytes:
+    return digest(b"model", model_name)
+
+
+def run_key(run_id: str) -> bytes:
+    return digest(b"run", run_id)
+
+
+def node_key(node_id: str) -> bytes:
+    return digest(b"node", node_id)
+
+
+def u64(n: int) -> bytes:
+    return _U64.pack(n)
+
+
+def position(height: int, index: int) -> bytes:
+    return _POS.pack(height, index)
+
+
+def time_position(timestamp_ms: int, height: int, index: int) -> bytes:
+    return _TIME_POS.pack(timestamp_ms, height, index)
+
+
+def parse_time_position(raw: bytes) -> tuple[int, int, int]:
+    """(block ms, height, index) from the 20 bytes after an ``L`` or ``X`` prefix."""
+    ts, height, index = _TIME_POS.unpack(raw)
+    return ts, height, index
+
+
+def parse_position(raw: bytes) -> tuple[int, int]:
+    height, index = _POS.unpack(raw)
+    return height, index
+
+
+def model_version_key(model_name: str, version: int) -> bytes:
+    return model_key(model_name) + struct.pack(">I", version)

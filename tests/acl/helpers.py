@@ -1,0 +1,50 @@
+"""A tiny chain for ACL tests: genesis + blocks applied to a MemoryState."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from acl.machine import BlockOutcome, apply_block, genesis_state
+from acl.results import Result
+from acl.state import MemoryState
+from chain.genesis import Genesis
+from chain.tx import Tx
+
+
+@dataclass
+class LocalChain:
+    genesis: Genesis
+    state: MemoryState = field(default_factory=MemoryState)
+    height: int = 0
+    timestamp_ms: int = 0
+    outcomes: list[BlockOutcome] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        outcome = genesis_state(self.genesis)
+        self.state.apply(outcome.writes)
+        self.timestamp_ms = self.genesis.timestamp_ms
+        self.outcomes.append(outcome)
+
+    def apply(self, txs: Sequence[Tx], timestamp_ms: int | None = None) -> list[Result]:
+        ts = self.timestamp_ms if timestamp_ms is None else timestamp_ms
+        outcome = apply_block(
+            self.state, genesis=self.genesis, height=self.height + 1, timestamp_ms=ts, txs=txs
+        )
+        self.state.apply(outcome.writes)
+        self.height += 1
+        self.timestamp_ms = ts
+        self.outcomes.append(outcome)
+        return [Result(r) for r in outcome.results]
+
+    def one(self, tx: Tx, timestamp_ms: int | None = None) -> Result:
+        return self.apply([tx], timestamp_ms)[0]
+
+    @property
+    def root(self) -> bytes:
+        return self.outcomes[-1].state_root
+
+
+def domain_items(state: MemoryState) -> list[tuple[bytes, bytes]]:
+    """The state without its meta keys (height, time, root), which every block moves."""
+    return [(k, v) for k, v in state.items() if not k.startswith(b"\x00")]
