@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from acl import keys as acl_keys
+import acl.keys as acl_keys
 from chain.hashing import leaf_hash
 from chain.signing import verify_batch
 from chain.tx import Tx, TxError, decode_tx
