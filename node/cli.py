@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("node.commands.verify", "Re-check a data directory: hash links, roots, signatures."),
     "demo": ("node.commands.demo", "Build, store and verify a sample chain in a directory."),
     "bench": ("node.commands.bench", "Benchmarks: storage, crypto, acl, e2e."),
+    "init": ("node.commands.init", "Create a consortium: keys, TLS CA, genesis, node configs."),
 }
 
 
