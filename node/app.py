@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import threading
 import time
@@ -37,7 +38,7 @@ from node.ledger import Applied, Ledger
 from node.mempool import AddOutcome, Mempool
 from node.messages import CONSENSUS_MESSAGES, WIRE, BlockRequest, BlockResponse, ForwardTxs, HeaderSig
 from node.metrics import NodeMetrics
-from node.peer import PeerNetwork
+from node.peer import PeerNetwork, PeerOptions
 from node.wire import WireError
 from storage.blockstore import TxLocation
 from storage.lmdb_store import LmdbBlockStore
@@ -114,15 +115,15 @@ class Node:
             seed=int.from_bytes(self.node_key.public_key().public_bytes_raw()[:8], "big"),
         )
         self.peers = PeerNetwork(
-            node_id=self.node_id,
-            host=cfg.peer_host,
-            port=cfg.peer_port,
-            peers={p.node_id: (p.host, p.port) for p in cfg.peers},
-            server_ssl=tls.server_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
-            client_ssl=tls.client_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
-            on_frame=self._on_frame,
-            frame_bytes_max=cfg.peer_frame_bytes_max,
-            queue_frames_max=cfg.peer_queue_frames_max,
+            self.node_id,
+            cfg.peer_host,
+            cfg.peer_port,
+            {p.node_id: (p.host, p.port) for p in cfg.peers},
+            tls.server_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
+            tls.client_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
+            self._on_frame,
+            rng=random.Random(f"peers/{self.node_id}"),
+            options=PeerOptions(frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max),
         )
         await self.peers.start()
         self.consensus.start()
