@@ -40,7 +40,10 @@ class Admitted:
     location: TxLocation | None = None
 
     def to_json(self) -> dict[str, object]:
-        doc: dict[str, object] = {"tx_id": self.tx_id.hex() if self.tx_id else None, "status": self.status.value}
+        doc: dict[str, object] = {
+            "tx_id": self.tx_id.hex() if self.tx_id else None,
+            "status": self.status.value,
+        }
         if self.error:
             doc["error"] = self.error
         if self.location is not None:
@@ -77,7 +80,11 @@ async def screen(
             verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {exc}"))
             continue
         if tx.chain_id != chain_id:
-            verdicts.append(Admitted(tx_id, Status.REJECTED, f"tx is for chain {tx.chain_id!r}, this is {chain_id!r}"))
+            verdicts.append(
+                Admitted(
+                    tx_id, Status.REJECTED, f"tx is for chain {tx.chain_id!r}, this is {chain_id!r}"
+                )
+            )
             continue
         loc = locate(tx_id)
         if loc is not None:
@@ -87,7 +94,13 @@ async def screen(
             verdicts.append(Admitted(tx_id, Status.DUPLICATE))
             continue
         if state.get(acl_keys.KEY + tx.sender) is None:
-            verdicts.append(Admitted(tx_id, Status.REJECTED, "unknown_sender: the sender key is not a registered identity"))
+            verdicts.append(
+                Admitted(
+                    tx_id,
+                    Status.REJECTED,
+                    "unknown_sender: the sender key is not a registered identity",
+                )
+            )
             continue
         seen.add(tx_id)
         verdicts.append(None)

@@ -15,7 +15,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,14 @@ from node.consensus_loop import CatchUpRequest, ConsensusLoop
 from node.keys import load_private_key
 from node.ledger import Applied, Ledger
 from node.mempool import AddOutcome, Mempool
-from node.messages import CONSENSUS_MESSAGES, WIRE, BlockRequest, BlockResponse, ForwardTxs, HeaderSig
+from node.messages import (
+    CONSENSUS_MESSAGES,
+    WIRE,
+    BlockRequest,
+    BlockResponse,
+    ForwardTxs,
+    HeaderSig,
+)
 from node.metrics import NodeMetrics
 from node.peer import PeerNetwork, PeerOptions
 from node.wire import WireError
@@ -62,9 +69,14 @@ class Node:
         self.node_id = cfg.node_id
         self.genesis = Genesis.from_json(Path(cfg.genesis).read_text())
         if cfg.node_id not in {v.node_id for v in self.genesis.validators}:
-            raise ValueError(f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}")
+            raise ValueError(
+                f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
+            )
         self.node_key = load_private_key(cfg.node_key)
-        if signing.public_key_bytes(self.node_key) != self.genesis.validator(cfg.node_id).public_key:
+        if (
+            signing.public_key_bytes(self.node_key)
+            != self.genesis.validator(cfg.node_id).public_key
+        ):
             raise ValueError(f"{cfg.node_key}: not the key the genesis names for {cfg.node_id}")
         self.metrics = NodeMetrics()
         self.store = LmdbBlockStore.open(cfg.data_dir)
@@ -79,6 +91,7 @@ class Node:
         self._waiter_count = 0
         self._cert_events: dict[int, asyncio.Event] = {}
         self._certified_height = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fatal: BaseException | None = None
         self._stopping = asyncio.Event()
@@ -102,7 +115,8 @@ class Node:
             mempool=self.mempool,
             mempool_lock=self.mempool_lock,
             raft_config=RaftConfig(
-                election_timeout_ticks=cfg.election_timeout_ticks, heartbeat_ticks=cfg.heartbeat_ticks
+                election_timeout_ticks=cfg.election_timeout_ticks,
+                heartbeat_ticks=cfg.heartbeat_ticks,
             ),
             tick_s=cfg.tick_ms / 1000,
             block_txs_max=cfg.block_txs_max,
@@ -123,7 +137,9 @@ class Node:
             tls.client_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
             self._on_frame,
             rng=random.Random(f"peers/{self.node_id}"),
-            options=PeerOptions(frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max),
+            options=PeerOptions(
+                frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max
+            ),
         )
         await self.peers.start()
         self.consensus.start()
@@ -210,7 +226,13 @@ class Node:
             if ev is not None:
                 ev.set()
 
-        loop.create_task(persist())
+        self._spawn(persist())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a background task, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- peers ---------------------------------------------------------------------
     def _on_frame(self, peer_id: str, payload: bytes) -> None:
@@ -232,9 +254,9 @@ class Node:
             if self.certs.add(msg):
                 self._maybe_certified(msg.height)
         elif isinstance(msg, ForwardTxs):
-            asyncio.get_running_loop().create_task(self._on_forwarded(msg))
+            self._spawn(self._on_forwarded(msg))
         elif isinstance(msg, BlockRequest):
-            asyncio.get_running_loop().create_task(self._serve_blocks(msg))
+            self._spawn(self._serve_blocks(msg))
         elif isinstance(msg, BlockResponse) and consensus is not None:
             consensus.post_blocks(msg)
 
@@ -340,15 +362,22 @@ class Node:
             ]
         leader = st.leader if st else None
         if forwarded or leader is None or leader == self.node_id or self.peers is None:
-            return [Admitted(c.tx_id, Status.NO_LEADER, "no leader is known; retry shortly") for c in passing]
-        sent = self.peers.send(leader, WIRE.encode(ForwardTxs(self.node_id, tuple(c.raw for c in passing))))
+            return [
+                Admitted(c.tx_id, Status.NO_LEADER, "no leader is known; retry shortly")
+                for c in passing
+            ]
+        sent = self.peers.send(
+            leader, WIRE.encode(ForwardTxs(self.node_id, tuple(c.raw for c in passing)))
+        )
         status = Status.ACCEPTED if sent else Status.MEMPOOL_FULL
         return [Admitted(c.tx_id, status) for c in passing]
 
     def can_wait(self, n: int) -> bool:
         return self._waiter_count + n <= WAITERS_MAX
 
-    async def wait_committed(self, tx_ids: Sequence[bytes], timeout_s: float) -> dict[bytes, TxLocation]:
+    async def wait_committed(
+        self, tx_ids: Sequence[bytes], timeout_s: float
+    ) -> dict[bytes, TxLocation]:
         """Wait until each tx is applied here (or the timeout); return those that were."""
         loop = asyncio.get_running_loop()
         found: dict[bytes, TxLocation] = {}
@@ -397,7 +426,9 @@ class Node:
         return True
 
     async def receipt(self, tx_id: bytes) -> dict[str, Any] | None:
-        r = await asyncio.get_running_loop().run_in_executor(self.io, build_receipt, self.store, tx_id)
+        r = await asyncio.get_running_loop().run_in_executor(
+            self.io, build_receipt, self.store, tx_id
+        )
         return None if r is None else r.to_json(label(r.result))
 
     def block(self, height: int) -> Block | None:

@@ -68,7 +68,9 @@ class TxSigner:
 
 
 def _body(txs: Sequence[Tx | bytes]) -> dict[str, Any]:
-    return {"txs": [base64.b64encode(t.to_bytes() if isinstance(t, Tx) else t).decode() for t in txs]}
+    return {
+        "txs": [base64.b64encode(t.to_bytes() if isinstance(t, Tx) else t).decode() for t in txs]
+    }
 
 
 def _check(resp: httpx.Response) -> Any:
@@ -103,7 +105,9 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, *, failover: bool = False, **kw: Any) -> Any:
+    def _request(
+        self, method: str, path: str, *, failover: bool = False, **kw: Any
+    ) -> dict[str, Any]:
         last: Exception | None = None
         for attempt in range(len(self.urls) if failover else 1):
             url = self.urls[(self._current + attempt) % len(self.urls)]
@@ -115,32 +119,42 @@ class Client:
                 last = exc
                 continue
             self._current = (self._current + attempt) % len(self.urls)
+            if not isinstance(result, dict):
+                raise RpcError(
+                    200, "the node answered with something other than a JSON object", result
+                )
             return result
         assert last is not None
         raise last
 
     def status(self) -> dict[str, Any]:
-        return self._request("GET", "/v1/status")  # type: ignore[no-any-return]
+        return self._request("GET", "/v1/status")
 
-    def submit(self, txs: Sequence[Tx | bytes], *, wait: bool = False, timeout_ms: int = 10_000) -> dict[str, Any]:
-        return self._request(  # type: ignore[no-any-return]
-            "POST", "/v1/txs", failover=True, json=_body(txs), params=_submit_params(wait, timeout_ms)
+    def submit(
+        self, txs: Sequence[Tx | bytes], *, wait: bool = False, timeout_ms: int = 10_000
+    ) -> dict[str, Any]:
+        return self._request(
+            "POST",
+            "/v1/txs",
+            failover=True,
+            json=_body(txs),
+            params=_submit_params(wait, timeout_ms),
         )
 
     def tx(self, tx_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/txs/{tx_id}")  # type: ignore[no-any-return]
+        return self._request("GET", f"/v1/txs/{tx_id}")
 
     def block(self, height: int) -> dict[str, Any]:
-        return self._request("GET", f"/v1/blocks/{height}")  # type: ignore[no-any-return]
+        return self._request("GET", f"/v1/blocks/{height}")
 
     def consistency_proof(self, first: int, second: int | None = None) -> dict[str, Any]:
         params = {"from": first} | ({"to": second} if second is not None else {})
-        return self._request("GET", "/v1/proofs/consistency", params=params)  # type: ignore[no-any-return]
+        return self._request("GET", "/v1/proofs/consistency", params=params)
 
     def query(self, path: str, **params: Any) -> dict[str, Any]:
         """Any GET query endpoint, e.g. ``query("/v1/access", org=..., dataset=..., purpose=...)``."""
         clean = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", path, params=clean)  # type: ignore[no-any-return]
+        return self._request("GET", path, params=clean)
 
 
 class AsyncClient:
@@ -160,7 +174,9 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, *, failover: bool = False, **kw: Any) -> Any:
+    async def _request(
+        self, method: str, path: str, *, failover: bool = False, **kw: Any
+    ) -> dict[str, Any]:
         last: Exception | None = None
         for attempt in range(len(self.urls) if failover else 1):
             url = self.urls[(self._current + attempt) % len(self.urls)]
@@ -172,23 +188,31 @@ class AsyncClient:
                 last = exc
                 continue
             self._current = (self._current + attempt) % len(self.urls)
+            if not isinstance(result, dict):
+                raise RpcError(
+                    200, "the node answered with something other than a JSON object", result
+                )
             return result
         assert last is not None
         raise last
 
     async def status(self) -> dict[str, Any]:
-        return await self._request("GET", "/v1/status")  # type: ignore[no-any-return]
+        return await self._request("GET", "/v1/status")
 
     async def submit(
         self, txs: Sequence[Tx | bytes], *, wait: bool = False, timeout_ms: int = 10_000
     ) -> dict[str, Any]:
-        return await self._request(  # type: ignore[no-any-return]
-            "POST", "/v1/txs", failover=True, json=_body(txs), params=_submit_params(wait, timeout_ms)
+        return await self._request(
+            "POST",
+            "/v1/txs",
+            failover=True,
+            json=_body(txs),
+            params=_submit_params(wait, timeout_ms),
         )
 
     async def tx(self, tx_id: str) -> dict[str, Any]:
-        return await self._request("GET", f"/v1/txs/{tx_id}")  # type: ignore[no-any-return]
+        return await self._request("GET", f"/v1/txs/{tx_id}")
 
     async def query(self, path: str, **params: Any) -> dict[str, Any]:
         clean = {k: v for k, v in params.items() if v is not None}
-        return await self._request("GET", path, params=clean)  # type: ignore[no-any-return]
+        return await self._request("GET", path, params=clean)

@@ -21,9 +21,21 @@ from typing import Any
 
 import httpx
 
-from node.consortium import ConsortiumSpec, Manifest, NodeEntry, chain_id_from_name, create_consortium, load_manifest
+from node.consortium import (
+    ConsortiumSpec,
+    Manifest,
+    NodeEntry,
+    chain_id_from_name,
+    create_consortium,
+    load_manifest,
+)
 
-ROLES = {"leader": "leader", "follower": "follower", "candidate": "candidate", "pre_candidate": "candidate"}
+ROLES = {
+    "leader": "leader",
+    "follower": "follower",
+    "candidate": "candidate",
+    "pre_candidate": "candidate",
+}
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
@@ -175,7 +187,9 @@ def cluster_status(manifest: Manifest) -> list[NodeState]:
         return [node_state(n, client) for n in manifest.nodes]
 
 
-def wait_for_leader(manifest: Manifest, nodes: Sequence[NodeEntry] | None = None, timeout_s: float = START_TIMEOUT_S) -> str:
+def wait_for_leader(
+    manifest: Manifest, nodes: Sequence[NodeEntry] | None = None, timeout_s: float = START_TIMEOUT_S
+) -> str:
     """Block until the running nodes agree on one leader that says it leads."""
     nodes = list(nodes or manifest.nodes)
     deadline = time.monotonic() + timeout_s
@@ -191,4 +205,6 @@ def wait_for_leader(manifest: Manifest, nodes: Sequence[NodeEntry] | None = None
                 if any(s.node_id == leader and s.role == "leader" for s in states):
                     return str(leader)
             time.sleep(0.05)
-    raise ClusterError(f"no leader within {timeout_s:.0f} s; see the node logs under {manifest.directory / 'nodes'}")
+    raise ClusterError(
+        f"no leader within {timeout_s:.0f} s; see the node logs under {manifest.directory / 'nodes'}"
+    )

@@ -164,7 +164,9 @@ class ConsensusLoop:
                     self._on_applied(result)
         head = store.header(target_height)
         if head is None or head.hash != target_hash:
-            raise InvariantViolation(f"after catch-up, block {target_height} differs from the snapshot's")
+            raise InvariantViolation(
+                f"after catch-up, block {target_height} differs from the snapshot's"
+            )
 
     # -- the consensus thread --------------------------------------------------------
     def _run(self) -> None:
@@ -216,7 +218,10 @@ class ConsensusLoop:
                 return
             batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
         block = self.ledger.build(
-            [raw for _, raw in batch], timestamp_ms=self._clock_ms(), proposer=self.node_id, round=st.term
+            [raw for _, raw in batch],
+            timestamp_ms=self._clock_ms(),
+            proposer=self.node_id,
+            round=st.term,
         )
         data = block.to_bytes()
         if self.core.propose(data):

@@ -57,7 +57,9 @@ class Ledger:
     def ensure_genesis(self) -> None:
         self.store.initialize(self.genesis.hash, genesis_state(self.genesis).writes)
 
-    def build(self, raws: Sequence[bytes], *, timestamp_ms: int, proposer: str, round: int) -> Block:
+    def build(
+        self, raws: Sequence[bytes], *, timestamp_ms: int, proposer: str, round: int
+    ) -> Block:
         """The next block after the committed head, executed. ``raws`` were admitted
         (decoded strictly and signature-checked) by this node."""
         head = self.store.head()
@@ -142,7 +144,9 @@ class Ledger:
             if tx.chain_id != self.genesis.chain_id:
                 return [], f"tx {pos}: another chain"
             txs.append(tx)
-        ok = self._verify_batch([t.sender for t in txs], [t.signing_bytes() for t in txs], [t.signature for t in txs])
+        ok = self._verify_batch(
+            [t.sender for t in txs], [t.signing_bytes() for t in txs], [t.signature for t in txs]
+        )
         bad = [i for i, good in enumerate(ok) if not good]
         if bad:
             return [], f"tx {bad[0]}: bad signature"

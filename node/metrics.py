@@ -9,10 +9,17 @@ class NodeMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.txs_submitted = Counter(
-            "grantchain_txs_submitted", "Txs received over RPC or from peers, by outcome", ["status"], registry=r
+            "grantchain_txs_submitted",
+            "Txs received over RPC or from peers, by outcome",
+            ["status"],
+            registry=r,
         )
-        self.blocks_applied = Counter("grantchain_blocks_applied", "Committed blocks applied", registry=r)
-        self.txs_committed = Counter("grantchain_txs_committed", "Txs in applied blocks", registry=r)
+        self.blocks_applied = Counter(
+            "grantchain_blocks_applied", "Committed blocks applied", registry=r
+        )
+        self.txs_committed = Counter(
+            "grantchain_txs_committed", "Txs in applied blocks", registry=r
+        )
         self.height = Gauge("grantchain_height", "Height of the last applied block", registry=r)
         self.mempool_txs = Gauge("grantchain_mempool_txs", "Txs waiting in the mempool", registry=r)
         self.is_leader = Gauge("grantchain_is_leader", "1 when this node leads", registry=r)
@@ -26,7 +33,9 @@ class NodeMetrics:
             "grantchain_peer_frames_dropped", "Frames dropped on full peer queues", registry=r
         )
         self.bad_peer_messages = Counter(
-            "grantchain_bad_peer_messages", "Peer frames that failed to decode or authenticate", registry=r
+            "grantchain_bad_peer_messages",
+            "Peer frames that failed to decode or authenticate",
+            registry=r,
         )
         self.commit_latency = Histogram(
             "grantchain_commit_wait_seconds",

@@ -10,23 +10,45 @@ from typing import Any
 
 
 def _q(name: str, desc: str, required: bool = False, schema: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "description": desc, "schema": {"type": schema}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": desc,
+        "schema": {"type": schema},
+    }
 
 
 def _p(name: str, desc: str, schema: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": schema}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": desc,
+        "schema": {"type": schema},
+    }
 
 
 _JSON = {"application/json": {"schema": {"type": "object"}}}
-_ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ERR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 
 
-def _get(summary: str, params: list[dict[str, Any]] | None = None, **responses: Any) -> dict[str, Any]:
+def _get(
+    summary: str, params: list[dict[str, Any]] | None = None, **responses: Any
+) -> dict[str, Any]:
     return {
         "get": {
             "summary": summary,
             "parameters": params or [],
-            "responses": {"200": {"description": "OK", "content": _JSON}, "400": _ERR, "404": _ERR, **responses},
+            "responses": {
+                "200": {"description": "OK", "content": _JSON},
+                "400": _ERR,
+                "404": _ERR,
+                **responses,
+            },
         }
     }
 
@@ -49,7 +71,11 @@ OPENAPI: dict[str, Any] = {
                 "height, result and receipt once committed (202 with status 'pending' on timeout).",
                 "parameters": [
                     _q("wait", "'commit' to wait for commit and receipts"),
-                    _q("timeout_ms", "how long to wait with wait=commit (default 10000)", schema="integer"),
+                    _q(
+                        "timeout_ms",
+                        "how long to wait with wait=commit (default 10000)",
+                        schema="integer",
+                    ),
                 ],
                 "requestBody": {
                     "required": True,
@@ -80,7 +106,10 @@ OPENAPI: dict[str, Any] = {
         ),
         "/v1/proofs/consistency": _get(
             "RFC 9162 consistency proof between two log sizes",
-            [_q("from", "older log size", True, "integer"), _q("to", "newer log size (default: now)", schema="integer")],
+            [
+                _q("from", "older log size", True, "integer"),
+                _q("to", "newer log size (default: now)", schema="integer"),
+            ],
         ),
         "/v1/access": _get(
             "May org (or identity) use dataset for purpose at time?",
@@ -93,11 +122,19 @@ OPENAPI: dict[str, Any] = {
                 _q("version", "dataset version", schema="integer"),
             ],
         ),
-        "/v1/datasets/{dataset_id}": _get("A dataset and its versions", [_p("dataset_id", "dataset id")]),
-        "/v1/datasets/{dataset_id}/history": _get("Every event about a dataset", [_p("dataset_id", "dataset id")]),
+        "/v1/datasets/{dataset_id}": _get(
+            "A dataset and its versions", [_p("dataset_id", "dataset id")]
+        ),
+        "/v1/datasets/{dataset_id}/history": _get(
+            "Every event about a dataset", [_p("dataset_id", "dataset id")]
+        ),
         "/v1/grants": _get(
             "Grants by dataset or by grantee organisation",
-            [_q("dataset", "dataset id"), _q("grantee", "organisation id"), _q("at_ms", "in force at", schema="integer")],
+            [
+                _q("dataset", "dataset id"),
+                _q("grantee", "organisation id"),
+                _q("at_ms", "in force at", schema="integer"),
+            ],
         ),
         "/v1/models/{name}/{version}/lineage": _get(
             "Model lineage down to datasets and the grants that allowed their use",
@@ -105,29 +142,44 @@ OPENAPI: dict[str, Any] = {
         ),
         "/v1/violations": _get(
             "Audit events recorded as no_grant in a time range",
-            [_q("from_ms", "from (inclusive)", schema="integer"), _q("until_ms", "until (exclusive)", schema="integer")],
+            [
+                _q("from_ms", "from (inclusive)", schema="integer"),
+                _q("until_ms", "until (exclusive)", schema="integer"),
+            ],
         ),
         "/v1/audit/report": _get(
             "Counts by organisation, dataset, purpose and result in a time range",
-            [_q("from_ms", "from (inclusive)", schema="integer"), _q("until_ms", "until (exclusive)", schema="integer")],
+            [
+                _q("from_ms", "from (inclusive)", schema="integer"),
+                _q("until_ms", "until (exclusive)", schema="integer"),
+            ],
         ),
         "/v1/kinds": _get("Every transaction kind with a description"),
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {}}}},
+                "responses": {
+                    "200": {"description": "text exposition format", "content": {"text/plain": {}}}
+                },
             }
         },
         "/openapi.json": _get("This document"),
     },
     "components": {
         "schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+            "Error": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            },
             "TxBatch": {
                 "type": "object",
                 "properties": {
                     "tx": {"type": "string", "contentEncoding": "base64"},
-                    "txs": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}},
+                    "txs": {
+                        "type": "array",
+                        "items": {"type": "string", "contentEncoding": "base64"},
+                    },
                 },
             },
         }

@@ -76,7 +76,9 @@ class LmdbRaftStorage:
     def _last_index(self, meta: list[tuple[int, int]], snapshot: Snapshot) -> int:
         return meta[-1][0] if meta else snapshot.meta.index
 
-    def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
+    def save(
+        self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None
+    ) -> None:
         meta = list(self._meta)
         snap = self._snapshot
         if snapshot is not None:
@@ -111,7 +113,9 @@ class LmdbRaftStorage:
     def flush(self) -> None:
         """Write a commit-only hard state still held back (on a clean shutdown)."""
         if self._hard != self._durable_hard:
-            self._store.consensus_save(hard_state=_encode_hard(self._hard), entries=[], snapshot=None)
+            self._store.consensus_save(
+                hard_state=_encode_hard(self._hard), entries=[], snapshot=None
+            )
             self._durable_hard = self._hard
 
     @staticmethod
@@ -134,7 +138,9 @@ class LmdbRaftStorage:
             raise StorageError(f"compact to {m.index} beyond last index")
         snap, meta = self._install(snapshot, self._snapshot, self._meta)
         if not meta:
-            self._store.consensus_save(hard_state=None, entries=[], snapshot=(m.index, _encode_snapshot(snapshot)))
+            self._store.consensus_save(
+                hard_state=None, entries=[], snapshot=(m.index, _encode_snapshot(snapshot))
+            )
         else:
             self._store.consensus_compact(m.index, _encode_snapshot(snapshot))
         self._snapshot, self._meta = snap, meta

@@ -41,7 +41,9 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 @web.middleware
-async def errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
@@ -65,9 +67,14 @@ def _hex32(value: str, what: str) -> bytes:
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{what} is not hex"}), content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{what} is not hex"}), content_type="application/json"
+        ) from None
     if len(raw) != 32:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{what} must be 32 bytes (64 hex chars)"}), content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{what} must be 32 bytes (64 hex chars)"}),
+            content_type="application/json",
+        )
     return raw
 
 
@@ -75,7 +82,9 @@ def _bad(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
-def _int_param(request: web.Request, name: str, default: int | None = None, lo: int = 0, hi: int = 2**63 - 1) -> int:
+def _int_param(
+    request: web.Request, name: str, default: int | None = None, lo: int = 0, hi: int = 2**63 - 1
+) -> int:
     raw = request.query.get(name)
     if raw is None:
         if default is None:
@@ -109,10 +118,12 @@ async def status(request: web.Request) -> web.Response:
 async def _read_txs(request: web.Request) -> list[bytes]:
     body = await request.read()
     if not body:
-        raise _bad("empty body: send {\"tx\": base64} or {\"txs\": [base64, ...]} or msgpack")
+        raise _bad('empty body: send {"tx": base64} or {"txs": [base64, ...]} or msgpack')
     if request.content_type == "application/msgpack":
         try:
-            value = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=limits.TX_BYTES_MAX)
+            value = msgpack.unpackb(
+                body, raw=False, strict_map_key=True, max_bin_len=limits.TX_BYTES_MAX
+            )
         except Exception as exc:
             raise _bad(f"body is not msgpack: {exc}") from None
         txs = value if isinstance(value, list) else [value]
@@ -134,7 +145,11 @@ async def _read_txs(request: web.Request) -> list[bytes]:
             raise _bad("a tx is not valid base64") from None
     else:
         raise web.HTTPUnsupportedMediaType(
-            text=json.dumps({"error": f"content type {request.content_type!r}: use application/json or application/msgpack"}),
+            text=json.dumps(
+                {
+                    "error": f"content type {request.content_type!r}: use application/json or application/msgpack"
+                }
+            ),
             content_type="application/json",
         )
     if not txs:
@@ -155,28 +170,43 @@ async def submit_txs(request: web.Request) -> web.Response:
     timeout_ms = _int_param(request, "timeout_ms", WAIT_TIMEOUT_MS_DEFAULT, 1, WAIT_TIMEOUT_MS_MAX)
     txs = await _read_txs(request)
     if wait and not node.can_wait(len(txs)):
-        return _error(429, "too many clients are waiting for commits; retry, or submit without wait")
+        return _error(
+            429, "too many clients are waiting for commits; retry, or submit without wait"
+        )
     started = time.perf_counter()
     verdicts = await node.submit(txs)
     results = [v.to_json() for v in verdicts]
     statuses = {v.status for v in verdicts}
     if statuses and statuses <= {Status.MEMPOOL_FULL, Status.NO_LEADER}:
         code = 503
-        resp = web.json_response({"results": results, "error": "node cannot take txs now; retry"}, status=code)
+        resp = web.json_response(
+            {"results": results, "error": "node cannot take txs now; retry"}, status=code
+        )
         resp.headers["Retry-After"] = "1"
         return resp
     if not wait:
         return web.json_response({"results": results}, status=202)
-    want = [v.tx_id for v in verdicts if v.tx_id and v.status in (Status.ACCEPTED, Status.DUPLICATE, Status.COMMITTED)]
+    want = [
+        v.tx_id
+        for v in verdicts
+        if v.tx_id and v.status in (Status.ACCEPTED, Status.DUPLICATE, Status.COMMITTED)
+    ]
     found = await node.wait_committed(want, timeout_ms / 1000)
     node.metrics.commit_latency.observe(time.perf_counter() - started)
     deadline = started + timeout_ms / 1000
     for height in sorted({loc.height for loc in found.values()}):
-        await node.wait_certified(height, max(0.0, min(CERT_WAIT_S, deadline - time.perf_counter())))
+        await node.wait_certified(
+            height, max(0.0, min(CERT_WAIT_S, deadline - time.perf_counter()))
+        )
     for doc, v in zip(results, verdicts, strict=True):
         if v.tx_id in found:
             loc = found[v.tx_id]
-            doc.update(status="committed", height=loc.height, position=loc.position, result=label(loc.result))
+            doc.update(
+                status="committed",
+                height=loc.height,
+                position=loc.position,
+                result=label(loc.result),
+            )
             doc["receipt"] = await node.receipt(v.tx_id)
         elif v.tx_id in want:
             doc["status"] = "pending"
@@ -236,8 +266,13 @@ async def get_block(request: web.Request) -> web.Response:
                 "proposer": h.proposer,
                 "round": h.round,
             },
-            "txs": [{"tx_id": t.hex(), "result": label(r)} for t, r in zip(block.tx_ids(), block.results, strict=True)],
-            "certificate": [{"node_id": n, "signature": s.hex()} for n, s in node.store.certificate(height)],
+            "txs": [
+                {"tx_id": t.hex(), "result": label(r)}
+                for t, r in zip(block.tx_ids(), block.results, strict=True)
+            ],
+            "certificate": [
+                {"node_id": n, "signature": s.hex()} for n, s in node.store.certificate(height)
+            ],
         }
     )
 
@@ -285,7 +320,9 @@ async def dataset(request: web.Request) -> web.Response:
 
 
 async def dataset_history(request: web.Request) -> web.Response:
-    return web.json_response(q.dataset_history(_state(request), request.match_info["dataset_id"]).to_json())
+    return web.json_response(
+        q.dataset_history(_state(request), request.match_info["dataset_id"]).to_json()
+    )
 
 
 async def grants(request: web.Request) -> web.Response:
@@ -296,8 +333,12 @@ async def grants(request: web.Request) -> web.Response:
     at = request.query.get("at_ms")
     at_ms = _int_param(request, "at_ms") if at is not None else None
     if ds is not None:
-        return web.json_response(q.grants_by_dataset(_state(request), ds, in_force_at_ms=at_ms).to_json())
-    return web.json_response(q.grants_by_grantee(_state(request), grantee or "", in_force_at_ms=at_ms).to_json())
+        return web.json_response(
+            q.grants_by_dataset(_state(request), ds, in_force_at_ms=at_ms).to_json()
+        )
+    return web.json_response(
+        q.grants_by_grantee(_state(request), grantee or "", in_force_at_ms=at_ms).to_json()
+    )
 
 
 async def lineage(request: web.Request) -> web.Response:
@@ -305,7 +346,9 @@ async def lineage(request: web.Request) -> web.Response:
         version = int(request.match_info["version"])
     except ValueError:
         raise _bad("model version must be an integer") from None
-    return web.json_response(q.model_lineage(_state(request), request.match_info["name"], version).to_json())
+    return web.json_response(
+        q.model_lineage(_state(request), request.match_info["name"], version).to_json()
+    )
 
 
 async def violations(request: web.Request) -> web.Response:
@@ -321,7 +364,9 @@ async def audit_report(request: web.Request) -> web.Response:
 
 
 async def kinds(request: web.Request) -> web.Response:
-    return web.json_response({"kinds": [{"kind": k, "description": d} for k, d in sorted(KINDS.items())]})
+    return web.json_response(
+        {"kinds": [{"kind": k, "description": d} for k, d in sorted(KINDS.items())]}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -350,7 +395,7 @@ def make_app(node: Node) -> web.Application:
     app.router.add_get("/v1/datasets/{dataset_id}", dataset)
     app.router.add_get("/v1/datasets/{dataset_id}/history", dataset_history)
     app.router.add_get("/v1/grants", grants)
-    app.router.add_get("/v1/models/{name}/{version}/lineage", lineage)
+    app.router.add_get(r"/v1/models/{name:.+}/{version:\d+}/lineage", lineage)
     app.router.add_get("/v1/violations", violations)
     app.router.add_get("/v1/audit/report", audit_report)
     app.router.add_get("/v1/kinds", kinds)

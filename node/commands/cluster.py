@@ -24,7 +24,9 @@ def _manifest(directory: Path) -> Manifest:
     try:
         return load_manifest(directory)
     except (ConsortiumError, OSError) as exc:
-        raise click.ClickException(f"{directory}: not a consortium directory ({exc}); run 'grantchain cluster up' or 'grantchain init'") from None
+        raise click.ClickException(
+            f"{directory}: not a consortium directory ({exc}); run 'grantchain cluster up' or 'grantchain init'"
+        ) from None
 
 
 @click.group("cluster")
@@ -41,16 +43,22 @@ def command() -> None:
 def up(directory: Path, nodes: int, consensus: str, base_port: int, as_json: bool) -> None:
     """Create the consortium if needed, start every node, return once a leader is elected."""
     if consensus == "pbft":
-        raise click.ClickException("PBFT consensus is not available yet in this version; use --consensus raft")
+        raise click.ClickException(
+            "PBFT consensus is not available yet in this version; use --consensus raft"
+        )
     try:
-        manifest = ensure_consortium(directory, nodes=nodes, consensus=consensus, base_port=base_port)
+        manifest = ensure_consortium(
+            directory, nodes=nodes, consensus=consensus, base_port=base_port
+        )
         for n in manifest.nodes:
             start_node(n)
         leader = wait_for_leader(manifest)
     except (ConsortiumError, ClusterError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps({"leader": leader, "nodes": [s.to_json() for s in cluster_status(manifest)]}))
+        click.echo(
+            json.dumps({"leader": leader, "nodes": [s.to_json() for s in cluster_status(manifest)]})
+        )
         return
     click.echo(f"cluster {manifest.chain_id} is up; leader {leader}")
     for n in manifest.nodes:
@@ -68,9 +76,13 @@ def status(directory: Path, as_json: bool) -> None:
         return
     for s in states:
         if s.up:
-            click.echo(f"{s.node_id}  pid {s.pid}  {s.rpc_url}  {s.role:<9}  height {s.height}  head {s.head_hash[:16] if s.head_hash else '-'}")
+            click.echo(
+                f"{s.node_id}  pid {s.pid}  {s.rpc_url}  {s.role:<9}  height {s.height}  head {s.head_hash[:16] if s.head_hash else '-'}"
+            )
         else:
-            click.echo(f"{s.node_id}  {'pid ' + str(s.pid) + ' (not answering)' if s.pid else 'stopped'}  {s.rpc_url}")
+            click.echo(
+                f"{s.node_id}  {'pid ' + str(s.pid) + ' (not answering)' if s.pid else 'stopped'}  {s.rpc_url}"
+            )
 
 
 @command.command("stop-node")

@@ -18,12 +18,20 @@ def command() -> None:
 
 
 @command.command("run")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="The node's TOML config.")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The node's TOML config.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config_path: Path, log_level: str) -> None:
     """Run the node until SIGTERM or Ctrl-C (exit 0), or a fatal error (exit 1)."""
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     try:
         cfg = load_config(config_path)
@@ -32,5 +40,3 @@ def run(config_path: Path, log_level: str) -> None:
     from node.app import serve
 
     sys.exit(uvloop.run(serve(cfg)))
-
-

@@ -14,7 +14,12 @@ from chain.receipt import Receipt, ReceiptError, verify_receipt
 
 @click.command("verify-receipt")
 @click.argument("receipt_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--genesis", "genesis_file", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--genesis",
+    "genesis_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object on the last line.")
 def command(receipt_file: Path, genesis_file: Path, as_json: bool) -> None:
     """Check, with nothing but the genesis, that a tx is in the chain: its inclusion in the

@@ -37,7 +37,12 @@ def test_take_release_remove() -> None:
 
 
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.sampled_from(["add", "take", "release", "remove"]), st.integers(0, 30)), max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "take", "release", "remove"]), st.integers(0, 30)),
+        max_size=60,
+    )
+)
 def test_accounting_never_drifts(ops: list[tuple[str, int]]) -> None:
     m = Mempool(txs_max=20, bytes_max=400)
     model: dict[bytes, bytes] = {}

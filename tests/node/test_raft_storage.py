@@ -16,7 +16,7 @@ from storage.lmdb_store import LmdbBlockStore
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "consensus"))
-from storage_conformance import check_raft_storage  # noqa: E402
+from storage_conformance import check_raft_storage
 
 
 @pytest.fixture
