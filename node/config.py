@@ -98,8 +98,8 @@ class NodeConfig:
     block_interval_ms: int = 20
     mempool_txs_max: int = 100_000
     tick_ms: int = 10
-    election_timeout_ticks: int = 30
-    heartbeat_ticks: int = 3
+    election_timeout_ticks: int = 100
+    heartbeat_ticks: int = 10
     peer_frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT
     peer_queue_frames_max: int = 4096
     mqtt: MqttConfig = field(default_factory=MqttConfig)
