@@ -55,9 +55,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from node.config import FRAME_BYTES_MAX_DEFAULT
+from node.config import FRAME_BYTES_MAX_DEFAULT, NodeConfig
 from node.framer import FrameDecoder, FrameError, encode_frame
-from node.tls import PeerIdentityError, peer_identity
+from node.tls import PeerIdentityError, client_context, peer_identity, server_context
 
 log = logging.getLogger(__name__)
 
@@ -351,11 +351,14 @@ class PeerNetwork:
             try:
                 await self._dial(link)
             except _CONNECTION_ERRORS as exc:
-                log.info("%s -> %s: %s", self.node_id, link.peer_id, _describe(exc))
+                # A dead peer fails every redial: say so once, then only at debug level.
+                level = logging.INFO if link.up or attempt == 0 else logging.DEBUG
+                log.log(level, "%s -> %s: %s", self.node_id, link.peer_id, _describe(exc))
             except Exception:
                 # Never let one surprise end the dialler for good: log it and redial.
                 log.exception("%s -> %s: unexpected error", self.node_id, link.peer_id)
             if link.up:
+                log.info("%s -> %s: disconnected", self.node_id, link.peer_id)
                 link.up = False
                 link.counters.disconnects += 1
                 self._tell_link(link.peer_id, False)
@@ -524,6 +527,35 @@ class PeerNetwork:
             except Exception:
                 link.counters.callback_errors += 1
                 log.exception("%s: on_frame failed for a frame from %s", self.node_id, peer_id)
+
+
+def network_from_config(
+    cfg: NodeConfig,
+    on_frame: OnFrame,
+    *,
+    rng: random.Random,
+    on_link: OnLink | None = None,
+) -> PeerNetwork:
+    """The peer network a node's config describes: its listen address, peers, TLS files
+    and the ``peer_*`` limits. Raises ``node.keys.KeyFileError`` for a TLS key file that
+    others can read, and ``OSError``/``ssl.SSLError`` for unreadable or mismatched TLS
+    files."""
+    tls_files = {"ca_cert": cfg.ca_cert, "cert": cfg.tls_cert, "key": cfg.tls_key}
+    return PeerNetwork(
+        cfg.node_id,
+        cfg.peer_host,
+        cfg.peer_port,
+        {p.node_id: (p.host, p.port) for p in cfg.peers},
+        server_context(**tls_files),
+        client_context(**tls_files),
+        on_frame,
+        rng=rng,
+        options=PeerOptions(
+            frame_bytes_max=cfg.peer_frame_bytes_max,
+            queue_frames_max=cfg.peer_queue_frames_max,
+        ),
+        on_link=on_link,
+    )
 
 
 async def _read_frames(
