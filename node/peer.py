@@ -46,7 +46,6 @@ raises are logged and counted, and do not close the connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -380,6 +379,7 @@ class PeerNetwork:
                 server_hostname=link.peer_id,
                 ssl_handshake_timeout=timeout_s,
             )
+        clean = False
         try:
             remote = peer_identity(writer.get_extra_info("peercert"))
             if remote != link.peer_id:  # check_hostname already did; never rely on one check
@@ -398,10 +398,9 @@ class PeerNetwork:
             self._tell_link(link.peer_id, True)
             log.info("%s -> %s: connected", self.node_id, link.peer_id)
             await self._stream(link, reader, writer)
+            clean = True
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await _close_writer(writer, self.options, abort=not clean)
 
     async def _stream(
         self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -461,6 +460,7 @@ class PeerNetwork:
         assert task is not None
         self._handlers.add(task)
         peer_id: str | None = None
+        clean = False
         try:
             try:
                 peer_id = peer_identity(writer.get_extra_info("peercert"))
@@ -473,7 +473,7 @@ class PeerNetwork:
                 self.network_counters.rejected_connections += 1
                 log.warning("%s: rejected connection from unknown node %r", self.node_id, peer_id)
                 return
-            await self._serve(peer_id, link, reader, writer)
+            clean = await self._serve(peer_id, link, reader, writer)
         except asyncio.CancelledError:
             pass  # close() or remove_peer(); the finally block tidies up
         except Exception:
@@ -481,9 +481,7 @@ class PeerNetwork:
         finally:
             if peer_id is not None and self._incoming.get(peer_id) is writer:
                 del self._incoming[peer_id]
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await _close_writer(writer, self.options, abort=not clean)
             self._handlers.discard(task)
 
     async def _serve(
@@ -492,7 +490,8 @@ class PeerNetwork:
         link: _Link,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-    ) -> None:
+    ) -> bool:
+        """Deliver frames until the peer closes (True) or errs (False)."""
         opts = self.options
         decoder = FrameDecoder(opts.frame_bytes_max)
         try:
@@ -510,13 +509,14 @@ class PeerNetwork:
             while True:
                 data = await reader.read(opts.read_chunk_bytes)
                 if not data:
-                    return
+                    return True
                 self._deliver(peer_id, link, decoder.feed(data))
         except (FrameError, PeerProtocolError) as exc:
             link.counters.bad_frames += 1
             log.warning("%s <- %s: closing connection: %s", self.node_id, peer_id, exc)
         except (OSError, TimeoutError, EOFError) as exc:
             log.info("%s <- %s: %s", self.node_id, peer_id, _describe(exc))
+        return False
 
     def _deliver(self, peer_id: str, link: _Link, frames: list[bytes]) -> None:
         for payload in frames:
@@ -585,6 +585,22 @@ async def _watch_closed(reader: asyncio.StreamReader) -> None:
     data = await reader.read(1)
     if data:
         raise PeerProtocolError("peer sent data on a send-only connection")
+
+
+async def _close_writer(writer: asyncio.StreamWriter, options: PeerOptions, *, abort: bool) -> None:
+    """Close a connection without waiting long. After an error (``abort``) the socket is
+    dropped at once: a graceful close would first flush data a stalled peer never reads
+    and then wait for a TLS close_notify a faulty peer never sends (asyncio's shutdown
+    timeout is 30 s), holding the socket and delaying the redial."""
+    if abort:
+        writer.transport.abort()
+        return
+    writer.close()
+    try:
+        async with asyncio.timeout(options.connect_timeout_ms / 1000):
+            await writer.wait_closed()
+    except Exception:
+        writer.transport.abort()
 
 
 def _describe(exc: BaseException) -> str:

@@ -151,6 +151,7 @@ def make_node(
     peers: dict[str, tuple[str, int]] | None = None,
     seed: int = 1,
     wrap: Callable[[OnFrame], OnFrame] | None = None,
+    options: PeerOptions = OPTIONS,
 ) -> Node:
     inbox, links = Inbox(), Links()
     creds = pki[node_id]
@@ -163,7 +164,7 @@ def make_node(
         creds.client(),
         wrap(inbox.on_frame) if wrap else inbox.on_frame,
         rng=random.Random(seed),
-        options=OPTIONS,
+        options=options,
         on_link=links.on_link,
     )
     return Node(net, inbox, links)
@@ -542,6 +543,45 @@ def test_a_failing_callback_is_counted_and_the_connection_stays(pki: dict[str, C
             assert nodes["n2"].net.counters("n1").connects == 1
         finally:
             await close_all(nodes)
+
+    run(main())
+
+
+def test_a_peer_that_stops_reading_is_cut_off_and_redialled(pki: dict[str, Creds]) -> None:
+    """Writes that cannot drain for ``write_timeout_ms`` end the connection, so a stalled
+    peer holds at most its queue's worth of memory and gets a fresh connection."""
+    options = dataclasses.replace(
+        OPTIONS, frame_bytes_max=1 << 20, queue_frames_max=32, write_timeout_ms=300
+    )
+
+    async def main() -> None:
+        hello_seen = 0
+        stalled = asyncio.Event()  # never set: the handler just stops reading
+
+        async def stalled_n2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal hello_seen
+            assert await reader.readexactly(4 + len(HELLO)) == encode_frame(HELLO)
+            hello_seen += 1
+            writer.write(encode_frame(HELLO))
+            with contextlib.suppress(asyncio.CancelledError):
+                await stalled.wait()
+
+        server = await asyncio.start_server(stalled_n2, "127.0.0.1", 0, ssl=pki["n2"].server())
+        port = server.sockets[0].getsockname()[1]
+        n1 = make_node(pki, "n1", peers={"n2": ("127.0.0.1", port)}, options=options)
+        await n1.net.start()
+        try:
+            await n1.links.wait("n2", True)
+            payload = b"x" * (1 << 20)
+            assert all(n1.net.send("n2", payload) for _ in range(options.queue_frames_max))
+            await n1.links.wait("n2", False)  # write timeout: cut off
+            await n1.links.wait("n2", True)  # and redialled
+            c = n1.net.counters("n2")
+            assert c.disconnects == 1 and c.reconnects == 1 and c.frames_dropped >= 1
+            assert hello_seen == 2
+        finally:
+            await n1.net.close()
+            server.close()
 
     run(main())
 
