@@ -557,11 +557,13 @@ def test_a_peer_that_stops_reading_is_cut_off_and_redialled(pki: dict[str, Creds
     async def main() -> None:
         hello_seen = 0
         stalled = asyncio.Event()  # never set: the handler just stops reading
+        accepted: list[asyncio.StreamWriter] = []
 
         async def stalled_n2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal hello_seen
             assert await reader.readexactly(4 + len(HELLO)) == encode_frame(HELLO)
             hello_seen += 1
+            accepted.append(writer)
             writer.write(encode_frame(HELLO))
             with contextlib.suppress(asyncio.CancelledError):
                 await stalled.wait()
@@ -582,6 +584,9 @@ def test_a_peer_that_stops_reading_is_cut_off_and_redialled(pki: dict[str, Creds
         finally:
             await n1.net.close()
             server.close()
+            for w in accepted:
+                w.transport.abort()
+            await server.wait_closed()
 
     run(main())
 
