@@ -157,7 +157,7 @@ def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
         raise ConfigError(path, missing[0], "missing (required)")
     base = path.resolve().parent
     node_id = v.node_id(doc["node_id"], "node_id")
-    paths = {key: base / v.string(doc[key], key) for key in _PATH_KEYS}
+    paths = {key: Path(os.path.normpath(base / v.string(doc[key], key))) for key in _PATH_KEYS}
     p = paths.__getitem__
     tunables = {
         key: v.integer(doc[key], key, lo, hi) for key, (lo, hi) in _INT_RANGES.items() if key in doc
