@@ -399,8 +399,9 @@ def make_app(node: Node) -> web.Application:
     app.router.add_get("/v1/blocks/{height}", get_block)
     app.router.add_get("/v1/proofs/consistency", consistency)
     app.router.add_get("/v1/access", access)
-    app.router.add_get("/v1/datasets/{dataset_id}", dataset)
-    app.router.add_get("/v1/datasets/{dataset_id}/history", dataset_history)
+    # Ids may contain "/" (org/name): the history route must come first.
+    app.router.add_get("/v1/datasets/{dataset_id:.+}/history", dataset_history)
+    app.router.add_get("/v1/datasets/{dataset_id:.+}", dataset)
     app.router.add_get("/v1/grants", grants)
     app.router.add_get(r"/v1/models/{name:.+}/{version:\d+}/lineage", lineage)
     app.router.add_get("/v1/violations", violations)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +54,11 @@ def test_the_story_is_recorded_with_its_results(story: StoryRun) -> None:
     results = {name: doc["result"] for name, doc in story.steps}
     assert results["bias evaluation on the data (not granted)"] == "no_grant"
     assert results["training run 2 after revocation"] == "no_grant"
-    assert all(r == "accepted" for n, r in results.items() if "not granted" not in n and "after revocation" not in n)
+    assert all(
+        r == "accepted"
+        for n, r in results.items()
+        if "not granted" not in n and "after revocation" not in n
+    )
 
 
 def test_receipts_verify_offline_and_tx_lookup_agrees(cluster: Manifest, story: StoryRun) -> None:
@@ -64,7 +68,11 @@ def test_receipts_verify_offline_and_tx_lookup_agrees(cluster: Manifest, story: 
         assert check.height == doc["height"], name
         for n in cluster.nodes:  # every node serves the same tx, with its receipt
             got = httpx.get(f"{n.rpc_url}/v1/txs/{doc['tx_id']}").json()
-            assert (got["height"], got["position"], got["result"]) == (doc["height"], doc["position"], doc["result"])
+            assert (got["height"], got["position"], got["result"]) == (
+                doc["height"],
+                doc["position"],
+                doc["result"],
+            )
             assert got["receipt"]["header_hash"] == doc["receipt"]["header_hash"]
 
 
@@ -82,7 +90,8 @@ def test_queries_answer_the_audit_story(cluster: Manifest, story: StoryRun) -> N
     history = httpx.get(f"{url}/v1/datasets/{story.dataset_id}/history").json()
     assert story.grant_id in json.dumps(history)
     access = httpx.get(
-        url + "/v1/access", params={"org": orgs[1], "dataset": story.dataset_id, "purpose": "training"}
+        url + "/v1/access",
+        params={"org": orgs[1], "dataset": story.dataset_id, "purpose": "training"},
     ).json()
     assert access["allowed"] is False  # the grant was revoked
 
@@ -107,24 +116,45 @@ def test_metrics_and_openapi(cluster: Manifest, story: StoryRun) -> None:
     assert "grantchain_height" in text and "grantchain_blocks_applied_total" in text
     spec = httpx.get(url + "/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    for path in ("/v1/status", "/v1/txs", "/v1/txs/{tx_id}", "/v1/blocks/{height}", "/v1/proofs/consistency", "/metrics"):
+    for path in (
+        "/v1/status",
+        "/v1/txs",
+        "/v1/txs/{tx_id}",
+        "/v1/blocks/{height}",
+        "/v1/proofs/consistency",
+        "/metrics",
+    ):
         assert path in spec["paths"]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "status", "problem"),
     [
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "not JSON"),
+        (
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "not JSON",
+        ),
         ({"json": {"tx": "!!!"}}, 400, "base64"),
         ({"json": {"tx": "AA==", "txs": []}}, 400, "exactly one"),
         ({"json": {"txs": []}}, 400, "no txs"),
         ({"json": {"txs": [base64.b64encode(b"x" * 70_000).decode()]}}, 400, "over the limit"),
-        ({"content": b"<xml/>", "headers": {"content-type": "application/xml"}}, 415, "content type"),
+        (
+            {"content": b"<xml/>", "headers": {"content-type": "application/xml"}},
+            415,
+            "content type",
+        ),
         ({"content": b"\xc1", "headers": {"content-type": "application/msgpack"}}, 400, "msgpack"),
-        ({"content": b"x" * (33 * 1024 * 1024), "headers": {"content-type": "application/json"}}, 413, "body"),
+        (
+            {"content": b"x" * (33 * 1024 * 1024), "headers": {"content-type": "application/json"}},
+            413,
+            "body",
+        ),
     ],
 )
-def test_bad_submissions_get_a_precise_4xx(cluster: Manifest, kwargs: dict, status: int, problem: str) -> None:
+def test_bad_submissions_get_a_precise_4xx(
+    cluster: Manifest, kwargs: dict, status: int, problem: str
+) -> None:
     r = httpx.post(cluster.nodes[0].rpc_url + "/v1/txs", timeout=30, **kwargs)
     assert r.status_code == status, r.text
     assert problem in r.json()["error"]
@@ -144,7 +174,9 @@ def test_bad_txs_are_rejected_with_reasons(cluster: Manifest, story: StoryRun) -
         timestamp_ms=1,
         payload=pl.data_access(story.dataset_id, purpose="training"),
     )
-    other_chain = sign_tx(app.key, chain_id="another-chain", kind="x", nonce=1, timestamp_ms=1, payload={})
+    other_chain = sign_tx(
+        app.key, chain_id="another-chain", kind="x", nonce=1, timestamp_ms=1, payload={}
+    )
     with Client(cluster.nodes[0].rpc_url) as c:
         res = c.submit([forged, stranger, other_chain, b"\x93\x01\x02\x03"])["results"]
     assert [r["status"] for r in res] == ["rejected"] * 4
@@ -167,7 +199,9 @@ def test_lookups_of_unknown_things(cluster: Manifest) -> None:
     assert httpx.get(url + "/v1/datasets/no-such-dataset").status_code == 404
 
 
-def test_garbage_on_the_peer_port_does_not_hurt_the_node(cluster: Manifest, story: StoryRun) -> None:
+def test_garbage_on_the_peer_port_does_not_hurt_the_node(
+    cluster: Manifest, story: StoryRun
+) -> None:
     victim = cluster.nodes[0]
     # A client without a consortium certificate: the TLS handshake fails.
     with socket.create_connection((victim.peer_host, victim.peer_port), timeout=5) as raw:
@@ -186,7 +220,16 @@ def test_garbage_on_the_peer_port_does_not_hurt_the_node(cluster: Manifest, stor
                 pass  # the node may already have hung up: that is the point
     # The node still serves and still commits.
     admin = signer_for(cluster, victim.org_id, "admin")
-    tx = admin.sign(k.DATASET_REGISTER, pl.dataset_register(f"{victim.org_id}/after-garbage", content_hash=b"\x01" * 32, location="x", sensitivity="internal", licence="CC0"))
+    tx = admin.sign(
+        k.DATASET_REGISTER,
+        pl.dataset_register(
+            f"{victim.org_id}/after-garbage",
+            content_hash=b"\x01" * 32,
+            location="x",
+            sensitivity="internal",
+            licence="CC0",
+        ),
+    )
     with Client(victim.rpc_url) as c:
         doc = c.submit([tx], wait=True)["results"][0]
     assert doc["status"] == "committed"
