@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import random
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,27 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from node.cluster import cluster_status, start_node, stop_node, wait_for_leader
+from node.cluster import cluster_status, free_base_port, start_node, stop_node, wait_for_leader
 from node.consortium import ConsortiumSpec, Manifest, create_consortium
 
 SETTLE_TIMEOUT_S = 60.0
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port(nodes: int, rng: random.Random) -> int:
-    for _ in range(200):
-        base = rng.randrange(20_000, 40_000)
-        if all(_free(base + i) and _free(base + 100 + i) for i in range(nodes)):
-            return base
-    raise RuntimeError("no free port range on loopback")
 
 
 @contextmanager
