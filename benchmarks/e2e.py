@@ -53,7 +53,9 @@ def _summary(r: LoadReport) -> dict[str, float]:
 @click.command("e2e")
 @click.option("--nodes", default=3, show_default=True)
 @click.option("--duration", default=10.0, show_default=True, help="Seconds of the throughput run.")
-@click.option("--rate", default=25_000.0, show_default=True, help="Offered rate of the throughput run, txs/s.")
+@click.option(
+    "--rate", default=25_000.0, show_default=True, help="Offered rate of the throughput run, txs/s."
+)
 @click.option("--json", "as_json", is_flag=True)
 def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
     """Committed signed txs/s and latency on a local cluster (durable)."""
@@ -74,15 +76,22 @@ def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
             with Client(urls) as client:
                 dataset_id = prepare_dataset(manifest, client)
             low_s = max(3.0, duration / 2)
-            click.echo(f"signing {int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...", err=True)
+            click.echo(
+                f"signing {int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...", err=True
+            )
             txs = presign(manifest, dataset_id, int(LOW_RATE_PER_S * low_s + rate * duration))
-            low_txs, high_txs = txs[: int(LOW_RATE_PER_S * low_s)], txs[int(LOW_RATE_PER_S * low_s) :]
+            low_txs, high_txs = (
+                txs[: int(LOW_RATE_PER_S * low_s)],
+                txs[int(LOW_RATE_PER_S * low_s) :],
+            )
             click.echo(f"latency run: {LOW_RATE_PER_S:,.0f} txs/s for {low_s:.0f} s ...", err=True)
             low = asyncio.run(run_load(leader_first(urls), low_txs, rate_per_s=LOW_RATE_PER_S))
             pids = {n.node_id: read_pid(n) for n in manifest.nodes}
             cpu0 = {k: _cpu_s(p) for k, p in pids.items()}
             gen0 = time.process_time()
-            click.echo(f"throughput run: offering {rate:,.0f} txs/s for {duration:.0f} s ...", err=True)
+            click.echo(
+                f"throughput run: offering {rate:,.0f} txs/s for {duration:.0f} s ...", err=True
+            )
             high = asyncio.run(run_load(leader_first(urls), high_txs, rate_per_s=rate))
             cpu = {k: round(_cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
             gen_cpu = round(time.process_time() - gen0, 2)

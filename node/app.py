@@ -324,8 +324,7 @@ class Node:
         verdicts, passing = await screen(
             raws,
             chain_id=self.genesis.chain_id,
-            state=self.store.state(),
-            locate=self.store.tx_location,
+            snapshot=self.store.snapshot,
             queued=self._queued,
             executor=self.kernels,
         )
