@@ -10,7 +10,10 @@ import click
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("node.commands.verify", "Re-check a data directory: hash links, roots, signatures."),
-    "demo": ("node.commands.demo", "make run: a local cluster, the audit story, a report, a receipt."),
+    "demo": (
+        "node.commands.demo",
+        "make run: a local cluster, the audit story, a report, a receipt.",
+    ),
     "bench": ("node.commands.bench", "Benchmarks: storage, crypto, acl, e2e."),
     "init": ("node.commands.init", "Create a consortium: keys, TLS CA, genesis, node configs."),
     "node": ("node.commands.node", "Run a node: grantchain node run --config FILE."),
