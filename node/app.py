@@ -125,6 +125,7 @@ class Node:
             ),
             tick_s=cfg.tick_ms / 1000,
             block_txs_max=cfg.block_txs_max,
+            block_interval_s=cfg.block_interval_ms / 1000,
             block_bytes_max=8 * 1024 * 1024,
             send=self._send_from_consensus,
             request_blocks=self._request_blocks_from_consensus,
@@ -306,6 +307,8 @@ class Node:
         self.metrics.mempool_txs.set(len(self.mempool))
         self.metrics.is_leader.set(1 if st and st.role is Role.LEADER else 0)
         self.metrics.term.set(st.term if st else 0)
+        if self.peers is not None:
+            self.metrics.peer_frames_dropped.set(self.peers.totals().frames_dropped)
         used, size = self.store.map_usage()
         self.metrics.map_used_bytes.set(used)
         self.metrics.map_size_bytes.set(size)
@@ -355,6 +358,8 @@ class Node:
             with self.mempool_lock:
                 for c in passing:
                     outcomes.append(self.mempool.add(c.tx_id, c.raw))
+            if self.consensus is not None:
+                self.consensus.wake()
             return [
                 Admitted(
                     c.tx_id,

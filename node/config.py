@@ -99,7 +99,8 @@ class NodeConfig:
     peer_port: int
     peers: tuple[PeerAddress, ...] = ()
     block_txs_max: int = 1000
-    block_interval_ms: int = 20
+    block_interval_ms: int = 2
+    """Least time between cuts of blocks that are not full (full ones are cut at once)."""
     mempool_txs_max: int = 100_000
     tick_ms: int = 10
     election_timeout_ticks: int = 100

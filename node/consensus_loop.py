@@ -60,6 +60,7 @@ class ConsensusLoop:
         raft_config: RaftConfig,
         tick_s: float,
         block_txs_max: int,
+        block_interval_s: float,
         block_bytes_max: int,
         send: Callable[[Message], None],
         request_blocks: Callable[[CatchUpRequest], None],
@@ -74,6 +75,9 @@ class ConsensusLoop:
         self.mempool_lock = mempool_lock
         self.tick_s = tick_s
         self.block_txs_max = block_txs_max
+        self.block_interval_s = block_interval_s
+        self._next_cut = 0.0
+        self._cut_waiting = False
         self.block_bytes_max = block_bytes_max
         self._send = send
         self._request_blocks = request_blocks
@@ -103,6 +107,10 @@ class ConsensusLoop:
 
     def post(self, msg: Message) -> None:
         self._inbox.put(msg)
+
+    def wake(self) -> None:
+        """New txs are waiting: look at the mempool now rather than at the next tick."""
+        self._inbox.put(None)
 
     def post_blocks(self, resp: BlockResponse) -> None:
         self._blocks.put(resp)
@@ -192,7 +200,8 @@ class ConsensusLoop:
     def _loop(self) -> None:
         next_tick = time.monotonic() + self.tick_s
         while not self._stop.is_set():
-            timeout = max(0.0, next_tick - time.monotonic())
+            wake_at = min(next_tick, self._next_cut) if self._cut_waiting else next_tick
+            timeout = max(0.0, wake_at - time.monotonic())
             try:
                 item = self._inbox.get(timeout=timeout)
                 self._handle(item)
@@ -214,6 +223,7 @@ class ConsensusLoop:
         self.core.step(item)  # type: ignore[arg-type]
 
     def _maybe_propose(self) -> None:
+        self._cut_waiting = False
         st = self.core.status()
         if st.role is not Role.LEADER:
             if self._in_flight is not None:
@@ -224,9 +234,14 @@ class ConsensusLoop:
         if self._in_flight is not None or st.applied_index != st.last_index:
             return
         with self.mempool_lock:
-            if not self.mempool.pending():
+            pending = self.mempool.pending()
+            if not pending:
                 return
+            self._cut_waiting = pending < self.block_txs_max and time.monotonic() < self._next_cut
+            if self._cut_waiting:
+                return  # a partial block waits out the interval; a full one goes at once
             batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
+        self._next_cut = time.monotonic() + self.block_interval_s
         block = self.ledger.build(
             [raw for _, raw in batch],
             timestamp_ms=self._clock_ms(),
