@@ -189,6 +189,12 @@ class ConsensusLoop:
     # -- the consensus thread --------------------------------------------------------
     def _run(self) -> None:
         try:
+            # A snapshot persisted before a crash may be ahead of the block store (the
+            # crash came during its catch-up): finish installing it before applying the
+            # entries that follow it.
+            snapshot = self.storage.snapshot()
+            if snapshot.meta.index > 0:
+                self.restore(snapshot)
             self._loop()
         except BaseException as exc:  # a violated invariant stops the node
             log.critical("consensus stopped: %s", exc, exc_info=True)
