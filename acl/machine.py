@@ -61,6 +61,10 @@ TX_AGE_MAX_MS: Final = 24 * 3600 * 1000
 TX_FUTURE_MAX_MS: Final = 10 * 60 * 1000
 """A tx more than this ahead of the block time is ``STALE`` (clock skew allowance)."""
 
+ACTIVE_GRANTS_PER_PAIR_MAX: Final = 256
+"""At most this many unexpired, unrevoked grants of one dataset to one organisation: an
+access check walks them, so the bound keeps every event's cost bounded."""
+
 STATE_DOMAIN: Final = b"grantchain/acl-state/v1\x00"
 GENESIS_DOMAIN: Final = b"grantchain/acl-genesis/v1\x00"
 
@@ -854,6 +858,11 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     start, until = payload["valid_from_ms"], payload["valid_until_ms"]
     if until <= start or until <= b.ms:
         return Result.INVALID_WINDOW
+    dk = K.dataset_key(ds["dataset_id"])
+    gk = K.org_key(grantee_org)
+    live = [g for g in b.load_active(K.ACTIVE + dk + gk) if g[5] > b.ms]
+    if len(live) >= ACTIVE_GRANTS_PER_PAIR_MAX:
+        return Result.INVALID_STATE
     gid = b.tx_id
     purposes = sorted(payload["purposes"])
     record: dict[str, Any] = {
@@ -872,13 +881,10 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         "issued_ms": b.ms,
         "revoked": None,
     }
-    dk = K.dataset_key(ds["dataset_id"])
-    gk = K.org_key(grantee_org)
     b.store(K.GRANT + gid, record)
     akey = K.ACTIVE + dk + gk
-    b.store_active(
-        akey, [*b.load_active(akey), (gid, version, identity, frozenset(purposes), start, until)]
-    )
+    # Grants past their window can never match again: drop them from the hot index.
+    b.store_active(akey, [*live, (gid, version, identity, frozenset(purposes), start, until)])
     b.ov.put(K.BY_DATASET + dk + gk + gid, b"")
     b.ov.put(K.BY_GRANTEE + gk + dk + gid, b"")
     b.mark(K.HISTORY + dk, k.GRANT_ISSUE, Result.ACCEPTED)
@@ -1072,20 +1078,16 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
             "org_id": p.org_id,
             "identity": p.name,
             "purpose": payload["purpose"],
-            "inputs": uses,
+            "inputs": [],
+            "grants_used": [],
             "base_model": base,
             "events": [],
             "violation": False,
         }
-    else:
-        known = {(u[0], u[1]) for u in run["inputs"]}
-        run = {
-            **run,
-            "inputs": run["inputs"]
-            + [u for u in uses[len(run["inputs"]) :] if (u[0], u[1]) not in known],
-        }
     run = {
         **run,
+        "inputs": _latest_uses(uses),
+        "grants_used": _merge_grants(run["grants_used"], uses),
         "status": event_type,
         "events": [*run["events"], event],
         "violation": run["violation"] or result is Result.NO_GRANT,
@@ -1098,6 +1100,27 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         k.AUDIT_TRAINING_RUN, p, payload, result, uses, [payload["run_id"], event_type], None
     )
     return result
+
+
+def _latest_uses(uses: list[list[Any]]) -> list[list[Any]]:
+    """One entry per (dataset, version), as checked by the latest event."""
+    seen: set[tuple[str, int | None]] = set()
+    out = []
+    for use in uses:
+        if (use[0], use[1]) not in seen:
+            seen.add((use[0], use[1]))
+            out.append(use)
+    return out
+
+
+def _merge_grants(known: list[bytes], uses: list[list[Any]]) -> list[bytes]:
+    """Every grant a run relied on at any of its events, in first-use order: the lineage
+    of its model rests on all of them."""
+    merged = list(known)
+    for use in uses:
+        if use[2] is not None and use[2] not in merged:
+            merged.append(use[2])
+    return merged
 
 
 def _ref(use: list[Any]) -> dict[str, Any]:
@@ -1189,11 +1212,12 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
             "violation": False,
             "status": "RUNNING",
             "participants": [],
+            "grants_used": [],
         }
-    known = {(u[0], u[1]) for u in run["inputs"]}
     run = {
         **run,
-        "inputs": run["inputs"] + [u for u in uses if (u[0], u[1]) not in known],
+        "inputs": _latest_uses(run["inputs"] + uses),
+        "grants_used": _merge_grants(run["grants_used"], uses),
         "events": [*run["events"], event],
         "participants": sorted(set(run["participants"]) | set(payload["participants"])),
         "model_digest": payload["aggregate_digest"],

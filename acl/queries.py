@@ -540,9 +540,14 @@ class RunView:
     """(dataset id, version, grant id used, context, allowed when last checked)."""
     events: tuple[tuple[str, TxRef, int, int], ...]
     """(event type, tx, block ms, result)."""
+    grants_used: tuple[bytes, ...]
+    """Every grant the run relied on at any of its events."""
+    base_model: tuple[str, int] | None
+    """The model fine-tuned, if any."""
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> RunView:
+        base = rec.get("base_model")
         return cls(
             rec["run_id"],
             rec["type"],
@@ -552,6 +557,8 @@ class RunView:
             rec["violation"],
             tuple((u[0], u[1], u[2], u[3], u[4]) for u in rec["inputs"]),
             tuple((e["event_type"], _ref(e["at"]), e["at_ms"], e["result"]) for e in rec["events"]),
+            tuple(rec.get("grants_used", ())),
+            None if base is None else (base["model_name"], base["model_version"]),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -576,6 +583,10 @@ class RunView:
                 {"event_type": t, "tx": r.to_json(), "timestamp_ms": ms, "result": label(res)}
                 for t, r, ms, res in self.events
             ],
+            "grants_used": [g.hex() for g in self.grants_used],
+            "base_model": None
+            if self.base_model is None
+            else {"model_name": self.base_model[0], "model_version": self.base_model[1]},
         }
 
 
@@ -677,60 +688,53 @@ def run(state: StateReader, run_id: str) -> RunView:
 
 
 def model_lineage(state: StateReader, model_name: str, model_version: int) -> ModelLineage:
+    """Walk from the model to its parents and base models (breadth first, at most
+    ``LINEAGE_DEPTH_MAX`` generations), their training runs, the datasets those used and,
+    through registered derivations, the datasets those came from, collecting the grants
+    relied on and every ``no_grant`` on the way."""
     root = model(state, model_name, model_version)
     models: list[ModelView] = []
     runs: dict[str, RunView] = {}
     dataset_ids: list[str] = []
     grant_ids: list[bytes] = []
-    derivations: list[dict[str, Any]] = []
     evidence: list[TxRef] = []
     violations: list[TxRef] = []
     seen_models: set[tuple[str, int]] = set()
-    frontier: list[tuple[ModelView, int]] = [(root, 0)]
+    frontier: list[tuple[str, int, int]] = [(model_name, model_version, 0)]
     while frontier:
-        m, depth = frontier.pop(0)
-        if (m.model_name, m.model_version) in seen_models:
+        name, version, depth = frontier.pop(0)
+        if (name, version) in seen_models or depth > LINEAGE_DEPTH_MAX:
             continue
-        seen_models.add((m.model_name, m.model_version))
+        seen_models.add((name, version))
+        m = root if (name, version) == (model_name, model_version) else model(state, name, version)
         models.append(m)
         evidence.append(m.registered)
-        run_ids = list(m.training_runs)
-        for run_id in run_ids:
+        frontier.extend((n, v, depth + 1) for n, v in m.parent_models)
+        for run_id in m.training_runs:
             if run_id in runs:
                 continue
-            r = run(state, run_id)
-            runs[run_id] = r
-            for event_type, ref, _ms, result in r.events:
+            r = runs[run_id] = run(state, run_id)
+            for _event_type, ref, _ms, result in r.events:
                 evidence.append(ref)
                 if result == Result.NO_GRANT:
                     violations.append(ref)
-                del event_type
             for d, _v, g, _c, _a in r.inputs:
                 if d not in dataset_ids:
                     dataset_ids.append(d)
                 if g is not None and g not in grant_ids:
                     grant_ids.append(g)
-        if depth < LINEAGE_DEPTH_MAX:
-            frontier.extend((model(state, n, v), depth + 1) for n, v in m.parent_models)
-            for r in runs.values():
-                raw = r  # base models of fine-tuning runs are parents too
-                rec = _load(state, K.RUN + K.run_key(raw.run_id))
-                base = rec.get("base_model") if rec else None
-                if (
-                    base is not None
-                    and (base["model_name"], base["model_version"]) not in seen_models
-                ):
-                    frontier.append(
-                        (model(state, base["model_name"], base["model_version"]), depth + 1)
-                    )
-    # Datasets, transitively through derivations.
+            grant_ids.extend(g for g in r.grants_used if g not in grant_ids)
+            if r.base_model is not None:
+                frontier.append((*r.base_model, depth + 1))
+    derivations: list[dict[str, Any]] = []
     i = 0
     while i < len(dataset_ids) and i < EVIDENCE_MAX:
         for derivation in _derivations(state, dataset_ids[i]):
             derivations.append({"output_dataset_id": dataset_ids[i], **derivation})
-            evidence.append(_ref_json(derivation["tx"]))
+            ref = _ref_json(derivation["tx"])
+            evidence.append(ref)
             if derivation["result"] == Result.NO_GRANT.label:
-                violations.append(_ref_json(derivation["tx"]))
+                violations.append(ref)
             for inp in derivation["inputs"]:
                 if inp["dataset_id"] not in dataset_ids:
                     dataset_ids.append(inp["dataset_id"])
@@ -741,11 +745,7 @@ def model_lineage(state: StateReader, model_name: str, model_version: int) -> Mo
     evidence.extend(d.registered for d in datasets)
     grants = tuple(grant(state, g) for g in grant_ids)
     evidence.extend(r for g in grants for r in g.evidence())
-    uses = tuple(
-        e
-        for m in models[:1]
-        for e in _history(state, K.MODEL_USE + K.model_version_key(m.model_name, m.model_version))
-    )
+    uses = tuple(_history(state, K.MODEL_USE + K.model_version_key(model_name, model_version)))
     evidence.extend(u.tx for u in uses)
     violations.extend(u.tx for u in uses if u.result == Result.NO_GRANT)
     refs, truncated = _evidence(evidence)

@@ -168,7 +168,9 @@ class Schema:
     def __post_init__(self) -> None:
         # Flattened for the hot path: one dict lookup per field, one subset test.
         object.__setattr__(self, "checks", {name: f.check for name, f in self.fields.items()})
-        object.__setattr__(self, "required", frozenset(n for n, f in self.fields.items() if f.required))
+        object.__setattr__(
+            self, "required", frozenset(n for n, f in self.fields.items() if f.required)
+        )
 
     def validate(self, payload: Any) -> Result | None:
         """None if ``payload`` is valid, else why not."""

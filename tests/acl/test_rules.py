@@ -734,3 +734,73 @@ def test_rejections_leave_the_state_untouched(w: World) -> None:
     )
     assert Result.ACCEPTED not in results
     assert domain_items(w.chain.state) == before
+
+
+def test_fine_tuned_models_trace_back_to_their_base_model(w: World) -> None:
+    start = pl.build(
+        k.AUDIT_TRAINING_RUN,
+        run_id="base-run",
+        event_type="START",
+        purpose="training",
+        inputs=[pl.dataset_ref("hospital/ds")],
+    )
+    base = pl.build(
+        k.AUDIT_MODEL_REGISTRATION,
+        model_name="base",
+        model_version=1,
+        weights_digest=digest_of("b"),
+        training_runs=["base-run"],
+    )
+    tune = pl.build(
+        k.AUDIT_TRAINING_RUN,
+        run_id="ft-run",
+        event_type="START",
+        purpose="fine_tuning",
+        inputs=[pl.dataset_ref("hospital/ds")],
+        base_model=pl.model_ref("base", 1),
+    )
+    tuned = pl.build(
+        k.AUDIT_MODEL_REGISTRATION,
+        model_name="tuned",
+        model_version=1,
+        weights_digest=digest_of("t"),
+        training_runs=["ft-run"],
+    )
+    assert w.apply(
+        w.tx("lab/app", k.AUDIT_TRAINING_RUN, start),
+        w.tx("lab/app", k.AUDIT_MODEL_REGISTRATION, base),
+        w.tx("lab/app", k.AUDIT_TRAINING_RUN, tune),
+        w.tx("lab/app", k.AUDIT_MODEL_REGISTRATION, tuned),
+    ) == [
+        Result.ACCEPTED,
+        Result.ACCEPTED,
+        Result.NO_GRANT,
+        Result.ACCEPTED,
+    ]  # granted training, not fine_tuning
+    lineage = q.model_lineage(w.chain.state, "tuned", 1)
+    assert [(m.model_name, m.model_version) for m in lineage.models] == [("tuned", 1), ("base", 1)]
+    assert [r.run_id for r in lineage.runs] == ["ft-run", "base-run"]
+    assert [g.grant_id for g in lineage.grants] == [w.grant.tx_id]  # only the base run had a grant
+    assert not lineage.clean and len(lineage.violations) == 1
+
+
+def test_expired_grants_leave_the_hot_index(w: World) -> None:
+    from acl import keys as K
+    from acl.machine import ACTIVE_GRANTS_PER_PAIR_MAX
+
+    short = w.grant_payload(grantee_org="clinic", valid_from_ms=T0, valid_until_ms=w.now + 1500)
+    assert w.one("hospital/steward", k.GRANT_ISSUE, short) is Result.ACCEPTED
+    assert (
+        w.one(
+            "hospital/steward",
+            k.GRANT_ISSUE,
+            w.grant_payload(grantee_org="clinic", purposes=["evaluation"]),
+        )
+        is Result.ACCEPTED
+    )
+    pair = K.ACTIVE + K.dataset_key("hospital/ds") + K.org_key("clinic")
+    from chain import codec
+
+    assert len(codec.decode(w.chain.state.get(pair))) == 1  # the expired one was dropped
+    assert len(q.grants_by_grantee(w.chain.state, "clinic").grants) == 2  # history keeps both
+    assert ACTIVE_GRANTS_PER_PAIR_MAX >= 16
