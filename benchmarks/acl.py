@@ -10,6 +10,10 @@ from decoding.
 
 Measured, each on the same blocks:
 - ``memory``: ``apply_block`` on a ``MemoryState`` + applying its writes;
+- ``state_lmdb`` (the issue's target: state in LMDB, one write transaction per block):
+  ``apply_block`` reading an LMDB state database through one read transaction per block,
+  then its writes put in one synced write transaction per block — the ACL's whole share
+  of a commit, without the block's own bytes, Merkle nodes and tx index;
 - ``lmdb``: ``apply_block`` reading the committed state of a real ``LmdbBlockStore`` (synced
   like the node's), then assembling the block with the results and state root and
   ``store.append(block, writes)``: one write transaction per block holding the block and
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import lmdb
 
 from acl import samples
 from acl.machine import apply_block, genesis_state
@@ -128,6 +133,51 @@ class BlockSnapshot:
             if end is not None and key >= end:
                 return
             yield key, value
+
+
+def run_state_lmdb(work: Prepared, path: Path) -> Timing:
+    """State alone in LMDB (synced, no writemap, like the node's store)."""
+    counts: dict[str, int] = {}
+    apply_s = append_s = 0.0
+    root = b""
+    env = lmdb.open(
+        str(path), map_size=8 * 1024**3, max_dbs=2, sync=True, metasync=True, writemap=False
+    )
+    try:
+        db = env.open_db(b"state")
+        with env.begin(write=True, db=db) as txn:
+            for key, value in genesis_state(work.genesis).writes:
+                assert value is not None
+                txn.put(key, value)
+        for height, (ms, txs, _raws, ids) in enumerate(work.blocks, 1):
+            t0 = time.perf_counter()
+            with env.begin(db=db) as read:
+                outcome = apply_block(
+                    BlockSnapshot(read, db),
+                    genesis=work.genesis,
+                    height=height,
+                    timestamp_ms=ms,
+                    txs=txs,
+                    tx_ids=ids,
+                )
+            t1 = time.perf_counter()
+            with env.begin(write=True, db=db) as txn:
+                for key, value in outcome.writes:
+                    if value is None:
+                        txn.delete(key)
+                    else:
+                        txn.put(key, value)
+            t2 = time.perf_counter()
+            root = outcome.state_root
+            if height > work.setup_count:
+                apply_s += t1 - t0
+                append_s += t2 - t1
+                for r in outcome.results:
+                    name = Result(r).label
+                    counts[name] = counts.get(name, 0) + 1
+    finally:
+        env.close()
+    return Timing(apply_s, append_s, counts, root)
 
 
 def run_lmdb(
@@ -225,29 +275,37 @@ def command(
             work = prepare(seed, blocks, txs_per_block, mix)
             n = work.measured_txs
             memory = run_memory(work)
-            lmdb = run_lmdb(work, base / f"{mix}-acl")
+            node = run_lmdb(work, base / f"{mix}-acl")
             snap = run_lmdb(work, base / f"{mix}-acl-snapshot", snapshot=True)
-            for other in (lmdb, snap):
+            state_only = run_state_lmdb(work, base / f"{mix}-state")
+            for other in (node, snap, state_only):
                 if other.root != memory.root or other.results != memory.results:
                     raise click.ClickException(
                         f"{mix}: LMDB and memory runs disagree (state root or results)"
                     )
             result[f"{mix}_memory_txs_per_s"] = _rate(n, memory.apply_s)
-            result[f"{mix}_lmdb_apply_txs_per_s"] = _rate(n, lmdb.apply_s)
-            result[f"{mix}_lmdb_append_txs_per_s"] = _rate(n, lmdb.append_s)
-            result[f"{mix}_lmdb_all_in_txs_per_s"] = _rate(n, lmdb.total_s)
+            result[f"{mix}_state_lmdb_apply_txs_per_s"] = _rate(n, state_only.apply_s)
+            result[f"{mix}_state_lmdb_txs_per_s"] = _rate(n, state_only.total_s)
+            result[f"{mix}_lmdb_apply_txs_per_s"] = _rate(n, node.apply_s)
+            result[f"{mix}_lmdb_append_txs_per_s"] = _rate(n, node.append_s)
+            result[f"{mix}_lmdb_all_in_txs_per_s"] = _rate(n, node.total_s)
             result[f"{mix}_lmdb_snapshot_apply_txs_per_s"] = _rate(n, snap.apply_s)
             result[f"{mix}_lmdb_snapshot_all_in_txs_per_s"] = _rate(n, snap.total_s)
             result[f"{mix}_results"] = memory.results
             if mix == "access":
                 floor = run_lmdb(work, base / "access-append-only", with_acl=False)
                 result["append_only_txs_per_s"] = _rate(n, floor.total_s)
-                result["access_all_in_vs_append_only"] = round(floor.total_s / lmdb.total_s, 3)
-            result[f"{mix}_lmdb_apply_vs_memory"] = round(memory.apply_s / lmdb.apply_s, 3)
+                result["access_all_in_vs_append_only"] = round(floor.total_s / node.total_s, 3)
+            result[f"{mix}_lmdb_apply_vs_memory"] = round(memory.apply_s / node.apply_s, 3)
     mixed_rate, access_rate = (result[f"{m}_lmdb_all_in_txs_per_s"] for m in ("mixed", "access"))
     assert isinstance(mixed_rate, int) and isinstance(access_rate, int)
     result["mixed_vs_access_lmdb_all_in"] = round(mixed_rate / max(1, access_rate), 3)
     for mix in ("access", "mixed"):
+        click.echo(
+            f"{mix:6}  state in LMDB, one write txn per block: "
+            f"{result[f'{mix}_state_lmdb_txs_per_s']:>9,} txs/s "
+            f"(apply {result[f'{mix}_state_lmdb_apply_txs_per_s']:,} txs/s)"
+        )
         click.echo(
             f"{mix:6}  memory {result[f'{mix}_memory_txs_per_s']:>9,} txs/s   "
             f"LMDB apply {result[f'{mix}_lmdb_apply_txs_per_s']:>9,} txs/s   "
