@@ -61,6 +61,9 @@ TX_AGE_MAX_MS: Final = 24 * 3600 * 1000
 TX_FUTURE_MAX_MS: Final = 10 * 60 * 1000
 """A tx more than this ahead of the block time is ``STALE`` (clock skew allowance)."""
 
+PROPOSAL_TTL_MS: Final = 30 * 24 * 3600 * 1000
+"""A governance proposal not decided within this time can no longer be voted on, so an
+old proposal cannot be revived when the consortium has moved on."""
 ACTIVE_GRANTS_PER_PAIR_MAX: Final = 256
 """At most this many unexpired, unrevoked grants of one dataset to one organisation: an
 access check walks them, so the bound keeps every event's cost bounded."""
@@ -599,6 +602,7 @@ def _gov_propose(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         "rejections": [],
         "status": "open",
         "decided": None,
+        "expires_ms": b.ms + PROPOSAL_TTL_MS,
     }
     return _gov_decide(b, proposal)
 
@@ -618,18 +622,24 @@ def _gov_precondition(b: _Block, payload: dict[str, Any]) -> Result | None:
         return Result.NOT_FOUND
     if org["status"] != "active":
         return Result.ORG_INACTIVE if action != "remove_org" else Result.INVALID_STATE
+    validators = _active_validators(b)
     if action == "remove_org":
-        if _active_org_count(b) <= 1:
+        # The consortium keeps at least one organisation and one validator.
+        if _active_org_count(b) <= 1 or all(v["org_id"] == org_id for v in validators):
             return Result.INVALID_STATE
         return None
     node = b.load(K.VALIDATOR + K.node_key(payload["node_id"]))
     if action == "add_validator":
-        return Result.ALREADY_EXISTS if node is not None and node["status"] == "active" else None
+        if node is not None and node["status"] == "active":
+            return Result.ALREADY_EXISTS
+        if any(v["public_key"] == payload["node_public_key"] for v in validators):
+            return Result.ALREADY_EXISTS
+        return None
     if node is None or node["org_id"] != org_id:
         return Result.NOT_FOUND
     if node["status"] != "active":
         return Result.INVALID_STATE
-    if len(_active_validators(b)) <= 1:
+    if len(validators) <= 1:
         return Result.INVALID_STATE
     return None
 
@@ -722,7 +732,7 @@ def _gov_vote(approve: bool) -> Handler:
         proposal = b.load(K.PROPOSAL + payload["proposal_id"])
         if proposal is None:
             return Result.NOT_FOUND
-        if proposal["status"] != "open":
+        if proposal["status"] != "open" or b.ms >= proposal["expires_ms"]:
             return Result.INVALID_STATE
         if p.org_id in proposal["approvals"] or p.org_id in proposal["rejections"]:
             return Result.DUPLICATE_VOTE

@@ -959,11 +959,15 @@ def identity(state: StateReader, public_key: bytes) -> dict[str, Any] | None:
     return {**_json(rec), "key_current": rec["key_epoch"] == entry[1]}
 
 
-def proposal(state: StateReader, proposal_id: bytes) -> dict[str, Any]:
+def proposal(state: StateReader, proposal_id: bytes, *, at_ms: int | None = None) -> dict[str, Any]:
+    """A governance proposal; an open one past its expiry at ``at_ms`` shows as ``expired``."""
     rec = _load(state, K.PROPOSAL + proposal_id)
     if rec is None:
         raise QueryError(f"no proposal {proposal_id.hex()}")
-    return _json(rec)
+    doc: dict[str, Any] = _json(rec)
+    if doc["status"] == "open" and at_ms is not None and at_ms >= doc["expires_ms"]:
+        doc["status"] = "expired"
+    return doc
 
 
 def state_root(state: StateReader) -> tuple[int, bytes]:

@@ -804,3 +804,32 @@ def test_expired_grants_leave_the_hot_index(w: World) -> None:
     assert len(codec.decode(w.chain.state.get(pair))) == 1  # the expired one was dropped
     assert len(q.grants_by_grantee(w.chain.state, "clinic").grants) == 2  # history keeps both
     assert ACTIVE_GRANTS_PER_PAIR_MAX >= 16
+
+
+def test_proposals_expire(w: World) -> None:
+    from acl.machine import PROPOSAL_TTL_MS
+
+    add = pl.build(
+        k.GOV_PROPOSE,
+        action="add_validator",
+        org_id="lab",
+        node_id="lab-node-2",
+        node_public_key=signing.public_key_bytes(derive_key(SEED, "n2")),
+    )
+    proposal = w.tx("lab/admin", k.GOV_PROPOSE, add)
+    assert w.apply(proposal) == [Result.ACCEPTED]
+    late = w.now + PROPOSAL_TTL_MS
+    vote = w.tx(
+        "hospital/admin",
+        k.GOV_APPROVE,
+        pl.build(k.GOV_APPROVE, proposal_id=proposal.tx_id),
+        timestamp_ms=late,
+    )
+    assert w.apply(vote, advance_ms=PROPOSAL_TTL_MS) == [Result.INVALID_STATE]
+    assert q.proposal(w.chain.state, proposal.tx_id, at_ms=late)["status"] == "expired"
+    same_key = {
+        **add,
+        "node_id": "lab-node-3",
+        "node_public_key": signing.public_key_bytes(derive_key(SEED, "lab/node")),
+    }
+    assert w.one("lab/admin", k.GOV_PROPOSE, same_key) is Result.ALREADY_EXISTS  # a validator's key
