@@ -111,17 +111,14 @@ class Principal:
 def writes_digest(writes: Sequence[Write]) -> bytes:
     """SHA-256 over sorted writes, each ``len16(key) key (len32(value) value | ffffffff)``."""
     parts: list[bytes] = []
-    append = parts.append
     key_len = _KEY_LEN.pack
     value_len = _VALUE_LEN.pack
+    extend = parts.extend
     for key, value in writes:
-        append(key_len(len(key)))
-        append(key)
         if value is None:
-            append(_DELETED)
+            extend((key_len(len(key)), key, _DELETED))
         else:
-            append(value_len(len(value)))
-            append(value)
+            extend((key_len(len(key)), key, value_len(len(value)), value))
     return hashlib.sha256(b"".join(parts)).digest()
 
 
@@ -417,29 +414,34 @@ class _Block:
     # -- one tx ------------------------------------------------------------------------
 
     def apply(self, index: int, tx: Tx, tx_id: bytes) -> Result:
-        if tx.chain_id != self.chain_id or tx.version != limits.TX_VERSION:
+        """Judge one tx, in this order: envelope (chain, replay, kind, freshness), sender,
+        payload schema, then the kind's own rules. Only an applied tx writes."""
+        if tx.chain_id != self.chain_id or tx.version != _TX_VERSION:
             return Result.WRONG_CHAIN
-        tkey = K.TX + tx_id
+        tkey = _TX + tx_id
         if self.ov.get(tkey) is not None:
             return Result.REPLAYED
-        handler = _HANDLERS.get(tx.kind)
-        if handler is None:
+        dispatch = _DISPATCH.get(tx.kind)
+        if dispatch is None:
             return Result.UNKNOWN_KIND
-        if not self.ms - TX_AGE_MAX_MS <= tx.timestamp_ms <= self.ms + TX_FUTURE_MAX_MS:
+        ms = self.ms
+        if not ms - TX_AGE_MAX_MS <= tx.timestamp_ms <= ms + TX_FUTURE_MAX_MS:
             return Result.STALE
         principal = self.senders.get(tx.sender)
         if principal is None:
             principal = self.senders[tx.sender] = self.sender(tx.sender)
         if type(principal) is not Principal:
             return principal  # type: ignore[return-value]
-        invalid = SCHEMAS[tx.kind].validate(tx.payload)
+        validate, handler = dispatch
+        payload = tx.payload
+        invalid = validate(payload)
         if invalid is not None:
             return invalid
         self.index = index
         self.tx_id = tx_id
-        result = handler(self, principal, tx.payload)
-        if result is Result.ACCEPTED or result is Result.NO_GRANT:
-            self.ov.put_trusted(tkey, K.TX_RECORD.pack(self.height, index, result, self.ms))
+        result = handler(self, principal, payload)
+        if result is _ACCEPTED or result is _NO_GRANT:
+            self.ov.put_trusted(tkey, _TX_RECORD(self.height, index, result, ms))
         return result
 
     def sender(self, public_key: bytes) -> Principal | Result:
@@ -1316,3 +1318,13 @@ _HANDLERS: Final[dict[str, Handler]] = {
 }
 
 assert _HANDLERS.keys() == k.KINDS.keys(), "every kind has a handler"
+
+_DISPATCH: Final[dict[str, tuple[Callable[[Any], Result | None], Handler]]] = {
+    kind: (SCHEMAS[kind].validate, handler) for kind, handler in _HANDLERS.items()
+}
+"""kind -> (payload check, handler): one lookup per tx."""
+_TX: Final = K.TX
+_TX_VERSION: Final = limits.TX_VERSION
+_TX_RECORD: Final = K.TX_RECORD.pack
+_ACCEPTED: Final = Result.ACCEPTED
+_NO_GRANT: Final = Result.NO_GRANT
