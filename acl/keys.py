@@ -19,7 +19,7 @@ prefix      rest of the key                          value
 ``A``       dataset, grantee org                     grants not revoked for the pair (hot path)
 ``B``       dataset, grantee org, grant id           empty: every grant by dataset
 ``C``       grantee org, dataset, grant id           empty: every grant by grantee
-``T``       tx id                                    height, index, result, block ms
+``T``       tx ms u64, tx id                         height, index, result, block ms
 ``L``       block ms u64, height u64, index u32      audit event record (the audit log by time)
 ``X``       block ms u64, height u64, index u32      empty: violations (``no_grant``) by time
 ``H``       dataset, height u64, index u32           kind, result, block ms, tx id: history
@@ -123,6 +123,14 @@ def parse_time_position(raw: bytes) -> tuple[int, int, int]:
 def parse_position(raw: bytes) -> tuple[int, int]:
     height, index = _POS.unpack(raw)
     return height, index
+
+
+def tx_key(tx_timestamp_ms: int, tx_id: bytes) -> bytes:
+    """The replay marker of an applied tx. Led by the tx's own timestamp (which its id
+    covers, so a replay finds the same key): txs of a block land on a few adjacent B-tree
+    pages instead of one random page each, and markers older than the freshness window
+    form one prefix range that can be pruned."""
+    return TX + _U64.pack(tx_timestamp_ms) + tx_id
 
 
 def model_version_key(model_name: str, version: int) -> bytes:

@@ -16,12 +16,30 @@ Determinism: the only inputs are the reader's content, the genesis, the height, 
 timestamp (the only clock) and the txs. Records are encoded with ``chain.codec`` (no
 floats, sorted maps) or ``struct``; nothing iterates a set or depends on hash seeds.
 
-Replay protection: every applied tx leaves ``T || tx_id -> (height, index, result)``; a tx
-whose id is there is ``REPLAYED``. A rejected tx leaves nothing (a rejection never changes
+Replay protection: every applied tx leaves ``T || tx ms || tx_id -> (height, index,
+result, block ms)`` (``keys.tx_key``); a tx whose marker is there is ``REPLAYED``. A rejected tx leaves nothing (a rejection never changes
 state), so it may be re-submitted and is judged again; the freshness window
 (``TX_AGE_MAX_MS`` / ``TX_FUTURE_MAX_MS`` around the block time, else ``STALE``) bounds how
 late a signed tx can still take effect. The tx nonce only makes otherwise identical txs
 distinct.
+
+Rules (who may do what; every other case has a named result code, ``acl.results``):
+
+- governance (``gov.*``): admins of active organisations; a proposal counts as its
+  organisation's approval; it takes effect when approvals of active organisations reach
+  the genesis quorum (capped at the number of active organisations) and closes as
+  rejected when that can no longer happen; it expires after ``PROPOSAL_TTL_MS``;
+- identities: an organisation's admins register and revoke its identities; an admin or
+  the identity itself rotates its key (the old key then gets ``key_rotated``);
+- datasets and grants: admins and stewards of the owner organisation only;
+- audit events: the actor is the sender (organisation, identity, key epoch). Apps,
+  stewards and admins post events; auditors only oversight interventions and incident
+  reports. Every dataset an event uses is matched against the grants in force at the
+  block time (owner organisation: always allowed); one unmatched use makes the event
+  ``no_grant``, recorded and indexed as a violation. Events that use no data (model
+  registration, deployment, oversight, incidents, inference without declared inputs)
+  are checked for authorisation and references only. Continuing a training run
+  re-checks the data it started with: training on after a revocation is a violation.
 
 State root: a chained commitment, stored in state under ``META_ROOT``::
 
@@ -414,19 +432,20 @@ class _Block:
     # -- one tx ------------------------------------------------------------------------
 
     def apply(self, index: int, tx: Tx, tx_id: bytes) -> Result:
-        """Judge one tx, in this order: envelope (chain, replay, kind, freshness), sender,
+        """Judge one tx, in this order: envelope (chain, freshness, replay, kind), sender,
         payload schema, then the kind's own rules. Only an applied tx writes."""
         if tx.chain_id != self.chain_id or tx.version != _TX_VERSION:
             return Result.WRONG_CHAIN
-        tkey = _TX + tx_id
+        ms = self.ms
+        tx_ms = tx.timestamp_ms
+        if not (tx_ms >= 0 and ms - TX_AGE_MAX_MS <= tx_ms <= ms + TX_FUTURE_MAX_MS):
+            return Result.STALE
+        tkey = _TX + _U64(tx_ms) + tx_id
         if self.ov.get(tkey) is not None:
             return Result.REPLAYED
         dispatch = _DISPATCH.get(tx.kind)
         if dispatch is None:
             return Result.UNKNOWN_KIND
-        ms = self.ms
-        if not ms - TX_AGE_MAX_MS <= tx.timestamp_ms <= ms + TX_FUTURE_MAX_MS:
-            return Result.STALE
         principal = self.senders.get(tx.sender)
         if principal is None:
             principal = self.senders[tx.sender] = self.sender(tx.sender)
@@ -1324,6 +1343,7 @@ _DISPATCH: Final[dict[str, tuple[Callable[[Any], Result | None], Handler]]] = {
 }
 """kind -> (payload check, handler): one lookup per tx."""
 _TX: Final = K.TX
+_U64: Final = struct.Struct(">Q").pack
 _TX_VERSION: Final = limits.TX_VERSION
 _TX_RECORD: Final = K.TX_RECORD.pack
 _ACCEPTED: Final = Result.ACCEPTED

@@ -776,9 +776,10 @@ def events(state: StateReader, from_ms: int, until_ms: int) -> Iterator[EventVie
         yield EventView.from_entry(key, raw)
 
 
-def event(state: StateReader, tx_id: bytes) -> EventView | None:
-    """The audit event a tx recorded, or None (not applied, or not an audit event)."""
-    raw = state.get(K.TX + tx_id)
+def event(state: StateReader, tx_id: bytes, tx_timestamp_ms: int) -> EventView | None:
+    """The audit event a tx (its id and its own ``timestamp_ms``) recorded, or None (not
+    applied, or not an audit event)."""
+    raw = state.get(K.tx_key(tx_timestamp_ms, tx_id))
     if raw is None:
         return None
     height, index, _result, ms = K.TX_RECORD.unpack(raw)
@@ -787,9 +788,10 @@ def event(state: StateReader, tx_id: bytes) -> EventView | None:
     return None if value is None else EventView.from_entry(key, value)
 
 
-def tx_result(state: StateReader, tx_id: bytes) -> tuple[TxRef, int] | None:
-    """Where an applied tx is and its result (rejected txs are in the block store only)."""
-    raw = state.get(K.TX + tx_id)
+def tx_result(state: StateReader, tx_id: bytes, tx_timestamp_ms: int) -> tuple[TxRef, int] | None:
+    """Where an applied tx (its id and its own ``timestamp_ms``) is and its result
+    (rejected txs are in the block store's tx index only)."""
+    raw = state.get(K.tx_key(tx_timestamp_ms, tx_id))
     if raw is None:
         return None
     height, index, result, _ms = K.TX_RECORD.unpack(raw)

@@ -586,7 +586,7 @@ def test_revoked_identities_and_rotated_keys_stop_working(w: World) -> None:
     w.s["lab/app"] = Signer(new_key, "rules", nonce=100)
     signed_with_new_key = w.tx("lab/app", k.AUDIT_DATA_ACCESS, access())
     assert w.apply(signed_with_new_key) == [Result.ACCEPTED]
-    event = q.event(w.chain.state, signed_with_new_key.tx_id)
+    event = q.event(w.chain.state, signed_with_new_key.tx_id, signed_with_new_key.timestamp_ms)
     assert event is not None and event.identity == "app" and event.key_epoch == 1
     assert (
         w.one("lab/admin", k.IDENTITY_REVOKE, pl.build(k.IDENTITY_REVOKE, name="app"))

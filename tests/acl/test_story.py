@@ -194,9 +194,9 @@ def test_the_auditors_report_counts_everything(told) -> None:
 def test_each_event_can_be_found_by_its_tx_id(told) -> None:
     story, chain, _ = told
     last_tx = story.blocks[-1].txs[0]
-    event = q.event(chain.state, last_tx.tx_id)
+    event = q.event(chain.state, last_tx.tx_id, last_tx.timestamp_ms)
     assert event is not None and event.result == N and event.tx.height == 6
-    found = q.tx_result(chain.state, story.grant_id)
+    found = q.tx_result(chain.state, story.grant_id, story.blocks[1].timestamp_ms)
     assert found is not None and found[1] == A and found[0].height == 2
 
 
