@@ -12,6 +12,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("node.commands.verify", "Re-check a data directory: hash links, roots, signatures."),
     "demo": ("node.commands.demo", "Build, store and verify a sample chain in a directory."),
     "bench": ("node.commands.bench", "Benchmarks: storage, crypto, acl, e2e."),
+    "init": ("node.commands.init", "Create a consortium: keys, TLS CA, genesis, node configs."),
+    "node": ("node.commands.node", "Run a node: grantchain node run --config FILE."),
+    "verify-receipt": (
+        "node.commands.verify_receipt",
+        "Check a receipt offline against the genesis.",
+    ),
+    "cluster": (
+        "node.commands.cluster",
+        "A local cluster: up, status, stop-node, start-node, down.",
+    ),
+    "load": ("node.commands.load", "Submit pre-signed access events to a cluster at a rate."),
 }
 
 

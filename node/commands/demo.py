@@ -1,45 +1,40 @@
-"""``grantchain demo --dir DIR``: build a chain of signed sample transactions in an LMDB
-store, verify it, and say what was done. The quickstart's ``make run`` uses it until the
-local cluster exists."""
+"""``grantchain demo --dir DIR``: the main job of ``make run``.
+
+Starts a local 3-node cluster (creating the consortium on first use), plays the audit
+story (a dataset shared, a grant, a training run, a model, inference batches, an
+ungranted evaluation, a revoked grant and a run flagged ``no_grant``), prints the audit
+report and the model's lineage, verifies one receipt offline against the genesis, and
+keeps the cluster running until Ctrl-C.
+"""
 
 from __future__ import annotations
 
-import shutil
-import time
+import json
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
-from chain import signing
-from chain.assemble import assemble_block
-from chain.block import BlockHeader
-from chain.genesis import Genesis, Identity, Organisation, Validator
-from chain.merkle import Frontier
-from chain.tx import sign_tx
-from storage.lmdb_store import LmdbBlockStore
-from storage.verify import verify_store
-
-PURPOSES = ("training", "fine_tuning", "evaluation", "inference")
+from chain.genesis import Genesis
+from chain.receipt import Receipt, verify_receipt
+from node.client import Client
+from node.cluster import ClusterError, ensure_consortium, start_node, stop_node, wait_for_leader
+from node.consortium import ConsortiumError
+from node.scenario import run_story
 
 
-def demo_genesis(keys: dict[str, signing.PrivateKey]) -> Genesis:
-    pub = {name: signing.public_key_bytes(k) for name, k in keys.items()}
-    return Genesis(
-        chain_id="grantchain-demo",
-        consensus="raft",
-        timestamp_ms=1_767_225_600_000,
-        organisations=(
-            Organisation("hospital", "St. Example Hospital"),
-            Organisation("lab", "Example AI Lab"),
-        ),
-        identities=(
-            Identity("hospital", "hospital-admin", "admin", pub["hospital-admin"]),
-            Identity("lab", "lab-admin", "admin", pub["lab-admin"]),
-            Identity("lab", "lab-trainer", "app", pub["lab-trainer"]),
-        ),
-        validators=(Validator("n1", "hospital", pub["n1"]),),
-        governance_quorum=2,
-    )
+def _report_lines(report: dict[str, Any]) -> list[str]:
+    lines = [f"  events: {report.get('total', report.get('events', '?'))}"]
+    for key in sorted(k for k in report if k.startswith("by_")):
+        counts = report[key]
+        if isinstance(counts, dict) and counts and all(isinstance(v, int) for v in counts.values()):
+            lines.append(
+                f"  {key.replace('_', ' ')}: "
+                + ", ".join(f"{k}={v}" for k, v in report[key].items())
+            )
+    return lines
 
 
 @click.command("demo")
@@ -50,68 +45,70 @@ def demo_genesis(keys: dict[str, signing.PrivateKey]) -> Genesis:
     type=click.Path(path_type=Path),
     show_default=True,
 )
-@click.option("--blocks", default=20, show_default=True, help="Blocks to build.")
-@click.option("--txs-per-block", default=100, show_default=True)
-def command(directory: Path, blocks: int, txs_per_block: int) -> None:
-    """Build, store and verify a sample chain of signed audit events."""
-    keys = {
-        n: signing.generate_private_key()
-        for n in ("hospital-admin", "lab-admin", "lab-trainer", "n1")
-    }
-    genesis = demo_genesis(keys)
-    data_dir = directory / "data"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "genesis.json").write_text(genesis.to_json())
-    click.echo(f"genesis {genesis.hash.hex()} written to {directory / 'genesis.json'}")
-    started = time.perf_counter()
-    head: BlockHeader | None = None
-    frontier = Frontier()
-    nonce = 0
-    with LmdbBlockStore.open(data_dir) as store:
-        for height in range(1, blocks + 1):
-            txs = []
-            for _ in range(txs_per_block):
-                nonce += 1
-                tx = sign_tx(
-                    keys["lab-trainer"],
-                    chain_id=genesis.chain_id,
-                    kind="audit.data_access",
-                    nonce=nonce,
-                    timestamp_ms=genesis.timestamp_ms + nonce,
-                    payload={
-                        "dataset_id": "hospital/chest-xray",
-                        "purpose": PURPOSES[nonce % len(PURPOSES)],
-                        "run_id": f"run-{nonce // 50}",
-                    },
-                )
-                txs.append(tx.to_bytes())
-            block, frontier = assemble_block(
-                chain_id=genesis.chain_id,
-                prev=head,
-                anchor=genesis.hash,
-                frontier=frontier,
-                txs=txs,
-                results=[0] * len(txs),
-                state_root=b"\x00" * 32,
-                timestamp_ms=genesis.timestamp_ms + height * 1000,
-                proposer="n1",
-                round=1,
-            )
-            store.append(block)
-            head = block.header
-        built = time.perf_counter() - started
+@click.option("--nodes", default=3, show_default=True)
+@click.option("--base-port", default=7700, show_default=True)
+@click.option(
+    "--exit",
+    "exit_after",
+    is_flag=True,
+    help="Stop the cluster and exit instead of waiting for Ctrl-C.",
+)
+def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> None:
+    """Run a local cluster with sample traffic, an audit report and a verified receipt."""
+    try:
+        manifest = ensure_consortium(directory, nodes=nodes, consensus="raft", base_port=base_port)
         click.echo(
-            f"stored {store.height} blocks, {store.log_size} signed txs in {data_dir} ({built:.2f} s)"
+            f"starting {len(manifest.nodes)} nodes of consortium {manifest.chain_id} in {manifest.directory}"
         )
-        report = verify_store(store, check_signatures=True, anchor=genesis.hash)
-    if not report.ok:
-        raise click.ClickException(
-            f"verification failed at block {report.bad_height}: {report.problem}"
-        )
+        for n in manifest.nodes:
+            start_node(n)
+        leader = wait_for_leader(manifest)
+    except (ConsortiumError, ClusterError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"leader elected: {leader}")
+    try:
+        with Client([n.rpc_url for n in manifest.nodes]) as client:
+            click.echo("\nthe audit story:")
+            story = run_story(manifest, client, say=click.echo)
+            report = client.query("/v1/audit/report", from_ms=0)
+            click.echo("\naudit report (all time):")
+            for line in _report_lines(report):
+                click.echo(line)
+            violations = client.query("/v1/violations", from_ms=0)
+            n_viol = len(violations.get("violations", violations.get("events", [])))
+            click.echo(f"  violations flagged: {n_viol}")
+            lineage = client.query(f"/v1/models/{story.model_name}/1/lineage")
+            used = ", ".join(d["dataset_id"] for d in lineage.get("datasets", []))
+            click.echo(f"\nlineage of {story.model_name} v1: trained on {used}")
+            doc = story.result("training run 2 after revocation")
+            receipt_path = manifest.directory / "receipt.json"
+            receipt_path.write_text(json.dumps(doc["receipt"], indent=2) + "\n")
+            genesis = Genesis.from_json(manifest.genesis.read_text())
+            check = verify_receipt(Receipt.from_json(doc["receipt"]), genesis)
+            click.echo(
+                f"\nreceipt of the flagged run verified offline: tx {check.tx_id[:16]}... at height "
+                f"{check.height}, result {doc['result']}, certified by {', '.join(check.signers)}"
+            )
+            click.echo(
+                f"  re-check: grantchain verify-receipt {receipt_path} --genesis {manifest.genesis}"
+            )
+    except BaseException:
+        for n in manifest.nodes:
+            stop_node(n)
+        raise
+    urls = "  ".join(n.rpc_url for n in manifest.nodes)
+    if exit_after:
+        for n in manifest.nodes:
+            stop_node(n)
+        click.echo("\ncluster stopped.")
+        return
     click.echo(
-        f"verified: {report.height} blocks linked to genesis, {report.txs_checked} txs, "
-        f"{report.signatures_checked} signatures; head {report.head_hash}"
+        f"\nthe cluster keeps running: {urls}\n  try: curl {manifest.nodes[0].rpc_url}/v1/status\nCtrl-C stops it."
     )
-    click.echo(f"re-check any time with: grantchain verify --data-dir {data_dir} --signatures")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    for n in manifest.nodes:
+        stop_node(n)
+    click.echo("cluster stopped.")

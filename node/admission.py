@@ -1,0 +1,125 @@
+"""Admission: what a tx must pass before it may wait in the mempool.
+
+Strict decoding within the size limits, this chain's id, a registered sender (an
+unregistered key cannot fill blocks with rejections), not already committed or queued,
+and a valid signature — verified in batches on a kernel thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import acl.keys as acl_keys
+from chain.hashing import leaf_hash
+from chain.signing import verify_batch
+from chain.tx import Tx, TxError, decode_tx
+from storage.blockstore import StateView, TxLocation
+
+
+class Status(enum.Enum):
+    ACCEPTED = "accepted"
+    """Queued here, or handed to the leader."""
+    DUPLICATE = "duplicate"
+    """Already waiting in the mempool."""
+    COMMITTED = "committed"
+    """Already in the chain."""
+    REJECTED = "rejected"
+    MEMPOOL_FULL = "mempool_full"
+    NO_LEADER = "no_leader"
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    tx_id: bytes | None
+    status: Status
+    error: str = ""
+    location: TxLocation | None = None
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "tx_id": self.tx_id.hex() if self.tx_id else None,
+            "status": self.status.value,
+        }
+        if self.error:
+            doc["error"] = self.error
+        if self.location is not None:
+            doc["height"] = self.location.height
+            doc["position"] = self.location.position
+        return doc
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    tx_id: bytes
+    raw: bytes
+
+
+async def screen(
+    raws: Sequence[bytes],
+    *,
+    chain_id: str,
+    state: StateView,
+    locate: Callable[[bytes], TxLocation | None],
+    queued: Callable[[bytes], bool],
+    executor: Executor,
+) -> tuple[list[Admitted | None], list[Candidate]]:
+    """Run every check but the mempool's; returns one verdict per input (None where the
+    tx passed) and the passing txs, in input order."""
+    verdicts: list[Admitted | None] = []
+    decoded: list[tuple[int, bytes, bytes, Tx]] = []
+    seen: set[bytes] = set()
+    for i, raw in enumerate(raws):
+        tx_id = leaf_hash(raw)
+        try:
+            tx = decode_tx(raw)
+        except TxError as exc:
+            verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {exc}"))
+            continue
+        if tx.chain_id != chain_id:
+            verdicts.append(
+                Admitted(
+                    tx_id, Status.REJECTED, f"tx is for chain {tx.chain_id!r}, this is {chain_id!r}"
+                )
+            )
+            continue
+        loc = locate(tx_id)
+        if loc is not None:
+            verdicts.append(Admitted(tx_id, Status.COMMITTED, location=loc))
+            continue
+        if tx_id in seen or queued(tx_id):
+            verdicts.append(Admitted(tx_id, Status.DUPLICATE))
+            continue
+        if state.get(acl_keys.KEY + tx.sender) is None:
+            verdicts.append(
+                Admitted(
+                    tx_id,
+                    Status.REJECTED,
+                    "unknown_sender: the sender key is not a registered identity",
+                )
+            )
+            continue
+        seen.add(tx_id)
+        verdicts.append(None)
+        decoded.append((i, tx_id, raw, tx))
+    if decoded:
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(
+            executor,
+            verify_batch,
+            [t.sender for *_, t in decoded],
+            [t.signing_bytes() for *_, t in decoded],
+            [t.signature for *_, t in decoded],
+        )
+    else:
+        ok = []
+    passing: list[Candidate] = []
+    for (i, tx_id, raw, _), good in zip(decoded, ok, strict=True):
+        if good:
+            passing.append(Candidate(tx_id, raw))
+        else:
+            verdicts[i] = Admitted(tx_id, Status.REJECTED, "bad_signature")
+    return verdicts, passing

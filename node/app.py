@@ -1,0 +1,461 @@
+"""The composition root: one node process, wired from its config.
+
+Threads: the asyncio loop (uvloop) runs RPC, peers and waiters; the consensus thread
+runs Raft, the driver and the ledger (LMDB writes happen on the store's own writer
+thread); a small pool verifies signatures for admission. Every queue is bounded: the
+mempool, each peer's send queue, and the commit waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from acl.results import label
+from chain import signing
+from chain.block import Block
+from chain.genesis import Genesis
+from chain.hashing import leaf_hash
+from chain.kernels import backend
+from consensus.config import RaftConfig
+from consensus.types import Message, Role
+from node import tls
+from node.admission import Admitted, Candidate, Status, screen
+from node.certificates import CertificateCollector
+from node.config import NodeConfig
+from node.consensus_loop import CatchUpRequest, ConsensusLoop
+from node.keys import load_private_key
+from node.ledger import Applied, Ledger
+from node.mempool import AddOutcome, Mempool
+from node.messages import (
+    CONSENSUS_MESSAGES,
+    WIRE,
+    BlockRequest,
+    BlockResponse,
+    ForwardTxs,
+    HeaderSig,
+)
+from node.metrics import NodeMetrics
+from node.peer import PeerNetwork, PeerOptions
+from node.wire import WireError
+from storage.blockstore import TxLocation
+from storage.lmdb_store import LmdbBlockStore
+from storage.receipts import build_receipt
+
+log = logging.getLogger("grantchain.node")
+
+MEMPOOL_BYTES_MAX = 512 * 1024 * 1024
+WAITERS_MAX = 200_000
+CATCH_UP_BLOCKS_MAX = 64
+CATCH_UP_BYTES_MAX = 32 * 1024 * 1024
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Node:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        self.node_id = cfg.node_id
+        self.genesis = Genesis.from_json(Path(cfg.genesis).read_text())
+        if cfg.node_id not in {v.node_id for v in self.genesis.validators}:
+            raise ValueError(
+                f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
+            )
+        self.node_key = load_private_key(cfg.node_key)
+        if (
+            signing.public_key_bytes(self.node_key)
+            != self.genesis.validator(cfg.node_id).public_key
+        ):
+            raise ValueError(f"{cfg.node_key}: not the key the genesis names for {cfg.node_id}")
+        self.metrics = NodeMetrics()
+        self.store = LmdbBlockStore.open(cfg.data_dir)
+        self.ledger = Ledger(self.store, self.genesis, signing.verify_batch)
+        self.ledger.ensure_genesis()
+        self.mempool = Mempool(txs_max=cfg.mempool_txs_max, bytes_max=MEMPOOL_BYTES_MAX)
+        self.mempool_lock = threading.Lock()
+        self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
+        self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
+        self.certs = CertificateCollector(self.genesis, self.node_id, self.node_key)
+        self._waiters: dict[bytes, list[asyncio.Future[TxLocation]]] = {}
+        self._waiter_count = 0
+        self._cert_events: dict[int, asyncio.Event] = {}
+        self._certified_height = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fatal: BaseException | None = None
+        self._stopping = asyncio.Event()
+        self.peers: PeerNetwork | None = None
+        self.consensus: ConsensusLoop | None = None
+        self.warmup_s = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        backend.active().warmup()
+        self.warmup_s = time.perf_counter() - t0
+        log.info("kernels %s warmed up in %.2f s", backend.active().name, self.warmup_s)
+        cfg = self.cfg
+        voters = tuple(sorted(v.node_id for v in self.genesis.validators))
+        self.consensus = ConsensusLoop(
+            node_id=self.node_id,
+            voters=voters,
+            ledger=self.ledger,
+            mempool=self.mempool,
+            mempool_lock=self.mempool_lock,
+            raft_config=RaftConfig(
+                election_timeout_ticks=cfg.election_timeout_ticks,
+                heartbeat_ticks=cfg.heartbeat_ticks,
+            ),
+            tick_s=cfg.tick_ms / 1000,
+            block_txs_max=cfg.block_txs_max,
+            block_bytes_max=8 * 1024 * 1024,
+            send=self._send_from_consensus,
+            request_blocks=self._request_blocks_from_consensus,
+            on_applied=self._applied_from_consensus,
+            on_fatal=self._fatal_from_consensus,
+            clock_ms=wall_clock_ms,
+            seed=int.from_bytes(self.node_key.public_key().public_bytes_raw()[:8], "big"),
+        )
+        self.peers = PeerNetwork(
+            self.node_id,
+            cfg.peer_host,
+            cfg.peer_port,
+            {p.node_id: (p.host, p.port) for p in cfg.peers},
+            tls.server_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
+            tls.client_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
+            self._on_frame,
+            rng=random.Random(f"peers/{self.node_id}"),
+            options=PeerOptions(
+                frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max
+            ),
+        )
+        await self.peers.start()
+        self.consensus.start()
+
+    async def stop(self) -> None:
+        if self.consensus is not None:
+            self.consensus.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self.consensus.join, 10)
+        if self.peers is not None:
+            await self.peers.close()
+        self.kernels.shutdown(wait=True)
+        self.io.shutdown(wait=True)
+        self.store.close()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    @property
+    def fatal(self) -> BaseException | None:
+        return self._fatal
+
+    # -- consensus thread -> loop ----------------------------------------------------
+    def _call(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _send_from_consensus(self, msg: Message) -> None:
+        payload = WIRE.encode(msg)
+        self._call(self._send_payload, msg.to, payload)
+
+    def _send_payload(self, to: str, payload: bytes) -> None:
+        if self.peers is not None:
+            self.peers.send(to, payload)
+
+    def _request_blocks_from_consensus(self, req: CatchUpRequest) -> None:
+        payload = WIRE.encode(BlockRequest(self.node_id, req.start_height, req.end_height))
+        self._call(self._send_payload, req.to, payload)
+
+    def _applied_from_consensus(self, applied: Applied) -> None:
+        self._call(self._on_applied, applied)
+
+    def _fatal_from_consensus(self, exc: BaseException) -> None:
+        self._fatal = exc
+        self._call(self._stopping.set)
+
+    # -- applied blocks ----------------------------------------------------------------
+    def _on_applied(self, applied: Applied) -> None:
+        block = applied.block
+        assert block is not None
+        h = block.header
+        self.metrics.blocks_applied.inc()
+        self.metrics.txs_committed.inc(len(applied.tx_ids))
+        self.metrics.height.set(h.height)
+        sig = self.certs.sign_applied(h)
+        payload = WIRE.encode(sig)
+        if self.peers is not None:
+            for p in self.cfg.peers:
+                self.peers.send(p.node_id, payload)
+        self._maybe_certified(h.height)
+        for pos, tx_id in enumerate(applied.tx_ids):
+            futures = self._waiters.pop(tx_id, None)
+            if futures:
+                loc = TxLocation(h.height, pos, h.log_size - h.tx_count + pos, block.results[pos])
+                for f in futures:
+                    if not f.done():
+                        f.set_result(loc)
+
+    def _maybe_certified(self, height: int) -> None:
+        sigs = self.certs.ready(height)
+        if sigs is None:
+            return
+        self._certified_height = max(self._certified_height, height)
+        self.metrics.certified_height.set(self._certified_height)
+        loop = asyncio.get_running_loop()
+
+        async def persist() -> None:
+            await loop.run_in_executor(self.io, self.store.put_certificate, height, sigs)
+            ev = self._cert_events.pop(height, None)
+            if ev is not None:
+                ev.set()
+
+        self._spawn(persist())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a background task, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- peers ---------------------------------------------------------------------
+    def _on_frame(self, peer_id: str, payload: bytes) -> None:
+        try:
+            msg = WIRE.decode(payload)
+        except WireError as exc:
+            self.metrics.bad_peer_messages.inc()
+            log.warning("bad frame from %s: %s", peer_id, exc)
+            return
+        if getattr(msg, "frm", None) != peer_id:
+            self.metrics.bad_peer_messages.inc()
+            log.warning("message from %s claims to be from %r", peer_id, getattr(msg, "frm", None))
+            return
+        consensus = self.consensus
+        if isinstance(msg, CONSENSUS_MESSAGES):
+            if msg.to == self.node_id and consensus is not None:
+                consensus.post(msg)
+        elif isinstance(msg, HeaderSig):
+            if self.certs.add(msg):
+                self._maybe_certified(msg.height)
+        elif isinstance(msg, ForwardTxs):
+            self._spawn(self._on_forwarded(msg))
+        elif isinstance(msg, BlockRequest):
+            self._spawn(self._serve_blocks(msg))
+        elif isinstance(msg, BlockResponse) and consensus is not None:
+            consensus.post_blocks(msg)
+
+    async def _on_forwarded(self, msg: ForwardTxs) -> None:
+        if len(msg.txs) > self.cfg.block_txs_max * 10:
+            return
+        await self.submit(list(msg.txs), forwarded=True)
+
+    async def _serve_blocks(self, req: BlockRequest) -> None:
+        def read() -> list[bytes]:
+            out: list[bytes] = []
+            size = 0
+            end = min(req.end_height, self.store.height, req.start_height + CATCH_UP_BLOCKS_MAX - 1)
+            for h in range(max(1, req.start_height), end + 1):
+                block = self.store.block(h)
+                if block is None:
+                    break
+                raw = block.to_bytes()
+                if out and size + len(raw) > CATCH_UP_BYTES_MAX:
+                    break
+                out.append(raw)
+                size += len(raw)
+            return out
+
+        blocks = await asyncio.get_running_loop().run_in_executor(self.io, read)
+        if self.peers is not None:
+            self.peers.send(req.frm, WIRE.encode(BlockResponse(self.node_id, tuple(blocks))))
+
+    # -- what the RPC calls --------------------------------------------------------
+    def role(self) -> str:
+        st = self.consensus.status if self.consensus else None
+        return st.role.value if st else "follower"
+
+    def leader(self) -> str | None:
+        return self.consensus.status.leader if self.consensus else None
+
+    def status(self) -> dict[str, Any]:
+        st = self.consensus.status if self.consensus else None
+        head = self.store.head()
+        self.metrics.mempool_txs.set(len(self.mempool))
+        self.metrics.is_leader.set(1 if st and st.role is Role.LEADER else 0)
+        self.metrics.term.set(st.term if st else 0)
+        used, size = self.store.map_usage()
+        self.metrics.map_used_bytes.set(used)
+        self.metrics.map_size_bytes.set(size)
+        return {
+            "node_id": self.node_id,
+            "chain_id": self.genesis.chain_id,
+            "consensus": self.genesis.consensus,
+            "role": st.role.value if st else "follower",
+            "leader": st.leader if st else None,
+            "term": st.term if st else 0,
+            "commit_index": st.commit_index if st else 0,
+            "height": head.height if head else 0,
+            "head_hash": head.hash.hex() if head else "",
+            "log_size": self.store.log_size,
+            "mempool_txs": len(self.mempool),
+            "kernels": backend.active().name,
+        }
+
+    async def submit(self, raws: Sequence[bytes], *, forwarded: bool = False) -> list[Admitted]:
+        """Admit txs: queue them here when leading, hand them to the leader otherwise."""
+        verdicts, passing = await screen(
+            raws,
+            chain_id=self.genesis.chain_id,
+            state=self.store.state(),
+            locate=self.store.tx_location,
+            queued=self._queued,
+            executor=self.kernels,
+        )
+        results = self._place(passing, forwarded=forwarded)
+        by_id = {c.tx_id: r for c, r in zip(passing, results, strict=True)}
+        out: list[Admitted] = []
+        for verdict, raw in zip(verdicts, raws, strict=True):
+            final = by_id[leaf_hash(raw)] if verdict is None else verdict
+            self.metrics.txs_submitted.labels(final.status.value).inc()
+            out.append(final)
+        return out
+
+    def _queued(self, tx_id: bytes) -> bool:
+        with self.mempool_lock:
+            return tx_id in self.mempool
+
+    def _place(self, passing: list[Candidate], *, forwarded: bool) -> list[Admitted]:
+        if not passing:
+            return []
+        st = self.consensus.status if self.consensus else None
+        if st is not None and st.role is Role.LEADER:
+            outcomes = []
+            with self.mempool_lock:
+                for c in passing:
+                    outcomes.append(self.mempool.add(c.tx_id, c.raw))
+            return [
+                Admitted(
+                    c.tx_id,
+                    {
+                        AddOutcome.ADDED: Status.ACCEPTED,
+                        AddOutcome.DUPLICATE: Status.DUPLICATE,
+                        AddOutcome.FULL: Status.MEMPOOL_FULL,
+                    }[o],
+                )
+                for c, o in zip(passing, outcomes, strict=True)
+            ]
+        leader = st.leader if st else None
+        if forwarded or leader is None or leader == self.node_id or self.peers is None:
+            return [
+                Admitted(c.tx_id, Status.NO_LEADER, "no leader is known; retry shortly")
+                for c in passing
+            ]
+        sent = self.peers.send(
+            leader, WIRE.encode(ForwardTxs(self.node_id, tuple(c.raw for c in passing)))
+        )
+        status = Status.ACCEPTED if sent else Status.MEMPOOL_FULL
+        return [Admitted(c.tx_id, status) for c in passing]
+
+    def can_wait(self, n: int) -> bool:
+        return self._waiter_count + n <= WAITERS_MAX
+
+    async def wait_committed(
+        self, tx_ids: Sequence[bytes], timeout_s: float
+    ) -> dict[bytes, TxLocation]:
+        """Wait until each tx is applied here (or the timeout); return those that were."""
+        loop = asyncio.get_running_loop()
+        found: dict[bytes, TxLocation] = {}
+        futures: dict[bytes, asyncio.Future[TxLocation]] = {}
+        for tx_id in tx_ids:
+            loc = self.store.tx_location(tx_id)
+            if loc is not None:
+                found[tx_id] = loc
+                continue
+            f: asyncio.Future[TxLocation] = loop.create_future()
+            self._waiters.setdefault(tx_id, []).append(f)
+            futures[tx_id] = f
+        # The block may have been applied between the lookup and the registration.
+        for tx_id in list(futures):
+            loc = self.store.tx_location(tx_id)
+            if loc is not None:
+                found[tx_id] = loc
+                futures.pop(tx_id).cancel()
+        self._waiter_count += len(futures)
+        try:
+            if futures:
+                await asyncio.wait(futures.values(), timeout=timeout_s)
+            for tx_id, f in futures.items():
+                if f.done() and not f.cancelled():
+                    found[tx_id] = f.result()
+        finally:
+            self._waiter_count -= len(futures)
+            for tx_id, f in futures.items():
+                lst = self._waiters.get(tx_id)
+                if lst and f in lst:
+                    lst.remove(f)
+                    if not lst:
+                        del self._waiters[tx_id]
+        return found
+
+    async def wait_certified(self, height: int, timeout_s: float) -> bool:
+        if len(self.store.certificate(height)) >= self.certs.quorum:
+            return True
+        ev = self._cert_events.setdefault(height, asyncio.Event())
+        if len(self.store.certificate(height)) >= self.certs.quorum:
+            return True
+        try:
+            await asyncio.wait_for(ev.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def receipt(self, tx_id: bytes) -> dict[str, Any] | None:
+        r = await asyncio.get_running_loop().run_in_executor(
+            self.io, build_receipt, self.store, tx_id
+        )
+        return None if r is None else r.to_json(label(r.result))
+
+    def block(self, height: int) -> Block | None:
+        return self.store.block(height)
+
+
+async def serve(cfg: NodeConfig) -> int:
+    """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
+    from aiohttp import web
+
+    from node.rpc import make_app
+
+    node = Node(cfg)
+    await node.start()
+    app = make_app(node)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.rpc_host, cfg.rpc_port)
+    await site.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    log.info("node %s serving RPC on http://%s:%d", cfg.node_id, cfg.rpc_host, cfg.rpc_port)
+    await node.wait_stopped()
+    await runner.cleanup()
+    await node.stop()
+    if node.fatal is not None:
+        log.critical("stopped on a fatal error: %s", node.fatal)
+        return 1
+    return 0

@@ -1,0 +1,240 @@
+"""The consensus thread: one Raft core, its driver and the ledger, off the event loop.
+
+The core is single-threaded by design, and executing a ``Ready`` means fsyncs (Raft log,
+blocks); running all of it on one dedicated thread keeps the asyncio loop free for RPC
+and peers. The loop thread talks to it through a queue (``post``); the thread talks back
+only through the thread-safe callbacks it was given.
+
+The leader keeps one block in flight: it cuts the next block only when every entry in
+its log is applied, so a block is always built (and executed) on the committed head,
+and a stale block can only come from an earlier leader — ``Ledger.apply`` skips it
+everywhere alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chain import codec
+from consensus.config import RaftConfig
+from consensus.raft import Raft
+from consensus.types import Entry, EntryKind, InvariantViolation, Message, Role, Snapshot, Status
+from node.driver import Driver
+from node.ledger import Applied, ApplyOutcome, Ledger
+from node.mempool import Mempool
+from node.messages import BlockResponse
+from node.raft_storage import LmdbRaftStorage
+
+log = logging.getLogger("grantchain.consensus")
+
+COMPACT_EVERY_ENTRIES = 256
+"""Log entries (blocks) kept beyond the last snapshot; the core holds them in memory."""
+CATCH_UP_TIMEOUT_S = 5.0
+CATCH_UP_ATTEMPTS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpRequest:
+    """Sent through ``request_blocks``: fetch committed blocks from a peer."""
+
+    to: str
+    start_height: int
+    end_height: int
+
+
+class ConsensusLoop:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        voters: tuple[str, ...],
+        ledger: Ledger,
+        mempool: Mempool,
+        mempool_lock: threading.Lock,
+        raft_config: RaftConfig,
+        tick_s: float,
+        block_txs_max: int,
+        block_bytes_max: int,
+        send: Callable[[Message], None],
+        request_blocks: Callable[[CatchUpRequest], None],
+        on_applied: Callable[[Applied], None],
+        on_fatal: Callable[[BaseException], None],
+        clock_ms: Callable[[], int],
+        seed: int,
+    ) -> None:
+        self.node_id = node_id
+        self.ledger = ledger
+        self.mempool = mempool
+        self.mempool_lock = mempool_lock
+        self.tick_s = tick_s
+        self.block_txs_max = block_txs_max
+        self.block_bytes_max = block_bytes_max
+        self._send = send
+        self._request_blocks = request_blocks
+        self._on_applied = on_applied
+        self._on_fatal = on_fatal
+        self._clock_ms = clock_ms
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._blocks: queue.SimpleQueue[BlockResponse] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self.storage = LmdbRaftStorage(ledger.store, voters)
+        self.core = Raft(
+            node_id,
+            self.storage,
+            random.Random(seed),
+            raft_config,
+            applied=None,
+        )
+        self.driver = Driver(self.core, self.storage, self, self)
+        self.status: Status = self.core.status()
+        self._in_flight: bytes | None = None  # digest of our proposed, unapplied block
+        self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
+        self.stopped = threading.Event()
+
+    # -- the loop thread's side ----------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def post(self, msg: Message) -> None:
+        self._inbox.put(msg)
+
+    def post_blocks(self, resp: BlockResponse) -> None:
+        self._blocks.put(resp)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._inbox.put(None)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    # -- Transport and Applier for the driver (called on this thread) --------------
+    def send(self, msg: Message) -> None:
+        self._send(msg)
+
+    def apply(self, entry: Entry) -> None:
+        if entry.kind is not EntryKind.NORMAL:
+            return
+        result = self.ledger.apply(entry.data)
+        if result.outcome is ApplyOutcome.SKIPPED:
+            log.warning("skipped committed entry %d: %s", entry.index, result.reason)
+        if self._in_flight is not None and entry.digest == self._in_flight:
+            self._in_flight = None
+            if result.outcome is not ApplyOutcome.APPLIED:
+                with self.mempool_lock:
+                    self.mempool.release()
+        if result.outcome is ApplyOutcome.APPLIED:
+            with self.mempool_lock:
+                self.mempool.remove(result.tx_ids)
+            self._on_applied(result)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Raft §7: the leader compacted past us. Our state is the block store, so
+        "installing" the snapshot means fetching the committed blocks it covers."""
+        target_height, target_hash = codec.decode(snapshot.data)
+        store = self.ledger.store
+        attempts = 0
+        while store.height < target_height:
+            leader = self.core.status().leader
+            peers = [leader] if leader and leader != self.node_id else []
+            peers += [v for v in snapshot.meta.voters if v != self.node_id and v not in peers]
+            if attempts >= CATCH_UP_ATTEMPTS * max(1, len(peers)) or not peers:
+                raise InvariantViolation(
+                    f"could not fetch blocks {store.height + 1}..{target_height} to install a snapshot"
+                )
+            to = peers[attempts % len(peers)]
+            attempts += 1
+            self._request_blocks(CatchUpRequest(to, store.height + 1, target_height))
+            try:
+                resp = self._blocks.get(timeout=CATCH_UP_TIMEOUT_S)
+            except queue.Empty:
+                continue
+            for raw in resp.blocks:
+                result = self.ledger.apply(raw)
+                if result.outcome is ApplyOutcome.SKIPPED:
+                    log.warning("catch-up block from %s skipped: %s", resp.frm, result.reason)
+                    break
+                if result.outcome is ApplyOutcome.APPLIED:
+                    self._on_applied(result)
+        head = store.header(target_height)
+        if head is None or head.hash != target_hash:
+            raise InvariantViolation(
+                f"after catch-up, block {target_height} differs from the snapshot's"
+            )
+
+    # -- the consensus thread --------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a violated invariant stops the node
+            log.critical("consensus stopped: %s", exc, exc_info=True)
+            self._on_fatal(exc)
+        finally:
+            self.storage.flush()
+            self.stopped.set()
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        while not self._stop.is_set():
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                item = self._inbox.get(timeout=timeout)
+                self._handle(item)
+                while True:  # drain what has arrived meanwhile
+                    self._handle(self._inbox.get_nowait())
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if now >= next_tick:
+                self.core.tick()
+                next_tick = max(next_tick + self.tick_s, now)
+            self._maybe_propose()
+            self.driver.process()
+            self._after_process()
+
+    def _handle(self, item: object) -> None:
+        if item is None:
+            return
+        self.core.step(item)  # type: ignore[arg-type]
+
+    def _maybe_propose(self) -> None:
+        st = self.core.status()
+        if st.role is not Role.LEADER:
+            if self._in_flight is not None:
+                self._in_flight = None
+                with self.mempool_lock:
+                    self.mempool.release()
+            return
+        if self._in_flight is not None or st.applied_index != st.last_index:
+            return
+        with self.mempool_lock:
+            if not self.mempool.pending():
+                return
+            batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
+        block = self.ledger.build(
+            [raw for _, raw in batch],
+            timestamp_ms=self._clock_ms(),
+            proposer=self.node_id,
+            round=st.term,
+        )
+        data = block.to_bytes()
+        if self.core.propose(data):
+            self._in_flight = Entry(0, 0, data).digest
+        else:
+            with self.mempool_lock:
+                self.mempool.release()
+
+    def _after_process(self) -> None:
+        st = self.core.status()
+        self.status = st
+        snap_index = self.storage.snapshot().meta.index
+        if st.applied_index - snap_index > COMPACT_EVERY_ENTRIES:
+            head = self.ledger.store.head()
+            data = codec.encode([head.height if head else 0, head.hash if head else b""])
+            self.driver.compact(st.applied_index, data)

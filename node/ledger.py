@@ -1,0 +1,153 @@
+"""The node's replicated state machine: turns txs into blocks (on the leader) and applies
+committed blocks (everywhere), against the block store and the ACL state.
+
+Apply is deterministic and total over the sequence of committed entries, so every node
+makes the same decision about every entry:
+
+- a block at or below the head that equals the stored one was applied before (a replay
+  after restart): nothing to do;
+- a block that does not extend the head (stale: built on an entry that lost, or a height
+  that is taken), or that is malformed (undecodable, a tx of another chain, a bad
+  signature), is skipped — recorded nowhere, changing nothing;
+- otherwise the ACL machine re-executes it; results or state root that differ from the
+  header mean this node disagrees with the proposer, and the node stops
+  (``InvariantViolation``) rather than write a state no one else has.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from acl.machine import BlockOutcome, apply_block, genesis_state
+from chain.assemble import assemble_block
+from chain.block import Block, BlockError
+from chain.genesis import Genesis
+from chain.hashing import leaf_hashes
+from chain.tx import Tx, TxError, decode_tx
+from consensus.types import InvariantViolation
+from storage.lmdb_store import LmdbBlockStore
+
+VerifyBatch = Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
+
+
+class ApplyOutcome(enum.Enum):
+    APPLIED = "applied"
+    ALREADY_APPLIED = "already_applied"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcome: ApplyOutcome
+    block: Block | None
+    tx_ids: tuple[bytes, ...] = ()
+    reason: str = ""
+
+
+class Ledger:
+    def __init__(self, store: LmdbBlockStore, genesis: Genesis, verify_batch: VerifyBatch) -> None:
+        self.store = store
+        self.genesis = genesis
+        self._verify_batch = verify_batch
+        # The leader's own execution of the block it proposed, reused when it commits.
+        self._built: dict[bytes, BlockOutcome] = {}
+
+    def ensure_genesis(self) -> None:
+        self.store.initialize(self.genesis.hash, genesis_state(self.genesis).writes)
+
+    def build(
+        self, raws: Sequence[bytes], *, timestamp_ms: int, proposer: str, round: int
+    ) -> Block:
+        """The next block after the committed head, executed. ``raws`` were admitted
+        (decoded strictly and signature-checked) by this node."""
+        head = self.store.head()
+        timestamp_ms = max(timestamp_ms, head.timestamp_ms if head else self.genesis.timestamp_ms)
+        txs = [decode_tx(r) for r in raws]
+        ids = leaf_hashes(raws)
+        outcome = apply_block(
+            self.store.state(),
+            genesis=self.genesis,
+            height=(head.height if head else 0) + 1,
+            timestamp_ms=timestamp_ms,
+            txs=txs,
+            tx_ids=ids,
+        )
+        block, _ = assemble_block(
+            chain_id=self.genesis.chain_id,
+            prev=head,
+            anchor=self.genesis.hash,
+            frontier=self.store.frontier(),
+            txs=list(raws),
+            results=outcome.results,
+            state_root=outcome.state_root,
+            timestamp_ms=timestamp_ms,
+            proposer=proposer,
+            round=round,
+        )
+        self._built = {block.header.hash: outcome}  # only the latest proposal matters
+        return block
+
+    def apply(self, data: bytes) -> Applied:
+        try:
+            block = Block.from_bytes(data)
+        except BlockError as exc:
+            return Applied(ApplyOutcome.SKIPPED, None, reason=f"malformed block: {exc}")
+        h = block.header
+        head = self.store.head()
+        head_height = head.height if head else 0
+        if h.height <= head_height:
+            stored = self.store.header(h.height)
+            if stored is not None and stored.hash == h.hash:
+                return Applied(ApplyOutcome.ALREADY_APPLIED, block)
+            return Applied(ApplyOutcome.SKIPPED, block, reason=f"height {h.height} is taken")
+        if h.height > head_height + 1:
+            raise InvariantViolation(
+                f"committed block {h.height} but the store is at {head_height}: a gap in apply"
+            )
+        expected_prev = head.hash if head else self.genesis.hash
+        if h.prev_hash != expected_prev or h.chain_id != self.genesis.chain_id:
+            return Applied(ApplyOutcome.SKIPPED, block, reason="does not extend the head")
+        outcome = self._built.pop(h.hash, None)
+        try:
+            ids = block.check_body()
+        except BlockError as exc:
+            return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
+        if outcome is None:
+            txs, problem = self._decode_and_verify(block)
+            if problem:
+                return Applied(ApplyOutcome.SKIPPED, block, reason=problem)
+            outcome = apply_block(
+                self.store.state(),
+                genesis=self.genesis,
+                height=h.height,
+                timestamp_ms=h.timestamp_ms,
+                txs=txs,
+                tx_ids=ids,
+            )
+        if outcome.results != block.results or outcome.state_root != h.state_root:
+            raise InvariantViolation(
+                f"block {h.height}: re-execution gives other results or state root than the "
+                f"proposer {h.proposer!r}: refusing to write a diverging state"
+            )
+        self.store.append(block, outcome.writes)
+        return Applied(ApplyOutcome.APPLIED, block, tuple(ids))
+
+    def _decode_and_verify(self, block: Block) -> tuple[list[Tx], str]:
+        txs: list[Tx] = []
+        for pos, raw in enumerate(block.txs):
+            try:
+                tx = decode_tx(raw)
+            except TxError as exc:
+                return [], f"tx {pos}: {exc}"
+            if tx.chain_id != self.genesis.chain_id:
+                return [], f"tx {pos}: another chain"
+            txs.append(tx)
+        ok = self._verify_batch(
+            [t.sender for t in txs], [t.signing_bytes() for t in txs], [t.signature for t in txs]
+        )
+        bad = [i for i, good in enumerate(ok) if not good]
+        if bad:
+            return [], f"tx {bad[0]}: bad signature"
+        return txs, ""

@@ -1,0 +1,81 @@
+"""The bounded mempool: signed txs waiting for a block, deduplicated by tx id.
+
+Bounded by count and bytes: when full, ``add`` says so and the RPC answers 503 (MQTT
+pauses) — back-pressure, never unbounded memory. Txs leave only when a committed block
+holds them, so a block that is cut but never committed (a leader change) costs nothing:
+``release`` makes its txs eligible again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+
+class AddOutcome(enum.Enum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    FULL = "full"
+
+
+class Mempool:
+    def __init__(self, *, txs_max: int, bytes_max: int) -> None:
+        self.txs_max = txs_max
+        self.bytes_max = bytes_max
+        self._txs: dict[bytes, bytes] = {}  # insertion order = arrival order
+        self._in_block: set[bytes] = set()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._txs
+
+    def room(self) -> int:
+        return self.txs_max - len(self._txs)
+
+    def add(self, tx_id: bytes, raw: bytes) -> AddOutcome:
+        if tx_id in self._txs:
+            return AddOutcome.DUPLICATE
+        if len(self._txs) >= self.txs_max or self._bytes + len(raw) > self.bytes_max:
+            return AddOutcome.FULL
+        self._txs[tx_id] = raw
+        self._bytes += len(raw)
+        return AddOutcome.ADDED
+
+    def take(self, *, txs_max: int, bytes_max: int) -> list[tuple[bytes, bytes]]:
+        """The oldest txs not already in a pending block, up to the limits; they stay in
+        the pool, marked as in a block, until ``remove`` or ``release``."""
+        out: list[tuple[bytes, bytes]] = []
+        size = 0
+        for tx_id, raw in self._txs.items():
+            if len(out) >= txs_max:
+                break
+            if tx_id in self._in_block:
+                continue
+            if size + len(raw) > bytes_max:
+                break
+            out.append((tx_id, raw))
+            size += len(raw)
+        self._in_block.update(t for t, _ in out)
+        return out
+
+    def pending(self) -> int:
+        """Txs not yet in a block."""
+        return len(self._txs) - len(self._in_block)
+
+    def release(self) -> None:
+        """Every tx marked as in a block becomes eligible again."""
+        self._in_block.clear()
+
+    def remove(self, tx_ids: Iterable[bytes]) -> None:
+        for tx_id in tx_ids:
+            raw = self._txs.pop(tx_id, None)
+            if raw is not None:
+                self._bytes -= len(raw)
+            self._in_block.discard(tx_id)

@@ -1,0 +1,187 @@
+"""The RPC's OpenAPI 3.1 document, served at ``/openapi.json``.
+
+Kept beside the handlers it describes; ``tests/node/test_rpc.py`` checks that every
+route of the app is documented here and every documented path is routed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _q(name: str, desc: str, required: bool = False, schema: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": desc,
+        "schema": {"type": schema},
+    }
+
+
+def _p(name: str, desc: str, schema: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": desc,
+        "schema": {"type": schema},
+    }
+
+
+_JSON = {"application/json": {"schema": {"type": "object"}}}
+_ERR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _get(
+    summary: str, params: list[dict[str, Any]] | None = None, **responses: Any
+) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params or [],
+            "responses": {
+                "200": {"description": "OK", "content": _JSON},
+                "400": _ERR,
+                "404": _ERR,
+                **responses,
+            },
+        }
+    }
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "grantchain node RPC",
+        "version": "1",
+        "description": "Submit signed txs (dataset grants and AI audit events), read blocks, receipts and "
+        "proofs, and query grants and audit history. Errors are JSON objects with an 'error' field.",
+    },
+    "paths": {
+        "/v1/status": _get("Node id, role, leader, term, height, head hash"),
+        "/v1/txs": {
+            "post": {
+                "summary": "Submit one tx or a batch",
+                "description": "JSON {'tx': base64} or {'txs': [base64, ...]} of canonical signed tx bytes, or "
+                "application/msgpack: an array of bin. With ?wait=commit the answer holds each tx's "
+                "height, result and receipt once committed (202 with status 'pending' on timeout).",
+                "parameters": [
+                    _q("wait", "'commit' to wait for commit and receipts"),
+                    _q(
+                        "timeout_ms",
+                        "how long to wait with wait=commit (default 10000)",
+                        schema="integer",
+                    ),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/TxBatch"}},
+                        "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                "responses": {
+                    "200": {"description": "committed (wait=commit)", "content": _JSON},
+                    "202": {"description": "admitted (per-tx statuses)", "content": _JSON},
+                    "400": _ERR,
+                    "413": _ERR,
+                    "415": _ERR,
+                    "429": _ERR,
+                    "503": _ERR,
+                },
+            }
+        },
+        "/v1/txs/{tx_id}": _get(
+            "A committed tx: height, position, result and its receipt",
+            [_p("tx_id", "64 hex chars")],
+            **{"202": {"description": "pending in the mempool", "content": _JSON}},
+        ),
+        "/v1/blocks/{height}": _get(
+            "A block (JSON, or raw canonical bytes with ?format=msgpack)",
+            [_p("height", "block height", "integer"), _q("format", "'msgpack' for raw bytes")],
+        ),
+        "/v1/proofs/consistency": _get(
+            "RFC 9162 consistency proof between two log sizes",
+            [
+                _q("from", "older log size", True, "integer"),
+                _q("to", "newer log size (default: now)", schema="integer"),
+            ],
+        ),
+        "/v1/access": _get(
+            "May org (or identity) use dataset for purpose at time?",
+            [
+                _q("org", "grantee organisation", True),
+                _q("dataset", "dataset id", True),
+                _q("purpose", "training, fine_tuning, evaluation, inference, ...", True),
+                _q("at_ms", "time (ms since epoch; default now)", schema="integer"),
+                _q("identity", "identity name within the org"),
+                _q("version", "dataset version", schema="integer"),
+            ],
+        ),
+        "/v1/datasets/{dataset_id}": _get(
+            "A dataset and its versions", [_p("dataset_id", "dataset id")]
+        ),
+        "/v1/datasets/{dataset_id}/history": _get(
+            "Every event about a dataset", [_p("dataset_id", "dataset id")]
+        ),
+        "/v1/grants": _get(
+            "Grants by dataset or by grantee organisation",
+            [
+                _q("dataset", "dataset id"),
+                _q("grantee", "organisation id"),
+                _q("at_ms", "in force at", schema="integer"),
+            ],
+        ),
+        "/v1/models/{name}/{version}/lineage": _get(
+            "Model lineage down to datasets and the grants that allowed their use",
+            [_p("name", "model name"), _p("version", "model version", "integer")],
+        ),
+        "/v1/violations": _get(
+            "Audit events recorded as no_grant in a time range",
+            [
+                _q("from_ms", "from (inclusive)", schema="integer"),
+                _q("until_ms", "until (exclusive)", schema="integer"),
+            ],
+        ),
+        "/v1/audit/report": _get(
+            "Counts by organisation, dataset, purpose and result in a time range",
+            [
+                _q("from_ms", "from (inclusive)", schema="integer"),
+                _q("until_ms", "until (exclusive)", schema="integer"),
+            ],
+        ),
+        "/v1/kinds": _get("Every transaction kind with a description"),
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "text exposition format", "content": {"text/plain": {}}}
+                },
+            }
+        },
+        "/openapi.json": _get("This document"),
+    },
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            },
+            "TxBatch": {
+                "type": "object",
+                "properties": {
+                    "tx": {"type": "string", "contentEncoding": "base64"},
+                    "txs": {
+                        "type": "array",
+                        "items": {"type": "string", "contentEncoding": "base64"},
+                    },
+                },
+            },
+        }
+    },
+}

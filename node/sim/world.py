@@ -1,0 +1,565 @@
+"""One simulated cluster run from one seed: the real ``Raft`` core and the real
+``Driver`` over ``SimNetwork``, in-memory durable storage and a tick clock.
+
+Every source of randomness is a ``random.Random`` derived from the seed, and every
+iteration is over sorted names, so a seed replays exactly.
+
+Crash model: the storage is durable per ``save`` call (one LMDB write transaction), so
+a crash loses whatever the driver had not yet persisted: the rest of the ``Ready`` being
+executed, the core's memory and the state machine's memory. Crashes strike between
+ticks or at a driver failpoint (after persisting, after any send, after any apply).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from consensus.config import RaftConfig
+from consensus.raft import Raft
+from consensus.storage import MemoryRaftStorage
+from consensus.types import (
+    ConfOp,
+    Entry,
+    EntryKind,
+    HardState,
+    InvariantViolation,
+    Message,
+    Role,
+    Snapshot,
+)
+from node.driver import Driver
+from node.sim.checker import (
+    CORE_INVARIANT,
+    PROGRESS,
+    STATE_MACHINE_SAFETY,
+    Checker,
+    LogView,
+    Violation,
+)
+from node.sim.network import LinkFaults, SimNetwork
+
+CoreFactory = Callable[[str, MemoryRaftStorage, random.Random, RaftConfig], Raft]
+
+
+def default_core(
+    node_id: str, storage: MemoryRaftStorage, rng: random.Random, cfg: RaftConfig
+) -> Raft:
+    return Raft(node_id, storage, rng, cfg)
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    nodes: int = 3
+    ticks: int = 1000
+    proposals_per_tick: int = 10
+    #: Faults stop this long before the end; by then the cluster must have a leader,
+    #: have committed new entries and have every voter caught up (fault model #10).
+    heal_bound_ticks: int = 200
+    #: No new proposals in the final ticks, so "caught up" has a fixed target.
+    drain_ticks: int = 60
+    compact_every_entries: int = 300
+    trace_len: int = 80
+    faults: bool = True
+    raft: RaftConfig = field(default_factory=RaftConfig)
+    core: CoreFactory = default_core
+
+
+@dataclass(frozen=True)
+class FaultProfile:
+    """How hostile this seed's world is, drawn once per seed so that seeds span calm
+    to brutal runs instead of averaging into one medium."""
+
+    link: LinkFaults
+    crash_rate: float
+    partition_rate: float
+    pause_rate: float
+    slow_rate: float
+    transfer_rate: float
+    membership: bool
+
+    @staticmethod
+    def draw(rng: random.Random) -> FaultProfile:
+        link = LinkFaults(
+            loss=rng.choice([0.0, 0.0, 0.01, 0.05, 0.2]),
+            duplicate=rng.choice([0.0, 0.01, 0.05]),
+            reorder=rng.choice([0.0, 0.01, 0.1]),
+            delay_min_ticks=1,
+            delay_max_ticks=rng.choice([1, 2, 3, 6]),
+        )
+        return FaultProfile(
+            link=link,
+            crash_rate=rng.choice([0.0, 0.005, 0.02, 0.05]),
+            partition_rate=rng.choice([0.0, 0.005, 0.02]),
+            pause_rate=rng.choice([0.0, 0.0, 0.005]),
+            slow_rate=rng.choice([0.0, 0.0, 0.005]),
+            transfer_rate=rng.choice([0.0, 0.0, 0.01]),
+            membership=rng.random() < 0.5,
+        )
+
+    @staticmethod
+    def calm() -> FaultProfile:
+        return FaultProfile(LinkFaults(), 0.0, 0.0, 0.0, 0.0, 0.0, False)
+
+
+class NodeCrash(Exception):
+    """Raised from a failpoint: the process dies here."""
+
+
+class SimStorage(MemoryRaftStorage):
+    """Durable storage that reports every persisted entry to the checker."""
+
+    def __init__(self, node_id: str, voters: Sequence[str], checker: Checker) -> None:
+        super().__init__(voters)
+        self._node_id = node_id
+        self._checker = checker
+
+    def save(
+        self,
+        hard_state: HardState | None,
+        entries: Sequence[Entry],
+        snapshot: Snapshot | None,
+    ) -> None:
+        super().save(hard_state, entries, snapshot)
+        if entries:
+            self._checker.on_persist(self._node_id, entries)
+        if hard_state is not None:
+            self._checker.on_commit(hard_state.term, hard_state.commit)
+
+
+_ZERO_ROOT = bytes(32)
+
+
+class SimStateMachine:
+    """The application: a hash chain over applied payloads, so equal roots at an index
+    mean equal histories. Volatile: a crash loses it; restart restores the snapshot."""
+
+    def __init__(self, node_id: str, checker: Checker) -> None:
+        self.node_id = node_id
+        self.checker = checker
+        self.index = 0
+        self.root = _ZERO_ROOT
+
+    def apply(self, entry: Entry) -> None:
+        if entry.index != self.index + 1:
+            raise Violation(
+                STATE_MACHINE_SAFETY,
+                f"{self.node_id} applied {entry.index} after {self.index}",
+            )
+        self.index = entry.index
+        if entry.kind is EntryKind.NORMAL:
+            self.root = hashlib.sha256(self.root + entry.data).digest()
+        self.checker.on_apply(self.node_id, entry, self.root)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        if snapshot.data:
+            self.index = int.from_bytes(snapshot.data[:8], "big")
+            self.root = snapshot.data[8:]
+        else:
+            self.index, self.root = 0, _ZERO_ROOT
+        if self.index != snapshot.meta.index:
+            raise Violation(STATE_MACHINE_SAFETY, f"{self.node_id} snapshot index mismatch")
+        self.checker.on_restore(self.node_id, self.index, self.root)
+
+    def snapshot_bytes(self) -> bytes:
+        return self.index.to_bytes(8, "big") + self.root
+
+
+class SimTransport:
+    def __init__(self, sim: Simulation) -> None:
+        self._sim = sim
+
+    def send(self, msg: Message) -> None:
+        self._sim.net.send(msg, self._sim.now)
+
+
+class SimNode:
+    def __init__(self, sim: Simulation, node_id: str, voters: Sequence[str]) -> None:
+        self.sim = sim
+        self.id = node_id
+        self.storage = SimStorage(node_id, voters, sim.checker)
+        self.up = False
+        self.incarnation = 0
+        self.core: Raft
+        self.driver: Driver
+        self.sm: SimStateMachine
+        self.inbox: deque[Message] = deque()
+        self.paused_until = 0
+        self.slow_every = 1
+        self.slow_until = 0
+        #: Crash at the N-th failpoint from now; 0 = not armed.
+        self.crash_countdown = 0
+        self.restart_at = 0
+        self.leader_term_seen = -1
+
+    def start(self) -> None:
+        self.incarnation += 1
+        sim = self.sim
+        rng = random.Random(f"{sim.seed}:{self.id}:{self.incarnation}")
+        self.core = sim.opts.core(self.id, self.storage, rng, sim.opts.raft)
+        self.sm = SimStateMachine(self.id, sim.checker)
+        self.sm.restore(self.storage.snapshot())
+        self.driver = Driver(self.core, self.storage, sim.transport, self.sm, self._failpoint)
+        self.up = True
+        self.crash_countdown = 0
+        self.inbox.clear()
+        sim.checker.on_restart(self.id, self.storage.hard_state().commit, self.storage.entries())
+
+    def crash(self, why: str) -> None:
+        self.up = False
+        self.inbox.clear()
+        self.leader_term_seen = -1
+        self.sim.trace_event(f"{self.id} CRASH ({why})")
+
+    def _failpoint(self, name: str) -> None:
+        if self.crash_countdown:
+            self.crash_countdown -= 1
+            if self.crash_countdown == 0:
+                raise NodeCrash(name)
+
+    def active(self, now: int) -> bool:
+        if not self.up or now < self.paused_until:
+            return False
+        return now >= self.slow_until or now % self.slow_every == 0
+
+    def observe(self) -> None:
+        core = self.core
+        if core.role is Role.LEADER and self.leader_term_seen != core.term:
+            self.leader_term_seen = core.term
+            self.sim.trace_event(f"{self.id} LEADER term {core.term}")
+            log = core.log
+            view = LogView(log.first_index, log.slice(log.first_index, log.last_index + 1))
+            self.sim.checker.on_leader(self.id, core.term, view)
+
+    def process(self) -> None:
+        try:
+            self.driver.process()
+        except NodeCrash as e:
+            self.crash(f"at failpoint {e}")
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    ok: bool
+    violation: str | None
+    committed: int
+    ticks: int
+    trace: list[str]
+    messages: int = 0
+
+
+class Simulation:
+    def __init__(self, seed: int, opts: SimOptions | None = None) -> None:
+        self.seed = seed
+        self.opts = opts or SimOptions()
+        self.now = 0
+        self.checker = Checker()
+        prof_rng = random.Random(f"{seed}:profile")
+        self.profile = FaultProfile.draw(prof_rng) if self.opts.faults else FaultProfile.calm()
+        self.net = SimNetwork(random.Random(f"{seed}:net"), self.profile.link)
+        self.transport = SimTransport(self)
+        self.rng = random.Random(f"{seed}:faults")
+        self.client_rng = random.Random(f"{seed}:client")
+        n = self.opts.nodes
+        voters = [f"n{i}" for i in range(1, n + 1)]
+        spares = [f"n{n + 1}"] if self.profile.membership else []
+        self.nodes: dict[str, SimNode] = {}
+        for name in voters:
+            self.nodes[name] = SimNode(self, name, voters)
+        for name in spares:
+            self.nodes[name] = SimNode(self, name, ())
+        self.order = sorted(self.nodes)
+        self._trace: deque[tuple[int, object]] = deque(maxlen=self.opts.trace_len)
+        #: Active partitions: (end tick, directed cuts, flap period or 0).
+        self._partitions: list[tuple[int, frozenset[tuple[str, str]], int]] = []
+        self._proposed = 0
+        self.fault_end = max(0, self.opts.ticks - self.opts.heal_bound_ticks)
+        self._commit_at_heal = 0
+
+    # --- trace ----------------------------------------------------------------------
+
+    def trace_event(self, what: object) -> None:
+        self._trace.append((self.now, what))
+
+    def trace(self) -> list[str]:
+        return [f"t={t:>5} {_fmt(what)}" for t, what in self._trace]
+
+    # --- main loop ------------------------------------------------------------------
+
+    def run(self) -> SeedResult:
+        try:
+            for node in self.nodes.values():
+                node.start()
+            for t in range(1, self.opts.ticks + 1):
+                self.now = t
+                self._tick()
+            self._final_checks()
+        except Violation as v:
+            return self._result(False, str(v))
+        except InvariantViolation as e:
+            return self._result(False, f"{CORE_INVARIANT}: {e}")
+        return self._result(True, None)
+
+    def _result(self, ok: bool, violation: str | None) -> SeedResult:
+        return SeedResult(
+            seed=self.seed,
+            ok=ok,
+            violation=violation,
+            committed=self.checker.max_committed,
+            ticks=self.now,
+            trace=self.trace() if not ok else [],
+            messages=self.net.sent,
+        )
+
+    def _tick(self) -> None:
+        now = self.now
+        if now <= self.fault_end and self.opts.faults:
+            self._inject_faults()
+        if now == self.fault_end:
+            self._heal()
+        self._update_partitions()
+        for node in self.nodes.values():
+            if node.up is False and node.restart_at and now >= node.restart_at:
+                node.restart_at = 0
+                self.trace_event(f"{node.id} RESTART")
+                node.start()
+        for msg in self.net.due(now):
+            node = self.nodes[msg.to]
+            if node.up:
+                node.inbox.append(msg)
+        for name in self.order:
+            node = self.nodes[name]
+            if not node.active(now):
+                continue
+            core = node.core
+            inbox = node.inbox
+            while inbox:
+                msg = inbox.popleft()
+                self._trace.append((now, msg))
+                core.step(msg)
+                node.observe()
+            core.tick()
+            node.observe()
+        self._client()
+        for name in self.order:
+            node = self.nodes[name]
+            if node.active(now):
+                node.process()
+        if now % 20 == 0:
+            self._compact()
+
+    def _leader(self) -> SimNode | None:
+        best: SimNode | None = None
+        for name in self.order:
+            node = self.nodes[name]
+            if (
+                node.up
+                and node.core.role is Role.LEADER
+                and (best is None or node.core.term > best.core.term)
+            ):
+                best = node
+        return best
+
+    def _client(self) -> None:
+        now = self.now
+        if now > self.opts.ticks - self.opts.drain_ticks:
+            return
+        leader = self._leader()
+        if leader is None or not leader.active(now):
+            return
+        core = leader.core
+        for _ in range(self.opts.proposals_per_tick):
+            self._proposed += 1
+            if not core.propose(f"{self.seed}/{self._proposed}".encode()):
+                break
+
+    def _compact(self) -> None:
+        for name in self.order:
+            node = self.nodes[name]
+            if not node.up:
+                continue
+            applied = node.sm.index
+            if applied - node.core.log.snapshot.meta.index >= self.opts.compact_every_entries:
+                try:
+                    node.driver.compact(applied, node.sm.snapshot_bytes())
+                except NodeCrash as e:
+                    node.crash(f"at failpoint {e}")
+
+    # --- faults ---------------------------------------------------------------------
+
+    def _inject_faults(self) -> None:
+        p = self.profile
+        rng = self.rng
+        now = self.now
+        if p.crash_rate and rng.random() < p.crash_rate:
+            up = [n for n in self.order if self.nodes[n].up]
+            if up:
+                node = self.nodes[rng.choice(up)]
+                node.restart_at = now + rng.randint(1, 80)
+                if rng.random() < 0.5:
+                    node.crash("between ticks")
+                else:
+                    node.crash_countdown = rng.randint(1, 40)
+                    self.trace_event(f"{node.id} will crash at failpoint #{node.crash_countdown}")
+        for node in self.nodes.values():
+            if node.crash_countdown and not node.up:
+                node.crash_countdown = 0
+            if node.up is False and node.restart_at == 0 and node.crash_countdown == 0:
+                node.restart_at = now + rng.randint(1, 80)
+        if p.partition_rate and rng.random() < p.partition_rate:
+            self._start_partition()
+        if p.pause_rate and rng.random() < p.pause_rate:
+            node = self.nodes[rng.choice(self.order)]
+            node.paused_until = now + rng.randint(5, 100)
+            self.trace_event(f"{node.id} PAUSED until {node.paused_until}")
+        if p.slow_rate and rng.random() < p.slow_rate:
+            node = self.nodes[rng.choice(self.order)]
+            node.slow_every = rng.randint(2, 5)
+            node.slow_until = now + rng.randint(20, 300)
+            self.trace_event(f"{node.id} SLOW 1/{node.slow_every} until {node.slow_until}")
+        leader = self._leader()
+        if leader is not None:
+            if p.transfer_rate and rng.random() < p.transfer_rate:
+                others = [v for v in leader.core.status().voters if v != leader.id]
+                if others:
+                    to = rng.choice(others)
+                    ok = leader.core.transfer_leadership(to)
+                    self.trace_event(f"{leader.id} TRANSFER to {to} -> {ok}")
+            if p.membership and rng.random() < 0.01:
+                self._change_membership(leader)
+
+    def _change_membership(self, leader: SimNode) -> None:
+        voters = leader.core.status().voters
+        n = self.opts.nodes
+        rng = self.rng
+        if len(voters) > n or (len(voters) == n and rng.random() < 0.5):
+            target = rng.choice(voters)
+            ok = leader.core.propose_conf_change(ConfOp.REMOVE, target)
+            self.trace_event(f"{leader.id} CONF remove {target} -> {ok}")
+        else:
+            outside = [x for x in self.order if x not in voters]
+            if not outside:
+                return
+            target = rng.choice(outside)
+            ok = leader.core.propose_conf_change(ConfOp.ADD, target)
+            self.trace_event(f"{leader.id} CONF add {target} -> {ok}")
+
+    def _start_partition(self) -> None:
+        rng = self.rng
+        names = self.order
+        kind = rng.choice(["isolate", "split", "oneway", "flap", "bridge"])
+        end = self.now + rng.randint(10, 150)
+        cuts: set[tuple[str, str]] = set()
+        period = 0
+        if kind in ("isolate", "flap"):
+            x = rng.choice(names)
+            cuts = {(x, y) for y in names if y != x} | {(y, x) for y in names if y != x}
+            period = rng.randint(3, 15) if kind == "flap" else 0
+        elif kind == "split":
+            shuffled = names[:]
+            rng.shuffle(shuffled)
+            k = rng.randint(1, len(names) // 2)
+            a, b = shuffled[:k], shuffled[k:]
+            cuts = {(x, y) for x in a for y in b} | {(y, x) for x in a for y in b}
+        elif kind == "oneway":
+            x = rng.choice(names)
+            ys = [y for y in names if y != x]
+            targets = ys if rng.random() < 0.5 else [rng.choice(ys)]
+            outbound = rng.random() < 0.5
+            cuts = {(x, y) if outbound else (y, x) for y in targets}
+        else:  # bridge: two sides that only one node connects
+            shuffled = names[:]
+            rng.shuffle(shuffled)
+            bridge, rest = shuffled[0], shuffled[1:]
+            half = len(rest) // 2
+            a, b = rest[:half], rest[half:]
+            cuts = {(x, y) for x in a for y in b} | {(y, x) for x in a for y in b}
+            kind = f"bridge via {bridge}"
+        self._partitions.append((end, frozenset(cuts), period))
+        self.trace_event(f"PARTITION {kind} until {end}: {_fmt_cuts(cuts)}")
+
+    def _update_partitions(self) -> None:
+        now = self.now
+        before = len(self._partitions)
+        self._partitions = [p for p in self._partitions if p[0] > now]
+        if not self._partitions:
+            if before:
+                self.net.cut = set()
+                self.trace_event("PARTITIONS healed")
+            return
+        cut: set[tuple[str, str]] = set()
+        for _, cuts, period in self._partitions:
+            if period == 0 or (now // period) % 2 == 0:
+                cut |= cuts
+        self.net.cut = cut
+
+    def _heal(self) -> None:
+        self.trace_event("HEAL: faults stop")
+        self._partitions = []
+        self.net.cut = set()
+        self.net.faults = LinkFaults(delay_min_ticks=1, delay_max_ticks=2)
+        for node in self.nodes.values():
+            node.paused_until = 0
+            node.slow_until = 0
+            node.crash_countdown = 0
+            if not node.up:
+                node.restart_at = self.now
+        self._commit_at_heal = self.checker.max_committed
+
+    # --- end of run -----------------------------------------------------------------
+
+    def _final_checks(self) -> None:
+        leader = self._leader()
+        if leader is None:
+            raise Violation(PROGRESS, f"no leader {self.opts.heal_bound_ticks} ticks after heal")
+        core = leader.core
+        if self.checker.max_committed <= self._commit_at_heal:
+            raise Violation(PROGRESS, f"nothing committed after heal (at {self._commit_at_heal})")
+        if core.log.commit != core.log.last_index:
+            raise Violation(PROGRESS, f"leader {leader.id} still has uncommitted entries")
+        for v in core.status().voters:
+            node = self.nodes[v]
+            if not node.up or node.sm.index != core.log.commit:
+                got = node.sm.index if node.up else "down"
+                raise Violation(
+                    PROGRESS, f"voter {v} applied {got}, leader committed {core.log.commit}"
+                )
+        views = {}
+        for name in self.order:
+            node = self.nodes[name]
+            if node.up:
+                log = node.core.log
+                views[name] = LogView(
+                    log.first_index, log.slice(log.first_index, log.last_index + 1)
+                )
+        self.checker.check_log_matching(views)
+
+
+def _fmt_cuts(cuts: set[tuple[str, str]]) -> str:
+    return " ".join(f"{a}->{b}" for a, b in sorted(cuts)) or "(none)"
+
+
+def _fmt(what: object) -> str:
+    if isinstance(what, str):
+        return what
+    name = type(what).__name__
+    fields = getattr(what, "__slots__", ())
+    parts = []
+    for f in fields:
+        v = getattr(what, f)
+        if f == "entries":
+            v = f"[{v[0].index}..{v[-1].index}]" if v else "[]"
+        elif f == "snapshot":
+            v = f"snap@{v.meta.index}"
+        elif f in ("frm", "to"):
+            continue
+        parts.append(f"{f}={v}")
+    return f"{what.frm}->{what.to} {name}({', '.join(parts)})"  # type: ignore[attr-defined]
+
+
+def run_seed(seed: int, opts: SimOptions | None = None) -> SeedResult:
+    return Simulation(seed, opts).run()
