@@ -309,7 +309,16 @@ def _event_record(
         parts.append(enc(dataset_id))
         parts.append(enc(version))
         parts.append(_NIL if grant_id is None else _bin32(grant_id))
-    parts.append(_NIL if subject is None else codec.encode(subject))
+    if subject is None:
+        parts.append(_NIL)
+    else:
+        parts.append(array_header(len(subject)))
+        for item in subject:
+            kind = type(item)
+            if kind is str or kind is int or item is None:
+                parts.append(enc(item))
+            else:
+                parts.append(codec.encode(item))
     parts.append(enc(on_behalf_of))
     parts.append(enc(run_id))
     return b"".join(parts)
