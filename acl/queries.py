@@ -770,9 +770,14 @@ def _ref_json(doc: dict[str, Any]) -> TxRef:
 # -- events, violations, report ------------------------------------------------------------
 
 
+def _ms(value: int) -> bytes:
+    """A time bound as a key part, clamped to the u64 range (callers pass user input)."""
+    return K.u64(min(max(int(value), 0), 2**64 - 1))
+
+
 def events(state: StateReader, from_ms: int, until_ms: int) -> Iterator[EventView]:
     """Audit events recorded in blocks with ``from_ms <= block time < until_ms``, in chain order."""
-    for key, raw in state.range(K.LOG + K.u64(from_ms), K.LOG + K.u64(until_ms)):
+    for key, raw in state.range(K.LOG + _ms(from_ms), K.LOG + _ms(until_ms)):
         yield EventView.from_entry(key, raw)
 
 
@@ -823,7 +828,7 @@ def violations(
     """Audit events recorded as ``no_grant`` in blocks with ``from_ms <= time < until_ms``."""
     found: list[EventView] = []
     truncated = False
-    for key, _ in state.range(K.VIOLATION + K.u64(from_ms), K.VIOLATION + K.u64(until_ms)):
+    for key, _ in state.range(K.VIOLATION + _ms(from_ms), K.VIOLATION + _ms(until_ms)):
         if len(found) >= limit:
             truncated = True
             break
