@@ -210,8 +210,9 @@ def apply_block(
         )
 
     block = _Block(Overlay(state), genesis.chain_id, height, timestamp_ms)
+    judge = block.apply
     results = tuple(
-        block.apply(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))
+        [judge(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
     )
     ov = block.ov
     ov.put(K.META_HEIGHT, K.u64(height))

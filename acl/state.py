@@ -20,6 +20,8 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+_UNSET = object()
+
 Write = tuple[bytes, bytes | None]
 """One state change: (key, value), value None = delete."""
 
@@ -133,9 +135,9 @@ class Overlay:
         self._writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        writes = self._writes
-        if key in writes:
-            return writes[key]
+        own = self._writes.get(key, _UNSET)
+        if own is not _UNSET:
+            return own  # type: ignore[return-value]
         return self._base.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
