@@ -17,8 +17,9 @@ timestamp (the only clock) and the txs. Records are encoded with ``chain.codec``
 floats, sorted maps) or ``struct``; nothing iterates a set or depends on hash seeds.
 
 Replay protection: every applied tx leaves ``T || tx ms || tx_id -> (height, index,
-result, block ms)`` (``keys.tx_key``); a tx whose marker is there is ``REPLAYED``. A rejected tx leaves nothing (a rejection never changes
-state), so it may be re-submitted and is judged again; the freshness window
+result, block ms)`` (``keys.tx_key``); a tx whose marker is there is ``REPLAYED``. A
+rejected tx leaves nothing (a rejection never changes state), so it may be re-submitted
+and is judged again; the freshness window
 (``TX_AGE_MAX_MS`` / ``TX_FUTURE_MAX_MS`` around the block time, else ``STALE``) bounds how
 late a signed tx can still take effect. The tx nonce only makes otherwise identical txs
 distinct.
@@ -47,12 +48,17 @@ State root: a chained commitment, stored in state under ``META_ROOT``::
     root_h = SHA-256("grantchain/acl-state/v1\\0" || root_{h-1} || u64(h) || u64(ms_h) || D(writes_h))
 
 where ``D`` is SHA-256 over the block's sorted writes (each key and value length-prefixed,
-a delete marked), the root key itself excluded. It commits to the entire sequence of state
-changes since genesis, hence to the state content: two nodes with equal roots at h hold
-the same state (barring SHA-256 collisions). It costs one hash over the block's writes. It
-does NOT support proving one key's value against the root (it is not a Merkle map); an
-answer is proven instead by the txs it names (``tx ids`` + heights): their receipts carry
-Merkle inclusion proofs and ``results_root`` binds each tx's result code.
+a delete marked), the root key itself excluded. It costs one hash over the block's writes.
+
+It commits to the genesis and to every block's change set, in order: nodes whose roots
+agree at h produced the same changes from the same start, so (barring SHA-256
+collisions) their states are equal if their stores applied those changes faithfully. A
+node whose stored state differs computes different writes as soon as it reads the
+differing keys, and its root diverges from then on. It is not recomputed from the stored
+content, so it does not itself detect a store damaged after the fact (re-executing the
+blocks does). It does NOT support proving one key's value against the root (it is not a
+Merkle map): an answer is proven instead by the txs it names (heights and tx ids), whose
+receipts carry Merkle inclusion proofs, with ``results_root`` binding each result code.
 """
 
 from __future__ import annotations
