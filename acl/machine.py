@@ -441,6 +441,14 @@ class _Block:
             K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id),
         )
 
+    def run_event(self, run_id: str, event_type: str, result: Result, round_: int | None) -> None:
+        """One event of a run, under its own key: a run's record stays small however long
+        the run goes on."""
+        self.ov.put_trusted(
+            K.RUN_EVENT + K.run_key(run_id) + K.position(self.height, self.index),
+            codec.encode([event_type, int(result), self.ms, self.tx_id, round_]),
+        )
+
     def position(self) -> list[Any]:
         """Where the current tx is: [height, index, tx id]."""
         return [self.height, self.index, self.tx_id]
@@ -565,7 +573,7 @@ class _Block:
             if ds is None:
                 return Result.NOT_FOUND
             version = ref.get("version")
-            if version is not None and version > len(ds["versions"]):
+            if version is not None and version > ds["version_count"]:
                 return Result.NOT_FOUND
             assert purpose is not None, "the schema requires a purpose with inputs"
             dk = K.dataset_key(ref["dataset_id"])
@@ -860,7 +868,10 @@ def _dataset_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resul
     record["registered_by"] = p.name
     record["registered"] = b.position()
     record["registered_ms"] = b.ms
-    record["versions"] = [
+    record["version_count"] = 1
+    b.store(key, record)
+    b.store(
+        K.version_key(payload["dataset_id"], 1),
         {
             "version": 1,
             "content_hash": payload["content_hash"],
@@ -868,9 +879,8 @@ def _dataset_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resul
             "location": payload["location"],
             "added": b.position(),
             "added_ms": b.ms,
-        }
-    ]
-    b.store(key, record)
+        },
+    )
     b.mark(K.HISTORY + K.dataset_key(payload["dataset_id"]), k.DATASET_REGISTER, Result.ACCEPTED)
     return Result.ACCEPTED
 
@@ -884,14 +894,14 @@ def _dataset_add_version(b: _Block, p: Principal, payload: dict[str, Any]) -> Re
         return Result.NOT_FOUND
     if ds["owner_org"] != p.org_id:
         return Result.UNAUTHORIZED
-    versions = ds["versions"]
-    if payload["parent_version"] > len(versions):
+    count = ds["version_count"]
+    if payload["parent_version"] > count:
         return Result.NOT_FOUND
-    if len(versions) >= 2**32 - 1:
+    if count >= 2**32 - 1:
         return Result.INVALID_STATE
-    location = payload.get("location", versions[-1]["location"])
+    location = payload.get("location", ds["location"])
     version = {
-        "version": len(versions) + 1,
+        "version": count + 1,
         "content_hash": payload["content_hash"],
         "parent_version": payload["parent_version"],
         "location": location,
@@ -900,7 +910,8 @@ def _dataset_add_version(b: _Block, p: Principal, payload: dict[str, Any]) -> Re
     }
     if "change_summary" in payload:
         version["change_summary"] = payload["change_summary"]
-    b.store(key, {**ds, "versions": [*versions, version], "location": location})
+    b.store(key, {**ds, "version_count": count + 1, "location": location})
+    b.store(K.version_key(payload["dataset_id"], count + 1), version)
     b.mark(K.HISTORY + K.dataset_key(payload["dataset_id"]), k.DATASET_ADD_VERSION, Result.ACCEPTED)
     return Result.ACCEPTED
 
@@ -914,7 +925,7 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     if ds["owner_org"] != p.org_id:
         return Result.UNAUTHORIZED
     version = payload.get("version")
-    if version is not None and version > len(ds["versions"]):
+    if version is not None and version > ds["version_count"]:
         return Result.NOT_FOUND
     grantee_org = payload["grantee_org"]
     problem = b.active_org(grantee_org)
@@ -1010,7 +1021,7 @@ def _data_access(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     if ds is None:
         return Result.NOT_FOUND
     version = payload.get("version")
-    if version is not None and version > len(ds["versions"]):
+    if version is not None and version > ds["version_count"]:
         return Result.NOT_FOUND
     allowed, gid = b.match_grant(p, ds, dk, version, payload["purpose"], payload.get("grant_id"))
     result = Result.ACCEPTED if allowed else Result.NO_GRANT
@@ -1163,7 +1174,6 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     if isinstance(checked, Result):
         return checked
     result, uses = checked
-    event = {"event_type": event_type, "at": b.position(), "at_ms": b.ms, "result": int(result)}
     if run is None:
         run = {
             "run_id": payload["run_id"],
@@ -1174,7 +1184,7 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
             "inputs": [],
             "grants_used": [],
             "base_model": base,
-            "events": [],
+            "event_count": 0,
             "violation": False,
         }
     run = {
@@ -1182,9 +1192,10 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         "inputs": _latest_uses(uses),
         "grants_used": _merge_grants(run["grants_used"], uses),
         "status": event_type,
-        "events": [*run["events"], event],
+        "event_count": run["event_count"] + 1,
         "violation": run["violation"] or result is Result.NO_GRANT,
     }
+    b.run_event(payload["run_id"], event_type, result, None)
     for name in ("code_digest", "config_digest", "environment_digest", "model_digest"):
         if name in payload:
             run[name] = payload[name]
@@ -1285,13 +1296,6 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
     if isinstance(checked, Result):
         return checked
     result, uses = checked
-    event = {
-        "event_type": "ROUND",
-        "round": payload["round"],
-        "at": b.position(),
-        "at_ms": b.ms,
-        "result": int(result),
-    }
     if run is None:
         run = {
             "run_id": payload["run_id"],
@@ -1301,7 +1305,7 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
             "purpose": payload.get("purpose"),
             "inputs": [],
             "base_model": None,
-            "events": [],
+            "event_count": 0,
             "violation": False,
             "status": "RUNNING",
             "participants": [],
@@ -1309,14 +1313,15 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
         }
     run = {
         **run,
-        "inputs": _latest_uses(run["inputs"] + uses),
+        "inputs": _latest_uses(uses + run["inputs"]),
         "grants_used": _merge_grants(run["grants_used"], uses),
-        "events": [*run["events"], event],
+        "event_count": run["event_count"] + 1,
         "participants": sorted(set(run["participants"]) | set(payload["participants"])),
         "model_digest": payload["aggregate_digest"],
         "violation": run["violation"] or result is Result.NO_GRANT,
     }
     b.store(rkey, run)
+    b.run_event(payload["run_id"], "ROUND", result, payload["round"])
     b.log_event(
         k.AUDIT_FEDERATED_ROUND,
         p,

@@ -219,7 +219,7 @@ class DatasetView:
     """{version, content_hash (hex), parent_version, location, added (TxRef json), added_ms}."""
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> DatasetView:
+    def from_record(cls, rec: dict[str, Any], versions: Iterable[dict[str, Any]]) -> DatasetView:
         return cls(
             rec["dataset_id"],
             rec["owner_org"],
@@ -231,7 +231,7 @@ class DatasetView:
             rec.get("title"),
             _ref(rec["registered"]),
             rec["registered_ms"],
-            tuple({**_json(v), "added": _ref(v["added"]).to_json()} for v in rec["versions"]),
+            tuple({**_json(v), "added": _ref(v["added"]).to_json()} for v in versions),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -259,7 +259,10 @@ def dataset(state: StateReader, dataset_id: str) -> DatasetView:
     rec = _load(state, K.DATASET + K.dataset_key(dataset_id))
     if rec is None:
         raise QueryError(f"no dataset {dataset_id!r}")
-    return DatasetView.from_record(rec)
+    versions = (
+        codec.decode(v) for _, v in scan_prefix(state, K.VERSION + K.dataset_key(dataset_id))
+    )
+    return DatasetView.from_record(rec, versions)
 
 
 def grant(state: StateReader, grant_id: bytes) -> GrantView:
@@ -546,8 +549,14 @@ class RunView:
     """The model fine-tuned, if any."""
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> RunView:
+    def from_record(cls, rec: dict[str, Any], events: Iterable[tuple[bytes, bytes]]) -> RunView:
+        """From the run record and its ``S`` entries (key, value)."""
         base = rec.get("base_model")
+        parsed = []
+        for key, raw in events:
+            height, index = K.parse_position(key[-12:])
+            event_type, result, ms, tx_id, _round = codec.decode(raw)
+            parsed.append((event_type, TxRef(height, index, tx_id), ms, result))
         return cls(
             rec["run_id"],
             rec["type"],
@@ -556,7 +565,7 @@ class RunView:
             rec["status"],
             rec["violation"],
             tuple((u[0], u[1], u[2], u[3], u[4]) for u in rec["inputs"]),
-            tuple((e["event_type"], _ref(e["at"]), e["at_ms"], e["result"]) for e in rec["events"]),
+            tuple(parsed),
             tuple(rec.get("grants_used", ())),
             None if base is None else (base["model_name"], base["model_version"]),
         )
@@ -684,7 +693,7 @@ def run(state: StateReader, run_id: str) -> RunView:
     rec = _load(state, K.RUN + K.run_key(run_id))
     if rec is None:
         raise QueryError(f"no run {run_id!r}")
-    return RunView.from_record(rec)
+    return RunView.from_record(rec, scan_prefix(state, K.RUN_EVENT + K.run_key(run_id)))
 
 
 def model_lineage(state: StateReader, model_name: str, model_version: int) -> ModelLineage:
