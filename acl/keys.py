@@ -87,7 +87,8 @@ def org_key(org_id: str) -> bytes:
 
 
 def identity_key(org_id: str, name: str) -> bytes:
-    return digest(b"identity", org_id + "\x00" + name)
+    # Length-prefixed: no (org, name) pair can collide with another, whatever they hold.
+    return digest(b"identity", f"{len(org_id)}:{org_id}{name}")
 
 
 def dataset_key(dataset_id: str) -> bytes:
