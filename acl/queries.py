@@ -140,7 +140,10 @@ class GrantView:
 
 @dataclass(frozen=True, slots=True)
 class EventView:
-    """One recorded audit event (the common envelope)."""
+    """One recorded audit event: the common envelope (actor, on-behalf-of, purpose, the
+    datasets used and the grants relied on, run id, result). The kind-specific details
+    (digests, counts, metrics) stay in the tx itself, which the block store returns by
+    ``tx.tx_id`` with its receipt."""
 
     kind: str
     tx: TxRef
