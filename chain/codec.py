@@ -69,9 +69,13 @@ def _check(value: Value, depth: int) -> None:
         for v in value:
             _check(v, depth + 1)
     elif isinstance(value, dict):
+        prev: str | None = None
         for k, v in value.items():
             if not isinstance(k, str):
                 raise DecodeError(f"map key {k!r} is not a str")
+            if prev is not None and k <= prev:
+                raise DecodeError("non-canonical encoding (map keys not in ascending order)")
+            prev = k
             _check(v, depth + 1)
 
 
@@ -100,10 +104,9 @@ def decode(data: bytes, *, max_bytes: int = limits.BLOCK_BYTES_MAX) -> Value:
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise DecodeError(f"malformed msgpack: {exc or type(exc).__name__}") from None
     _check(value, 0)
-    try:
-        again = encode(value)
-    except EncodeError as exc:
-        raise DecodeError(str(exc)) from None
+    # _check proved the value canonical in every way but byte widths (sorted str keys, no
+    # floats), so the plain packer re-encodes it; any other byte width differs below.
+    again = msgpack.packb(value, use_bin_type=True)
     if again != bytes(data):
         raise DecodeError("non-canonical encoding (re-encoding gives different bytes)")
     return value

@@ -59,6 +59,14 @@ class Tx:
         return signing.verify(self.sender, self.signing_bytes(), self.signature)
 
 
+def signing_bytes_of(raw: bytes) -> bytes:
+    """``decode_tx(raw).signing_bytes()`` without encoding again: a canonical tx is the
+    8-array header, the 7 signed fields, then the signature as bin8 of 64 bytes (66
+    bytes), so the signed encoding is the 7-array header and the same middle bytes.
+    Only for ``raw`` that ``decode_tx`` accepted."""
+    return signing.TX_DOMAIN + b"\x97" + raw[1:-66]
+
+
 def tx_id(raw: bytes) -> bytes:
     """The id of a tx from its canonical bytes."""
     return leaf_hash(raw)

@@ -12,12 +12,13 @@ import enum
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
 import acl.keys as acl_keys
 from chain.hashing import leaf_hash
 from chain.signing import verify_batch
-from chain.tx import Tx, TxError, decode_tx
-from storage.blockstore import StateView, TxLocation
+from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
+from storage.blockstore import TxLocation
 
 
 class Status(enum.Enum):
@@ -58,12 +59,23 @@ class Candidate:
     raw: bytes
 
 
+class Lookup(Protocol):
+    """One consistent view for a whole batch: state and tx index."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
+
+    def __enter__(self) -> Lookup: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 async def screen(
     raws: Sequence[bytes],
     *,
     chain_id: str,
-    state: StateView,
-    locate: Callable[[bytes], TxLocation | None],
+    snapshot: Callable[[], Lookup],
     queued: Callable[[bytes], bool],
     executor: Executor,
 ) -> tuple[list[Admitted | None], list[Candidate]]:
@@ -72,46 +84,49 @@ async def screen(
     verdicts: list[Admitted | None] = []
     decoded: list[tuple[int, bytes, bytes, Tx]] = []
     seen: set[bytes] = set()
-    for i, raw in enumerate(raws):
-        tx_id = leaf_hash(raw)
-        try:
-            tx = decode_tx(raw)
-        except TxError as exc:
-            verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {exc}"))
-            continue
-        if tx.chain_id != chain_id:
-            verdicts.append(
-                Admitted(
-                    tx_id, Status.REJECTED, f"tx is for chain {tx.chain_id!r}, this is {chain_id!r}"
+    with snapshot() as view:  # closed before the await below
+        for i, raw in enumerate(raws):
+            tx_id = leaf_hash(raw)
+            try:
+                tx = decode_tx(raw)
+            except TxError as exc:
+                verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {exc}"))
+                continue
+            if tx.chain_id != chain_id:
+                verdicts.append(
+                    Admitted(
+                        tx_id,
+                        Status.REJECTED,
+                        f"tx is for chain {tx.chain_id!r}, this is {chain_id!r}",
+                    )
                 )
-            )
-            continue
-        loc = locate(tx_id)
-        if loc is not None:
-            verdicts.append(Admitted(tx_id, Status.COMMITTED, location=loc))
-            continue
-        if tx_id in seen or queued(tx_id):
-            verdicts.append(Admitted(tx_id, Status.DUPLICATE))
-            continue
-        if state.get(acl_keys.KEY + tx.sender) is None:
-            verdicts.append(
-                Admitted(
-                    tx_id,
-                    Status.REJECTED,
-                    "unknown_sender: the sender key is not a registered identity",
+                continue
+            loc = view.tx_location(tx_id)
+            if loc is not None:
+                verdicts.append(Admitted(tx_id, Status.COMMITTED, location=loc))
+                continue
+            if tx_id in seen or queued(tx_id):
+                verdicts.append(Admitted(tx_id, Status.DUPLICATE))
+                continue
+            if view.get(acl_keys.KEY + tx.sender) is None:
+                verdicts.append(
+                    Admitted(
+                        tx_id,
+                        Status.REJECTED,
+                        "unknown_sender: the sender key is not a registered identity",
+                    )
                 )
-            )
-            continue
-        seen.add(tx_id)
-        verdicts.append(None)
-        decoded.append((i, tx_id, raw, tx))
+                continue
+            seen.add(tx_id)
+            verdicts.append(None)
+            decoded.append((i, tx_id, raw, tx))
     if decoded:
         loop = asyncio.get_running_loop()
         ok = await loop.run_in_executor(
             executor,
             verify_batch,
             [t.sender for *_, t in decoded],
-            [t.signing_bytes() for *_, t in decoded],
+            [signing_bytes_of(raw) for _, _, raw, _ in decoded],
             [t.signature for *_, t in decoded],
         )
     else:

@@ -49,7 +49,7 @@ from node.peer import PeerNetwork, PeerOptions
 from node.wire import WireError
 from storage.blockstore import TxLocation
 from storage.lmdb_store import LmdbBlockStore
-from storage.receipts import build_receipt
+from storage.receipts import build_receipts
 
 log = logging.getLogger("grantchain.node")
 
@@ -213,18 +213,20 @@ class Node:
                         f.set_result(loc)
 
     def _maybe_certified(self, height: int) -> None:
+        """Once a quorum has signed: wake the waiters (receipts take the signatures from
+        memory) and persist the certificate off the critical path."""
         sigs = self.certs.ready(height)
         if sigs is None:
             return
         self._certified_height = max(self._certified_height, height)
         self.metrics.certified_height.set(self._certified_height)
+        ev = self._cert_events.pop(height, None)
+        if ev is not None:
+            ev.set()
         loop = asyncio.get_running_loop()
 
         async def persist() -> None:
             await loop.run_in_executor(self.io, self.store.put_certificate, height, sigs)
-            ev = self._cert_events.pop(height, None)
-            if ev is not None:
-                ev.set()
 
         self._spawn(persist())
 
@@ -322,8 +324,7 @@ class Node:
         verdicts, passing = await screen(
             raws,
             chain_id=self.genesis.chain_id,
-            state=self.store.state(),
-            locate=self.store.tx_location,
+            snapshot=self.store.snapshot,
             queued=self._queued,
             executor=self.kernels,
         )
@@ -413,12 +414,14 @@ class Node:
                         del self._waiters[tx_id]
         return found
 
+    def _certificate(self, height: int) -> list[tuple[str, bytes]]:
+        sigs = self.certs.signatures(height)
+        return sigs if len(sigs) >= self.certs.quorum else self.store.certificate(height)
+
     async def wait_certified(self, height: int, timeout_s: float) -> bool:
-        if len(self.store.certificate(height)) >= self.certs.quorum:
+        if len(self._certificate(height)) >= self.certs.quorum:
             return True
         ev = self._cert_events.setdefault(height, asyncio.Event())
-        if len(self.store.certificate(height)) >= self.certs.quorum:
-            return True
         try:
             await asyncio.wait_for(ev.wait(), timeout_s)
         except TimeoutError:
@@ -426,10 +429,15 @@ class Node:
         return True
 
     async def receipt(self, tx_id: bytes) -> dict[str, Any] | None:
-        r = await asyncio.get_running_loop().run_in_executor(
-            self.io, build_receipt, self.store, tx_id
+        return (await self.receipts([tx_id])).get(tx_id)
+
+    async def receipts(self, tx_ids: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
+        """Receipts of committed txs (each block read once), certificates from memory
+        when a quorum is there."""
+        found = await asyncio.get_running_loop().run_in_executor(
+            self.io, build_receipts, self.store, tx_ids, self._certificate
         )
-        return None if r is None else r.to_json(label(r.result))
+        return {t: r.to_json(label(r.result)) for t, r in found.items()}
 
     def block(self, height: int) -> Block | None:
         return self.store.block(height)

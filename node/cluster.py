@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,6 +72,24 @@ class NodeState:
             "leader": self.leader,
             "term": self.term,
         }
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(nodes: int, rng: random.Random) -> int:
+    """A base port whose RPC and peer ports (see ``node.consortium``) are all free now."""
+    for _ in range(200):
+        base = rng.randrange(20_000, 40_000)
+        if all(_port_free(base + i) and _port_free(base + 100 + i) for i in range(nodes)):
+            return base
+    raise ClusterError("no free range of ports on 127.0.0.1")
 
 
 def ensure_consortium(directory: Path, *, nodes: int, consensus: str, base_port: int) -> Manifest:

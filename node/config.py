@@ -82,6 +82,10 @@ class MqttConfig:
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
+    """One node's settings. Paths are absolute once loaded; ``*_ms`` are milliseconds,
+    ``*_ticks`` are consensus ticks of ``tick_ms`` each; ports 0 mean "any free port"
+    (tests only). ``peers`` lists the other validators, never this node."""
+
     node_id: str
     data_dir: Path
     genesis: Path
@@ -98,8 +102,8 @@ class NodeConfig:
     block_interval_ms: int = 20
     mempool_txs_max: int = 100_000
     tick_ms: int = 10
-    election_timeout_ticks: int = 30
-    heartbeat_ticks: int = 3
+    election_timeout_ticks: int = 100
+    heartbeat_ticks: int = 10
     peer_frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT
     peer_queue_frames_max: int = 4096
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -145,14 +149,15 @@ def load_config(path: Path | str) -> NodeConfig:
 def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
     """Check a parsed document; relative paths are taken from ``path``'s directory."""
     v = _Checker(path)
-    for key in sorted(set(doc) - _TOP_KEYS):
-        raise ConfigError(path, key, "unknown key")
-    for key in _REQUIRED_KEYS:
-        if key not in doc:
-            raise ConfigError(path, key, "missing (required)")
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(path, unknown[0], "unknown key")
+    missing = [key for key in _REQUIRED_KEYS if key not in doc]
+    if missing:
+        raise ConfigError(path, missing[0], "missing (required)")
     base = path.resolve().parent
     node_id = v.node_id(doc["node_id"], "node_id")
-    paths = {key: base / v.string(doc[key], key) for key in _PATH_KEYS}
+    paths = {key: Path(os.path.normpath(base / v.string(doc[key], key))) for key in _PATH_KEYS}
     p = paths.__getitem__
     tunables = {
         key: v.integer(doc[key], key, lo, hi) for key, (lo, hi) in _INT_RANGES.items() if key in doc
@@ -227,10 +232,12 @@ class _Checker:
             where = f"peers[{i}]"
             if not isinstance(entry, dict):
                 raise self.fail(where, "must be a table with id, host and port")
-            for key in sorted(set(entry) - _PEER_KEYS):
-                raise self.fail(f"{where}.{key}", "unknown key")
-            for key in sorted(_PEER_KEYS - set(entry)):
-                raise self.fail(f"{where}.{key}", "missing (required)")
+            unknown = sorted(set(entry) - _PEER_KEYS)
+            if unknown:
+                raise self.fail(f"{where}.{unknown[0]}", "unknown key")
+            missing = sorted(_PEER_KEYS - set(entry))
+            if missing:
+                raise self.fail(f"{where}.{missing[0]}", "missing (required)")
             peer = PeerAddress(
                 node_id=self.node_id(entry["id"], f"{where}.id"),
                 host=self.string(entry["host"], f"{where}.host"),
@@ -246,8 +253,9 @@ class _Checker:
     def mqtt(self, value: Any) -> MqttConfig:
         if not isinstance(value, dict):
             raise self.fail("mqtt", "must be a table ([mqtt])")
-        for key in sorted(set(value) - _MQTT_KEYS):
-            raise self.fail(f"mqtt.{key}", "unknown key")
+        unknown = sorted(set(value) - _MQTT_KEYS)
+        if unknown:
+            raise self.fail(f"mqtt.{unknown[0]}", "unknown key")
         d = MqttConfig()
         return MqttConfig(
             enabled=self.boolean(value.get("enabled", d.enabled), "mqtt.enabled"),

@@ -25,7 +25,7 @@ from chain.assemble import assemble_block
 from chain.block import Block, BlockError
 from chain.genesis import Genesis
 from chain.hashing import leaf_hashes
-from chain.tx import Tx, TxError, decode_tx
+from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
 from consensus.types import InvariantViolation
 from storage.lmdb_store import LmdbBlockStore
 
@@ -66,14 +66,15 @@ class Ledger:
         timestamp_ms = max(timestamp_ms, head.timestamp_ms if head else self.genesis.timestamp_ms)
         txs = [decode_tx(r) for r in raws]
         ids = leaf_hashes(raws)
-        outcome = apply_block(
-            self.store.state(),
-            genesis=self.genesis,
-            height=(head.height if head else 0) + 1,
-            timestamp_ms=timestamp_ms,
-            txs=txs,
-            tx_ids=ids,
-        )
+        with self.store.snapshot() as view:
+            outcome = apply_block(
+                view,
+                genesis=self.genesis,
+                height=(head.height if head else 0) + 1,
+                timestamp_ms=timestamp_ms,
+                txs=txs,
+                tx_ids=ids,
+            )
         block, _ = assemble_block(
             chain_id=self.genesis.chain_id,
             prev=head,
@@ -118,14 +119,15 @@ class Ledger:
             txs, problem = self._decode_and_verify(block)
             if problem:
                 return Applied(ApplyOutcome.SKIPPED, block, reason=problem)
-            outcome = apply_block(
-                self.store.state(),
-                genesis=self.genesis,
-                height=h.height,
-                timestamp_ms=h.timestamp_ms,
-                txs=txs,
-                tx_ids=ids,
-            )
+            with self.store.snapshot() as view:
+                outcome = apply_block(
+                    view,
+                    genesis=self.genesis,
+                    height=h.height,
+                    timestamp_ms=h.timestamp_ms,
+                    txs=txs,
+                    tx_ids=ids,
+                )
         if outcome.results != block.results or outcome.state_root != h.state_root:
             raise InvariantViolation(
                 f"block {h.height}: re-execution gives other results or state root than the "
@@ -145,7 +147,9 @@ class Ledger:
                 return [], f"tx {pos}: another chain"
             txs.append(tx)
         ok = self._verify_batch(
-            [t.sender for t in txs], [t.signing_bytes() for t in txs], [t.signature for t in txs]
+            [t.sender for t in txs],
+            [signing_bytes_of(raw) for raw in block.txs],
+            [t.signature for t in txs],
         )
         bad = [i for i, good in enumerate(ok) if not good]
         if bad:

@@ -76,6 +76,7 @@ OPENAPI: dict[str, Any] = {
                         "how long to wait with wait=commit (default 10000)",
                         schema="integer",
                     ),
+                    _q("receipts", "'false': answer wait=commit without receipts (default 'true')"),
                 ],
                 "requestBody": {
                     "required": True,

@@ -46,7 +46,6 @@ raises are logged and counted, and do not close the connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -55,9 +54,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from node.config import FRAME_BYTES_MAX_DEFAULT
+from node.config import FRAME_BYTES_MAX_DEFAULT, NodeConfig
 from node.framer import FrameDecoder, FrameError, encode_frame
-from node.tls import PeerIdentityError, peer_identity
+from node.tls import PeerIdentityError, client_context, peer_identity, server_context
 
 log = logging.getLogger(__name__)
 
@@ -351,11 +350,14 @@ class PeerNetwork:
             try:
                 await self._dial(link)
             except _CONNECTION_ERRORS as exc:
-                log.info("%s -> %s: %s", self.node_id, link.peer_id, _describe(exc))
+                # A dead peer fails every redial: say so once, then only at debug level.
+                level = logging.INFO if link.up or attempt == 0 else logging.DEBUG
+                log.log(level, "%s -> %s: %s", self.node_id, link.peer_id, _describe(exc))
             except Exception:
                 # Never let one surprise end the dialler for good: log it and redial.
                 log.exception("%s -> %s: unexpected error", self.node_id, link.peer_id)
             if link.up:
+                log.info("%s -> %s: disconnected", self.node_id, link.peer_id)
                 link.up = False
                 link.counters.disconnects += 1
                 self._tell_link(link.peer_id, False)
@@ -377,6 +379,7 @@ class PeerNetwork:
                 server_hostname=link.peer_id,
                 ssl_handshake_timeout=timeout_s,
             )
+        clean = False
         try:
             remote = peer_identity(writer.get_extra_info("peercert"))
             if remote != link.peer_id:  # check_hostname already did; never rely on one check
@@ -395,10 +398,9 @@ class PeerNetwork:
             self._tell_link(link.peer_id, True)
             log.info("%s -> %s: connected", self.node_id, link.peer_id)
             await self._stream(link, reader, writer)
+            clean = True
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await _close_writer(writer, self.options, abort=not clean)
 
     async def _stream(
         self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -458,6 +460,7 @@ class PeerNetwork:
         assert task is not None
         self._handlers.add(task)
         peer_id: str | None = None
+        clean = False
         try:
             try:
                 peer_id = peer_identity(writer.get_extra_info("peercert"))
@@ -470,7 +473,7 @@ class PeerNetwork:
                 self.network_counters.rejected_connections += 1
                 log.warning("%s: rejected connection from unknown node %r", self.node_id, peer_id)
                 return
-            await self._serve(peer_id, link, reader, writer)
+            clean = await self._serve(peer_id, link, reader, writer)
         except asyncio.CancelledError:
             pass  # close() or remove_peer(); the finally block tidies up
         except Exception:
@@ -478,9 +481,7 @@ class PeerNetwork:
         finally:
             if peer_id is not None and self._incoming.get(peer_id) is writer:
                 del self._incoming[peer_id]
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await _close_writer(writer, self.options, abort=not clean)
             self._handlers.discard(task)
 
     async def _serve(
@@ -489,7 +490,8 @@ class PeerNetwork:
         link: _Link,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-    ) -> None:
+    ) -> bool:
+        """Deliver frames until the peer closes (True) or errs (False)."""
         opts = self.options
         decoder = FrameDecoder(opts.frame_bytes_max)
         try:
@@ -507,13 +509,14 @@ class PeerNetwork:
             while True:
                 data = await reader.read(opts.read_chunk_bytes)
                 if not data:
-                    return
+                    return True
                 self._deliver(peer_id, link, decoder.feed(data))
         except (FrameError, PeerProtocolError) as exc:
             link.counters.bad_frames += 1
             log.warning("%s <- %s: closing connection: %s", self.node_id, peer_id, exc)
         except (OSError, TimeoutError, EOFError) as exc:
             log.info("%s <- %s: %s", self.node_id, peer_id, _describe(exc))
+        return False
 
     def _deliver(self, peer_id: str, link: _Link, frames: list[bytes]) -> None:
         for payload in frames:
@@ -524,6 +527,35 @@ class PeerNetwork:
             except Exception:
                 link.counters.callback_errors += 1
                 log.exception("%s: on_frame failed for a frame from %s", self.node_id, peer_id)
+
+
+def network_from_config(
+    cfg: NodeConfig,
+    on_frame: OnFrame,
+    *,
+    rng: random.Random,
+    on_link: OnLink | None = None,
+) -> PeerNetwork:
+    """The peer network a node's config describes: its listen address, peers, TLS files
+    and the ``peer_*`` limits. Raises ``node.keys.KeyFileError`` for a TLS key file that
+    others can read, and ``OSError``/``ssl.SSLError`` for unreadable or mismatched TLS
+    files."""
+    tls_files = {"ca_cert": cfg.ca_cert, "cert": cfg.tls_cert, "key": cfg.tls_key}
+    return PeerNetwork(
+        cfg.node_id,
+        cfg.peer_host,
+        cfg.peer_port,
+        {p.node_id: (p.host, p.port) for p in cfg.peers},
+        server_context(**tls_files),
+        client_context(**tls_files),
+        on_frame,
+        rng=rng,
+        options=PeerOptions(
+            frame_bytes_max=cfg.peer_frame_bytes_max,
+            queue_frames_max=cfg.peer_queue_frames_max,
+        ),
+        on_link=on_link,
+    )
 
 
 async def _read_frames(
@@ -553,6 +585,22 @@ async def _watch_closed(reader: asyncio.StreamReader) -> None:
     data = await reader.read(1)
     if data:
         raise PeerProtocolError("peer sent data on a send-only connection")
+
+
+async def _close_writer(writer: asyncio.StreamWriter, options: PeerOptions, *, abort: bool) -> None:
+    """Close a connection without waiting long. After an error (``abort``) the socket is
+    dropped at once: a graceful close would first flush data a stalled peer never reads
+    and then wait for a TLS close_notify a faulty peer never sends (asyncio's shutdown
+    timeout is 30 s), holding the socket and delaying the redial."""
+    if abort:
+        writer.transport.abort()
+        return
+    writer.close()
+    try:
+        async with asyncio.timeout(options.connect_timeout_ms / 1000):
+            await writer.wait_closed()
+    except Exception:
+        writer.transport.abort()
 
 
 def _describe(exc: BaseException) -> str:

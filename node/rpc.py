@@ -168,6 +168,10 @@ async def submit_txs(request: web.Request) -> web.Response:
     if wait not in (None, "commit"):
         raise _bad("wait must be 'commit' if given")
     timeout_ms = _int_param(request, "timeout_ms", WAIT_TIMEOUT_MS_DEFAULT, 1, WAIT_TIMEOUT_MS_MAX)
+    receipts_param = request.query.get("receipts", "true")
+    if receipts_param not in ("true", "false"):
+        raise _bad("receipts must be 'true' or 'false'")
+    with_receipts = receipts_param == "true"
     txs = await _read_txs(request)
     if wait and not node.can_wait(len(txs)):
         return _error(
@@ -194,10 +198,12 @@ async def submit_txs(request: web.Request) -> web.Response:
     found = await node.wait_committed(want, timeout_ms / 1000)
     node.metrics.commit_latency.observe(time.perf_counter() - started)
     deadline = started + timeout_ms / 1000
-    for height in sorted({loc.height for loc in found.values()}):
-        await node.wait_certified(
-            height, max(0.0, min(CERT_WAIT_S, deadline - time.perf_counter()))
-        )
+    if with_receipts:  # a receipt proves commitment only with its certificate
+        for height in sorted({loc.height for loc in found.values()}):
+            await node.wait_certified(
+                height, max(0.0, min(CERT_WAIT_S, deadline - time.perf_counter()))
+            )
+    receipts = await node.receipts(list(found)) if with_receipts else {}
     for doc, v in zip(results, verdicts, strict=True):
         if v.tx_id in found:
             loc = found[v.tx_id]
@@ -207,7 +213,8 @@ async def submit_txs(request: web.Request) -> web.Response:
                 position=loc.position,
                 result=label(loc.result),
             )
-            doc["receipt"] = await node.receipt(v.tx_id)
+            if with_receipts:
+                doc["receipt"] = receipts.get(v.tx_id)
         elif v.tx_id in want:
             doc["status"] = "pending"
     all_done = all(v.tx_id in found for v in verdicts if v.tx_id in want)
@@ -392,8 +399,9 @@ def make_app(node: Node) -> web.Application:
     app.router.add_get("/v1/blocks/{height}", get_block)
     app.router.add_get("/v1/proofs/consistency", consistency)
     app.router.add_get("/v1/access", access)
-    app.router.add_get("/v1/datasets/{dataset_id}", dataset)
-    app.router.add_get("/v1/datasets/{dataset_id}/history", dataset_history)
+    # Ids may contain "/" (org/name): the history route must come first.
+    app.router.add_get("/v1/datasets/{dataset_id:.+}/history", dataset_history)
+    app.router.add_get("/v1/datasets/{dataset_id:.+}", dataset)
     app.router.add_get("/v1/grants", grants)
     app.router.add_get(r"/v1/models/{name:.+}/{version:\d+}/lineage", lineage)
     app.router.add_get("/v1/violations", violations)

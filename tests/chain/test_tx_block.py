@@ -103,3 +103,19 @@ def test_block_body_must_match_its_header() -> None:
         Block(blk.header, (blk.txs[1], blk.txs[0], blk.txs[2]), blk.results).check_body()
     with pytest.raises(BlockError, match="header says 3 txs"):
         Block(blk.header, blk.txs[:2], blk.results[:2]).check_body()
+
+
+@settings(max_examples=100)
+@given(
+    st.dictionaries(
+        st.text(max_size=5), st.integers(-(2**63), 2**64 - 1) | st.text(max_size=20), max_size=6
+    ),
+    st.integers(0, 2**63 - 1),
+)
+def test_signing_bytes_from_raw_equal_the_encoded_ones(
+    payload: dict[str, object], nonce: int
+) -> None:
+    from chain.tx import signing_bytes_of
+
+    tx = _tx(payload=payload, nonce=nonce)
+    assert signing_bytes_of(tx.to_bytes()) == tx.signing_bytes()

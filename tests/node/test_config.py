@@ -63,9 +63,9 @@ def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path: Path) -> None
     cfg = load_config(write(tmp_path, MINIMAL))
     assert cfg.node_id == "n1"
     assert cfg.data_dir == tmp_path.resolve() / "data"
-    assert cfg.genesis == tmp_path.resolve() / "../genesis.json"
+    assert cfg.genesis == tmp_path.resolve().parent / "genesis.json"
     assert (cfg.block_txs_max, cfg.block_interval_ms, cfg.mempool_txs_max) == (1000, 20, 100_000)
-    assert (cfg.tick_ms, cfg.election_timeout_ticks, cfg.heartbeat_ticks) == (10, 30, 3)
+    assert (cfg.tick_ms, cfg.election_timeout_ticks, cfg.heartbeat_ticks) == (10, 100, 10)
     assert cfg.peers == ()
     assert cfg.mqtt == MqttConfig(enabled=False)
 
@@ -95,7 +95,7 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
         (MINIMAL.replace('data_dir = "data"', "data_dir = 3"), "data_dir", "non-empty string"),
         (MINIMAL + "blok_txs_max = 3\n", "blok_txs_max", "unknown key"),
         (MINIMAL + "block_txs_max = 0\n", "block_txs_max", "1..10000"),
-        (MINIMAL + "heartbeat_ticks = 30\n", "heartbeat_ticks", "below election_timeout"),
+        (MINIMAL + "heartbeat_ticks = 100\n", "heartbeat_ticks", "below election_timeout"),
         (MINIMAL + "[mqtt]\nenabled = 1\n", "mqtt.enabled", "true or false"),
         (MINIMAL + "[mqtt]\nbroker = 'x'\n", "mqtt.broker", "unknown key"),
         (MINIMAL + "[[peers]]\nid = 'n2'\nhost = 'h'\n", "peers[0].port", "missing"),

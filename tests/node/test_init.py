@@ -225,3 +225,17 @@ def test_key_loader_refuses_open_permissions_and_garbage(tmp_path: Path) -> None
 )
 def test_chain_id_from_directory_name(name: str, chain_id: str) -> None:
     assert chain_id_from_name(name) == chain_id
+
+
+def test_cli_force_replaces_and_the_directory_is_relocatable(tmp_path: Path) -> None:
+    target = tmp_path / "c"
+    assert grantchain("init", str(target), "--nodes", "2", "--chain-id", "one").returncode == 0
+    r = grantchain("init", str(target), "--nodes", "1", "--chain-id", "two", "--force")
+    assert r.returncode == 0, r.stderr
+    assert "consortium 'two'" in r.stdout
+    moved = tmp_path / "elsewhere"
+    target.rename(moved)
+    cfg = load_config(moved / "nodes/n1/config.toml")
+    assert cfg.genesis == (moved / "genesis.json").resolve()
+    assert Genesis.from_json(cfg.genesis.read_text()).chain_id == "two"
+    assert load_manifest(moved).node("n1").node_key == (moved / "nodes/n1/node.key").resolve()

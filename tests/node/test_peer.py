@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import random
 import ssl
@@ -20,9 +21,18 @@ from typing import Any
 import pytest
 import uvloop
 
+from node.config import load_config
+from node.consortium import ConsortiumSpec, create_consortium
 from node.framer import encode_frame
 from node.keys import write_secret_file
-from node.peer import HELLO, PeerNetwork, PeerOptions, backoff_delay_ms
+from node.peer import (
+    HELLO,
+    OnFrame,
+    PeerNetwork,
+    PeerOptions,
+    backoff_delay_ms,
+    network_from_config,
+)
 from node.tls import PeerIdentityError, client_context, peer_identity, server_context
 from node.tlsca import Issued, create_ca, issue_node_cert
 
@@ -87,6 +97,10 @@ class Inbox:
     def from_peer(self, peer_id: str) -> list[bytes]:
         return [p for src, p in self.frames if src == peer_id]
 
+    async def wait_count(self, count: int) -> None:
+        await self.wait(lambda: len(self.frames) >= count)
+        assert len(self.frames) == count
+
     async def wait(self, done: Callable[[], bool]) -> None:
         async with asyncio.timeout(WAIT_S):
             while not done():
@@ -136,6 +150,8 @@ def make_node(
     port: int = 0,
     peers: dict[str, tuple[str, int]] | None = None,
     seed: int = 1,
+    wrap: Callable[[OnFrame], OnFrame] | None = None,
+    options: PeerOptions = OPTIONS,
 ) -> Node:
     inbox, links = Inbox(), Links()
     creds = pki[node_id]
@@ -146,16 +162,18 @@ def make_node(
         peers or {},
         creds.server(),
         creds.client(),
-        inbox.on_frame,
+        wrap(inbox.on_frame) if wrap else inbox.on_frame,
         rng=random.Random(seed),
-        options=OPTIONS,
+        options=options,
         on_link=links.on_link,
     )
     return Node(net, inbox, links)
 
 
-async def start_mesh(pki: dict[str, Creds], ids: list[str]) -> dict[str, Node]:
-    nodes = {nid: make_node(pki, nid, seed=i) for i, nid in enumerate(ids)}
+async def start_mesh(
+    pki: dict[str, Creds], ids: list[str], wrap: Callable[[OnFrame], OnFrame] | None = None
+) -> dict[str, Node]:
+    nodes = {nid: make_node(pki, nid, seed=i, wrap=wrap) for i, nid in enumerate(ids)}
     for node in nodes.values():
         await node.net.start()
     for nid, node in nodes.items():
@@ -212,7 +230,7 @@ def test_three_nodes_exchange_frames_both_ways_in_order(pki: dict[str, Creds], l
                             assert nodes[src].net.send(dst, f"{src}>{dst}#{k}".encode())
             for dst in ids:
                 inbox = nodes[dst].inbox
-                await inbox.wait(lambda inbox=inbox: len(inbox.frames) == 2 * per_pair)
+                await inbox.wait_count(2 * per_pair)
                 for src in ids:
                     if src != dst:
                         assert inbox.from_peer(src) == [
@@ -237,7 +255,7 @@ def test_broadcast_reaches_every_peer(pki: dict[str, Creds]) -> None:
             assert nodes["n1"].net.broadcast(b"hello all") == 2
             for nid in ("n2", "n3"):
                 inbox = nodes[nid].inbox
-                await inbox.wait(lambda inbox=inbox: bool(inbox.frames))
+                await inbox.wait_count(1)
                 assert inbox.frames == [("n1", b"hello all")]
         finally:
             await close_all(nodes)
@@ -448,6 +466,127 @@ def test_removed_peer_is_no_longer_accepted(pki: dict[str, Creds]) -> None:
             assert n1.inbox.frames == [("n2", b"one")]
         finally:
             await close_all(nodes)
+
+    run(main())
+
+
+def test_consortium_from_init_talks_over_its_own_certificates(tmp_path: Path) -> None:
+    """The files ``grantchain init`` writes are what the transport runs on."""
+    spec = ConsortiumSpec(nodes=3, orgs=2, chain_id="wire", genesis_time_ms=0)
+    manifest = create_consortium(tmp_path / "c", spec, now=NOW)
+    configs = [dataclasses.replace(load_config(n.config), peer_port=0) for n in manifest.nodes]
+
+    async def main() -> None:
+        inboxes = {c.node_id: Inbox() for c in configs}
+        nets = {
+            c.node_id: network_from_config(c, inboxes[c.node_id].on_frame, rng=random.Random(3))
+            for c in configs
+        }
+        for net in nets.values():
+            await net.start()
+        try:
+            for c in configs:  # the configured ports are not ours to bind in a test
+                for p in c.peers:
+                    nets[c.node_id].add_peer(p.node_id, "127.0.0.1", nets[p.node_id].listen_port)
+            for c in configs:
+                assert nets[c.node_id].broadcast(f"from {c.node_id}".encode()) == 2
+            for nid, inbox in inboxes.items():
+                await inbox.wait_count(2)
+                assert sorted(inbox.frames) == sorted(
+                    (c.node_id, f"from {c.node_id}".encode()) for c in configs if c.node_id != nid
+                )
+            assert nets["n1"].options.frame_bytes_max == configs[0].peer_frame_bytes_max
+        finally:
+            await asyncio.gather(*(net.close() for net in nets.values()))
+
+    run(main())
+
+
+def test_silent_peer_is_cut_after_the_connect_timeout(pki: dict[str, Creds]) -> None:
+    async def main() -> None:
+        creds = pki["n1"]
+        n1 = PeerNetwork(
+            "n1", "127.0.0.1", 0, {"n2": ("127.0.0.1", 1)}, creds.server(), creds.client(),
+            Inbox().on_frame, rng=random.Random(1),
+            options=dataclasses.replace(OPTIONS, connect_timeout_ms=200),
+        )  # fmt: skip
+        await n1.start()
+        try:
+            reader, writer = await raw_connect(pki["n2"], n1.listen_port)
+            assert await closed_by_remote(reader)  # no HELLO: closed, not held open
+            writer.close()
+        finally:
+            await n1.close()
+
+    run(main())
+
+
+def test_a_failing_callback_is_counted_and_the_connection_stays(pki: dict[str, Creds]) -> None:
+    async def main() -> None:
+        def flaky(deliver: OnFrame) -> OnFrame:
+            def on_frame(peer_id: str, payload: bytes) -> None:
+                if payload == b"boom":
+                    raise RuntimeError("handler bug")
+                deliver(peer_id, payload)
+
+            return on_frame
+
+        nodes = await start_mesh(pki, ["n1", "n2"], wrap=flaky)
+        n1 = nodes["n1"]
+        try:
+            for payload in (b"boom", b"after"):
+                nodes["n2"].net.send("n1", payload)
+            await n1.inbox.wait(lambda: bool(n1.inbox.frames))
+            assert n1.inbox.frames == [("n2", b"after")]
+            c = n1.net.counters("n2")
+            assert c.callback_errors == 1 and c.frames_received == 2 and c.bad_frames == 0
+            assert nodes["n2"].net.counters("n1").connects == 1
+        finally:
+            await close_all(nodes)
+
+    run(main())
+
+
+def test_a_peer_that_stops_reading_is_cut_off_and_redialled(pki: dict[str, Creds]) -> None:
+    """Writes that cannot drain for ``write_timeout_ms`` end the connection, so a stalled
+    peer holds at most its queue's worth of memory and gets a fresh connection."""
+    options = dataclasses.replace(
+        OPTIONS, frame_bytes_max=1 << 20, queue_frames_max=32, write_timeout_ms=300
+    )
+
+    async def main() -> None:
+        hello_seen = 0
+        stalled = asyncio.Event()  # never set: the handler just stops reading
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def stalled_n2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal hello_seen
+            assert await reader.readexactly(4 + len(HELLO)) == encode_frame(HELLO)
+            hello_seen += 1
+            accepted.append(writer)
+            writer.write(encode_frame(HELLO))
+            with contextlib.suppress(asyncio.CancelledError):
+                await stalled.wait()
+
+        server = await asyncio.start_server(stalled_n2, "127.0.0.1", 0, ssl=pki["n2"].server())
+        port = server.sockets[0].getsockname()[1]
+        n1 = make_node(pki, "n1", peers={"n2": ("127.0.0.1", port)}, options=options)
+        await n1.net.start()
+        try:
+            await n1.links.wait("n2", True)
+            payload = b"x" * (1 << 20)
+            assert all(n1.net.send("n2", payload) for _ in range(options.queue_frames_max))
+            await n1.links.wait("n2", False)  # write timeout: cut off
+            await n1.links.wait("n2", True)  # and redialled
+            c = n1.net.counters("n2")
+            assert c.disconnects == 1 and c.reconnects == 1 and c.frames_dropped >= 1
+            assert hello_seen == 2
+        finally:
+            await n1.net.close()
+            server.close()
+            for w in accepted:
+                w.transport.abort()
+            await server.wait_closed()
 
     run(main())
 

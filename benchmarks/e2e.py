@@ -1,0 +1,124 @@
+"""``grantchain bench e2e``: committed signed txs/s (durable) and submit-to-commit latency
+on a local cluster, with the load generator on the same machine.
+
+Two runs on one fresh cluster: a latency run at 1,000 txs/s (the p50 target), then a
+throughput run offered above what the cluster can commit. Signing happens before each
+measured window. The CPU time each node process used during the throughput run is read
+from /proc. Commit acknowledgements are ``?wait=commit&receipts=false``: a tx counts once
+the node that took it has applied it durably.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from node.client import Client
+from node.cluster import free_base_port, read_pid, start_node, stop_node, wait_for_leader
+from node.consortium import ConsortiumSpec, create_consortium
+from node.load import LoadReport, leader_first, prepare_dataset, presign, run_load
+
+TARGET_TXS_PER_S = 20_000
+LOW_RATE_PER_S = 1_000.0
+
+
+def _cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _summary(r: LoadReport) -> dict[str, float]:
+    return {
+        "committed": r.committed,
+        "submitted": r.submitted,
+        "committed_txs_per_s": round(r.committed / r.duration_s, 1) if r.duration_s else 0.0,
+        "latency_ms_p50": round(r.percentile_ms(50), 2),
+        "latency_ms_p99": round(r.percentile_ms(99), 2),
+    }
+
+
+@click.command("e2e")
+@click.option("--nodes", default=3, show_default=True)
+@click.option("--duration", default=10.0, show_default=True, help="Seconds of the throughput run.")
+@click.option(
+    "--rate", default=25_000.0, show_default=True, help="Offered rate of the throughput run, txs/s."
+)
+@click.option("--json", "as_json", is_flag=True)
+def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
+    """Committed signed txs/s and latency on a local cluster (durable)."""
+    with tempfile.TemporaryDirectory(prefix="grantchain-e2e-") as tmp:
+        spec = ConsortiumSpec(
+            nodes=nodes,
+            orgs=min(nodes, 3),
+            chain_id="bench-e2e",
+            genesis_time_ms=time.time_ns() // 1_000_000,
+            base_port=free_base_port(nodes, random.Random()),
+        )
+        manifest = create_consortium(Path(tmp) / "c", spec, now=datetime.datetime.now(datetime.UTC))
+        try:
+            for n in manifest.nodes:
+                start_node(n)
+            wait_for_leader(manifest)
+            urls = [n.rpc_url for n in manifest.nodes]
+            with Client(urls) as client:
+                dataset_id = prepare_dataset(manifest, client)
+            low_s = max(3.0, duration / 2)
+            click.echo(
+                f"signing {int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...", err=True
+            )
+            txs = presign(manifest, dataset_id, int(LOW_RATE_PER_S * low_s + rate * duration))
+            low_txs, high_txs = (
+                txs[: int(LOW_RATE_PER_S * low_s)],
+                txs[int(LOW_RATE_PER_S * low_s) :],
+            )
+            click.echo(f"latency run: {LOW_RATE_PER_S:,.0f} txs/s for {low_s:.0f} s ...", err=True)
+            low = asyncio.run(run_load(leader_first(urls), low_txs, rate_per_s=LOW_RATE_PER_S))
+            pids = {n.node_id: read_pid(n) for n in manifest.nodes}
+            cpu0 = {k: _cpu_s(p) for k, p in pids.items()}
+            gen0 = time.process_time()
+            click.echo(
+                f"throughput run: offering {rate:,.0f} txs/s for {duration:.0f} s ...", err=True
+            )
+            high = asyncio.run(run_load(leader_first(urls), high_txs, rate_per_s=rate))
+            cpu = {k: round(_cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
+            gen_cpu = round(time.process_time() - gen0, 2)
+        finally:
+            for n in manifest.nodes:
+                stop_node(n)
+    hi, lo = _summary(high), _summary(low)
+    result = {
+        "nodes": nodes,
+        "offered_txs_per_s": rate,
+        "committed_txs_per_s": hi["committed_txs_per_s"],
+        "latency_ms_p50": hi["latency_ms_p50"],
+        "latency_ms_p99": hi["latency_ms_p99"],
+        "latency_ms_p50_at_1000": lo["latency_ms_p50"],
+        "latency_ms_p99_at_1000": lo["latency_ms_p99"],
+        "committed_at_1000": lo["committed"],
+        "vs_target_20000": round(hi["committed_txs_per_s"] / TARGET_TXS_PER_S, 3),
+        "cpu_s_per_node": cpu,
+        "cpu_s_load_generator": gen_cpu,
+        "duration_s": round(high.duration_s, 2),
+    }
+    click.echo(
+        f"throughput {result['committed_txs_per_s']:,} committed txs/s "
+        f"(p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; "
+        f"{result['vs_target_20000']}x the 20,000 target)\n"
+        f"at 1,000 txs/s: p50 {result['latency_ms_p50_at_1000']} ms, p99 {result['latency_ms_p99_at_1000']} ms\n"
+        f"CPU s per node over {result['duration_s']} s: {cpu}; load generator {gen_cpu}"
+    )
+    if as_json:
+        click.echo(json.dumps(result))
