@@ -20,10 +20,9 @@ applying thread (the machine may be shared: CPU time is the "one core" figure):
   ``apply_block(store.state())``, ``assemble_block`` with its results and state root, and
   ``store.append(block, writes)`` (block, tx index, log nodes and state in one synced
   write transaction);
-- ``node_snapshot`` — the same, ``apply_block`` reading through one read transaction per
-  block instead of ``store.state()`` (which opens one per ``get``). The store has no
-  public API for that yet; this variant borrows its private read-transaction helper to
-  show what one would buy;
+- ``node_snapshot`` — the same, ``apply_block`` reading through ``store.snapshot()``
+  (one read transaction per block, what the node's ledger does) instead of
+  ``store.state()`` (one read transaction per ``get``);
 - ``append_only`` — the same blocks appended with no ACL at all: the floor of ``node``.
 """
 
@@ -227,8 +226,8 @@ def run_node(work: Prepared, path: Path, *, mode: str = "store") -> Run:
 
         def apply(height: int) -> BlockOutcome:
             if mode == "snapshot":
-                with store._read() as txn:  # private: see the module docstring
-                    return _apply(work, BlockSnapshot(txn, store._dbs["state"]), height)
+                with store.snapshot() as view:
+                    return _apply(work, view, height)
             return _apply(work, reader, height)
 
         for height in range(1, len(work.blocks) + 1):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from acl import queries as q
 from acl import samples
@@ -18,18 +19,26 @@ from storage.lmdb_store import LmdbBlockStore
 from tests.acl.helpers import LocalChain
 
 
-def test_the_lmdb_state_reader_conforms(tmp_path: Path) -> None:
+def test_the_lmdb_state_readers_conform(tmp_path: Path) -> None:
     stores: list[LmdbBlockStore] = []
+    views: list[Any] = []
 
-    def reader(items: Sequence[tuple[bytes, bytes]]) -> object:
+    def filled(items: Sequence[tuple[bytes, bytes]]) -> LmdbBlockStore:
         store = LmdbBlockStore.open(tmp_path / f"s{len(stores)}")
         stores.append(store)
         store.initialize(b"\x01" * 32, list(items))
-        return store.state()
+        return store
+
+    def snapshot(items: Sequence[tuple[bytes, bytes]]) -> Any:
+        views.append(filled(items).snapshot())
+        return views[-1]
 
     try:
-        check_reader(reader)  # type: ignore[arg-type]
+        check_reader(lambda items: filled(items).state())
+        check_reader(snapshot)
     finally:
+        for view in views:
+            view.close()
         for store in stores:
             store.close()
 
@@ -42,13 +51,14 @@ def test_the_story_on_lmdb_matches_memory(tmp_path: Path) -> None:
     with LmdbBlockStore.open(tmp_path / "chain") as store:
         store.initialize(story.genesis.hash, genesis_state(story.genesis).writes)
         for height, block in enumerate(story.blocks, 1):
-            outcome = apply_block(
-                store.state(),
-                genesis=story.genesis,
-                height=height,
-                timestamp_ms=block.timestamp_ms,
-                txs=block.txs,
-            )
+            with store.snapshot() as view:
+                outcome = apply_block(
+                    view,
+                    genesis=story.genesis,
+                    height=height,
+                    timestamp_ms=block.timestamp_ms,
+                    txs=block.txs,
+                )
             assembled, frontier = assemble_block(
                 chain_id=story.genesis.chain_id,
                 prev=head,
