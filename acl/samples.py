@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -656,8 +656,3 @@ def traffic(
                 )
         measured.append(SampleBlock(ms, tuple(txs)))
     return Traffic(genesis, tuple(setup), tuple(measured))
-
-
-def blocks_of(txs: Sequence[Tx], timestamp_ms: int, size: int) -> list[SampleBlock]:
-    """Cut txs into blocks of ``size`` at one timestamp (for tests)."""
-    return [SampleBlock(timestamp_ms, tuple(txs[i : i + size])) for i in range(0, len(txs), size)]

@@ -17,7 +17,7 @@ state and persists the block's writes in the block's own write transaction) and 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
 _UNSET = object()
@@ -189,12 +189,3 @@ class Overlay:
 def _check_key(key: bytes) -> None:
     if not isinstance(key, bytes) or not 0 < len(key) <= 511:
         raise ValueError("state keys are 1..511 bytes (LMDB's default key limit)")
-
-
-def apply_writes(state: State, writes: Sequence[Write]) -> None:
-    """Apply a block's writes to any ``State``."""
-    for key, value in writes:
-        if value is None:
-            state.delete(key)
-        else:
-            state.put(key, value)
