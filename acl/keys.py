@@ -66,6 +66,11 @@ META_HEIGHT: Final = META + b"height"
 META_TIMESTAMP: Final = META + b"timestamp_ms"
 META_QUORUM: Final = META + b"governance_quorum"
 META_CHAIN: Final = META + b"chain_id"
+META_LAYOUT: Final = META + b"layout"
+
+LAYOUT_VERSION: Final = 1
+"""The version of this key layout and of the records under it, stored at genesis and
+checked on every block: state written by another layout is refused, never misread."""
 
 _U64 = struct.Struct(">Q")
 _POS = struct.Struct(">QI")

@@ -157,6 +157,7 @@ def genesis_state(genesis: Genesis) -> BlockOutcome:
     genesis.check()
     ov = Overlay(_Empty())
     ov.put(K.META_CHAIN, genesis.chain_id.encode())
+    ov.put(K.META_LAYOUT, K.u64(K.LAYOUT_VERSION))
     ov.put(K.META_HEIGHT, K.u64(0))
     ov.put(K.META_TIMESTAMP, K.u64(genesis.timestamp_ms))
     ov.put(K.META_QUORUM, K.u64(genesis.governance_quorum))
@@ -203,6 +204,12 @@ def apply_block(
     chain_id = state.get(K.META_CHAIN)
     if chain_id != genesis.chain_id.encode():
         raise StateError(f"state belongs to chain {chain_id!r}, not {genesis.chain_id!r}")
+    layout = _u64(state.get(K.META_LAYOUT))
+    if layout != K.LAYOUT_VERSION:
+        raise StateError(
+            f"state has ACL layout {layout}, this node reads layout {K.LAYOUT_VERSION}: "
+            "re-create it from genesis (or migrate it)"
+        )
     prev_height = _u64(state.get(K.META_HEIGHT))
     prev_ms = _u64(state.get(K.META_TIMESTAMP))
     prev_root = state.get(K.META_ROOT)

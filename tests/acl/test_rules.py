@@ -833,3 +833,13 @@ def test_proposals_expire(w: World) -> None:
         "node_public_key": signing.public_key_bytes(derive_key(SEED, "lab/node")),
     }
     assert w.one("lab/admin", k.GOV_PROPOSE, same_key) is Result.ALREADY_EXISTS  # a validator's key
+
+
+def test_state_of_another_layout_is_refused(w: World) -> None:
+    from acl import keys as K
+    from acl.state import Overlay
+
+    old = Overlay(w.chain.state)
+    old.delete(K.META_LAYOUT)
+    with pytest.raises(StateError, match="layout"):
+        apply_block(old, genesis=w.genesis, height=w.chain.height + 1, timestamp_ms=w.now, txs=[])
