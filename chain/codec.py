@@ -96,7 +96,8 @@ def decode(data: bytes, *, max_bytes: int = limits.BLOCK_BYTES_MAX) -> Value:
             ext_hook=_ext_hook,
         )
     except msgpack.ExtraData as exc:
-        raise DecodeError(f"{len(exc.extra)} trailing bytes after the value") from None  # type: ignore[attr-defined]
+        extra = getattr(exc, "extra", b"")
+        raise DecodeError(f"{len(extra)} trailing bytes after the value") from None
     except DecodeError:
         raise
     except UnicodeDecodeError:

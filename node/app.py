@@ -72,6 +72,11 @@ class Node:
             raise ValueError(
                 f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
             )
+        if self.genesis.consensus != "raft":
+            raise ValueError(
+                f"genesis {self.genesis.chain_id!r} asks for {self.genesis.consensus} consensus; "
+                "this version of the node runs Raft only"
+            )
         self.node_key = load_private_key(cfg.node_key)
         if (
             signing.public_key_bytes(self.node_key)

@@ -10,7 +10,10 @@ import click
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("node.commands.verify", "Re-check a data directory: hash links, roots, signatures."),
-    "demo": ("node.commands.demo", "Build, store and verify a sample chain in a directory."),
+    "demo": (
+        "node.commands.demo",
+        "make run: a local cluster, the audit story, a report, a receipt.",
+    ),
     "bench": ("node.commands.bench", "Benchmarks: storage, crypto, acl, e2e."),
     "init": ("node.commands.init", "Create a consortium: keys, TLS CA, genesis, node configs."),
     "node": ("node.commands.node", "Run a node: grantchain node run --config FILE."),
@@ -23,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "A local cluster: up, status, stop-node, start-node, down.",
     ),
     "load": ("node.commands.load", "Submit pre-signed access events to a cluster at a rate."),
+    "tx": ("node.commands.tx", "Sign and submit a tx of any kind; look a tx up."),
+    "query": (
+        "node.commands.query",
+        "Access checks, grants, history, lineage, violations, reports.",
+    ),
 }
 
 

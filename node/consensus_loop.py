@@ -140,6 +140,13 @@ class ConsensusLoop:
         target_height, target_hash = codec.decode(snapshot.data)
         store = self.ledger.store
         attempts = 0
+        if store.height < target_height:
+            log.info(
+                "installing snapshot at log index %d: catch-up of blocks %d..%d from peers",
+                snapshot.meta.index,
+                store.height + 1,
+                target_height,
+            )
         while store.height < target_height:
             leader = self.core.status().leader
             peers = [leader] if leader and leader != self.node_id else []
@@ -163,6 +170,9 @@ class ConsensusLoop:
                 if result.outcome is ApplyOutcome.APPLIED:
                     self._on_applied(result)
         head = store.header(target_height)
+        log.info(
+            "snapshot at log index %d installed: height %d", snapshot.meta.index, target_height
+        )
         if head is None or head.hash != target_hash:
             raise InvariantViolation(
                 f"after catch-up, block {target_height} differs from the snapshot's"

@@ -38,5 +38,10 @@ def run(config_path: Path, log_level: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     from node.app import serve
+    from storage.blockstore import StoreError
 
-    sys.exit(uvloop.run(serve(cfg)))
+    try:
+        code = uvloop.run(serve(cfg))
+    except (ValueError, OSError, StoreError) as exc:  # keys, genesis, store, ports: say which
+        raise click.ClickException(f"node {cfg.node_id} cannot start: {exc}") from None
+    sys.exit(code)

@@ -9,6 +9,8 @@ import contextlib
 import json
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from chain.tx import sign_tx
 from node.client import Client, RpcError
 from node.consortium import Manifest
 from node.scenario import StoryRun, run_story, signer_for
+from tests.conftest import ROOT
 from tests.node.clusters import running_cluster, wait_converged
 
 
@@ -241,3 +244,70 @@ def test_client_reports_errors_as_rpc_error(cluster: Manifest) -> None:
     with Client(cluster.nodes[0].rpc_url) as c, pytest.raises(RpcError) as err:
         c.tx("00" * 32)
     assert err.value.status == 404
+
+
+def grantchain(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_cli_submits_any_kind_and_queries(
+    cluster: Manifest, story: StoryRun, tmp_path: Path
+) -> None:
+    owner = sorted({n.org_id for n in cluster.nodes})[0]
+    admin_key = next(i.key for i in cluster.identities if i.org_id == owner and i.role == "admin")
+    url = cluster.nodes[1].rpc_url
+    payload = json.dumps(
+        {
+            "dataset_id": f"{owner}/cli-dataset",
+            "content_hash": "hex:" + "ab" * 32,
+            "location": "s3://cli/",
+            "sensitivity": "internal",
+            "licence": "CC-BY-4.0",
+        }
+    )
+    r = grantchain(
+        "tx",
+        "submit",
+        "dataset.register",
+        "--payload",
+        payload,
+        "--key",
+        str(admin_key),
+        "--chain-id",
+        cluster.chain_id,
+        "--url",
+        url,
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout.splitlines()[-1])
+    assert doc["status"] == "committed" and doc["result"] == "accepted"
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_text(json.dumps(doc))
+    r = grantchain("verify-receipt", str(receipt_file), "--genesis", str(cluster.genesis), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1])["valid"] is True
+    r = grantchain("query", "dataset", f"{owner}/cli-dataset", "--url", url, "--json")
+    assert json.loads(r.stdout)["owner_org"] == owner
+    r = grantchain("query", "report", "--url", url, "--json")
+    assert json.loads(r.stdout)["by_result"]["no_grant"] == 2
+    r = grantchain(
+        "tx",
+        "submit",
+        "grant.issue",
+        "--payload",
+        '{"nope": 1}',
+        "--key",
+        str(admin_key),
+        "--chain-id",
+        cluster.chain_id,
+        "--url",
+        url,
+    )
+    assert r.returncode == 1 and "grant.issue" in r.stderr and "Traceback" not in r.stderr
