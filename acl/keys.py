@@ -14,16 +14,18 @@ prefix      rest of the key                          value
 ``K``       public key (32 bytes)                    [identity key, key epoch]: sender lookup
 ``V``       node id                                  validator record
 ``P``       proposal id (= its tx id)                proposal record
-``D``       dataset                                  dataset record (versions inside)
+``D``       dataset                                  dataset record (latest version number)
+``E``       dataset, version u32                     version record: content hash, parent
 ``G``       grant id (= its tx id)                   grant record
 ``A``       dataset, grantee org                     grants not revoked for the pair (hot path)
 ``B``       dataset, grantee org, grant id           empty: every grant by dataset
 ``C``       grantee org, dataset, grant id           empty: every grant by grantee
-``T``       tx id                                    height, index, result, block ms
+``T``       tx ms u64, tx id                         height, index, result, block ms
 ``L``       block ms u64, height u64, index u32      audit event record (the audit log by time)
 ``X``       block ms u64, height u64, index u32      empty: violations (``no_grant``) by time
 ``H``       dataset, height u64, index u32           kind, result, block ms, tx id: history
-``R``       run                                      training-run record
+``R``       run                                      training or federated run record
+``S``       run, height u64, index u32               run event: type, result, block ms, tx id
 ``M``       model (name), version u32 (0: owner)     model record
 ``N``       model (name), version u32, height, index kind, result, block ms, tx id: uses
 ``W``       output dataset, height u64, index u32    derivation: input datasets (lineage)
@@ -44,6 +46,7 @@ KEY: Final = b"K"
 VALIDATOR: Final = b"V"
 PROPOSAL: Final = b"P"
 DATASET: Final = b"D"
+VERSION: Final = b"E"
 GRANT: Final = b"G"
 ACTIVE: Final = b"A"
 BY_DATASET: Final = b"B"
@@ -53,6 +56,7 @@ LOG: Final = b"L"
 VIOLATION: Final = b"X"
 HISTORY: Final = b"H"
 RUN: Final = b"R"
+RUN_EVENT: Final = b"S"
 MODEL: Final = b"M"
 MODEL_USE: Final = b"N"
 DERIVATION: Final = b"W"
@@ -62,6 +66,11 @@ META_HEIGHT: Final = META + b"height"
 META_TIMESTAMP: Final = META + b"timestamp_ms"
 META_QUORUM: Final = META + b"governance_quorum"
 META_CHAIN: Final = META + b"chain_id"
+META_LAYOUT: Final = META + b"layout"
+
+LAYOUT_VERSION: Final = 1
+"""The version of this key layout and of the records under it, stored at genesis and
+checked on every block: state written by another layout is refused, never misread."""
 
 _U64 = struct.Struct(">Q")
 _POS = struct.Struct(">QI")
@@ -83,7 +92,8 @@ def org_key(org_id: str) -> bytes:
 
 
 def identity_key(org_id: str, name: str) -> bytes:
-    return digest(b"identity", org_id + "\x00" + name)
+    # Length-prefixed: no (org, name) pair can collide with another, whatever they hold.
+    return digest(b"identity", f"{len(org_id)}:{org_id}{name}")
 
 
 def dataset_key(dataset_id: str) -> bytes:
@@ -123,6 +133,18 @@ def parse_time_position(raw: bytes) -> tuple[int, int, int]:
 def parse_position(raw: bytes) -> tuple[int, int]:
     height, index = _POS.unpack(raw)
     return height, index
+
+
+def tx_key(tx_timestamp_ms: int, tx_id: bytes) -> bytes:
+    """The replay marker of an applied tx. Led by the tx's own timestamp (which its id
+    covers, so a replay finds the same key): txs of a block land on a few adjacent B-tree
+    pages instead of one random page each, and markers older than the freshness window
+    form one prefix range that can be pruned."""
+    return TX + _U64.pack(tx_timestamp_ms) + tx_id
+
+
+def version_key(dataset_id: str, version: int) -> bytes:
+    return VERSION + dataset_key(dataset_id) + struct.pack(">I", version)
 
 
 def model_version_key(model_name: str, version: int) -> bytes:

@@ -16,12 +16,31 @@ Determinism: the only inputs are the reader's content, the genesis, the height, 
 timestamp (the only clock) and the txs. Records are encoded with ``chain.codec`` (no
 floats, sorted maps) or ``struct``; nothing iterates a set or depends on hash seeds.
 
-Replay protection: every applied tx leaves ``T || tx_id -> (height, index, result)``; a tx
-whose id is there is ``REPLAYED``. A rejected tx leaves nothing (a rejection never changes
-state), so it may be re-submitted and is judged again; the freshness window
+Replay protection: every applied tx leaves ``T || tx ms || tx_id -> (height, index,
+result, block ms)`` (``keys.tx_key``); a tx whose marker is there is ``REPLAYED``. A
+rejected tx leaves nothing (a rejection never changes state), so it may be re-submitted
+and is judged again; the freshness window
 (``TX_AGE_MAX_MS`` / ``TX_FUTURE_MAX_MS`` around the block time, else ``STALE``) bounds how
 late a signed tx can still take effect. The tx nonce only makes otherwise identical txs
 distinct.
+
+Rules (who may do what; every other case has a named result code, ``acl.results``):
+
+- governance (``gov.*``): admins of active organisations; a proposal counts as its
+  organisation's approval; it takes effect when approvals of active organisations reach
+  the genesis quorum (capped at the number of active organisations) and closes as
+  rejected when that can no longer happen; it expires after ``PROPOSAL_TTL_MS``;
+- identities: an organisation's admins register and revoke its identities; an admin or
+  the identity itself rotates its key (the old key then gets ``key_rotated``);
+- datasets and grants: admins and stewards of the owner organisation only;
+- audit events: the actor is the sender (organisation, identity, key epoch). Apps,
+  stewards and admins post events; auditors only oversight interventions and incident
+  reports. Every dataset an event uses is matched against the grants in force at the
+  block time (owner organisation: always allowed); one unmatched use makes the event
+  ``no_grant``, recorded and indexed as a violation. Events that use no data (model
+  registration, deployment, oversight, incidents, inference without declared inputs)
+  are checked for authorisation and references only. Continuing a training run
+  re-checks the data it started with: training on after a revocation is a violation.
 
 State root: a chained commitment, stored in state under ``META_ROOT``::
 
@@ -29,12 +48,17 @@ State root: a chained commitment, stored in state under ``META_ROOT``::
     root_h = SHA-256("grantchain/acl-state/v1\\0" || root_{h-1} || u64(h) || u64(ms_h) || D(writes_h))
 
 where ``D`` is SHA-256 over the block's sorted writes (each key and value length-prefixed,
-a delete marked), the root key itself excluded. It commits to the entire sequence of state
-changes since genesis, hence to the state content: two nodes with equal roots at h hold
-the same state (barring SHA-256 collisions). It costs one hash over the block's writes. It
-does NOT support proving one key's value against the root (it is not a Merkle map); an
-answer is proven instead by the txs it names (``tx ids`` + heights): their receipts carry
-Merkle inclusion proofs and ``results_root`` binds each tx's result code.
+a delete marked), the root key itself excluded. It costs one hash over the block's writes.
+
+It commits to the genesis and to every block's change set, in order: nodes whose roots
+agree at h produced the same changes from the same start, so (barring SHA-256
+collisions) their states are equal if their stores applied those changes faithfully. A
+node whose stored state differs computes different writes as soon as it reads the
+differing keys, and its root diverges from then on. It is not recomputed from the stored
+content, so it does not itself detect a store damaged after the fact (re-executing the
+blocks does). It does NOT support proving one key's value against the root (it is not a
+Merkle map): an answer is proven instead by the txs it names (heights and tx ids), whose
+receipts carry Merkle inclusion proofs, with ``results_root`` binding each result code.
 """
 
 from __future__ import annotations
@@ -60,6 +84,13 @@ TX_AGE_MAX_MS: Final = 24 * 3600 * 1000
 """A tx older than this (by its own timestamp) at block time is ``STALE``."""
 TX_FUTURE_MAX_MS: Final = 10 * 60 * 1000
 """A tx more than this ahead of the block time is ``STALE`` (clock skew allowance)."""
+
+PROPOSAL_TTL_MS: Final = 30 * 24 * 3600 * 1000
+"""A governance proposal not decided within this time can no longer be voted on, so an
+old proposal cannot be revived when the consortium has moved on."""
+ACTIVE_GRANTS_PER_PAIR_MAX: Final = 256
+"""At most this many unexpired, unrevoked grants of one dataset to one organisation: an
+access check walks them, so the bound keeps every event's cost bounded."""
 
 STATE_DOMAIN: Final = b"grantchain/acl-state/v1\x00"
 GENESIS_DOMAIN: Final = b"grantchain/acl-genesis/v1\x00"
@@ -96,22 +127,22 @@ class Principal:
     key_epoch: int
     org_key: bytes
     identity_key: bytes
+    actor_bytes: bytes = b""
+    """Canonical encodings of org id, name and key epoch, back to back: the actor part of
+    every event record this principal sends, encoded once per block."""
 
 
 def writes_digest(writes: Sequence[Write]) -> bytes:
     """SHA-256 over sorted writes, each ``len16(key) key (len32(value) value | ffffffff)``."""
     parts: list[bytes] = []
-    append = parts.append
     key_len = _KEY_LEN.pack
     value_len = _VALUE_LEN.pack
+    extend = parts.extend
     for key, value in writes:
-        append(key_len(len(key)))
-        append(key)
         if value is None:
-            append(_DELETED)
+            extend((key_len(len(key)), key, _DELETED))
         else:
-            append(value_len(len(value)))
-            append(value)
+            extend((key_len(len(key)), key, value_len(len(value)), value))
     return hashlib.sha256(b"".join(parts)).digest()
 
 
@@ -126,6 +157,7 @@ def genesis_state(genesis: Genesis) -> BlockOutcome:
     genesis.check()
     ov = Overlay(_Empty())
     ov.put(K.META_CHAIN, genesis.chain_id.encode())
+    ov.put(K.META_LAYOUT, K.u64(K.LAYOUT_VERSION))
     ov.put(K.META_HEIGHT, K.u64(0))
     ov.put(K.META_TIMESTAMP, K.u64(genesis.timestamp_ms))
     ov.put(K.META_QUORUM, K.u64(genesis.governance_quorum))
@@ -172,6 +204,12 @@ def apply_block(
     chain_id = state.get(K.META_CHAIN)
     if chain_id != genesis.chain_id.encode():
         raise StateError(f"state belongs to chain {chain_id!r}, not {genesis.chain_id!r}")
+    layout = _u64(state.get(K.META_LAYOUT))
+    if layout != K.LAYOUT_VERSION:
+        raise StateError(
+            f"state has ACL layout {layout}, this node reads layout {K.LAYOUT_VERSION}: "
+            "re-create it from genesis (or migrate it)"
+        )
     prev_height = _u64(state.get(K.META_HEIGHT))
     prev_ms = _u64(state.get(K.META_TIMESTAMP))
     prev_root = state.get(K.META_ROOT)
@@ -185,8 +223,9 @@ def apply_block(
         )
 
     block = _Block(Overlay(state), genesis.chain_id, height, timestamp_ms)
+    judge = block.apply
     results = tuple(
-        block.apply(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))
+        [judge(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
     )
     ov = block.ov
     ov.put(K.META_HEIGHT, K.u64(height))
@@ -252,13 +291,29 @@ def encode_event_record(
     [[dataset_id, version, grant_id], ...], subject, on_behalf_of, run_id])``, byte for byte,
     assembled from memoised parts because it runs once per audit event."""
     enc = _encode_scalar
+    actor = enc(org_id) + enc(identity) + enc(key_epoch)
+    return _event_record(
+        kind_code, tx_id, actor, result, purpose, uses, subject, on_behalf_of, run_id
+    )
+
+
+def _event_record(
+    kind_code: int,
+    tx_id: bytes,
+    actor: bytes,
+    result: int,
+    purpose: str | None,
+    uses: Sequence[Sequence[Any]],
+    subject: list[Any] | None,
+    on_behalf_of: str | None,
+    run_id: str | None,
+) -> bytes:
+    enc = _encode_scalar
     parts = [
         b"\x9b",
         enc(kind_code),
         _bin32(tx_id),
-        enc(org_id),
-        enc(identity),
-        enc(key_epoch),
+        actor,
         enc(result),
         enc(purpose),
         array_header(len(uses)),
@@ -268,7 +323,16 @@ def encode_event_record(
         parts.append(enc(dataset_id))
         parts.append(enc(version))
         parts.append(_NIL if grant_id is None else _bin32(grant_id))
-    parts.append(_NIL if subject is None else codec.encode(subject))
+    if subject is None:
+        parts.append(_NIL)
+    else:
+        parts.append(array_header(len(subject)))
+        for item in subject:
+            kind = type(item)
+            if kind is str or kind is int or item is None:
+                parts.append(enc(item))
+            else:
+                parts.append(codec.encode(item))
     parts.append(enc(on_behalf_of))
     parts.append(enc(run_id))
     return b"".join(parts)
@@ -384,6 +448,14 @@ class _Block:
             K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id),
         )
 
+    def run_event(self, run_id: str, event_type: str, result: Result, round_: int | None) -> None:
+        """One event of a run, under its own key: a run's record stays small however long
+        the run goes on."""
+        self.ov.put_trusted(
+            K.RUN_EVENT + K.run_key(run_id) + K.position(self.height, self.index),
+            codec.encode([event_type, int(result), self.ms, self.tx_id, round_]),
+        )
+
     def position(self) -> list[Any]:
         """Where the current tx is: [height, index, tx id]."""
         return [self.height, self.index, self.tx_id]
@@ -391,29 +463,35 @@ class _Block:
     # -- one tx ------------------------------------------------------------------------
 
     def apply(self, index: int, tx: Tx, tx_id: bytes) -> Result:
-        if tx.chain_id != self.chain_id or tx.version != limits.TX_VERSION:
+        """Judge one tx, in this order: envelope (chain, freshness, replay, kind), sender,
+        payload schema, then the kind's own rules. Only an applied tx writes."""
+        if tx.chain_id != self.chain_id or tx.version != _TX_VERSION:
             return Result.WRONG_CHAIN
-        tkey = K.TX + tx_id
+        ms = self.ms
+        tx_ms = tx.timestamp_ms
+        if not (tx_ms >= 0 and ms - TX_AGE_MAX_MS <= tx_ms <= ms + TX_FUTURE_MAX_MS):
+            return Result.STALE
+        tkey = _TX + _U64(tx_ms) + tx_id
         if self.ov.get(tkey) is not None:
             return Result.REPLAYED
-        handler = _HANDLERS.get(tx.kind)
-        if handler is None:
+        dispatch = _DISPATCH.get(tx.kind)
+        if dispatch is None:
             return Result.UNKNOWN_KIND
-        if not self.ms - TX_AGE_MAX_MS <= tx.timestamp_ms <= self.ms + TX_FUTURE_MAX_MS:
-            return Result.STALE
         principal = self.senders.get(tx.sender)
         if principal is None:
             principal = self.senders[tx.sender] = self.sender(tx.sender)
         if type(principal) is not Principal:
             return principal  # type: ignore[return-value]
-        invalid = SCHEMAS[tx.kind].validate(tx.payload)
+        validate, handler = dispatch
+        payload = tx.payload
+        invalid = validate(payload)
         if invalid is not None:
             return invalid
         self.index = index
         self.tx_id = tx_id
-        result = handler(self, principal, tx.payload)
-        if result is Result.ACCEPTED or result is Result.NO_GRANT:
-            self.ov.put_trusted(tkey, K.TX_RECORD.pack(self.height, index, result, self.ms))
+        result = handler(self, principal, payload)
+        if result is _ACCEPTED or result is _NO_GRANT:
+            self.ov.put_trusted(tkey, _TX_RECORD(self.height, index, result, ms))
         return result
 
     def sender(self, public_key: bytes) -> Principal | Result:
@@ -432,7 +510,9 @@ class _Block:
         org = self.load(K.ORG + ok)
         if org is None or org["status"] != "active":
             return Result.ORG_INACTIVE
-        return Principal(ident["org_id"], ident["name"], ident["role"], epoch, ok, ik)
+        org_id, name = ident["org_id"], ident["name"]
+        actor = codec.encode(org_id) + codec.encode(name) + codec.encode(epoch)
+        return Principal(org_id, name, ident["role"], epoch, ok, ik, actor)
 
     def forget_senders(self) -> None:
         """Identities or organisations changed: principals must be looked up again."""
@@ -458,6 +538,7 @@ class _Block:
         self,
         p: Principal,
         dataset: dict[str, Any],
+        dk: bytes,
         version: int | None,
         purpose: str,
         hint: bytes | None,
@@ -473,7 +554,7 @@ class _Block:
             return True, None
         now = self.ms
         for gid, g_version, g_identity, purposes, start, until in self.load_active(
-            K.ACTIVE + K.dataset_key(dataset["dataset_id"]) + p.org_key
+            K.ACTIVE + dk + p.org_key
         ):
             if (
                 purpose in purposes
@@ -499,10 +580,11 @@ class _Block:
             if ds is None:
                 return Result.NOT_FOUND
             version = ref.get("version")
-            if version is not None and version > len(ds["versions"]):
+            if version is not None and version > ds["version_count"]:
                 return Result.NOT_FOUND
             assert purpose is not None, "the schema requires a purpose with inputs"
-            allowed, gid = self.match_grant(p, ds, version, purpose, ref.get("grant_id"))
+            dk = K.dataset_key(ref["dataset_id"])
+            allowed, gid = self.match_grant(p, ds, dk, version, purpose, ref.get("grant_id"))
             if not allowed:
                 result = Result.NO_GRANT
             uses.append([ref["dataset_id"], version, gid, ref.get("context"), allowed])
@@ -523,12 +605,10 @@ class _Block:
         model uses. The event record: ``[kind code, tx id, org, identity, key epoch,
         result, purpose, uses, subject, on_behalf_of, run_id]``."""
         pos = K.time_position(self.ms, self.height, self.index)
-        record = encode_event_record(
+        record = _event_record(
             k.KIND_CODES[kind],
             self.tx_id,
-            p.org_id,
-            p.name,
-            p.key_epoch,
+            p.actor_bytes,
             int(result),
             payload.get("purpose"),
             [u[:3] for u in uses],
@@ -574,6 +654,7 @@ def _gov_propose(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         "rejections": [],
         "status": "open",
         "decided": None,
+        "expires_ms": b.ms + PROPOSAL_TTL_MS,
     }
     return _gov_decide(b, proposal)
 
@@ -593,18 +674,24 @@ def _gov_precondition(b: _Block, payload: dict[str, Any]) -> Result | None:
         return Result.NOT_FOUND
     if org["status"] != "active":
         return Result.ORG_INACTIVE if action != "remove_org" else Result.INVALID_STATE
+    validators = _active_validators(b)
     if action == "remove_org":
-        if _active_org_count(b) <= 1:
+        # The consortium keeps at least one organisation and one validator.
+        if _active_org_count(b) <= 1 or all(v["org_id"] == org_id for v in validators):
             return Result.INVALID_STATE
         return None
     node = b.load(K.VALIDATOR + K.node_key(payload["node_id"]))
     if action == "add_validator":
-        return Result.ALREADY_EXISTS if node is not None and node["status"] == "active" else None
+        if node is not None and node["status"] == "active":
+            return Result.ALREADY_EXISTS
+        if any(v["public_key"] == payload["node_public_key"] for v in validators):
+            return Result.ALREADY_EXISTS
+        return None
     if node is None or node["org_id"] != org_id:
         return Result.NOT_FOUND
     if node["status"] != "active":
         return Result.INVALID_STATE
-    if len(_active_validators(b)) <= 1:
+    if len(validators) <= 1:
         return Result.INVALID_STATE
     return None
 
@@ -697,7 +784,7 @@ def _gov_vote(approve: bool) -> Handler:
         proposal = b.load(K.PROPOSAL + payload["proposal_id"])
         if proposal is None:
             return Result.NOT_FOUND
-        if proposal["status"] != "open":
+        if proposal["status"] != "open" or b.ms >= proposal["expires_ms"]:
             return Result.INVALID_STATE
         if p.org_id in proposal["approvals"] or p.org_id in proposal["rejections"]:
             return Result.DUPLICATE_VOTE
@@ -788,7 +875,10 @@ def _dataset_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resul
     record["registered_by"] = p.name
     record["registered"] = b.position()
     record["registered_ms"] = b.ms
-    record["versions"] = [
+    record["version_count"] = 1
+    b.store(key, record)
+    b.store(
+        K.version_key(payload["dataset_id"], 1),
         {
             "version": 1,
             "content_hash": payload["content_hash"],
@@ -796,9 +886,8 @@ def _dataset_register(b: _Block, p: Principal, payload: dict[str, Any]) -> Resul
             "location": payload["location"],
             "added": b.position(),
             "added_ms": b.ms,
-        }
-    ]
-    b.store(key, record)
+        },
+    )
     b.mark(K.HISTORY + K.dataset_key(payload["dataset_id"]), k.DATASET_REGISTER, Result.ACCEPTED)
     return Result.ACCEPTED
 
@@ -812,14 +901,14 @@ def _dataset_add_version(b: _Block, p: Principal, payload: dict[str, Any]) -> Re
         return Result.NOT_FOUND
     if ds["owner_org"] != p.org_id:
         return Result.UNAUTHORIZED
-    versions = ds["versions"]
-    if payload["parent_version"] > len(versions):
+    count = ds["version_count"]
+    if payload["parent_version"] > count:
         return Result.NOT_FOUND
-    if len(versions) >= 2**32 - 1:
+    if count >= 2**32 - 1:
         return Result.INVALID_STATE
-    location = payload.get("location", versions[-1]["location"])
+    location = payload.get("location", ds["location"])
     version = {
-        "version": len(versions) + 1,
+        "version": count + 1,
         "content_hash": payload["content_hash"],
         "parent_version": payload["parent_version"],
         "location": location,
@@ -828,7 +917,8 @@ def _dataset_add_version(b: _Block, p: Principal, payload: dict[str, Any]) -> Re
     }
     if "change_summary" in payload:
         version["change_summary"] = payload["change_summary"]
-    b.store(key, {**ds, "versions": [*versions, version], "location": location})
+    b.store(key, {**ds, "version_count": count + 1, "location": location})
+    b.store(K.version_key(payload["dataset_id"], count + 1), version)
     b.mark(K.HISTORY + K.dataset_key(payload["dataset_id"]), k.DATASET_ADD_VERSION, Result.ACCEPTED)
     return Result.ACCEPTED
 
@@ -842,7 +932,7 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     if ds["owner_org"] != p.org_id:
         return Result.UNAUTHORIZED
     version = payload.get("version")
-    if version is not None and version > len(ds["versions"]):
+    if version is not None and version > ds["version_count"]:
         return Result.NOT_FOUND
     grantee_org = payload["grantee_org"]
     problem = b.active_org(grantee_org)
@@ -854,6 +944,11 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     start, until = payload["valid_from_ms"], payload["valid_until_ms"]
     if until <= start or until <= b.ms:
         return Result.INVALID_WINDOW
+    dk = K.dataset_key(ds["dataset_id"])
+    gk = K.org_key(grantee_org)
+    live = [g for g in b.load_active(K.ACTIVE + dk + gk) if g[5] > b.ms]
+    if len(live) >= ACTIVE_GRANTS_PER_PAIR_MAX:
+        return Result.INVALID_STATE
     gid = b.tx_id
     purposes = sorted(payload["purposes"])
     record: dict[str, Any] = {
@@ -872,13 +967,10 @@ def _grant_issue(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         "issued_ms": b.ms,
         "revoked": None,
     }
-    dk = K.dataset_key(ds["dataset_id"])
-    gk = K.org_key(grantee_org)
     b.store(K.GRANT + gid, record)
     akey = K.ACTIVE + dk + gk
-    b.store_active(
-        akey, [*b.load_active(akey), (gid, version, identity, frozenset(purposes), start, until)]
-    )
+    # Grants past their window can never match again: drop them from the hot index.
+    b.store_active(akey, [*live, (gid, version, identity, frozenset(purposes), start, until)])
     b.ov.put(K.BY_DATASET + dk + gk + gid, b"")
     b.ov.put(K.BY_GRANTEE + gk + dk + gid, b"")
     b.mark(K.HISTORY + dk, k.GRANT_ISSUE, Result.ACCEPTED)
@@ -919,23 +1011,48 @@ def _audit_common(b: _Block, kind: str, p: Principal, payload: dict[str, Any]) -
     return None
 
 
+_ACCESS_ROLES: Final = k.AUDIT_ROLES[k.AUDIT_DATA_ACCESS]
+_ACCESS_CODE: Final = k.KIND_CODES[k.AUDIT_DATA_ACCESS]
+
+
 def _data_access(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
-    # The hot path: one dataset, one grant lookup, four writes.
-    if p.role not in k.AUDIT_ROLES[k.AUDIT_DATA_ACCESS]:
+    """The hot path (most of the chain's traffic): one dataset, one walk of the pair's
+    grants, three or four writes, so it is written out rather than composed."""
+    if p.role not in _ACCESS_ROLES:
         return Result.UNAUTHORIZED
     if "on_behalf_of" in payload and b.load(K.ORG + K.org_key(payload["on_behalf_of"])) is None:
         return Result.NOT_FOUND
-    ds = b.dataset(payload["dataset_id"])
+    dataset_id = payload["dataset_id"]
+    dk = K.dataset_key(dataset_id)
+    ds = b.load(K.DATASET + dk)
     if ds is None:
         return Result.NOT_FOUND
     version = payload.get("version")
-    if version is not None and version > len(ds["versions"]):
+    if version is not None and version > ds["version_count"]:
         return Result.NOT_FOUND
-    allowed, gid = b.match_grant(p, ds, version, payload["purpose"], payload.get("grant_id"))
+    allowed, gid = b.match_grant(p, ds, dk, version, payload["purpose"], payload.get("grant_id"))
     result = Result.ACCEPTED if allowed else Result.NO_GRANT
-    b.log_event(
-        k.AUDIT_DATA_ACCESS, p, payload, result, [[payload["dataset_id"], version, gid]], None
+    tx_id, ms = b.tx_id, b.ms
+    at = K.position(b.height, b.index)
+    pos = K.u64(ms) + at
+    put = b.ov.put_trusted
+    put(
+        K.LOG + pos,
+        _event_record(
+            _ACCESS_CODE,
+            tx_id,
+            p.actor_bytes,
+            result,
+            payload["purpose"],
+            ((dataset_id, version, gid),),
+            None,
+            payload.get("on_behalf_of"),
+            payload.get("run_id"),
+        ),
     )
+    if not allowed:
+        put(K.VIOLATION + pos, b"")
+    put(K.HISTORY + dk + at, K.MARK.pack(_ACCESS_CODE, result, ms, tx_id))
     return result
 
 
@@ -1064,7 +1181,6 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
     if isinstance(checked, Result):
         return checked
     result, uses = checked
-    event = {"event_type": event_type, "at": b.position(), "at_ms": b.ms, "result": int(result)}
     if run is None:
         run = {
             "run_id": payload["run_id"],
@@ -1072,24 +1188,21 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
             "org_id": p.org_id,
             "identity": p.name,
             "purpose": payload["purpose"],
-            "inputs": uses,
+            "inputs": [],
+            "grants_used": [],
             "base_model": base,
-            "events": [],
+            "event_count": 0,
             "violation": False,
-        }
-    else:
-        known = {(u[0], u[1]) for u in run["inputs"]}
-        run = {
-            **run,
-            "inputs": run["inputs"]
-            + [u for u in uses[len(run["inputs"]) :] if (u[0], u[1]) not in known],
         }
     run = {
         **run,
+        "inputs": _latest_uses(uses),
+        "grants_used": _merge_grants(run["grants_used"], uses),
         "status": event_type,
-        "events": [*run["events"], event],
+        "event_count": run["event_count"] + 1,
         "violation": run["violation"] or result is Result.NO_GRANT,
     }
+    b.run_event(payload["run_id"], event_type, result, None)
     for name in ("code_digest", "config_digest", "environment_digest", "model_digest"):
         if name in payload:
             run[name] = payload[name]
@@ -1098,6 +1211,27 @@ def _training_run(b: _Block, p: Principal, payload: dict[str, Any]) -> Result:
         k.AUDIT_TRAINING_RUN, p, payload, result, uses, [payload["run_id"], event_type], None
     )
     return result
+
+
+def _latest_uses(uses: list[list[Any]]) -> list[list[Any]]:
+    """One entry per (dataset, version), as checked by the latest event."""
+    seen: set[tuple[str, int | None]] = set()
+    out = []
+    for use in uses:
+        if (use[0], use[1]) not in seen:
+            seen.add((use[0], use[1]))
+            out.append(use)
+    return out
+
+
+def _merge_grants(known: list[bytes], uses: list[list[Any]]) -> list[bytes]:
+    """Every grant a run relied on at any of its events, in first-use order: the lineage
+    of its model rests on all of them."""
+    merged = list(known)
+    for use in uses:
+        if use[2] is not None and use[2] not in merged:
+            merged.append(use[2])
+    return merged
 
 
 def _ref(use: list[Any]) -> dict[str, Any]:
@@ -1169,13 +1303,6 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
     if isinstance(checked, Result):
         return checked
     result, uses = checked
-    event = {
-        "event_type": "ROUND",
-        "round": payload["round"],
-        "at": b.position(),
-        "at_ms": b.ms,
-        "result": int(result),
-    }
     if run is None:
         run = {
             "run_id": payload["run_id"],
@@ -1185,21 +1312,23 @@ def _federated_round(b: _Block, p: Principal, payload: dict[str, Any]) -> Result
             "purpose": payload.get("purpose"),
             "inputs": [],
             "base_model": None,
-            "events": [],
+            "event_count": 0,
             "violation": False,
             "status": "RUNNING",
             "participants": [],
+            "grants_used": [],
         }
-    known = {(u[0], u[1]) for u in run["inputs"]}
     run = {
         **run,
-        "inputs": run["inputs"] + [u for u in uses if (u[0], u[1]) not in known],
-        "events": [*run["events"], event],
+        "inputs": _latest_uses(uses + run["inputs"]),
+        "grants_used": _merge_grants(run["grants_used"], uses),
+        "event_count": run["event_count"] + 1,
         "participants": sorted(set(run["participants"]) | set(payload["participants"])),
         "model_digest": payload["aggregate_digest"],
         "violation": run["violation"] or result is Result.NO_GRANT,
     }
     b.store(rkey, run)
+    b.run_event(payload["run_id"], "ROUND", result, payload["round"])
     b.log_event(
         k.AUDIT_FEDERATED_ROUND,
         p,
@@ -1236,3 +1365,14 @@ _HANDLERS: Final[dict[str, Handler]] = {
 }
 
 assert _HANDLERS.keys() == k.KINDS.keys(), "every kind has a handler"
+
+_DISPATCH: Final[dict[str, tuple[Callable[[Any], Result | None], Handler]]] = {
+    kind: (SCHEMAS[kind].validate, handler) for kind, handler in _HANDLERS.items()
+}
+"""kind -> (payload check, handler): one lookup per tx."""
+_TX: Final = K.TX
+_U64: Final = struct.Struct(">Q").pack
+_TX_VERSION: Final = limits.TX_VERSION
+_TX_RECORD: Final = K.TX_RECORD.pack
+_ACCEPTED: Final = Result.ACCEPTED
+_NO_GRANT: Final = Result.NO_GRANT

@@ -140,7 +140,10 @@ class GrantView:
 
 @dataclass(frozen=True, slots=True)
 class EventView:
-    """One recorded audit event (the common envelope)."""
+    """One recorded audit event: the common envelope (actor, on-behalf-of, purpose, the
+    datasets used and the grants relied on, run id, result). The kind-specific details
+    (digests, counts, metrics) stay in the tx itself, which the block store returns by
+    ``tx.tx_id`` with its receipt."""
 
     kind: str
     tx: TxRef
@@ -219,7 +222,7 @@ class DatasetView:
     """{version, content_hash (hex), parent_version, location, added (TxRef json), added_ms}."""
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> DatasetView:
+    def from_record(cls, rec: dict[str, Any], versions: Iterable[dict[str, Any]]) -> DatasetView:
         return cls(
             rec["dataset_id"],
             rec["owner_org"],
@@ -231,7 +234,7 @@ class DatasetView:
             rec.get("title"),
             _ref(rec["registered"]),
             rec["registered_ms"],
-            tuple({**_json(v), "added": _ref(v["added"]).to_json()} for v in rec["versions"]),
+            tuple({**_json(v), "added": _ref(v["added"]).to_json()} for v in versions),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -259,7 +262,10 @@ def dataset(state: StateReader, dataset_id: str) -> DatasetView:
     rec = _load(state, K.DATASET + K.dataset_key(dataset_id))
     if rec is None:
         raise QueryError(f"no dataset {dataset_id!r}")
-    return DatasetView.from_record(rec)
+    versions = (
+        codec.decode(v) for _, v in scan_prefix(state, K.VERSION + K.dataset_key(dataset_id))
+    )
+    return DatasetView.from_record(rec, versions)
 
 
 def grant(state: StateReader, grant_id: bytes) -> GrantView:
@@ -540,9 +546,20 @@ class RunView:
     """(dataset id, version, grant id used, context, allowed when last checked)."""
     events: tuple[tuple[str, TxRef, int, int], ...]
     """(event type, tx, block ms, result)."""
+    grants_used: tuple[bytes, ...]
+    """Every grant the run relied on at any of its events."""
+    base_model: tuple[str, int] | None
+    """The model fine-tuned, if any."""
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> RunView:
+    def from_record(cls, rec: dict[str, Any], events: Iterable[tuple[bytes, bytes]]) -> RunView:
+        """From the run record and its ``S`` entries (key, value)."""
+        base = rec.get("base_model")
+        parsed = []
+        for key, raw in events:
+            height, index = K.parse_position(key[-12:])
+            event_type, result, ms, tx_id, _round = codec.decode(raw)
+            parsed.append((event_type, TxRef(height, index, tx_id), ms, result))
         return cls(
             rec["run_id"],
             rec["type"],
@@ -551,7 +568,9 @@ class RunView:
             rec["status"],
             rec["violation"],
             tuple((u[0], u[1], u[2], u[3], u[4]) for u in rec["inputs"]),
-            tuple((e["event_type"], _ref(e["at"]), e["at_ms"], e["result"]) for e in rec["events"]),
+            tuple(parsed),
+            tuple(rec.get("grants_used", ())),
+            None if base is None else (base["model_name"], base["model_version"]),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -576,6 +595,10 @@ class RunView:
                 {"event_type": t, "tx": r.to_json(), "timestamp_ms": ms, "result": label(res)}
                 for t, r, ms, res in self.events
             ],
+            "grants_used": [g.hex() for g in self.grants_used],
+            "base_model": None
+            if self.base_model is None
+            else {"model_name": self.base_model[0], "model_version": self.base_model[1]},
         }
 
 
@@ -673,64 +696,57 @@ def run(state: StateReader, run_id: str) -> RunView:
     rec = _load(state, K.RUN + K.run_key(run_id))
     if rec is None:
         raise QueryError(f"no run {run_id!r}")
-    return RunView.from_record(rec)
+    return RunView.from_record(rec, scan_prefix(state, K.RUN_EVENT + K.run_key(run_id)))
 
 
 def model_lineage(state: StateReader, model_name: str, model_version: int) -> ModelLineage:
+    """Walk from the model to its parents and base models (breadth first, at most
+    ``LINEAGE_DEPTH_MAX`` generations), their training runs, the datasets those used and,
+    through registered derivations, the datasets those came from, collecting the grants
+    relied on and every ``no_grant`` on the way."""
     root = model(state, model_name, model_version)
     models: list[ModelView] = []
     runs: dict[str, RunView] = {}
     dataset_ids: list[str] = []
     grant_ids: list[bytes] = []
-    derivations: list[dict[str, Any]] = []
     evidence: list[TxRef] = []
     violations: list[TxRef] = []
     seen_models: set[tuple[str, int]] = set()
-    frontier: list[tuple[ModelView, int]] = [(root, 0)]
+    frontier: list[tuple[str, int, int]] = [(model_name, model_version, 0)]
     while frontier:
-        m, depth = frontier.pop(0)
-        if (m.model_name, m.model_version) in seen_models:
+        name, version, depth = frontier.pop(0)
+        if (name, version) in seen_models or depth > LINEAGE_DEPTH_MAX:
             continue
-        seen_models.add((m.model_name, m.model_version))
+        seen_models.add((name, version))
+        m = root if (name, version) == (model_name, model_version) else model(state, name, version)
         models.append(m)
         evidence.append(m.registered)
-        run_ids = list(m.training_runs)
-        for run_id in run_ids:
+        frontier.extend((n, v, depth + 1) for n, v in m.parent_models)
+        for run_id in m.training_runs:
             if run_id in runs:
                 continue
-            r = run(state, run_id)
-            runs[run_id] = r
-            for event_type, ref, _ms, result in r.events:
+            r = runs[run_id] = run(state, run_id)
+            for _event_type, ref, _ms, result in r.events:
                 evidence.append(ref)
                 if result == Result.NO_GRANT:
                     violations.append(ref)
-                del event_type
             for d, _v, g, _c, _a in r.inputs:
                 if d not in dataset_ids:
                     dataset_ids.append(d)
                 if g is not None and g not in grant_ids:
                     grant_ids.append(g)
-        if depth < LINEAGE_DEPTH_MAX:
-            frontier.extend((model(state, n, v), depth + 1) for n, v in m.parent_models)
-            for r in runs.values():
-                raw = r  # base models of fine-tuning runs are parents too
-                rec = _load(state, K.RUN + K.run_key(raw.run_id))
-                base = rec.get("base_model") if rec else None
-                if (
-                    base is not None
-                    and (base["model_name"], base["model_version"]) not in seen_models
-                ):
-                    frontier.append(
-                        (model(state, base["model_name"], base["model_version"]), depth + 1)
-                    )
-    # Datasets, transitively through derivations.
+            grant_ids.extend(g for g in r.grants_used if g not in grant_ids)
+            if r.base_model is not None:
+                frontier.append((*r.base_model, depth + 1))
+    derivations: list[dict[str, Any]] = []
     i = 0
     while i < len(dataset_ids) and i < EVIDENCE_MAX:
         for derivation in _derivations(state, dataset_ids[i]):
             derivations.append({"output_dataset_id": dataset_ids[i], **derivation})
-            evidence.append(_ref_json(derivation["tx"]))
+            ref = _ref_json(derivation["tx"])
+            evidence.append(ref)
             if derivation["result"] == Result.NO_GRANT.label:
-                violations.append(_ref_json(derivation["tx"]))
+                violations.append(ref)
             for inp in derivation["inputs"]:
                 if inp["dataset_id"] not in dataset_ids:
                     dataset_ids.append(inp["dataset_id"])
@@ -741,11 +757,7 @@ def model_lineage(state: StateReader, model_name: str, model_version: int) -> Mo
     evidence.extend(d.registered for d in datasets)
     grants = tuple(grant(state, g) for g in grant_ids)
     evidence.extend(r for g in grants for r in g.evidence())
-    uses = tuple(
-        e
-        for m in models[:1]
-        for e in _history(state, K.MODEL_USE + K.model_version_key(m.model_name, m.model_version))
-    )
+    uses = tuple(_history(state, K.MODEL_USE + K.model_version_key(model_name, model_version)))
     evidence.extend(u.tx for u in uses)
     violations.extend(u.tx for u in uses if u.result == Result.NO_GRANT)
     refs, truncated = _evidence(evidence)
@@ -770,15 +782,21 @@ def _ref_json(doc: dict[str, Any]) -> TxRef:
 # -- events, violations, report ------------------------------------------------------------
 
 
+def _ms(value: int) -> bytes:
+    """A time bound as a key part, clamped to the u64 range (callers pass user input)."""
+    return K.u64(min(max(int(value), 0), 2**64 - 1))
+
+
 def events(state: StateReader, from_ms: int, until_ms: int) -> Iterator[EventView]:
     """Audit events recorded in blocks with ``from_ms <= block time < until_ms``, in chain order."""
-    for key, raw in state.range(K.LOG + K.u64(from_ms), K.LOG + K.u64(until_ms)):
+    for key, raw in state.range(K.LOG + _ms(from_ms), K.LOG + _ms(until_ms)):
         yield EventView.from_entry(key, raw)
 
 
-def event(state: StateReader, tx_id: bytes) -> EventView | None:
-    """The audit event a tx recorded, or None (not applied, or not an audit event)."""
-    raw = state.get(K.TX + tx_id)
+def event(state: StateReader, tx_id: bytes, tx_timestamp_ms: int) -> EventView | None:
+    """The audit event a tx (its id and its own ``timestamp_ms``) recorded, or None (not
+    applied, or not an audit event)."""
+    raw = state.get(K.tx_key(tx_timestamp_ms, tx_id))
     if raw is None:
         return None
     height, index, _result, ms = K.TX_RECORD.unpack(raw)
@@ -787,9 +805,10 @@ def event(state: StateReader, tx_id: bytes) -> EventView | None:
     return None if value is None else EventView.from_entry(key, value)
 
 
-def tx_result(state: StateReader, tx_id: bytes) -> tuple[TxRef, int] | None:
-    """Where an applied tx is and its result (rejected txs are in the block store only)."""
-    raw = state.get(K.TX + tx_id)
+def tx_result(state: StateReader, tx_id: bytes, tx_timestamp_ms: int) -> tuple[TxRef, int] | None:
+    """Where an applied tx (its id and its own ``timestamp_ms``) is and its result
+    (rejected txs are in the block store's tx index only)."""
+    raw = state.get(K.tx_key(tx_timestamp_ms, tx_id))
     if raw is None:
         return None
     height, index, result, _ms = K.TX_RECORD.unpack(raw)
@@ -821,7 +840,7 @@ def violations(
     """Audit events recorded as ``no_grant`` in blocks with ``from_ms <= time < until_ms``."""
     found: list[EventView] = []
     truncated = False
-    for key, _ in state.range(K.VIOLATION + K.u64(from_ms), K.VIOLATION + K.u64(until_ms)):
+    for key, _ in state.range(K.VIOLATION + _ms(from_ms), K.VIOLATION + _ms(until_ms)):
         if len(found) >= limit:
             truncated = True
             break
@@ -959,11 +978,15 @@ def identity(state: StateReader, public_key: bytes) -> dict[str, Any] | None:
     return {**_json(rec), "key_current": rec["key_epoch"] == entry[1]}
 
 
-def proposal(state: StateReader, proposal_id: bytes) -> dict[str, Any]:
+def proposal(state: StateReader, proposal_id: bytes, *, at_ms: int | None = None) -> dict[str, Any]:
+    """A governance proposal; an open one past its expiry at ``at_ms`` shows as ``expired``."""
     rec = _load(state, K.PROPOSAL + proposal_id)
     if rec is None:
         raise QueryError(f"no proposal {proposal_id.hex()}")
-    return _json(rec)
+    doc: dict[str, Any] = _json(rec)
+    if doc["status"] == "open" and at_ms is not None and at_ms >= doc["expires_ms"]:
+        doc["status"] = "expired"
+    return doc
 
 
 def state_root(state: StateReader) -> tuple[int, bytes]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,8 +141,17 @@ def story_genesis(seed: bytes = b"story") -> tuple[Genesis, dict[str, signing.Pr
     return genesis, keys
 
 
-def story(seed: bytes = b"story") -> Story:
-    """The issue's audit story, one step per block, an hour apart:
+def story(
+    seed: bytes = b"story",
+    *,
+    genesis: Genesis | None = None,
+    admins: Mapping[str, signing.PrivateKey] | None = None,
+    orgs: Mapping[str, str] | None = None,
+    start_ms: int | None = None,
+    step_ms: int = 3600 * 1000,
+) -> Story:
+    """The issue's audit story, one step per block, ``step_ms`` apart from ``start_ms``
+    (default: an hour apart from the genesis time):
 
     1. the admins register people and apps: the hospital's data steward, the lab's
        training app, the regulator's auditor;
@@ -153,16 +162,28 @@ def story(seed: bytes = b"story") -> Story:
        allow (``no_grant``);
     5. the hospital revokes the grant;
     6. the lab starts training run 2 on the same data: ``no_grant``.
+
+    By default it runs on ``story_genesis(seed)``. To tell it on another consortium (the
+    demo's), pass its ``genesis``, the ``admins``' private keys by role (``hospital``,
+    ``lab``, ``regulator``) and, if their org ids differ from the roles, ``orgs`` (role ->
+    org id). Submitted all at once in this order, the txs give the same results: pass
+    ``start_ms`` = now and a small ``step_ms`` so they are fresh (see ``TX_AGE_MAX_MS``).
     """
-    genesis, keys = story_genesis(seed)
+    roles = ("hospital", "lab", "regulator")
+    if genesis is None:
+        genesis, keys = story_genesis(seed)
+        admin_keys = {role: keys[f"{role}/admin"] for role in roles}
+    elif admins is None or set(admins) != set(roles):
+        raise ValueError(f"a custom genesis needs the admin keys of {roles}")
+    else:
+        admin_keys = dict(admins)
+    org = {role: (orgs or {}).get(role, role) for role in roles}
     cid = genesis.chain_id
-    signers = {
-        name: Signer(keys[name], cid) for name in ("hospital/admin", "lab/admin", "regulator/admin")
-    }
+    signers = {f"{role}/admin": Signer(admin_keys[role], cid) for role in roles}
     for name in ("hospital/steward", "lab/trainer", "regulator/auditor"):
         signers[name] = Signer(derive_key(seed, name), cid)
-    hour = 3600 * 1000
-    t = [STORY_START_MS + (i + 1) * hour for i in range(6)]
+    start = genesis.timestamp_ms if start_ms is None else start_ms
+    t = [start + (i + 1) * step_ms for i in range(6)]
     blocks: list[SampleBlock] = []
 
     def block(ts: int, *txs: Tx) -> None:
@@ -193,13 +214,13 @@ def story(seed: bytes = b"story") -> Story:
             t[0],
         ),
     )
-    dataset_id = "hospital/chest-xray-2025"
+    dataset_id = f"{org['hospital']}/chest-xray-2025"
     steward = signers["hospital/steward"]
     grant_tx = steward.tx(
         k.GRANT_ISSUE,
         pl.grant_issue(
             dataset_id,
-            grantee_org="lab",
+            grantee_org=org["lab"],
             purposes=["training"],
             valid_from_ms=t[1],
             valid_until_ms=t[1] + 365 * DAY_MS,
@@ -226,7 +247,7 @@ def story(seed: bytes = b"story") -> Story:
     )
     grant_id = grant_tx.tx_id
     trainer = signers["lab/trainer"]
-    run1, run2, model = "lab-run-0001", "lab-run-0002", "lab/xray-triage"
+    run1, run2, model = "lab-run-0001", "lab-run-0002", f"{org['lab']}/xray-triage"
     inputs = [
         pl.dataset_ref(
             dataset_id, version=1, context="training", digest=digest_of("chest-xray-2025 v1")
@@ -635,8 +656,3 @@ def traffic(
                 )
         measured.append(SampleBlock(ms, tuple(txs)))
     return Traffic(genesis, tuple(setup), tuple(measured))
-
-
-def blocks_of(txs: Sequence[Tx], timestamp_ms: int, size: int) -> list[SampleBlock]:
-    """Cut txs into blocks of ``size`` at one timestamp (for tests)."""
-    return [SampleBlock(timestamp_ms, tuple(txs[i : i + size])) for i in range(0, len(txs), size)]

@@ -17,8 +17,10 @@ state and persists the block's writes in the block's own write transaction) and 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
+
+_UNSET = object()
 
 Write = tuple[bytes, bytes | None]
 """One state change: (key, value), value None = delete."""
@@ -133,9 +135,9 @@ class Overlay:
         self._writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        writes = self._writes
-        if key in writes:
-            return writes[key]
+        own = self._writes.get(key, _UNSET)
+        if own is not _UNSET:
+            return own  # type: ignore[return-value]
         return self._base.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
@@ -187,12 +189,3 @@ class Overlay:
 def _check_key(key: bytes) -> None:
     if not isinstance(key, bytes) or not 0 < len(key) <= 511:
         raise ValueError("state keys are 1..511 bytes (LMDB's default key limit)")
-
-
-def apply_writes(state: State, writes: Sequence[Write]) -> None:
-    """Apply a block's writes to any ``State``."""
-    for key, value in writes:
-        if value is None:
-            state.delete(key)
-        else:
-            state.put(key, value)

@@ -519,3 +519,27 @@ def test_the_overlay_reads_like_the_state_it_writes(
     after = MemoryState(base.items())
     after.apply(ov.writes())
     assert after.items() == sorted(model.items())
+
+
+def test_a_block_can_be_applied_on_top_of_uncommitted_writes() -> None:
+    # What a pipelining node does: execute block h+1 while block h is still being synced.
+    story = samples.story()
+    sequential = replay(story.blocks, story.genesis)
+    committed = LocalChain(story.genesis)
+    pending = Overlay(committed.state)
+    for height, block in enumerate(story.blocks, 1):
+        outcome = apply_block(
+            pending,
+            genesis=story.genesis,
+            height=height,
+            timestamp_ms=block.timestamp_ms,
+            txs=block.txs,
+        )
+        for key, value in outcome.writes:
+            if value is None:
+                pending.delete(key)
+            else:
+                pending.put(key, value)
+    assert outcome.state_root == sequential.root
+    committed.state.apply(pending.writes())
+    assert committed.state.items() == sequential.state.items()

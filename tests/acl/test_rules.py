@@ -586,7 +586,7 @@ def test_revoked_identities_and_rotated_keys_stop_working(w: World) -> None:
     w.s["lab/app"] = Signer(new_key, "rules", nonce=100)
     signed_with_new_key = w.tx("lab/app", k.AUDIT_DATA_ACCESS, access())
     assert w.apply(signed_with_new_key) == [Result.ACCEPTED]
-    event = q.event(w.chain.state, signed_with_new_key.tx_id)
+    event = q.event(w.chain.state, signed_with_new_key.tx_id, signed_with_new_key.timestamp_ms)
     assert event is not None and event.identity == "app" and event.key_epoch == 1
     assert (
         w.one("lab/admin", k.IDENTITY_REVOKE, pl.build(k.IDENTITY_REVOKE, name="app"))
@@ -734,3 +734,112 @@ def test_rejections_leave_the_state_untouched(w: World) -> None:
     )
     assert Result.ACCEPTED not in results
     assert domain_items(w.chain.state) == before
+
+
+def test_fine_tuned_models_trace_back_to_their_base_model(w: World) -> None:
+    start = pl.build(
+        k.AUDIT_TRAINING_RUN,
+        run_id="base-run",
+        event_type="START",
+        purpose="training",
+        inputs=[pl.dataset_ref("hospital/ds")],
+    )
+    base = pl.build(
+        k.AUDIT_MODEL_REGISTRATION,
+        model_name="base",
+        model_version=1,
+        weights_digest=digest_of("b"),
+        training_runs=["base-run"],
+    )
+    tune = pl.build(
+        k.AUDIT_TRAINING_RUN,
+        run_id="ft-run",
+        event_type="START",
+        purpose="fine_tuning",
+        inputs=[pl.dataset_ref("hospital/ds")],
+        base_model=pl.model_ref("base", 1),
+    )
+    tuned = pl.build(
+        k.AUDIT_MODEL_REGISTRATION,
+        model_name="tuned",
+        model_version=1,
+        weights_digest=digest_of("t"),
+        training_runs=["ft-run"],
+    )
+    assert w.apply(
+        w.tx("lab/app", k.AUDIT_TRAINING_RUN, start),
+        w.tx("lab/app", k.AUDIT_MODEL_REGISTRATION, base),
+        w.tx("lab/app", k.AUDIT_TRAINING_RUN, tune),
+        w.tx("lab/app", k.AUDIT_MODEL_REGISTRATION, tuned),
+    ) == [
+        Result.ACCEPTED,
+        Result.ACCEPTED,
+        Result.NO_GRANT,
+        Result.ACCEPTED,
+    ]  # granted training, not fine_tuning
+    lineage = q.model_lineage(w.chain.state, "tuned", 1)
+    assert [(m.model_name, m.model_version) for m in lineage.models] == [("tuned", 1), ("base", 1)]
+    assert [r.run_id for r in lineage.runs] == ["ft-run", "base-run"]
+    assert [g.grant_id for g in lineage.grants] == [w.grant.tx_id]  # only the base run had a grant
+    assert not lineage.clean and len(lineage.violations) == 1
+
+
+def test_expired_grants_leave_the_hot_index(w: World) -> None:
+    from acl import keys as K
+    from acl.machine import ACTIVE_GRANTS_PER_PAIR_MAX
+
+    short = w.grant_payload(grantee_org="clinic", valid_from_ms=T0, valid_until_ms=w.now + 1500)
+    assert w.one("hospital/steward", k.GRANT_ISSUE, short) is Result.ACCEPTED
+    assert (
+        w.one(
+            "hospital/steward",
+            k.GRANT_ISSUE,
+            w.grant_payload(grantee_org="clinic", purposes=["evaluation"]),
+        )
+        is Result.ACCEPTED
+    )
+    pair = K.ACTIVE + K.dataset_key("hospital/ds") + K.org_key("clinic")
+    from chain import codec
+
+    assert len(codec.decode(w.chain.state.get(pair))) == 1  # the expired one was dropped
+    assert len(q.grants_by_grantee(w.chain.state, "clinic").grants) == 2  # history keeps both
+    assert ACTIVE_GRANTS_PER_PAIR_MAX >= 16
+
+
+def test_proposals_expire(w: World) -> None:
+    from acl.machine import PROPOSAL_TTL_MS
+
+    add = pl.build(
+        k.GOV_PROPOSE,
+        action="add_validator",
+        org_id="lab",
+        node_id="lab-node-2",
+        node_public_key=signing.public_key_bytes(derive_key(SEED, "n2")),
+    )
+    proposal = w.tx("lab/admin", k.GOV_PROPOSE, add)
+    assert w.apply(proposal) == [Result.ACCEPTED]
+    late = w.now + PROPOSAL_TTL_MS
+    vote = w.tx(
+        "hospital/admin",
+        k.GOV_APPROVE,
+        pl.build(k.GOV_APPROVE, proposal_id=proposal.tx_id),
+        timestamp_ms=late,
+    )
+    assert w.apply(vote, advance_ms=PROPOSAL_TTL_MS) == [Result.INVALID_STATE]
+    assert q.proposal(w.chain.state, proposal.tx_id, at_ms=late)["status"] == "expired"
+    same_key = {
+        **add,
+        "node_id": "lab-node-3",
+        "node_public_key": signing.public_key_bytes(derive_key(SEED, "lab/node")),
+    }
+    assert w.one("lab/admin", k.GOV_PROPOSE, same_key) is Result.ALREADY_EXISTS  # a validator's key
+
+
+def test_state_of_another_layout_is_refused(w: World) -> None:
+    from acl import keys as K
+    from acl.state import Overlay
+
+    old = Overlay(w.chain.state)
+    old.delete(K.META_LAYOUT)
+    with pytest.raises(StateError, match="layout"):
+        apply_block(old, genesis=w.genesis, height=w.chain.height + 1, timestamp_ms=w.now, txs=[])

@@ -194,7 +194,43 @@ def test_the_auditors_report_counts_everything(told) -> None:
 def test_each_event_can_be_found_by_its_tx_id(told) -> None:
     story, chain, _ = told
     last_tx = story.blocks[-1].txs[0]
-    event = q.event(chain.state, last_tx.tx_id)
+    event = q.event(chain.state, last_tx.tx_id, last_tx.timestamp_ms)
     assert event is not None and event.result == N and event.tx.height == 6
-    found = q.tx_result(chain.state, story.grant_id)
+    found = q.tx_result(chain.state, story.grant_id, story.blocks[1].timestamp_ms)
     assert found is not None and found[1] == A and found[0].height == 2
+
+
+def test_the_story_can_be_told_on_another_consortium_in_one_block() -> None:
+    from chain import signing
+    from chain.genesis import Genesis, Identity, Organisation, Validator
+
+    keys = {role: samples.derive_key(b"demo", role) for role in ("hospital", "lab", "regulator")}
+    ids = {"hospital": "st-marys", "lab": "northwind", "regulator": "hda"}
+    genesis = Genesis(
+        chain_id="demo",
+        consensus="pbft",
+        timestamp_ms=samples.STORY_START_MS,
+        organisations=tuple(Organisation(ids[r], r) for r in ids),
+        identities=tuple(
+            Identity(ids[r], "root", "admin", signing.public_key_bytes(keys[r])) for r in ids
+        ),
+        validators=(
+            Validator(
+                "n1", "st-marys", signing.public_key_bytes(samples.derive_key(b"demo", "n1"))
+            ),
+        ),
+        governance_quorum=2,
+    )
+    now = samples.STORY_START_MS + 5 * samples.DAY_MS
+    story = samples.story(genesis=genesis, admins=keys, orgs=ids, start_ms=now, step_ms=0)
+    chain = LocalChain(genesis)
+    txs = [tx for block in story.blocks for tx in block.txs]
+    assert chain.apply(txs, now) == [A, A, A, A, A, A, A, A, A, A, A, A, N, A, N]
+    assert story.dataset_id == "st-marys/chest-xray-2025"
+    assert q.model_lineage(chain.state, story.model_name, 1).grants[0].grantee_org == "northwind"
+
+
+def test_time_ranges_accept_any_integers(told) -> None:
+    _, chain, _ = told
+    assert q.audit_report(chain.state, -5, 2**70).total == 9
+    assert q.violations(chain.state, 2**70, -1).events == ()
