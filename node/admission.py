@@ -1,7 +1,8 @@
 """Admission: what a tx must pass before it may wait in the mempool.
 
-Strict decoding within the size limits, this chain's id, a registered sender (an
-unregistered key cannot fill blocks with rejections), not already committed or queued,
+Strict decoding within the size limits, this chain's id, a timestamp inside the state
+machine's freshness window (else it could only ever be recorded ``stale``), a registered
+sender (an unregistered key cannot fill blocks with rejections), not already committed or queued,
 and a valid signature — verified in batches on a kernel thread, off the event loop.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import acl.keys as acl_keys
+from acl.machine import TX_AGE_MAX_MS, TX_FUTURE_MAX_MS
 from chain.hashing import leaf_hash
 from chain.signing import verify_batch
 from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
@@ -78,6 +80,7 @@ async def screen(
     snapshot: Callable[[], Lookup],
     queued: Callable[[bytes], bool],
     executor: Executor,
+    now_ms: int,
 ) -> tuple[list[Admitted | None], list[Candidate]]:
     """Run every check but the mempool's; returns one verdict per input (None where the
     tx passed) and the passing txs, in input order."""
@@ -98,6 +101,15 @@ async def screen(
                         tx_id,
                         Status.REJECTED,
                         f"tx is for chain {tx.chain_id!r}, this is {chain_id!r}",
+                    )
+                )
+                continue
+            if not now_ms - TX_AGE_MAX_MS <= tx.timestamp_ms <= now_ms + TX_FUTURE_MAX_MS:
+                verdicts.append(
+                    Admitted(
+                        tx_id,
+                        Status.REJECTED,
+                        f"stale: tx time {tx.timestamp_ms} is outside [-24 h, +10 min] of now ({now_ms})",
                     )
                 )
                 continue

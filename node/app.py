@@ -335,6 +335,7 @@ class Node:
             snapshot=self.store.snapshot,
             queued=self._queued,
             executor=self.kernels,
+            now_ms=wall_clock_ms(),
         )
         results = self._place(passing, forwarded=forwarded)
         by_id = {c.tx_id: r for c, r in zip(passing, results, strict=True)}

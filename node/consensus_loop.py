@@ -248,12 +248,19 @@ class ConsensusLoop:
                 return  # a partial block waits out the interval; a full one goes at once
             batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
         self._next_cut = time.monotonic() + self.block_interval_s
-        block = self.ledger.build(
+        block, stored = self.ledger.build(
             [raw for _, raw in batch],
             timestamp_ms=self._clock_ms(),
             proposer=self.node_id,
             round=st.term,
         )
+        if stored or block is None:
+            with self.mempool_lock:
+                self.mempool.remove(stored)
+                if block is None:
+                    self.mempool.release()
+        if block is None:
+            return
         data = block.to_bytes()
         if self.core.propose(data):
             self._in_flight = Entry(0, 0, data).digest

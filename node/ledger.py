@@ -59,20 +59,30 @@ class Ledger:
 
     def build(
         self, raws: Sequence[bytes], *, timestamp_ms: int, proposer: str, round: int
-    ) -> Block:
-        """The next block after the committed head, executed. ``raws`` were admitted
-        (decoded strictly and signature-checked) by this node."""
+    ) -> tuple[Block | None, list[bytes]]:
+        """The next block after the committed head, executed, and the ids of txs left out
+        because the chain already holds them (a tx id is stored once: a resubmission that
+        raced its own commit must not reach a block). ``raws`` were admitted (decoded
+        strictly and signature-checked) by this node. No block when nothing is left."""
         head = self.store.head()
         timestamp_ms = max(timestamp_ms, head.timestamp_ms if head else self.genesis.timestamp_ms)
-        txs = [decode_tx(r) for r in raws]
-        ids = leaf_hashes(raws)
+        all_ids = leaf_hashes(raws)
         with self.store.snapshot() as view:
+            stored = [t for t in all_ids if view.tx_location(t) is not None]
+            if stored:
+                known = set(stored)
+                kept = [(t, r) for t, r in zip(all_ids, raws, strict=True) if t not in known]
+                ids, raws = [t for t, _ in kept], [r for _, r in kept]
+            else:
+                ids = all_ids
+            if not raws:
+                return None, stored
             outcome = apply_block(
                 view,
                 genesis=self.genesis,
                 height=(head.height if head else 0) + 1,
                 timestamp_ms=timestamp_ms,
-                txs=txs,
+                txs=[decode_tx(r) for r in raws],
                 tx_ids=ids,
             )
         block, _ = assemble_block(
@@ -88,7 +98,7 @@ class Ledger:
             round=round,
         )
         self._built = {block.header.hash: outcome}  # only the latest proposal matters
-        return block
+        return block, stored
 
     def apply(self, data: bytes) -> Applied:
         try:
@@ -116,6 +126,11 @@ class Ledger:
         except BlockError as exc:
             return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
         if outcome is None:
+            with self.store.snapshot() as view:
+                if any(view.tx_location(t) is not None for t in ids):
+                    return Applied(
+                        ApplyOutcome.SKIPPED, block, reason="holds a tx the chain already has"
+                    )
             txs, problem = self._decode_and_verify(block)
             if problem:
                 return Applied(ApplyOutcome.SKIPPED, block, reason=problem)

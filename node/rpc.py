@@ -57,6 +57,10 @@ async def errors(
     except Exception:
         log.exception("RPC %s %s failed", request.method, request.path)
         return _error(500, "internal error (logged on the node)")
+    finally:
+        view = request.get("snapshot")
+        if view is not None:
+            view.close()
 
 
 def _node(request: web.Request) -> Node:
@@ -305,7 +309,11 @@ async def consistency(request: web.Request) -> web.Response:
 
 
 def _state(request: web.Request) -> Any:
-    return _node(request).store.state()
+    """One read transaction for the whole query (closed with the request), so a long
+    scan streams from LMDB instead of being copied into memory first."""
+    view = _node(request).store.snapshot()
+    request["snapshot"] = view
+    return view
 
 
 async def access(request: web.Request) -> web.Response:

@@ -128,14 +128,14 @@ class LmdbSnapshot:
         return value
 
     def range(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        """Lazy: items are read as they are consumed, while the snapshot is open."""
         cur = self._txn.cursor(db=self._state)
-        out = []
-        if cur.set_range(start):
-            for key, value in cur:
-                if end is not None and key >= end:
-                    break
-                out.append((key, value))
-        return iter(out)
+        if not cur.set_range(start):
+            return
+        for key, value in cur:
+            if end is not None and key >= end:
+                return
+            yield key, value
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
         raw = self._store._index_get(self._txn, tx_id)

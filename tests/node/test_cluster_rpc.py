@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,15 +176,26 @@ def test_bad_txs_are_rejected_with_reasons(cluster: Manifest, story: StoryRun) -
         chain_id=cluster.chain_id,
         kind=k.AUDIT_DATA_ACCESS,
         nonce=1,
-        timestamp_ms=1,
+        timestamp_ms=time.time_ns() // 1_000_000,
         payload=pl.data_access(story.dataset_id, purpose="training"),
     )
     other_chain = sign_tx(
-        app.key, chain_id="another-chain", kind="x", nonce=1, timestamp_ms=1, payload={}
+        app.key,
+        chain_id="another-chain",
+        kind="x",
+        nonce=1,
+        timestamp_ms=time.time_ns() // 1_000_000,
+        payload={},
     )
     with Client(cluster.nodes[0].rpc_url) as c:
-        res = c.submit([forged, stranger, other_chain, b"\x93\x01\x02\x03"])["results"]
-    assert [r["status"] for r in res] == ["rejected"] * 4
+        stale = app.sign(
+            k.AUDIT_DATA_ACCESS,
+            pl.data_access(story.dataset_id, purpose="training"),
+            timestamp_ms=1,
+        )
+        res = c.submit([forged, stranger, other_chain, b"\x93\x01\x02\x03", stale])["results"]
+    assert [r["status"] for r in res] == ["rejected"] * 5
+    assert "stale" in res[4]["error"]
     assert "bad_signature" in res[0]["error"]
     assert "unknown_sender" in res[1]["error"]
     assert "chain" in res[2]["error"]

@@ -1,0 +1,114 @@
+"""The replicated state machine's decisions (``node.ledger``) on two real LMDB stores, a
+leader's and a follower's: every node decides the same about every committed entry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from acl.samples import story
+from chain import codec, signing
+from chain.block import Block
+from consensus.types import InvariantViolation
+from node.ledger import ApplyOutcome, Ledger
+from storage.lmdb_store import LmdbBlockStore
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[Ledger, Ledger, list[list[bytes]]]]:
+    s = story()
+    stores = [LmdbBlockStore.open(tmp_path / name) for name in ("leader", "follower")]
+    ledgers = [Ledger(st, s.genesis, signing.verify_batch) for st in stores]
+    for led in ledgers:
+        led.ensure_genesis()
+    blocks = [[tx.to_bytes() for tx in b.txs] for b in s.blocks]
+    yield ledgers[0], ledgers[1], blocks
+    for st in stores:
+        st.close()
+
+
+def _build(led: Ledger, raws: list[bytes], ts: int) -> Block:
+    block, stored = led.build(raws, timestamp_ms=ts, proposer="n1", round=1)
+    assert block is not None and not stored
+    return block
+
+
+def test_leader_and_follower_reach_the_same_head(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    for i, raws in enumerate(blocks):
+        block = _build(leader, raws, ts + i * 3_600_000)
+        data = block.to_bytes()
+        assert leader.apply(data).outcome is ApplyOutcome.APPLIED
+        assert follower.apply(data).outcome is ApplyOutcome.APPLIED
+        assert follower.apply(data).outcome is ApplyOutcome.ALREADY_APPLIED  # a replay
+    assert leader.store.head() == follower.store.head()
+    results = [r for h in range(1, leader.store.height + 1) for r in leader.store.block(h).results]  # type: ignore[union-attr]
+    assert results.count(1) == 2  # the two no_grant events of the story
+
+
+def test_stale_malformed_and_forged_blocks_are_skipped_everywhere(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    first = _build(leader, blocks[0], ts)
+    stale = _build(leader, blocks[1], ts)  # also built on the empty chain: loses the race
+    for led in (leader, follower):
+        assert led.apply(first.to_bytes()).outcome is ApplyOutcome.APPLIED
+        assert led.apply(stale.to_bytes()).outcome is ApplyOutcome.SKIPPED
+        assert led.apply(b"\x93garbage").outcome is ApplyOutcome.SKIPPED
+    # A block whose tx carries another tx's signature: its hashes are all consistent.
+    fields = codec.decode(blocks[1][0])
+    fields[7] = codec.decode(blocks[1][1])[7]
+    forged_raws = [codec.encode(fields), *blocks[1][1:]]
+    other = LmdbBlockStore.open(follower.store.path.parent / "other")
+    try:
+        forger = Ledger(other, follower.genesis, lambda k, m, s: [True] * len(k))  # skips checks
+        forger.ensure_genesis()
+        assert forger.apply(first.to_bytes()).outcome is ApplyOutcome.APPLIED
+        forged = _build(forger, forged_raws, ts + 3_600_000)
+    finally:
+        other.close()
+    result = follower.apply(forged.to_bytes())
+    assert result.outcome is ApplyOutcome.SKIPPED and "bad signature" in result.reason
+    assert follower.store.height == 1
+
+
+def test_a_block_that_re_executes_differently_stops_the_node(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    block = _build(leader, blocks[0], story().blocks[0].timestamp_ms)
+    lying = dataclasses.replace(block.header, state_root=b"\x01" * 32)
+    with pytest.raises(InvariantViolation, match="re-execution"):
+        follower.apply(Block(lying, block.txs, block.results).to_bytes())
+    assert follower.store.height == 0  # nothing written
+
+
+def test_a_gap_stops_the_node(pair: tuple[Ledger, Ledger, list[list[bytes]]]) -> None:
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    leader.apply(_build(leader, blocks[0], ts).to_bytes())
+    second = _build(leader, blocks[1], ts + 3_600_000)
+    with pytest.raises(InvariantViolation, match="gap"):
+        follower.apply(second.to_bytes())
+
+
+def test_txs_already_in_the_chain_are_left_out_of_new_blocks(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, _, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    leader.apply(_build(leader, blocks[0], ts).to_bytes())
+    block, stored = leader.build(blocks[0], timestamp_ms=ts, proposer="n1", round=1)
+    assert block is None and len(stored) == len(blocks[0])
+    block, stored = leader.build(
+        blocks[0][:1] + blocks[1], timestamp_ms=ts + 3_600_000, proposer="n1", round=1
+    )
+    assert block is not None and block.txs == tuple(blocks[1]) and len(stored) == 1
