@@ -149,6 +149,7 @@ def story(
     orgs: Mapping[str, str] | None = None,
     start_ms: int | None = None,
     step_ms: int = 3600 * 1000,
+    tag: str = "",
 ) -> Story:
     """The issue's audit story, one step per block, ``step_ms`` apart from ``start_ms``
     (default: an hour apart from the genesis time):
@@ -168,7 +169,10 @@ def story(
     ``lab``, ``regulator``) and, if their org ids differ from the roles, ``orgs`` (role ->
     org id). Submitted all at once in this order, the txs give the same results: pass
     ``start_ms`` = now and a small ``step_ms`` so they are fresh (see ``TX_AGE_MAX_MS``).
+    A ``tag`` makes every id and derived key of the story distinct, so it can be told
+    again on the same chain.
     """
+    sfx = f"-{tag}" if tag else ""
     roles = ("hospital", "lab", "regulator")
     if genesis is None:
         genesis, keys = story_genesis(seed)
@@ -181,7 +185,7 @@ def story(
     cid = genesis.chain_id
     signers = {f"{role}/admin": Signer(admin_keys[role], cid) for role in roles}
     for name in ("hospital/steward", "lab/trainer", "regulator/auditor"):
-        signers[name] = Signer(derive_key(seed, name), cid)
+        signers[name] = Signer(derive_key(seed + tag.encode(), name), cid)
     start = genesis.timestamp_ms if start_ms is None else start_ms
     t = [start + (i + 1) * step_ms for i in range(6)]
     blocks: list[SampleBlock] = []
@@ -194,7 +198,7 @@ def story(
         signers["hospital/admin"].tx(
             k.IDENTITY_REGISTER,
             pl.identity_register(
-                "steward",
+                f"steward{sfx}",
                 "steward",
                 signers["hospital/steward"].public_key,
                 "Records office data steward",
@@ -204,17 +208,19 @@ def story(
         signers["lab/admin"].tx(
             k.IDENTITY_REGISTER,
             pl.identity_register(
-                "trainer", "app", signers["lab/trainer"].public_key, "Training pipeline"
+                f"trainer{sfx}", "app", signers["lab/trainer"].public_key, "Training pipeline"
             ),
             t[0],
         ),
         signers["regulator/admin"].tx(
             k.IDENTITY_REGISTER,
-            pl.identity_register("auditor", "auditor", signers["regulator/auditor"].public_key),
+            pl.identity_register(
+                f"auditor{sfx}", "auditor", signers["regulator/auditor"].public_key
+            ),
             t[0],
         ),
     )
-    dataset_id = f"{org['hospital']}/chest-xray-2025"
+    dataset_id = f"{org['hospital']}/chest-xray-2025{sfx}"
     steward = signers["hospital/steward"]
     grant_tx = steward.tx(
         k.GRANT_ISSUE,
@@ -247,7 +253,7 @@ def story(
     )
     grant_id = grant_tx.tx_id
     trainer = signers["lab/trainer"]
-    run1, run2, model = "lab-run-0001", "lab-run-0002", f"{org['lab']}/xray-triage"
+    run1, run2, model = f"lab-run-0001{sfx}", f"lab-run-0002{sfx}", f"{org['lab']}/xray-triage{sfx}"
     inputs = [
         pl.dataset_ref(
             dataset_id, version=1, context="training", digest=digest_of("chest-xray-2025 v1")

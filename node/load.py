@@ -11,6 +11,7 @@ once and an already committed tx is reported as such.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -27,8 +28,9 @@ from chain.tx import sign_tx
 from node.client import Client
 from node.consortium import Manifest
 from node.keys import load_private_key
-from node.scenario import YEAR_MS, digest, signer_for
+from node.scenario import signer_for
 
+YEAR_MS = 365 * 24 * 3600 * 1000
 BATCH_PERIOD_S = 0.01
 IN_FLIGHT_MAX = 256
 REQUEST_TIMEOUT_S = 15.0
@@ -64,7 +66,7 @@ def prepare_dataset(manifest: Manifest, client: Client) -> str:
             k.DATASET_REGISTER,
             pl.dataset_register(
                 dataset_id,
-                content_hash=digest(dataset_id),
+                content_hash=hashlib.sha256(dataset_id.encode()).digest(),
                 location="s3://load/",
                 sensitivity="internal",
                 licence="CC-BY-4.0",

@@ -1,45 +1,64 @@
-"""The sample traffic of ``make run``: the audit story, on a live consortium.
+"""The sample traffic of ``make run``: the audit story of ``acl.samples.story``, told on a
+live consortium made by ``grantchain init``.
 
-org1 holds a dataset and grants org2 ``training`` only; org2's app reads it, trains,
-registers a model, deploys it and runs inference batches; it also evaluates on the data,
-which the grant does not cover (a violation); org1 revokes the grant; org2's next
-training run is recorded as ``no_grant``. Every step waits for its commit, so later
-steps see the state earlier ones made.
+The first organisation plays the hospital (it holds a dataset and grants the second one
+``training`` only), the second the AI lab (it reads the data, trains, registers a model,
+deploys it, runs inference batches, and evaluates on the data without a grant), the third
+the regulator (its auditor). The hospital then revokes the grant and the lab's next
+training run is recorded ``no_grant``. Each step of the story waits for its commit, so
+later steps see the state earlier ones made; a tag makes every id new, so the story can
+be told again on the same chain.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from acl import kinds as k
-from acl import payloads as pl
-from chain.tx import Tx
+from acl.samples import story
+from chain.genesis import Genesis
 from node.client import Client, TxSigner
 from node.consortium import Manifest
+from node.keys import load_private_key
 
-YEAR_MS = 365 * 24 * 3600 * 1000
+STEP_MS = 1
+"""Tx timestamps one ms apart from now: every tx is fresh when it reaches a block."""
 
-
-def digest(text: str) -> bytes:
-    """A stand-in content hash: the chain stores digests, never data."""
-    return hashlib.sha256(text.encode()).digest()
+# What each tx of the story is, block by block (acl.samples.story's order).
+LABELS = (
+    (
+        "hospital registers its data steward",
+        "lab registers its training app",
+        "regulator registers its auditor",
+    ),
+    ("dataset registered", "grant: the lab may use it for training"),
+    ("data access for training", "training run started"),
+    (
+        "training run completed",
+        "model registered",
+        "model deployed",
+        "inference batch 1",
+        "inference batch 2",
+        "bias evaluation on the data (not granted)",
+    ),
+    ("grant revoked",),
+    ("training run 2 after revocation",),
+)
 
 
 @dataclass
 class StoryRun:
-    """What the story did: each step's tx id, result and receipt, by name."""
+    """What the story did: each step's node answer (tx id, result, receipt), by label."""
 
     steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dataset_id: str = ""
     grant_id: str = ""
     model_name: str = ""
 
-    def result(self, name: str) -> dict[str, Any]:
-        return next(doc for n, doc in self.steps if n == name)
+    def result(self, label: str) -> dict[str, Any]:
+        return next(doc for n, doc in self.steps if n == label)
 
 
 def signer_for(manifest: Manifest, org_id: str, role: str) -> TxSigner:
@@ -49,183 +68,35 @@ def signer_for(manifest: Manifest, org_id: str, role: str) -> TxSigner:
     raise LookupError(f"no {role} identity for {org_id} in the consortium")
 
 
+def _admin_key_path(manifest: Manifest, org_id: str) -> Any:
+    return next(i.key for i in manifest.identities if i.org_id == org_id and i.role == "admin")
+
+
 def run_story(manifest: Manifest, client: Client, say: Callable[[str], None] = print) -> StoryRun:
     orgs = sorted({n.org_id for n in manifest.nodes})
     if len(orgs) < 2:
         raise ValueError("the story needs at least two organisations")
-    owner, lab = orgs[0], orgs[1]
-    steward = signer_for(manifest, owner, "admin")
-    app = signer_for(manifest, lab, "app")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dataset_id = f"{owner}/chest-xray-{stamp}"
-    model = f"{lab}/xray-triage-{stamp}"
-    run1, run2 = f"{lab}-run-{stamp}-1", f"{lab}-run-{stamp}-2"
-    out = StoryRun(dataset_id=dataset_id, model_name=model)
-    now = time.time_ns() // 1_000_000
-
-    def submit(name: str, tx: Tx) -> dict[str, Any]:
-        doc = client.submit([tx], wait=True)["results"][0]
-        if doc.get("status") != "committed":
-            raise RuntimeError(f"{name}: not committed: {doc}")
-        say(f"  {name:<44} height {doc['height']:>4}  {doc['result']}")
-        out.steps.append((name, doc))
-        return doc
-
-    submit(
-        "dataset registered",
-        steward.sign(
-            k.DATASET_REGISTER,
-            pl.dataset_register(
-                dataset_id,
-                content_hash=digest(f"{dataset_id} v1"),
-                location=f"s3://{owner}-research/chest-xray/",
-                sensitivity="special_category",
-                consent_basis="GDPR Art. 9(2)(j) research; ethics approval REC-2025-114",
-                title="Chest X-rays, de-identified",
-                original_purpose="diagnostic care",
-            ),
-        ),
+    roles = {
+        "hospital": orgs[0],
+        "lab": orgs[1],
+        "regulator": orgs[2] if len(orgs) > 2 else orgs[0],
+    }
+    s = story(
+        genesis=Genesis.from_json(manifest.genesis.read_text()),
+        admins={
+            role: load_private_key(_admin_key_path(manifest, org)) for role, org in roles.items()
+        },
+        orgs=roles,
+        start_ms=time.time_ns() // 1_000_000,
+        step_ms=STEP_MS,
+        tag=time.strftime("%Y%m%d-%H%M%S"),
     )
-    grant = submit(
-        f"grant: {lab} may use it for training",
-        steward.sign(
-            k.GRANT_ISSUE,
-            pl.grant_issue(
-                dataset_id,
-                grantee_org=lab,
-                purposes=["training"],
-                valid_from_ms=now - 60_000,
-                valid_until_ms=now + YEAR_MS,
-                conditions={"retention": "delete raw images after training"},
-            ),
-        ),
-    )
-    out.grant_id = grant["tx_id"]
-    inputs = [
-        pl.dataset_ref(dataset_id, version=1, context="training", digest=digest(f"{dataset_id} v1"))
-    ]
-    submit(
-        "data access for training",
-        app.sign(
-            k.AUDIT_DATA_ACCESS,
-            pl.data_access(
-                dataset_id,
-                purpose="training",
-                version=1,
-                access_type="read",
-                record_count=120_000,
-                run_id=run1,
-            ),
-        ),
-    )
-    submit(
-        "training run started",
-        app.sign(
-            k.AUDIT_TRAINING_RUN,
-            pl.build(
-                k.AUDIT_TRAINING_RUN,
-                run_id=run1,
-                event_type="START",
-                purpose="training",
-                inputs=inputs,
-                code_digest=digest("train.py@abc123"),
-                config_digest=digest("lr=3e-4"),
-                environment_digest=digest("image:pytorch-2.4"),
-            ),
-        ),
-    )
-    submit(
-        "training run completed",
-        app.sign(
-            k.AUDIT_TRAINING_RUN,
-            pl.build(
-                k.AUDIT_TRAINING_RUN,
-                run_id=run1,
-                event_type="COMPLETE",
-                purpose="training",
-                model_digest=digest("weights v1"),
-            ),
-        ),
-    )
-    submit(
-        "model registered",
-        app.sign(
-            k.AUDIT_MODEL_REGISTRATION,
-            pl.build(
-                k.AUDIT_MODEL_REGISTRATION,
-                model_name=model,
-                model_version=1,
-                weights_digest=digest("weights v1"),
-                training_runs=[run1],
-                model_card_digest=digest("model card v1"),
-            ),
-        ),
-    )
-    submit(
-        "model deployed",
-        app.sign(
-            k.AUDIT_DEPLOYMENT,
-            pl.build(
-                k.AUDIT_DEPLOYMENT,
-                model_name=model,
-                model_version=1,
-                action="deploy",
-                deployment_id="triage-prod",
-                environment="production",
-            ),
-        ),
-    )
-    for i, count in enumerate((500, 750), 1):
-        submit(
-            f"inference batch {i}",
-            app.sign(
-                k.AUDIT_INFERENCE_BATCH,
-                pl.build(
-                    k.AUDIT_INFERENCE_BATCH,
-                    model_name=model,
-                    model_version=1,
-                    deployment_id="triage-prod",
-                    count=count,
-                    input_digest=digest(f"batch {i} in"),
-                    output_digest=digest(f"batch {i} out"),
-                ),
-            ),
-        )
-    submit(
-        "bias evaluation on the data (not granted)",
-        app.sign(
-            k.AUDIT_EVALUATION,
-            pl.build(
-                k.AUDIT_EVALUATION,
-                model_name=model,
-                model_version=1,
-                evaluation_type="bias",
-                purpose="evaluation",
-                inputs=[pl.dataset_ref(dataset_id, version=1, context="evaluation")],
-                metrics=["auc", "demographic_parity_difference"],
-                result_digest=digest("bias report v1"),
-            ),
-        ),
-    )
-    submit(
-        "grant revoked",
-        steward.sign(
-            k.GRANT_REVOKE,
-            pl.grant_revoke(bytes.fromhex(out.grant_id), "consent withdrawn by patient panel"),
-        ),
-    )
-    submit(
-        "training run 2 after revocation",
-        app.sign(
-            k.AUDIT_TRAINING_RUN,
-            pl.build(
-                k.AUDIT_TRAINING_RUN,
-                run_id=run2,
-                event_type="START",
-                purpose="training",
-                inputs=inputs,
-                code_digest=digest("train.py@def456"),
-            ),
-        ),
-    )
+    out = StoryRun(dataset_id=s.dataset_id, grant_id=s.grant_id.hex(), model_name=s.model_name)
+    for labels, block in zip(LABELS, s.blocks, strict=True):
+        docs = client.submit(list(block.txs), wait=True)["results"]
+        for label, doc in zip(labels, docs, strict=True):
+            if doc.get("status") != "committed":
+                raise RuntimeError(f"{label}: not committed: {doc}")
+            say(f"  {label:<44} height {doc['height']:>4}  {doc['result']}")
+            out.steps.append((label, doc))
     return out
