@@ -16,7 +16,7 @@ class RaftConfig:
     #: Thesis §9.6: a would-be candidate first asks whether it could win.
     pre_vote: bool = True
     #: Thesis §6.2: a leader that has not heard from a quorum for an election timeout
-    #: steps down; followers ignore votes while they hear from a leader.
+    #: steps down. (Followers ignore votes while they hear from a leader either way.)
     check_quorum: bool = True
     #: Flow control (thesis §10.2): entries per AppendEntries and appends in flight.
     max_batch_entries: int = 256

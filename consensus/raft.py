@@ -78,6 +78,7 @@ class Raft:
         self._heartbeat_elapsed_ticks = 0
         self._randomized_timeout_ticks = self._random_timeout()
         self._transferee: str | None = None
+        self._transfer_campaign = False
         self._broadcast_pending = False
 
     # --- the core interface ----------------------------------------------------------
@@ -262,28 +263,35 @@ class Raft:
         return self._id in self._voters
 
     def _in_lease(self) -> bool:
+        """Thesis §4.2.3: within an election timeout of hearing from a leader, ignore
+        RequestVote. Unconditional (etcd ties it to check-quorum): without it a removed
+        server that never learned of its removal disrupts the cluster forever."""
         return (
-            self.cfg.check_quorum
-            and self.leader is not None
+            self.leader is not None
             and self._election_elapsed_ticks < self.cfg.election_timeout_ticks
         )
 
     def _campaign(self, pre_vote: bool, transfer: bool = False) -> None:
         if pre_vote:
             self._reset(self.term)
-            self.role = Role.PRE_CANDIDATE
-            term = self.term + 1  # Asked about, not adopted (thesis §9.6).
+            self.role = Role.PRE_CANDIDATE  # Asks about term+1 without adopting it (§9.6).
         else:
             self._reset(self.term + 1)
             self.role = Role.CANDIDATE
             self.vote = self._id
-            term = self.term
         self._votes = {self._id: True}
+        self._transfer_campaign = transfer
         if self._poll() == 1:
             self._on_won(pre_vote)
             return
+        self._request_votes(pre_vote, transfer)
+
+    def _request_votes(self, pre_vote: bool, transfer: bool) -> None:
+        """Ask every voter that has not answered yet. Called again on heartbeat ticks:
+        Raft §5.1 has servers retry RPCs that get no response."""
+        term = self.term + 1 if pre_vote else self.term
         for v in self._voters:
-            if v != self._id:
+            if v != self._id and v not in self._votes:
                 self._send(
                     RequestVote(
                         self._id,
@@ -317,6 +325,11 @@ class Raft:
 
     def _tick_election(self) -> None:
         self._election_elapsed_ticks += 1
+        if (
+            self.role in (Role.PRE_CANDIDATE, Role.CANDIDATE)
+            and self._election_elapsed_ticks % self.cfg.heartbeat_ticks == 0
+        ):
+            self._request_votes(self.role is Role.PRE_CANDIDATE, self._transfer_campaign)
         # A non-voter keeps counting, so its leader lease lapses and it answers votes.
         if self._promotable() and self._election_elapsed_ticks >= self._randomized_timeout_ticks:
             self._election_elapsed_ticks = 0

@@ -12,6 +12,7 @@ ticks or at a driver failpoint (after persisting, after any send, after any appl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections import deque
@@ -22,12 +23,14 @@ from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.storage import MemoryRaftStorage
 from consensus.types import (
+    AppendEntriesResponse,
     ConfOp,
     Entry,
     EntryKind,
     HardState,
     InvariantViolation,
     Message,
+    RequestVoteResponse,
     Role,
     Snapshot,
 )
@@ -64,6 +67,7 @@ class SimOptions:
     compact_every_entries: int = 300
     trace_len: int = 80
     faults: bool = True
+    #: Base Raft settings; each seed's profile may turn pre-vote or check-quorum off.
     raft: RaftConfig = field(default_factory=RaftConfig)
     core: CoreFactory = default_core
 
@@ -80,6 +84,12 @@ class FaultProfile:
     slow_rate: float
     transfer_rate: float
     membership: bool
+    #: Crashed nodes come back within a few ticks (a supervisor restarting them).
+    quick_restart: bool = False
+    #: Leaders other than the newest also get client writes (clients with stale views).
+    stale_clients: bool = False
+    pre_vote: bool = True
+    check_quorum: bool = True
 
     @staticmethod
     def draw(rng: random.Random) -> FaultProfile:
@@ -89,6 +99,7 @@ class FaultProfile:
             reorder=rng.choice([0.0, 0.01, 0.1]),
             delay_min_ticks=1,
             delay_max_ticks=rng.choice([1, 2, 3, 6]),
+            late=rng.choice([0.0, 0.0, 0.001, 0.01]),
         )
         return FaultProfile(
             link=link,
@@ -98,6 +109,10 @@ class FaultProfile:
             slow_rate=rng.choice([0.0, 0.0, 0.005]),
             transfer_rate=rng.choice([0.0, 0.0, 0.01]),
             membership=rng.random() < 0.5,
+            quick_restart=rng.random() < 0.3,
+            stale_clients=rng.random() < 0.5,
+            pre_vote=rng.random() < 0.75,
+            check_quorum=rng.random() < 0.75,
         )
 
     @staticmethod
@@ -169,11 +184,20 @@ class SimStateMachine:
 
 
 class SimTransport:
-    def __init__(self, sim: Simulation) -> None:
+    """Hands messages to the network; can kill the sender right after a granted vote or
+    an append acknowledgement leaves (fault model #2's "SIGKILL after sending a vote,
+    after answering an append")."""
+
+    def __init__(self, sim: Simulation, node: SimNode) -> None:
         self._sim = sim
+        self._node = node
 
     def send(self, msg: Message) -> None:
         self._sim.net.send(msg, self._sim.now)
+        armed = self._node.crash_after
+        refused_vote = isinstance(msg, RequestVoteResponse) and not msg.granted
+        if armed is not None and isinstance(msg, armed) and not refused_vote:
+            raise NodeCrash(f"after sending {type(msg).__name__}")
 
 
 class SimNode:
@@ -192,6 +216,9 @@ class SimNode:
         self.slow_until = 0
         #: Crash at the N-th failpoint from now; 0 = not armed.
         self.crash_countdown = 0
+        #: Crash right after sending a message of this type.
+        self.crash_after: type | None = None
+        self.transport = SimTransport(sim, self)
         self.restart_at = 0
         self.leader_term_seen = -1
 
@@ -199,17 +226,20 @@ class SimNode:
         self.incarnation += 1
         sim = self.sim
         rng = random.Random(f"{sim.seed}:{self.id}:{self.incarnation}")
-        self.core = sim.opts.core(self.id, self.storage, rng, sim.opts.raft)
+        self.core = sim.opts.core(self.id, self.storage, rng, sim.raft_config)
         self.sm = SimStateMachine(self.id, sim.checker)
         self.sm.restore(self.storage.snapshot())
-        self.driver = Driver(self.core, self.storage, sim.transport, self.sm, self._failpoint)
+        self.driver = Driver(self.core, self.storage, self.transport, self.sm, self._failpoint)
         self.up = True
         self.crash_countdown = 0
+        self.crash_after = None
         self.inbox.clear()
         sim.checker.on_restart(self.id, self.storage.hard_state().commit, self.storage.entries())
 
     def crash(self, why: str) -> None:
         self.up = False
+        self.crash_countdown = 0
+        self.crash_after = None
         self.inbox.clear()
         self.leader_term_seen = -1
         self.sim.trace_event(f"{self.id} CRASH ({why})")
@@ -260,8 +290,12 @@ class Simulation:
         self.checker = Checker()
         prof_rng = random.Random(f"{seed}:profile")
         self.profile = FaultProfile.draw(prof_rng) if self.opts.faults else FaultProfile.calm()
+        self.raft_config = dataclasses.replace(
+            self.opts.raft,
+            pre_vote=self.opts.raft.pre_vote and self.profile.pre_vote,
+            check_quorum=self.opts.raft.check_quorum and self.profile.check_quorum,
+        )
         self.net = SimNetwork(random.Random(f"{seed}:net"), self.profile.link)
-        self.transport = SimTransport(self)
         self.rng = random.Random(f"{seed}:faults")
         self.client_rng = random.Random(f"{seed}:client")
         n = self.opts.nodes
@@ -369,6 +403,12 @@ class Simulation:
         if now > self.opts.ticks - self.opts.drain_ticks:
             return
         leader = self._leader()
+        if self.profile.stale_clients and self.client_rng.random() < 0.2:
+            claimants = [
+                n for n in self.order if self.nodes[n].up and self.nodes[n].core.role is Role.LEADER
+            ]
+            if claimants:
+                leader = self.nodes[self.client_rng.choice(claimants)]
         if leader is None or not leader.active(now):
             return
         core = leader.core
@@ -399,17 +439,21 @@ class Simulation:
             up = [n for n in self.order if self.nodes[n].up]
             if up:
                 node = self.nodes[rng.choice(up)]
-                node.restart_at = now + rng.randint(1, 80)
-                if rng.random() < 0.5:
+                mode = rng.random()
+                if mode < 0.4:
                     node.crash("between ticks")
-                else:
+                elif mode < 0.7:
                     node.crash_countdown = rng.randint(1, 40)
                     self.trace_event(f"{node.id} will crash at failpoint #{node.crash_countdown}")
+                else:
+                    node.crash_after = rng.choice([RequestVoteResponse, AppendEntriesResponse])
+                    self.trace_event(f"{node.id} will crash after a {node.crash_after.__name__}")
         for node in self.nodes.values():
-            if node.crash_countdown and not node.up:
-                node.crash_countdown = 0
-            if node.up is False and node.restart_at == 0 and node.crash_countdown == 0:
-                node.restart_at = now + rng.randint(1, 80)
+            if node.up is False and node.restart_at == 0:
+                # A supervisor restarts the process: at once (quick) or after a while.
+                node.restart_at = now + (
+                    rng.randint(1, 2) if p.quick_restart else rng.randint(1, 80)
+                )
         if p.partition_rate and rng.random() < p.partition_rate:
             self._start_partition()
         if p.pause_rate and rng.random() < p.pause_rate:
@@ -506,6 +550,7 @@ class Simulation:
             node.paused_until = 0
             node.slow_until = 0
             node.crash_countdown = 0
+            node.crash_after = None
             if not node.up:
                 node.restart_at = self.now
         self._commit_at_heal = self.checker.max_committed

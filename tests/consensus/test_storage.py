@@ -2,8 +2,9 @@
 
 from collections.abc import Sequence
 
-from consensus.storage import MemoryRaftStorage, RaftStorage
 from storage_conformance import check_raft_storage
+
+from consensus.storage import MemoryRaftStorage, RaftStorage
 
 
 def test_memory_storage_conforms() -> None:
