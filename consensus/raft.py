@@ -380,7 +380,9 @@ class Raft:
             self._broadcast_pending = False
             if self.role is Role.LEADER:
                 for to in sorted(self._progress):
-                    self._send_append(to, allow_empty=True)
+                    if self._send_append(to, allow_empty=True):
+                        while self._send_append(to, allow_empty=False):
+                            pass  # Fill the pipeline (thesis §10.2.2).
 
     def _send_append(self, to: str, allow_empty: bool) -> bool:
         pr = self._progress[to]
