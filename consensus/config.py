@@ -22,11 +22,16 @@ class RaftConfig:
     max_batch_entries: int = 256
     max_batch_bytes: int = 1 << 20
     max_inflight_msgs: int = 8
+    #: Back-pressure (DESIGN.md §7, every queue bounded): a leader refuses proposals
+    #: while this many entries await commitment, e.g. when it has lost its quorum.
+    max_uncommitted_entries: int = 10_000
+    #: Largest payload a proposal may carry; bigger ones are a caller bug.
+    max_entry_bytes: int = 16 << 20
     #: A follower stuck in snapshot state is re-probed after this long (lost message).
     snapshot_retry_ticks: int = 20
 
     def __post_init__(self) -> None:
         if self.heartbeat_ticks < 1 or self.election_timeout_ticks <= self.heartbeat_ticks:
             raise ValueError("need 1 <= heartbeat_ticks < election_timeout_ticks")
-        if self.max_batch_entries < 1 or self.max_inflight_msgs < 1:
+        if min(self.max_batch_entries, self.max_inflight_msgs, self.max_uncommitted_entries) < 1:
             raise ValueError("batch and inflight limits must be positive")

@@ -167,11 +167,14 @@ class Raft:
     # --- local requests -------------------------------------------------------------
 
     def propose(self, data: bytes) -> bool:
-        """Append ``data`` if we lead and no transfer is under way; False otherwise (the
-        node then forwards the write to ``status().leader``)."""
-        if not data:
-            raise ValueError("empty proposal (an empty entry means leader no-op)")
+        """Append ``data`` if we lead, no transfer is under way and the uncommitted tail
+        is below its bound; False otherwise (the node then forwards the write to
+        ``status().leader``, or retries later)."""
+        if not data or len(data) > self.cfg.max_entry_bytes:
+            raise ValueError(f"proposal of {len(data)} bytes (1..{self.cfg.max_entry_bytes})")
         if self.role is not Role.LEADER or self._transferee is not None:
+            return False
+        if self.log.last_index - self.log.commit >= self.cfg.max_uncommitted_entries:
             return False
         self._append(data, EntryKind.NORMAL)
         return True
@@ -498,6 +501,12 @@ class Raft:
         return True
 
     def _on_append_entries(self, m: AppendEntries) -> None:
+        if m.entries and (
+            m.entries[0].index != m.prev_log_index + 1
+            or m.entries[-1].index != m.prev_log_index + len(m.entries)
+            or m.entries[-1].term > m.term
+        ):
+            return  # Malformed: no correct leader sends it; never let it touch the log.
         if not self._follow(m.frm):
             return
         log = self.log

@@ -218,3 +218,24 @@ def test_ready_docstring_states_the_execution_order() -> None:
     doc = Ready.__doc__ or ""
     positions = [doc.index(w) for w in ("persist", "send", "apply", "advance")]
     assert positions == sorted(positions)
+
+
+def test_a_leader_without_a_quorum_stops_accepting_at_the_uncommitted_bound() -> None:
+    # Back-pressure (DESIGN.md §7): the uncommitted tail is bounded.
+    c = Cluster(cfg=RaftConfig(max_uncommitted_entries=5, check_quorum=False))
+    c.elect("a")
+    c.settle()
+    c.isolate("a")
+    accepted = [c.cores["a"].propose(b"x%d" % i) for i in range(10)]
+    assert accepted == [True] * 5 + [False] * 5
+    c.heal()
+    c.run(3)
+    assert c.cores["a"].propose(b"again")
+
+
+def test_malformed_appends_are_dropped() -> None:
+    core = Raft("b", MemoryRaftStorage(["a", "b"]), random.Random(1), CFG)
+    core.step(AppendEntries("a", "b", 1, 0, 0, (Entry(5, 1, b"gap"),), 0))
+    core.step(AppendEntries("a", "b", 1, 0, 0, (Entry(1, 9, b"future term"),), 0))
+    assert core.log.last_index == 0
+    assert not core.ready().messages
