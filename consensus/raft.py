@@ -156,9 +156,17 @@ class Raft:
                 return
             if isinstance(msg, RequestVoteResponse) and msg.pre_vote and msg.granted:
                 pass  # Granted pre-votes carry the proposed term; nobody changes term.
+            elif isinstance(msg, _LEADER_MESSAGES):
+                self._become_follower(msg.term, msg.frm)
             else:
-                leader = msg.frm if isinstance(msg, _LEADER_MESSAGES) else None
-                self._become_follower(msg.term, leader)
+                # Raft Figure 2: only a leader's message or a granted vote resets the
+                # election timer. Seeing a higher term does not, or a candidate whose
+                # log cannot win would keep the one that can from ever timing out.
+                elapsed = self._election_elapsed_ticks
+                timeout = self._randomized_timeout_ticks
+                self._become_follower(msg.term, None)
+                self._election_elapsed_ticks = elapsed
+                self._randomized_timeout_ticks = timeout
         elif msg.term < self.term:
             self._on_stale_term(msg)
             return

@@ -7,7 +7,9 @@ iteration is over sorted names, so a seed replays exactly.
 Crash model: the storage is durable per ``save`` call (one LMDB write transaction), so
 a crash loses whatever the driver had not yet persisted: the rest of the ``Ready`` being
 executed, the core's memory and the state machine's memory. Crashes strike between
-ticks or at a driver failpoint (after persisting, after any send, after any apply).
+ticks, at a driver failpoint (before or after persisting, after any send or apply),
+right after a granted vote or an append acknowledgement leaves, or in the middle of a
+write (the log part kept, the hard state lost).
 """
 
 from __future__ import annotations
@@ -121,16 +123,24 @@ class FaultProfile:
 
 
 class NodeCrash(Exception):
-    """Raised from a failpoint: the process dies here."""
+    """Raised from a failpoint: the process dies here. ``quick``: its supervisor
+    restarts it on the next tick, the case where a lost vote would be reused."""
+
+    def __init__(self, where: str, quick: bool = False) -> None:
+        super().__init__(where)
+        self.quick = quick
 
 
 class SimStorage(MemoryRaftStorage):
-    """Durable storage that reports every persisted entry to the checker."""
+    """Durable storage that reports every persisted entry to the checker, and can tear
+    a write: keep the log part of a ``save`` and lose its hard state, as a store that
+    is not one transaction would on a crash (DESIGN.md §4 "torn writes")."""
 
     def __init__(self, node_id: str, voters: Sequence[str], checker: Checker) -> None:
         super().__init__(voters)
         self._node_id = node_id
         self._checker = checker
+        self.tear_next_write = False
 
     def save(
         self,
@@ -138,6 +148,12 @@ class SimStorage(MemoryRaftStorage):
         entries: Sequence[Entry],
         snapshot: Snapshot | None,
     ) -> None:
+        if self.tear_next_write and hard_state is not None and (entries or snapshot):
+            self.tear_next_write = False
+            super().save(None, entries, snapshot)
+            if entries:
+                self._checker.on_persist(self._node_id, entries)
+            raise NodeCrash("torn write: log kept, hard state lost")
         super().save(hard_state, entries, snapshot)
         if entries:
             self._checker.on_persist(self._node_id, entries)
@@ -195,9 +211,9 @@ class SimTransport:
     def send(self, msg: Message) -> None:
         self._sim.net.send(msg, self._sim.now)
         armed = self._node.crash_after
-        refused_vote = isinstance(msg, RequestVoteResponse) and not msg.granted
-        if armed is not None and isinstance(msg, armed) and not refused_vote:
-            raise NodeCrash(f"after sending {type(msg).__name__}")
+        not_a_vote = isinstance(msg, RequestVoteResponse) and (msg.pre_vote or not msg.granted)
+        if armed is not None and isinstance(msg, armed) and not not_a_vote:
+            raise NodeCrash(f"after sending {type(msg).__name__}", quick=True)
 
 
 class SimNode:
@@ -240,6 +256,7 @@ class SimNode:
         self.up = False
         self.crash_countdown = 0
         self.crash_after = None
+        self.storage.tear_next_write = False
         self.inbox.clear()
         self.leader_term_seen = -1
         self.sim.trace_event(f"{self.id} CRASH ({why})")
@@ -269,6 +286,8 @@ class SimNode:
             self.driver.process()
         except NodeCrash as e:
             self.crash(f"at failpoint {e}")
+            if e.quick:
+                self.restart_at = self.sim.now + 1
 
 
 @dataclass
@@ -445,6 +464,9 @@ class Simulation:
                 elif mode < 0.7:
                     node.crash_countdown = rng.randint(1, 40)
                     self.trace_event(f"{node.id} will crash at failpoint #{node.crash_countdown}")
+                elif mode < 0.8:
+                    node.storage.tear_next_write = True
+                    self.trace_event(f"{node.id} will crash tearing its next write")
                 else:
                     node.crash_after = rng.choice([RequestVoteResponse, AppendEntriesResponse])
                     self.trace_event(f"{node.id} will crash after a {node.crash_after.__name__}")
@@ -551,6 +573,7 @@ class Simulation:
             node.slow_until = 0
             node.crash_countdown = 0
             node.crash_after = None
+            node.storage.tear_next_write = False
             if not node.up:
                 node.restart_at = self.now
         self._commit_at_heal = self.checker.max_committed
