@@ -69,6 +69,9 @@ class SimOptions:
     compact_every_entries: int = 300
     trace_len: int = 80
     faults: bool = True
+    #: Check at every send that votes and acknowledged entries are already durable
+    #: (off only to show the end-to-end checkers catch the same bugs without it).
+    check_persist_before_send: bool = True
     #: Base Raft settings; each seed's profile may turn pre-vote or check-quorum off.
     raft: RaftConfig = field(default_factory=RaftConfig)
     core: CoreFactory = default_core
@@ -209,6 +212,14 @@ class SimTransport:
         self._node = node
 
     def send(self, msg: Message) -> None:
+        node = self._node
+        if not self._sim.opts.check_persist_before_send:
+            pass
+        elif isinstance(msg, AppendEntriesResponse) and msg.success:
+            self._sim.checker.on_ack_sent(node.id, msg.index, node.storage.last_index())
+        elif isinstance(msg, RequestVoteResponse) and msg.granted and not msg.pre_vote:
+            durable = node.storage.hard_state()
+            self._sim.checker.on_vote_sent(node.id, msg.to, msg.term, durable)
         self._sim.net.send(msg, self._sim.now)
         armed = self._node.crash_after
         not_a_vote = isinstance(msg, RequestVoteResponse) and (msg.pre_vote or not msg.granted)
