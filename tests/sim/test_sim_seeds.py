@@ -6,7 +6,7 @@ found once the fix is in.
 
 from __future__ import annotations
 
-from conftest import FRESH_5_NODE_SEEDS, FRESH_BASE, fresh_seeds
+from sim_seeds import FRESH_5_NODE_SEEDS, FRESH_BASE, fresh_seeds
 
 from node.sim.runner import describe_failure, run_seeds
 from node.sim.world import SimOptions, run_seed
