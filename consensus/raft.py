@@ -106,6 +106,8 @@ class Raft:
             self._tick_election()
 
     def has_ready(self) -> bool:
+        """Proposals are only batched into appends here and in ``ready``: everything
+        proposed between two ``Ready``s leaves as one AppendEntries per follower."""
         self._flush_broadcast()
         log = self.log
         return bool(
