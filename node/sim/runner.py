@@ -58,6 +58,7 @@ def run_seeds(
 
 def describe_failure(result: SeedResult) -> str:
     lines = [f"seed {result.seed}: VIOLATION {result.violation} at tick {result.ticks}"]
+    lines.append(f"faults: {result.profile}")
     lines.append(f"last {len(result.trace)} events:")
     lines += [f"  {t}" for t in result.trace]
     lines.append(f"reproduce with --seed {result.seed}")

@@ -310,6 +310,8 @@ class SeedResult:
     ticks: int
     trace: list[str]
     messages: int = 0
+    #: The seed's fault profile, for the failure report.
+    profile: str = ""
 
 
 class Simulation:
@@ -377,6 +379,7 @@ class Simulation:
             ticks=self.now,
             trace=self.trace() if not ok else [],
             messages=self.net.sent,
+            profile="" if ok else repr(self.profile),
         )
 
     def _tick(self) -> None:

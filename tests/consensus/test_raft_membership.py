@@ -163,3 +163,19 @@ def test_a_stalled_transfer_is_abandoned_after_an_election_timeout() -> None:
     c.run(c.cfg.election_timeout_ticks + 1)
     assert c.cores["a"].role is Role.LEADER
     assert c.cores["a"].propose(b"again")
+
+
+def test_a_server_added_after_compaction_catches_up_by_snapshot() -> None:
+    # Thesis §4.2.1 + Raft §7: a new server with an empty log is brought up to date
+    # with InstallSnapshot when the leader no longer has the early entries.
+    c = Cluster(names="abcd", members="abc")
+    c.elect("a")
+    for i in range(5):
+        c.cores["a"].propose(b"x%d" % i)
+    c.settle()
+    c.drivers["a"].compact(c.cores["a"].log.applied, b"state")
+    assert c.cores["a"].propose_conf_change(ConfOp.ADD, "d")
+    c.run(5)
+    assert c.applied["d"].snapshots[-1].data == b"state"
+    assert c.cores["d"].status().voters == ("a", "b", "c", "d")
+    assert c.cores["d"].log.commit == c.cores["a"].log.commit

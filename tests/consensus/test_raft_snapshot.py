@@ -135,3 +135,15 @@ def test_restart_from_snapshot_and_tail() -> None:
 class _Null:
     def send(self, msg: object) -> None:
         pass
+
+
+def test_an_application_that_persists_its_applied_index_is_not_re_fed() -> None:
+    # The real node applies a block and its index in one LMDB transaction; passing
+    # ``applied`` on restart keeps the core from delivering those entries again.
+    c = Cluster()
+    c.elect("a")
+    _fill(c, "a", 4, "x")
+    c.crash("b")
+    storage = c.storage["b"]
+    core = Raft("b", storage, random.Random(3), CFG, applied=storage.hard_state().commit)
+    assert core.ready().committed == ()
