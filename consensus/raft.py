@@ -528,7 +528,9 @@ class Raft:
         if log.matches(m.prev_log_index, m.prev_log_term):
             # Raft §5.3: consistency check passed; merge, then commit what we now hold.
             if m.entries:
-                log.merge(m.entries)
+                cut = log.merge(m.entries)
+                if cut is not None:
+                    self._retract_acks_from(cut)
                 self._sync_config()
             last_new = m.prev_log_index + len(m.entries)
             log.commit_to(min(m.leader_commit, last_new))
@@ -637,10 +639,22 @@ class Raft:
         if log.matches(meta.index, meta.term):
             log.commit_to(meta.index)  # We hold the entries; fast-forward instead.
         else:
-            log.restore(m.snapshot)
+            if log.restore(m.snapshot):
+                self._retract_acks_from(meta.index + 1)
             self._pending_snapshot = m.snapshot
             self._sync_config()
         self._send(AppendEntriesResponse(self._id, m.frm, self.term, True, meta.index))
+
+    def _retract_acks_from(self, index: int) -> None:
+        """Entries from ``index`` on were just replaced before reaching the disk, so an
+        acknowledgement of them still waiting in ``_msgs`` (an earlier message of this
+        batch, from an older leader) would promise what is no longer true (Raft §5.3:
+        acknowledge only what is persisted). Found by seed 3203."""
+        self._msgs = [
+            m
+            for m in self._msgs
+            if not (isinstance(m, AppendEntriesResponse) and m.success and m.index >= index)
+        ]
 
     def _on_timeout_now(self, m: TimeoutNow) -> None:
         if self._promotable() and self._follow(m.frm):

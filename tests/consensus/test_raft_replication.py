@@ -239,3 +239,17 @@ def test_malformed_appends_are_dropped() -> None:
     core.step(AppendEntries("a", "b", 1, 0, 0, (Entry(1, 9, b"future term"),), 0))
     assert core.log.last_index == 0
     assert not core.ready().messages
+
+
+def test_an_ack_for_entries_replaced_before_persisting_is_withdrawn() -> None:
+    # Raft §5.3: acknowledge only what is persisted. Two appends in one batch: the
+    # second (a newer leader) replaces what the first added before any of it reached
+    # the disk, so the first acknowledgement must not leave (found by sim seed 3203).
+    core = Raft("b", MemoryRaftStorage(["a", "b", "c"]), random.Random(1), CFG)
+    old = tuple(Entry(i, 1, b"old%d" % i) for i in (1, 2, 3))
+    core.step(AppendEntries("a", "b", 1, 0, 0, old, 0))
+    core.step(AppendEntries("c", "b", 2, 0, 0, (Entry(1, 2, b"new"),), 0))
+    rd = core.ready()
+    acks = [m for m in rd.messages if isinstance(m, AppendEntriesResponse)]
+    assert [(m.to, m.term, m.index) for m in acks] == [("c", 2, 1)]
+    assert rd.entries == (Entry(1, 2, b"new"),)
