@@ -21,6 +21,7 @@ REGRESSION_SEEDS = {
     626: "same checker false alarm as seed 487",
     75: "without check-quorum a removed server disrupted elections (lease now always on)",
     1852: "seeing a higher term reset the election timer: a 2-voter livelock",
+    3203: "an ack queued in a batch outlived its entries, replaced before persisting",
 }
 
 
