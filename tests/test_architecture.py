@@ -21,17 +21,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 PURE = {"chain", "consensus", "acl"}
 IMPURE_MODULES = {
-    "asyncio",
-    "socket",
-    "ssl",
-    "selectors",
-    "lmdb",
-    "time",
-    "uvloop",
-    "aiohttp",
-    "aiomqtt",
-    "subprocess",
-    "threading",
+    "asyncio", "socket", "ssl", "selectors", "lmdb", "time", "uvloop",
+    "aiohttp", "aiomqtt", "subprocess", "threading",
 }
 WALL_CLOCK_ATTRS = {"now", "utcnow", "today"}
 RANDOM_OK = {"Random"}
@@ -70,7 +61,11 @@ def violations(package: str, source: str) -> list[str]:
 
 
 def project_modules() -> list[tuple[str, Path]]:
-    return [(pkg, path) for pkg in sorted(PROJECT) for path in sorted((ROOT / pkg).rglob("*.py"))]
+    return [
+        (pkg, path)
+        for pkg in sorted(PROJECT)
+        for path in sorted((ROOT / pkg).rglob("*.py"))
+    ]
 
 
 def test_every_module_follows_the_layer_and_purity_rules() -> None:
@@ -106,9 +101,7 @@ def test_checker_catches_planted_violations() -> None:
 
 
 def test_checker_accepts_allowed_code() -> None:
-    assert (
-        violations("consensus", "import random\nr = random.Random(4)\nimport chain.codec\n") == []
-    )
+    assert violations("consensus", "import random\nr = random.Random(4)\nimport chain.codec\n") == []
     assert violations("node", "import storage, acl, consensus, chain\nimport asyncio\n") == []
     assert violations("storage", "import lmdb\nimport threading\nfrom chain import block\n") == []
 
