@@ -16,17 +16,22 @@ class RaftConfig:
     #: Thesis §9.6: a would-be candidate first asks whether it could win.
     pre_vote: bool = True
     #: Thesis §6.2: a leader that has not heard from a quorum for an election timeout
-    #: steps down; followers ignore votes while they hear from a leader.
+    #: steps down. (Followers ignore votes while they hear from a leader either way.)
     check_quorum: bool = True
     #: Flow control (thesis §10.2): entries per AppendEntries and appends in flight.
     max_batch_entries: int = 256
     max_batch_bytes: int = 1 << 20
     max_inflight_msgs: int = 8
+    #: Back-pressure (DESIGN.md §7, every queue bounded): a leader refuses proposals
+    #: while this many entries await commitment, e.g. when it has lost its quorum.
+    max_uncommitted_entries: int = 10_000
+    #: Largest payload a proposal may carry; bigger ones are a caller bug.
+    max_entry_bytes: int = 16 << 20
     #: A follower stuck in snapshot state is re-probed after this long (lost message).
     snapshot_retry_ticks: int = 20
 
     def __post_init__(self) -> None:
         if self.heartbeat_ticks < 1 or self.election_timeout_ticks <= self.heartbeat_ticks:
             raise ValueError("need 1 <= heartbeat_ticks < election_timeout_ticks")
-        if self.max_batch_entries < 1 or self.max_inflight_msgs < 1:
+        if min(self.max_batch_entries, self.max_inflight_msgs, self.max_uncommitted_entries) < 1:
             raise ValueError("batch and inflight limits must be positive")

@@ -129,9 +129,10 @@ class RaftLog:
             raise InvariantViolation("leader append does not extend the log")
         self._extend(entries)
 
-    def merge(self, entries: Sequence[Entry]) -> None:
+    def merge(self, entries: Sequence[Entry]) -> int | None:
         """Follower path (Raft §5.3 step 3-4): skip entries already present, truncate at
-        the first conflict, append the rest. Never truncates a committed entry."""
+        the first conflict, append the rest. Never truncates a committed entry. Returns
+        the index truncated from, if any."""
         skip = 0
         for e in entries:
             t = self.term(e.index)
@@ -143,13 +144,16 @@ class RaftLog:
             skip += 1
         rest = entries[skip:]
         if not rest:
-            return
+            return None
         first = rest[0].index
         if first <= self.commit:
             raise InvariantViolation(f"truncating committed {first} (commit {self.commit})")
+        cut = None
         if first <= self.last_index:
             self._truncate_from(first)
+            cut = first
         self._extend(rest)
+        return cut
 
     def _truncate_from(self, index: int) -> None:
         del self._entries[index - self.snapshot.meta.index - 1 :]
@@ -177,12 +181,14 @@ class RaftLog:
         if self.term(index) == term and index > self.stable:
             self.stable = index
 
-    def restore(self, snapshot: Snapshot) -> None:
-        """Raft §7: adopt a leader's snapshot; keep our suffix only if it agrees."""
+    def restore(self, snapshot: Snapshot) -> bool:
+        """Raft §7: adopt a leader's snapshot; keep our suffix only if it agrees.
+        Returns whether entries after the snapshot were discarded."""
         meta = snapshot.meta
         keep: list[Entry] = []
         if self.matches(meta.index, meta.term) and meta.index <= self.last_index:
             keep = self.slice(meta.index + 1, self.last_index + 1)
+        discarded = self.last_index > meta.index and not keep
         self.snapshot = snapshot
         self._entries = []
         self._confs = []
@@ -190,6 +196,7 @@ class RaftLog:
         self.commit = max(self.commit, meta.index)
         self.applied = meta.index
         self.stable = max(meta.index, min(self.stable, self.last_index))
+        return discarded
 
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Fold entries up to ``index`` (already applied) into a snapshot."""

@@ -78,6 +78,7 @@ class Raft:
         self._heartbeat_elapsed_ticks = 0
         self._randomized_timeout_ticks = self._random_timeout()
         self._transferee: str | None = None
+        self._transfer_campaign = False
         self._broadcast_pending = False
 
     # --- the core interface ----------------------------------------------------------
@@ -105,6 +106,8 @@ class Raft:
             self._tick_election()
 
     def has_ready(self) -> bool:
+        """Proposals are only batched into appends here and in ``ready``: everything
+        proposed between two ``Ready``s leaves as one AppendEntries per follower."""
         self._flush_broadcast()
         log = self.log
         return bool(
@@ -155,9 +158,17 @@ class Raft:
                 return
             if isinstance(msg, RequestVoteResponse) and msg.pre_vote and msg.granted:
                 pass  # Granted pre-votes carry the proposed term; nobody changes term.
+            elif isinstance(msg, _LEADER_MESSAGES):
+                self._become_follower(msg.term, msg.frm)
             else:
-                leader = msg.frm if isinstance(msg, _LEADER_MESSAGES) else None
-                self._become_follower(msg.term, leader)
+                # Raft Figure 2: only a leader's message or a granted vote resets the
+                # election timer. Seeing a higher term does not, or a candidate whose
+                # log cannot win would keep the one that can from ever timing out.
+                elapsed = self._election_elapsed_ticks
+                timeout = self._randomized_timeout_ticks
+                self._become_follower(msg.term, None)
+                self._election_elapsed_ticks = elapsed
+                self._randomized_timeout_ticks = timeout
         elif msg.term < self.term:
             self._on_stale_term(msg)
             return
@@ -166,11 +177,14 @@ class Raft:
     # --- local requests -------------------------------------------------------------
 
     def propose(self, data: bytes) -> bool:
-        """Append ``data`` if we lead and no transfer is under way; False otherwise (the
-        node then forwards the write to ``status().leader``)."""
-        if not data:
-            raise ValueError("empty proposal (an empty entry means leader no-op)")
+        """Append ``data`` if we lead, no transfer is under way and the uncommitted tail
+        is below its bound; False otherwise (the node then forwards the write to
+        ``status().leader``, or retries later)."""
+        if not data or len(data) > self.cfg.max_entry_bytes:
+            raise ValueError(f"proposal of {len(data)} bytes (1..{self.cfg.max_entry_bytes})")
         if self.role is not Role.LEADER or self._transferee is not None:
+            return False
+        if self.log.last_index - self.log.commit >= self.cfg.max_uncommitted_entries:
             return False
         self._append(data, EntryKind.NORMAL)
         return True
@@ -262,28 +276,35 @@ class Raft:
         return self._id in self._voters
 
     def _in_lease(self) -> bool:
+        """Thesis §4.2.3: within an election timeout of hearing from a leader, ignore
+        RequestVote. Unconditional (etcd ties it to check-quorum): without it a removed
+        server that never learned of its removal disrupts the cluster forever."""
         return (
-            self.cfg.check_quorum
-            and self.leader is not None
+            self.leader is not None
             and self._election_elapsed_ticks < self.cfg.election_timeout_ticks
         )
 
     def _campaign(self, pre_vote: bool, transfer: bool = False) -> None:
         if pre_vote:
             self._reset(self.term)
-            self.role = Role.PRE_CANDIDATE
-            term = self.term + 1  # Asked about, not adopted (thesis §9.6).
+            self.role = Role.PRE_CANDIDATE  # Asks about term+1 without adopting it (§9.6).
         else:
             self._reset(self.term + 1)
             self.role = Role.CANDIDATE
             self.vote = self._id
-            term = self.term
         self._votes = {self._id: True}
+        self._transfer_campaign = transfer
         if self._poll() == 1:
             self._on_won(pre_vote)
             return
+        self._request_votes(pre_vote, transfer)
+
+    def _request_votes(self, pre_vote: bool, transfer: bool) -> None:
+        """Ask every voter that has not answered yet. Called again on heartbeat ticks:
+        Raft §5.1 has servers retry RPCs that get no response."""
+        term = self.term + 1 if pre_vote else self.term
         for v in self._voters:
-            if v != self._id:
+            if v != self._id and v not in self._votes:
                 self._send(
                     RequestVote(
                         self._id,
@@ -317,6 +338,11 @@ class Raft:
 
     def _tick_election(self) -> None:
         self._election_elapsed_ticks += 1
+        if (
+            self.role in (Role.PRE_CANDIDATE, Role.CANDIDATE)
+            and self._election_elapsed_ticks % self.cfg.heartbeat_ticks == 0
+        ):
+            self._request_votes(self.role is Role.PRE_CANDIDATE, self._transfer_campaign)
         # A non-voter keeps counting, so its leader lease lapses and it answers votes.
         if self._promotable() and self._election_elapsed_ticks >= self._randomized_timeout_ticks:
             self._election_elapsed_ticks = 0
@@ -367,7 +393,9 @@ class Raft:
             self._broadcast_pending = False
             if self.role is Role.LEADER:
                 for to in sorted(self._progress):
-                    self._send_append(to, allow_empty=True)
+                    if self._send_append(to, allow_empty=True):
+                        while self._send_append(to, allow_empty=False):
+                            pass  # Fill the pipeline (thesis §10.2.2).
 
     def _send_append(self, to: str, allow_empty: bool) -> bool:
         pr = self._progress[to]
@@ -483,6 +511,12 @@ class Raft:
         return True
 
     def _on_append_entries(self, m: AppendEntries) -> None:
+        if m.entries and (
+            m.entries[0].index != m.prev_log_index + 1
+            or m.entries[-1].index != m.prev_log_index + len(m.entries)
+            or m.entries[-1].term > m.term
+        ):
+            return  # Malformed: no correct leader sends it; never let it touch the log.
         if not self._follow(m.frm):
             return
         log = self.log
@@ -494,7 +528,9 @@ class Raft:
         if log.matches(m.prev_log_index, m.prev_log_term):
             # Raft §5.3: consistency check passed; merge, then commit what we now hold.
             if m.entries:
-                log.merge(m.entries)
+                cut = log.merge(m.entries)
+                if cut is not None:
+                    self._retract_acks_from(cut)
                 self._sync_config()
             last_new = m.prev_log_index + len(m.entries)
             log.commit_to(min(m.leader_commit, last_new))
@@ -603,10 +639,22 @@ class Raft:
         if log.matches(meta.index, meta.term):
             log.commit_to(meta.index)  # We hold the entries; fast-forward instead.
         else:
-            log.restore(m.snapshot)
+            if log.restore(m.snapshot):
+                self._retract_acks_from(meta.index + 1)
             self._pending_snapshot = m.snapshot
             self._sync_config()
         self._send(AppendEntriesResponse(self._id, m.frm, self.term, True, meta.index))
+
+    def _retract_acks_from(self, index: int) -> None:
+        """Entries from ``index`` on were just replaced before reaching the disk, so an
+        acknowledgement of them still waiting in ``_msgs`` (an earlier message of this
+        batch, from an older leader) would promise what is no longer true (Raft §5.3:
+        acknowledge only what is persisted). Found by seed 3203."""
+        self._msgs = [
+            m
+            for m in self._msgs
+            if not (isinstance(m, AppendEntriesResponse) and m.success and m.index >= index)
+        ]
 
     def _on_timeout_now(self, m: TimeoutNow) -> None:
         if self._promotable() and self._follow(m.frm):

@@ -283,10 +283,6 @@ class ConsensusCore(Protocol):
     def status(self) -> Status: ...
 
 
-class NotLeaderError(Exception):
-    """Raised by callers that prefer an exception to ``propose`` returning False."""
-
-
 class InvariantViolation(Exception):
     """A safety invariant failed inside the core. The node must stop rather than write
     or acknowledge anything further (DESIGN.md §8)."""

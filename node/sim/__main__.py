@@ -7,10 +7,16 @@ line ``reproduce with --seed N``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+import random
 import sys
 
+from consensus.config import RaftConfig
+from consensus.raft import Raft
+from consensus.storage import MemoryRaftStorage
 from node.sim.runner import describe_failure, parse_seeds, run_seeds
-from node.sim.world import SeedResult, SimOptions
+from node.sim.world import CoreFactory, SeedResult, SimOptions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         "--rate", type=int, default=SimOptions.proposals_per_tick, help="proposals per tick"
     )
     ap.add_argument("--no-faults", action="store_true", help="calm network (throughput)")
+    ap.add_argument(
+        "--core",
+        help="module:Class of a Raft subclass to run instead (planted-bug demos)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per seed")
     args = ap.parse_args(argv)
     if args.ticks < SimOptions.heal_bound_ticks + 50:
@@ -36,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         proposals_per_tick=args.rate,
         faults=not args.no_faults,
     )
+    if args.core:
+        opts = dataclasses.replace(opts, core=_load_core(args.core))
 
     def report(r: SeedResult) -> None:
         if not r.ok:
@@ -54,6 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         print("failing seeds: " + " ".join(str(r.seed) for r in summary.failures))
         return 1
     return 0
+
+
+def _load_core(spec: str) -> CoreFactory:
+    module, _, name = spec.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, Raft)):
+        raise SystemExit(f"--core {spec}: not a Raft subclass")
+
+    def make(node_id: str, storage: MemoryRaftStorage, rng: random.Random, cfg: RaftConfig) -> Raft:
+        return cls(node_id, storage, rng, cfg)
+
+    return make
 
 
 if __name__ == "__main__":

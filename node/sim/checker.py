@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from consensus.types import Entry
+from consensus.types import Entry, HardState
 
 
 class Violation(Exception):
@@ -25,6 +25,7 @@ LOG_MATCHING = "log matching"
 LEADER_COMPLETENESS = "leader completeness"
 STATE_MACHINE_SAFETY = "state machine safety"
 DURABILITY = "committed entry lost in crash"
+PERSIST_BEFORE_SEND = "sent before persisted"
 PROGRESS = "no progress after heal"
 CORE_INVARIANT = "core invariant"
 
@@ -78,6 +79,22 @@ class Checker:
             for index in range(self._commit_term_top + 1, commit + 1):
                 self.commit_term[index] = term
             self._commit_term_top = commit
+
+    def on_vote_sent(self, node: str, candidate: str, term: int, durable: HardState) -> None:
+        """Fault model #2 / Raft §5.1: term and vote are on disk before a vote leaves."""
+        if durable.term < term or (durable.term == term and durable.vote != candidate):
+            raise Violation(
+                PERSIST_BEFORE_SEND,
+                f"{node} voted for {candidate} in term {term} but has {durable} on disk",
+            )
+
+    def on_ack_sent(self, node: str, index: int, durable_last_index: int) -> None:
+        """Fault model #2 / Raft §5.3: entries are on disk before they are acknowledged."""
+        if index > durable_last_index:
+            raise Violation(
+                PERSIST_BEFORE_SEND,
+                f"{node} acknowledged index {index} with {durable_last_index} on disk",
+            )
 
     def on_apply(self, node: str, entry: Entry, root: bytes) -> None:
         """State machine safety (§5.4.3): never two different entries applied at one

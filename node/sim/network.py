@@ -22,6 +22,10 @@ class LinkFaults:
     reorder: float = 0.0
     delay_min_ticks: int = 1
     delay_max_ticks: int = 1
+    #: A message now and then arrives very late (retransmission after a reconnect):
+    #: the classic source of stale-term traffic.
+    late: float = 0.0
+    late_max_ticks: int = 40
 
 
 class SimNetwork:
@@ -49,7 +53,9 @@ class SimNetwork:
             if f.delay_max_ticks > delay:
                 delay = self._rng.randint(delay, f.delay_max_ticks)
             at = now + delay
-            if not (f.reorder and self._rng.random() < f.reorder):
+            if f.late and self._rng.random() < f.late:
+                at += self._rng.randint(1, f.late_max_ticks)
+            elif not (f.reorder and self._rng.random() < f.reorder):
                 at = max(at, self._link_clock.get(link, 0))
                 self._link_clock[link] = at
             self._seq += 1

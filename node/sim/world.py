@@ -7,40 +7,39 @@ iteration is over sorted names, so a seed replays exactly.
 Crash model: the storage is durable per ``save`` call (one LMDB write transaction), so
 a crash loses whatever the driver had not yet persisted: the rest of the ``Ready`` being
 executed, the core's memory and the state machine's memory. Crashes strike between
-ticks or at a driver failpoint (after persisting, after any send, after any apply).
+ticks, at a driver failpoint (before or after persisting, after any send or apply),
+right after a granted vote or an append acknowledgement leaves, or in the middle of a
+write (the log part kept, the hard state lost).
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.storage import MemoryRaftStorage
 from consensus.types import (
+    AppendEntriesResponse,
     ConfOp,
-    Entry,
-    EntryKind,
-    HardState,
     InvariantViolation,
-    Message,
+    RequestVoteResponse,
     Role,
-    Snapshot,
 )
-from node.driver import Driver
 from node.sim.checker import (
     CORE_INVARIANT,
     PROGRESS,
-    STATE_MACHINE_SAFETY,
     Checker,
     LogView,
     Violation,
 )
+from node.sim.faults import FaultProfile, NodeCrash
 from node.sim.network import LinkFaults, SimNetwork
+from node.sim.replica import SimNode
 
 CoreFactory = Callable[[str, MemoryRaftStorage, random.Random, RaftConfig], Raft]
 
@@ -64,181 +63,12 @@ class SimOptions:
     compact_every_entries: int = 300
     trace_len: int = 80
     faults: bool = True
+    #: Check at every send that votes and acknowledged entries are already durable
+    #: (off only to show the end-to-end checkers catch the same bugs without it).
+    check_persist_before_send: bool = True
+    #: Base Raft settings; each seed's profile may turn pre-vote or check-quorum off.
     raft: RaftConfig = field(default_factory=RaftConfig)
     core: CoreFactory = default_core
-
-
-@dataclass(frozen=True)
-class FaultProfile:
-    """How hostile this seed's world is, drawn once per seed so that seeds span calm
-    to brutal runs instead of averaging into one medium."""
-
-    link: LinkFaults
-    crash_rate: float
-    partition_rate: float
-    pause_rate: float
-    slow_rate: float
-    transfer_rate: float
-    membership: bool
-
-    @staticmethod
-    def draw(rng: random.Random) -> FaultProfile:
-        link = LinkFaults(
-            loss=rng.choice([0.0, 0.0, 0.01, 0.05, 0.2]),
-            duplicate=rng.choice([0.0, 0.01, 0.05]),
-            reorder=rng.choice([0.0, 0.01, 0.1]),
-            delay_min_ticks=1,
-            delay_max_ticks=rng.choice([1, 2, 3, 6]),
-        )
-        return FaultProfile(
-            link=link,
-            crash_rate=rng.choice([0.0, 0.005, 0.02, 0.05]),
-            partition_rate=rng.choice([0.0, 0.005, 0.02]),
-            pause_rate=rng.choice([0.0, 0.0, 0.005]),
-            slow_rate=rng.choice([0.0, 0.0, 0.005]),
-            transfer_rate=rng.choice([0.0, 0.0, 0.01]),
-            membership=rng.random() < 0.5,
-        )
-
-    @staticmethod
-    def calm() -> FaultProfile:
-        return FaultProfile(LinkFaults(), 0.0, 0.0, 0.0, 0.0, 0.0, False)
-
-
-class NodeCrash(Exception):
-    """Raised from a failpoint: the process dies here."""
-
-
-class SimStorage(MemoryRaftStorage):
-    """Durable storage that reports every persisted entry to the checker."""
-
-    def __init__(self, node_id: str, voters: Sequence[str], checker: Checker) -> None:
-        super().__init__(voters)
-        self._node_id = node_id
-        self._checker = checker
-
-    def save(
-        self,
-        hard_state: HardState | None,
-        entries: Sequence[Entry],
-        snapshot: Snapshot | None,
-    ) -> None:
-        super().save(hard_state, entries, snapshot)
-        if entries:
-            self._checker.on_persist(self._node_id, entries)
-        if hard_state is not None:
-            self._checker.on_commit(hard_state.term, hard_state.commit)
-
-
-_ZERO_ROOT = bytes(32)
-
-
-class SimStateMachine:
-    """The application: a hash chain over applied payloads, so equal roots at an index
-    mean equal histories. Volatile: a crash loses it; restart restores the snapshot."""
-
-    def __init__(self, node_id: str, checker: Checker) -> None:
-        self.node_id = node_id
-        self.checker = checker
-        self.index = 0
-        self.root = _ZERO_ROOT
-
-    def apply(self, entry: Entry) -> None:
-        if entry.index != self.index + 1:
-            raise Violation(
-                STATE_MACHINE_SAFETY,
-                f"{self.node_id} applied {entry.index} after {self.index}",
-            )
-        self.index = entry.index
-        if entry.kind is EntryKind.NORMAL:
-            self.root = hashlib.sha256(self.root + entry.data).digest()
-        self.checker.on_apply(self.node_id, entry, self.root)
-
-    def restore(self, snapshot: Snapshot) -> None:
-        if snapshot.data:
-            self.index = int.from_bytes(snapshot.data[:8], "big")
-            self.root = snapshot.data[8:]
-        else:
-            self.index, self.root = 0, _ZERO_ROOT
-        if self.index != snapshot.meta.index:
-            raise Violation(STATE_MACHINE_SAFETY, f"{self.node_id} snapshot index mismatch")
-        self.checker.on_restore(self.node_id, self.index, self.root)
-
-    def snapshot_bytes(self) -> bytes:
-        return self.index.to_bytes(8, "big") + self.root
-
-
-class SimTransport:
-    def __init__(self, sim: Simulation) -> None:
-        self._sim = sim
-
-    def send(self, msg: Message) -> None:
-        self._sim.net.send(msg, self._sim.now)
-
-
-class SimNode:
-    def __init__(self, sim: Simulation, node_id: str, voters: Sequence[str]) -> None:
-        self.sim = sim
-        self.id = node_id
-        self.storage = SimStorage(node_id, voters, sim.checker)
-        self.up = False
-        self.incarnation = 0
-        self.core: Raft
-        self.driver: Driver
-        self.sm: SimStateMachine
-        self.inbox: deque[Message] = deque()
-        self.paused_until = 0
-        self.slow_every = 1
-        self.slow_until = 0
-        #: Crash at the N-th failpoint from now; 0 = not armed.
-        self.crash_countdown = 0
-        self.restart_at = 0
-        self.leader_term_seen = -1
-
-    def start(self) -> None:
-        self.incarnation += 1
-        sim = self.sim
-        rng = random.Random(f"{sim.seed}:{self.id}:{self.incarnation}")
-        self.core = sim.opts.core(self.id, self.storage, rng, sim.opts.raft)
-        self.sm = SimStateMachine(self.id, sim.checker)
-        self.sm.restore(self.storage.snapshot())
-        self.driver = Driver(self.core, self.storage, sim.transport, self.sm, self._failpoint)
-        self.up = True
-        self.crash_countdown = 0
-        self.inbox.clear()
-        sim.checker.on_restart(self.id, self.storage.hard_state().commit, self.storage.entries())
-
-    def crash(self, why: str) -> None:
-        self.up = False
-        self.inbox.clear()
-        self.leader_term_seen = -1
-        self.sim.trace_event(f"{self.id} CRASH ({why})")
-
-    def _failpoint(self, name: str) -> None:
-        if self.crash_countdown:
-            self.crash_countdown -= 1
-            if self.crash_countdown == 0:
-                raise NodeCrash(name)
-
-    def active(self, now: int) -> bool:
-        if not self.up or now < self.paused_until:
-            return False
-        return now >= self.slow_until or now % self.slow_every == 0
-
-    def observe(self) -> None:
-        core = self.core
-        if core.role is Role.LEADER and self.leader_term_seen != core.term:
-            self.leader_term_seen = core.term
-            self.sim.trace_event(f"{self.id} LEADER term {core.term}")
-            log = core.log
-            view = LogView(log.first_index, log.slice(log.first_index, log.last_index + 1))
-            self.sim.checker.on_leader(self.id, core.term, view)
-
-    def process(self) -> None:
-        try:
-            self.driver.process()
-        except NodeCrash as e:
-            self.crash(f"at failpoint {e}")
 
 
 @dataclass
@@ -250,6 +80,8 @@ class SeedResult:
     ticks: int
     trace: list[str]
     messages: int = 0
+    #: The seed's fault profile, for the failure report.
+    profile: str = ""
 
 
 class Simulation:
@@ -260,8 +92,12 @@ class Simulation:
         self.checker = Checker()
         prof_rng = random.Random(f"{seed}:profile")
         self.profile = FaultProfile.draw(prof_rng) if self.opts.faults else FaultProfile.calm()
+        self.raft_config = dataclasses.replace(
+            self.opts.raft,
+            pre_vote=self.opts.raft.pre_vote and self.profile.pre_vote,
+            check_quorum=self.opts.raft.check_quorum and self.profile.check_quorum,
+        )
         self.net = SimNetwork(random.Random(f"{seed}:net"), self.profile.link)
-        self.transport = SimTransport(self)
         self.rng = random.Random(f"{seed}:faults")
         self.client_rng = random.Random(f"{seed}:client")
         n = self.opts.nodes
@@ -313,6 +149,7 @@ class Simulation:
             ticks=self.now,
             trace=self.trace() if not ok else [],
             messages=self.net.sent,
+            profile="" if ok else repr(self.profile),
         )
 
     def _tick(self) -> None:
@@ -369,6 +206,12 @@ class Simulation:
         if now > self.opts.ticks - self.opts.drain_ticks:
             return
         leader = self._leader()
+        if self.profile.stale_clients and self.client_rng.random() < 0.2:
+            claimants = [
+                n for n in self.order if self.nodes[n].up and self.nodes[n].core.role is Role.LEADER
+            ]
+            if claimants:
+                leader = self.nodes[self.client_rng.choice(claimants)]
         if leader is None or not leader.active(now):
             return
         core = leader.core
@@ -399,17 +242,24 @@ class Simulation:
             up = [n for n in self.order if self.nodes[n].up]
             if up:
                 node = self.nodes[rng.choice(up)]
-                node.restart_at = now + rng.randint(1, 80)
-                if rng.random() < 0.5:
+                mode = rng.random()
+                if mode < 0.4:
                     node.crash("between ticks")
-                else:
+                elif mode < 0.7:
                     node.crash_countdown = rng.randint(1, 40)
                     self.trace_event(f"{node.id} will crash at failpoint #{node.crash_countdown}")
+                elif mode < 0.8:
+                    node.storage.tear_next_write = True
+                    self.trace_event(f"{node.id} will crash tearing its next write")
+                else:
+                    node.crash_after = rng.choice([RequestVoteResponse, AppendEntriesResponse])
+                    self.trace_event(f"{node.id} will crash after a {node.crash_after.__name__}")
         for node in self.nodes.values():
-            if node.crash_countdown and not node.up:
-                node.crash_countdown = 0
-            if node.up is False and node.restart_at == 0 and node.crash_countdown == 0:
-                node.restart_at = now + rng.randint(1, 80)
+            if node.up is False and node.restart_at == 0:
+                # A supervisor restarts the process: at once (quick) or after a while.
+                node.restart_at = now + (
+                    rng.randint(1, 2) if p.quick_restart else rng.randint(1, 80)
+                )
         if p.partition_rate and rng.random() < p.partition_rate:
             self._start_partition()
         if p.pause_rate and rng.random() < p.pause_rate:
@@ -506,6 +356,8 @@ class Simulation:
             node.paused_until = 0
             node.slow_until = 0
             node.crash_countdown = 0
+            node.crash_after = None
+            node.storage.tear_next_write = False
             if not node.up:
                 node.restart_at = self.now
         self._commit_at_heal = self.checker.max_committed
