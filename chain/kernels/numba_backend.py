@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chain.kernels import reference, sha256
+from chain.kernels import ed25519, reference, sha256
+from chain.kernels.keytables import KeyTables
 
 LEAVES_MIN_FOR_KERNEL = 16
 """Below this many inputs, hashlib in a loop is as fast as packing them for the kernel."""
@@ -26,12 +27,23 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return sha256.merkle_root(leaf_hashes)
 
 
+KEY_TABLES = KeyTables()
+"""The process's per-key tables (bounded LRU); ``register_keys`` fills it ahead of time."""
+
+
 def verify_batch(
     public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
 ) -> list[bool]:
-    return reference.verify_batch(public_keys, messages, signatures)
+    return ed25519.verify_batch(public_keys, messages, signatures, KEY_TABLES)
+
+
+def register_keys(public_keys: Sequence[bytes]) -> None:
+    """Precompute tables for keys about to sign (registered signers, validators)."""
+    KEY_TABLES.register(public_keys)
 
 
 def warmup() -> None:
-    """Compile or load every kernel now, so the first block does not pay for it."""
+    """Compile or load every kernel now, and build the table of B, so the first block
+    does not pay for either."""
     sha256.warmup()
+    ed25519.warmup()
