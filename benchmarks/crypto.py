@@ -1,0 +1,248 @@
+"""``grantchain bench crypto``: the numba kernels against their references, same process.
+
+Every figure is measured here, on the same inputs for kernel and reference: medians of
+several repetitions, on 1 and 2 threads (a ``ThreadPoolExecutor`` over contiguous
+chunks; the kernels release the GIL). Compile and cache-load times are measured in
+fresh processes with a private, empty ``NUMBA_CACHE_DIR``. With ``--json`` the last line
+of output is one JSON object holding every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import click
+
+SIGNATURES = 1024
+KEYS = 64
+MESSAGE_BYTES = 256
+MERKLE_LEAVES = 1 << 20
+LEAF_COUNT = 1 << 16
+LEAF_BYTES = 256
+REPEATS = 5
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _median_s(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cpu_flags() -> dict[str, Any]:
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    wanted = ("avx2", "avx512f", "avx512vl", "avx512bw", "avx512ifma", "sha", "bmi2", "adx")
+    return {
+        "cpu": llvm.get_host_cpu_name(),
+        "flags": [f for f in wanted if features.get(f, False)],
+        "cores": os.cpu_count(),
+    }
+
+
+def _fresh_process_s(cache_dir: str) -> float:
+    """Wall time of importing the numba backend and running ``warmup()`` in a new
+    process whose numba cache is ``cache_dir`` (empty: compile; filled: load)."""
+    code = (
+        "import time; t = time.perf_counter(); "
+        "from chain.kernels import numba_backend; numba_backend.warmup(); "
+        "print(time.perf_counter() - t)"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _signatures(rng: random.Random) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    from chain import signing
+
+    keys = [signing.private_key_from_bytes(rng.randbytes(32)) for _ in range(KEYS)]
+    pubs = [signing.public_key_bytes(k) for k in keys]
+    msgs = [rng.randbytes(MESSAGE_BYTES) for _ in range(SIGNATURES)]
+    sigs = [signing.sign(keys[i % KEYS], m) for i, m in enumerate(msgs)]
+    return [pubs[i % KEYS] for i in range(SIGNATURES)], msgs, sigs
+
+
+def _row(name: str, unit: str, count: int, kernel_s: float, reference_s: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "unit": unit,
+        "count": count,
+        "kernel_s": kernel_s,
+        "reference_s": reference_s,
+        "kernel_per_s": count / kernel_s,
+        "reference_per_s": count / reference_s,
+        "ratio": reference_s / kernel_s,
+    }
+
+
+def run() -> dict[str, Any]:
+    from chain.kernels import ed25519, keytables, numba_backend, parallel, reference
+
+    warm_t0 = time.perf_counter()
+    numba_backend.warmup()
+    warmup_s = time.perf_counter() - warm_t0
+    rng = random.Random(2026)
+    keys, msgs, sigs = _signatures(rng)
+    rows: list[dict[str, Any]] = []
+    checks: dict[str, bool] = {}
+
+    # Ed25519: tables warm (a ledger's registered keys), then cold and without tables.
+    tables = keytables.KeyTables()
+
+    def numba_verify(k: Any, m: Any, s: Any) -> list[bool]:
+        return ed25519.verify_batch(k, m, s, tables)
+
+    want = reference.verify_batch(keys, msgs, sigs)
+    cold_t0 = time.perf_counter()
+    got = numba_verify(keys, msgs, sigs)
+    cold_s = time.perf_counter() - cold_t0
+    checks["ed25519_verdicts_equal"] = got == want and all(want)
+    with ThreadPoolExecutor(2) as pool:
+        for threads in (1, 2):
+
+            def kern(threads: int = threads) -> list[bool]:
+                return parallel.verify_batch(pool, numba_verify, keys, msgs, sigs, threads)
+
+            def ref(threads: int = threads) -> list[bool]:
+                return parallel.verify_batch(
+                    pool, reference.verify_batch, keys, msgs, sigs, threads
+                )
+
+            rows.append(
+                _row(
+                    f"ed25519 verify, key tables, {threads}T",
+                    "sig",
+                    SIGNATURES,
+                    _median_s(kern),
+                    _median_s(ref),
+                )
+            )
+        no_tables = keytables.KeyTables(capacity=0)
+        rows.append(
+            _row(
+                "ed25519 verify, no key tables (one-off keys), 1T",
+                "sig",
+                SIGNATURES,
+                _median_s(lambda: ed25519.verify_batch(keys, msgs, sigs, no_tables)),
+                _median_s(lambda: reference.verify_batch(keys, msgs, sigs)),
+            )
+        )
+        rows.append(
+            _row(
+                "ed25519 verify, first call (builds 64 key tables), 1T",
+                "sig",
+                SIGNATURES,
+                cold_s,
+                _median_s(lambda: reference.verify_batch(keys, msgs, sigs)),
+            )
+        )
+
+        # Merkle root over 2^20 leaf hashes, through the public list-of-bytes API.
+        leaves = [rng.randbytes(32) for _ in range(MERKLE_LEAVES)]
+        ref_root = reference.merkle_root(leaves)
+        checks["merkle_root_equal"] = numba_backend.merkle_root(leaves) == ref_root
+        ref_merkle_s = _median_s(lambda: reference.merkle_root(leaves), 3)
+        for threads in (1, 2):
+            kernel_s = _median_s(
+                lambda t=threads: parallel.merkle_root(pool, numba_backend.merkle_root, leaves, t)
+            )
+            checks[f"merkle_root_equal_{threads}T"] = (
+                parallel.merkle_root(pool, numba_backend.merkle_root, leaves, threads) == ref_root
+            )
+            rows.append(
+                _row(
+                    f"merkle root 2^20 leaves, {threads}T",
+                    "leaf",
+                    MERKLE_LEAVES,
+                    kernel_s,
+                    ref_merkle_s,
+                )
+            )
+
+        # Leaf hashes of 256-byte transactions.
+        datas = [rng.randbytes(LEAF_BYTES) for _ in range(LEAF_COUNT)]
+        checks["leaf_hashes_equal"] = numba_backend.leaf_hashes(datas) == reference.leaf_hashes(
+            datas
+        )
+        for threads in (1, 2):
+            rows.append(
+                _row(
+                    f"leaf hashes of {LEAF_BYTES}-byte data, {threads}T",
+                    "leaf",
+                    LEAF_COUNT,
+                    _median_s(
+                        lambda t=threads: parallel.leaf_hashes(
+                            pool, numba_backend.leaf_hashes, datas, t
+                        )
+                    ),
+                    _median_s(
+                        lambda t=threads: parallel.leaf_hashes(
+                            pool, reference.leaf_hashes, datas, t
+                        )
+                    ),
+                )
+            )
+
+    with tempfile.TemporaryDirectory(prefix="grantchain-numba-cache-") as cache_dir:
+        compile_s = _fresh_process_s(cache_dir)
+        load_s = statistics.median(_fresh_process_s(cache_dir) for _ in range(3))
+
+    by_name = {r["name"]: r for r in rows}
+    one = by_name["ed25519 verify, key tables, 1T"]
+    two = by_name["ed25519 verify, key tables, 2T"]
+    return {
+        "machine": cpu_flags(),
+        "warmup_s_this_process": warmup_s,
+        "cold_compile_s": compile_s,
+        "cache_load_s": load_s,
+        "ed25519_2T_over_1T": one["kernel_s"] / two["kernel_s"],
+        "rows": rows,
+        "checks": checks,
+    }
+
+
+def _print_text(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    click.echo(f"CPU {m['cpu']} ({m['cores']} cores), flags: {' '.join(m['flags'])}")
+    click.echo(f"{'benchmark':58} {'kernel/s':>12} {'reference/s':>12} {'ratio':>7}")
+    for r in result["rows"]:
+        click.echo(
+            f"{r['name']:58} {r['kernel_per_s']:12,.0f} {r['reference_per_s']:12,.0f} {r['ratio']:7.2f}"
+        )
+    click.echo(f"ed25519 2 threads / 1 thread: {result['ed25519_2T_over_1T']:.2f}x")
+    click.echo(
+        f"cold compile (fresh process, empty cache): {result['cold_compile_s']:.1f} s; "
+        f"cache load (fresh process): {result['cache_load_s']:.2f} s"
+    )
+    click.echo(f"checks: {result['checks']}")
+
+
+@click.command("crypto")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object line.")
+def command(as_json: bool) -> None:
+    """Ed25519 verification, Merkle root and leaf hashing: kernels vs references."""
+    result = run()
+    _print_text(result)
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+    if not all(result["checks"].values()):
+        raise SystemExit(1)
