@@ -8,9 +8,10 @@ combination batch equation is deliberately *not* used (it is a different, cofact
 point-comparing rule).
 
 Where the speed comes from, all without changing the rule:
-  * [S]B from a fixed table of B (64 table additions, no doubling);
-  * [h]A from a per-key table when the key is cached (``keytables``), else a signed
-    radix-16 window over 8 multiples of A computed for that signature;
+  * [S]B from a fixed radix-256 table of B (32 table additions, no doubling);
+  * [h]A from a per-key radix-32 table when the key is cached (``keytables``; 51
+    additions), else a signed radix-16 window over 8 multiples of A computed for that
+    signature (252 doublings, 64 additions);
   * the final division by Z batched over the whole call (Montgomery's trick);
   * h computed by ``hashlib`` in Python (0.6 us), reduced mod L with Python integers.
 """
@@ -47,39 +48,45 @@ def _below_l(buf, off):
 
 
 @njit(inline="always")
-def _recode(buf, off, digits):
-    """Signed radix-16 digits in [-8, 8] of a scalar below 2^253 (64 digits)."""
-    for k in range(32):
-        b = np.int64(buf[off + k])
-        digits[2 * k] = b & 15
-        digits[2 * k + 1] = b >> 4
+def _recode(buf, off, window, digits):
+    """Signed radix-2^window digits, each in [-2^(window-1), 2^(window-1)], of the
+    little-endian scalar below 2^253 at ``buf[off]``; ``table_rows(window)`` of them
+    (the last one takes the final carry without overflowing)."""
+    rows = (ed.SCALAR_BITS + window - 1) // window
+    mask = (1 << window) - 1
+    half = 1 << (window - 1)
     carry = 0
-    for k in range(63):
-        v = digits[k] + carry
-        carry = (v + 8) >> 4
-        digits[k] = v - (carry << 4)
-    digits[63] += carry
+    for i in range(rows):
+        bit = window * i
+        byte = bit >> 3
+        v = np.int64(0)
+        for k in range(3):
+            if byte + k < 32:
+                v |= np.int64(buf[off + byte + k]) << (8 * k)
+        v = ((v >> (bit & 7)) & mask) + carry
+        carry = (v + half) >> window
+        digits[i] = v - (carry << window)
 
 
 @njit
 def _minus_h_a(keys, off, hd, cache):
     """-[h]A by a signed radix-16 window over 1A..8A (cached forms written to ``cache``),
-    for a key without a table. Returns (ok, X, Y, Z, T); ok is False iff A does not
-    decode."""
+    for a key without a table; ``hd`` holds h's 64 radix-16 digits. Returns
+    (ok, X, Y, Z, T); ok is False iff A does not decode."""
     good, ax, ay, az, at = ed.decode_lenient(keys, off)
     if not good:
         return False, ed.ZERO, ed.ONE, ed.ONE, ed.ZERO
     c1 = ed.to_cached(ax, ay, az, at)
     px, py, pz, pt = ax, ay, az, at
-    for j in range(ed.TABLE_COLS):
+    for j in range(8):
         c = ed.to_cached(px, py, pz, pt)
         for k in range(4):
             ed.store(cache, (4 * j + k) * 5, c[k])
-        if j < ed.TABLE_COLS - 1:
+        if j < 7:
             px, py, pz, pt = ed.add_cached(px, py, pz, pt, c1[0], c1[1], c1[2], c1[3], False)
     x, y, z, t = ed.ZERO, ed.ONE, ed.ONE, ed.ZERO
-    for row in range(ed.TABLE_ROWS - 1, -1, -1):
-        if row != ed.TABLE_ROWS - 1:
+    for row in range(63, -1, -1):
+        if row != 63:
             x, y, z, t = ed.double(x, y, z)
             x, y, z, t = ed.double(x, y, z)
             x, y, z, t = ed.double(x, y, z)
@@ -104,15 +111,23 @@ def _minus_h_a(keys, off, hd, cache):
 
 @njit(
     types.void(
-        _BYTES_RO, _BYTES_RO, _BYTES_RO, types.int64[::1], _WORDS_RO, _WORDS_RO, types.uint8[::1]
+        _BYTES_RO,
+        _BYTES_RO,
+        _BYTES_RO,
+        types.int64[::1],
+        types.int64[::1],
+        _WORDS_RO,
+        _WORDS_RO,
+        types.uint8[::1],
     ),
     cache=True,
     nogil=True,
 )
-def verify_kernel(keys, sigs, hs, slots, tables, base_table, out):
+def verify_kernel(keys, sigs, hs, slots, order, tables, base_table, out):
     """``out[i]`` = OpenSSL's verdict on signature i: key ``keys[32i:]``, signature
     ``sigs[64i:]``, h = SHA-512(R||A||M) mod L at ``hs[32i:]``. ``slots[i]`` >= 0 names
-    the key's table in ``tables``; -1 means no table (the window path)."""
+    the key's table in ``tables``; -1 means no table (the window path). Signatures are
+    visited in ``order`` (grouped by key, so a key's table stays in cache)."""
     n = slots.shape[0]
     xs = np.empty(5 * n, dtype=np.int64)
     ys = np.empty(5 * n, dtype=np.int64)
@@ -120,23 +135,30 @@ def verify_kernel(keys, sigs, hs, slots, tables, base_table, out):
     prefix = np.empty(5 * n, dtype=np.int64)
     sd = np.empty(64, dtype=np.int64)
     hd = np.empty(64, dtype=np.int64)
-    cache = np.empty(4 * 5 * ed.TABLE_COLS, dtype=np.int64)
-    for i in range(n):
+    cache = np.empty(4 * 5 * 8, dtype=np.int64)
+    b_rows = (ed.SCALAR_BITS + ed.BASE_WINDOW - 1) // ed.BASE_WINDOW
+    b_cols = 1 << (ed.BASE_WINDOW - 1)
+    a_rows = (ed.SCALAR_BITS + ed.KEY_WINDOW - 1) // ed.KEY_WINDOW
+    a_cols = 1 << (ed.KEY_WINDOW - 1)
+    a_words = a_rows * a_cols * ed.ENTRY_WORDS
+    for ii in range(n):
+        i = order[ii]
         x, y, z, t = ed.ZERO, ed.ONE, ed.ONE, ed.ZERO
         ok = _below_l(sigs, 64 * i + 32)
         if ok:
-            _recode(sigs, 64 * i + 32, sd)
-            _recode(hs, 32 * i, hd)
             slot = slots[i]
             if slot >= 0:
-                atab = tables[slot * ed.TABLE_WORDS : (slot + 1) * ed.TABLE_WORDS]
-                for row in range(ed.TABLE_ROWS):
-                    x, y, z, t = ed.add_table_entry(x, y, z, t, atab, row, -hd[row])
+                _recode(hs, 32 * i, ed.KEY_WINDOW, hd)
+                atab = tables[slot * a_words : (slot + 1) * a_words]
+                for row in range(a_rows):
+                    x, y, z, t = ed.add_table_entry(x, y, z, t, atab, a_cols, row, -hd[row])
             else:
+                _recode(hs, 32 * i, 4, hd)
                 ok, x, y, z, t = _minus_h_a(keys, 32 * i, hd, cache)
             if ok:
-                for row in range(ed.TABLE_ROWS):
-                    x, y, z, t = ed.add_table_entry(x, y, z, t, base_table, row, sd[row])
+                _recode(sigs, 64 * i + 32, ed.BASE_WINDOW, sd)
+                for row in range(b_rows):
+                    x, y, z, t = ed.add_table_entry(x, y, z, t, base_table, b_cols, row, sd[row])
         if not ok:
             x, y, z = ed.ZERO, ed.ONE, ed.ONE
         ed.store(xs, 5 * i, x)
@@ -181,10 +203,10 @@ def base_table() -> np.ndarray:
     """The table of B, built once per process by the same kernel as key tables."""
     global _base_table
     if _base_table is None:
-        out = np.empty(ed.TABLE_WORDS, dtype=np.int64)
+        out = np.empty(ed.BASE_TABLE_WORDS, dtype=np.int64)
         ok = np.zeros(1, dtype=np.uint8)
         build_input = np.frombuffer(BASE_POINT_BYTES, dtype=np.uint8)
-        ed.build_tables(build_input, out, ok)
+        ed.build_tables(build_input, ed.BASE_WINDOW, out, ok)
         if ok[0] != 1:
             raise AssertionError("the base point does not decode")
         out.flags.writeable = False
@@ -227,6 +249,7 @@ def verify_batch(
         np.frombuffer(b"".join(sigs), dtype=np.uint8),
         np.frombuffer(hs, dtype=np.uint8),
         slots,
+        np.argsort(slots, kind="stable"),
         tables,
         base_table(),
         out,

@@ -7,9 +7,11 @@ Two forms of an addend save work: *cached* (Y+X, Y-X, Z, 2dT) for points compute
 fly, and *affine* (y+x, y-x, 2dxy) with Z = 1 for precomputed tables (one multiplication
 fewer per addition).
 
-A table of a point P holds the affine multiples j * 16^i * P for i < 64 and 1 <= j <= 8:
-with signed radix-16 digits of a scalar in [-8, 8], [k]P is then 64 table additions and
-no doubling. The base point B has one such table; a registered key A gets its own (see
+A table of width w of a point P holds the affine multiples j * 2^(w*i) * P for
+1 <= j <= 2^(w-1) and every row i: with signed radix-2^w digits of a scalar (each in
+[-2^(w-1), 2^(w-1)]), [k]P is one table addition per digit and no doubling. The base
+point B has one table of width 8 (32 additions, 491,520 bytes, built once per process);
+a registered key A gets its own of width 5 (51 additions, 97,920 bytes; see
 ``keytables``), which is what a generic verifier cannot do.
 
 Public data only: everything here is variable-time.
@@ -30,10 +32,27 @@ SQRT_M1 = fe.limbs(pow(2, (P - 1) // 4, P))
 ONE = (1, 0, 0, 0, 0)
 ZERO = (0, 0, 0, 0, 0)
 
-TABLE_ROWS = 64
-TABLE_COLS = 8
 ENTRY_WORDS = 15  # three field elements of five limbs
-TABLE_WORDS = TABLE_ROWS * TABLE_COLS * ENTRY_WORDS
+BASE_WINDOW = 8
+KEY_WINDOW = 5
+SCALAR_BITS = 253  # S < L and h < L are below 2^253
+
+
+def table_rows(window: int) -> int:
+    """Digits of a scalar below 2^253: the top digit then absorbs the last carry."""
+    return (SCALAR_BITS + window - 1) // window
+
+
+def table_cols(window: int) -> int:
+    return 1 << (window - 1)
+
+
+def table_words(window: int) -> int:
+    return table_rows(window) * table_cols(window) * ENTRY_WORDS
+
+
+KEY_TABLE_WORDS = table_words(KEY_WINDOW)
+BASE_TABLE_WORDS = table_words(BASE_WINDOW)
 
 _BYTES_RO = types.Array(types.uint8, 1, "C", readonly=True)
 
@@ -54,22 +73,23 @@ def store(arr, off, a):
 
 @njit
 def add_cached(x1, y1, z1, t1, ypx, ymx, z2, t2d, negate):
-    """P1 + P2 (or P1 - P2 when ``negate``), P2 in cached form: 8 multiplications."""
+    """P1 + P2 (or P1 - P2 when ``negate``), P2 in cached form: 8 multiplications.
+    Intermediate sums feed only multiplications, so they skip the carry pass."""
     if negate:
         ypx, ymx = ymx, ypx
-    a = fe.mul(fe.sub(y1, x1), ymx)
-    b = fe.mul(fe.add(y1, x1), ypx)
+    a = fe.mul(fe.sub_nc(y1, x1), ymx)
+    b = fe.mul(fe.add_nc(y1, x1), ypx)
     c = fe.mul(t1, t2d)
     zz = fe.mul(z1, z2)
-    d = fe.add(zz, zz)
-    e = fe.sub(b, a)
-    h = fe.add(b, a)
+    d = fe.add_nc(zz, zz)
+    e = fe.sub_nc(b, a)
+    h = fe.add_nc(b, a)
     if negate:
-        f = fe.add(d, c)
-        g = fe.sub(d, c)
+        f = fe.add_nc(d, c)
+        g = fe.sub_nc(d, c)
     else:
-        f = fe.sub(d, c)
-        g = fe.add(d, c)
+        f = fe.sub_nc(d, c)
+        g = fe.add_nc(d, c)
     return fe.mul(e, f), fe.mul(g, h), fe.mul(f, g), fe.mul(e, h)
 
 
@@ -78,28 +98,29 @@ def add_affine(x1, y1, z1, t1, ypx, ymx, xy2d, negate):
     """P1 + P2 (or P1 - P2 when ``negate``), P2 affine from a table: 7 multiplications."""
     if negate:
         ypx, ymx = ymx, ypx
-    a = fe.mul(fe.sub(y1, x1), ymx)
-    b = fe.mul(fe.add(y1, x1), ypx)
+    a = fe.mul(fe.sub_nc(y1, x1), ymx)
+    b = fe.mul(fe.add_nc(y1, x1), ypx)
     c = fe.mul(t1, xy2d)
-    d = fe.add(z1, z1)
-    e = fe.sub(b, a)
-    h = fe.add(b, a)
+    d = fe.add_nc(z1, z1)
+    e = fe.sub_nc(b, a)
+    h = fe.add_nc(b, a)
     if negate:
-        f = fe.add(d, c)
-        g = fe.sub(d, c)
+        f = fe.add_nc(d, c)
+        g = fe.sub_nc(d, c)
     else:
-        f = fe.sub(d, c)
-        g = fe.add(d, c)
+        f = fe.sub_nc(d, c)
+        g = fe.add_nc(d, c)
     return fe.mul(e, f), fe.mul(g, h), fe.mul(f, g), fe.mul(e, h)
 
 
 @njit
-def add_table_entry(x1, y1, z1, t1, table, row, digit):
-    """P1 + digit * 16^row * Q where ``table`` is Q's table and -8 <= digit <= 8."""
+def add_table_entry(x1, y1, z1, t1, table, cols, row, digit):
+    """P1 + digit * 2^(w*row) * Q where ``table`` is Q's table with ``cols`` = 2^(w-1)
+    entries a row and |digit| <= cols."""
     if digit == 0:
         return x1, y1, z1, t1
     mag = digit if digit > 0 else -digit
-    off = (row * TABLE_COLS + mag - 1) * ENTRY_WORDS
+    off = (row * cols + mag - 1) * ENTRY_WORDS
     return add_affine(
         x1, y1, z1, t1, load(table, off), load(table, off + 5), load(table, off + 10), digit < 0
     )
@@ -111,11 +132,11 @@ def double(x1, y1, z1):
     a = fe.sq(x1)
     b = fe.sq(y1)
     zz = fe.sq(z1)
-    c = fe.add(zz, zz)
-    h = fe.add(a, b)
-    e = fe.sub(h, fe.sq(fe.add(x1, y1)))
-    g = fe.sub(a, b)
-    f = fe.add(c, g)
+    c = fe.add_nc(zz, zz)
+    h = fe.add_nc(a, b)
+    e = fe.sub_nc(h, fe.sq(fe.add_nc(x1, y1)))
+    g = fe.sub_nc(a, b)
+    f = fe.add_nc(c, g)
     return fe.mul(e, f), fe.mul(g, h), fe.mul(f, g), fe.mul(e, h)
 
 
@@ -150,21 +171,22 @@ def decode_lenient(buf, off):
 
 
 @njit
-def _fill_table(x, y, z, t, out, base, px, py, pz, pt, prefix):
+def _fill_table(x, y, z, t, rows, cols, out, base, px, py, pz, pt, prefix):
     """Write the affine table of (x:y:z:t) at ``out[base:]``; the other arrays are
-    scratch of 512 field elements each."""
-    n = TABLE_ROWS * TABLE_COLS
-    for row in range(TABLE_ROWS):
+    scratch of rows * cols field elements each."""
+    n = rows * cols
+    for row in range(rows):
         cx, cy, cz, ct = to_cached(x, y, z, t)
-        for col in range(TABLE_COLS):
-            k = (row * TABLE_COLS + col) * 5
+        for col in range(cols):
+            k = (row * cols + col) * 5
             store(px, k, x)
             store(py, k, y)
             store(pz, k, z)
             store(pt, k, t)
-            if col < TABLE_COLS - 1:
+            if col < cols - 1:
                 x, y, z, t = add_cached(x, y, z, t, cx, cy, cz, ct, False)
-        x, y, z, t = double(x, y, z)  # 16^(row+1) P = 2 * (8 * 16^row P)
+        # 2^(w*(row+1)) P = 2 * (2^(w-1) * 2^(w*row) P), the row's last entry doubled.
+        x, y, z, t = double(x, y, z)
     # Montgomery's trick: one inversion for all 512 Z.
     acc = ONE
     for i in range(n):
@@ -183,16 +205,19 @@ def _fill_table(x, y, z, t, out, base, px, py, pz, pt, prefix):
 
 
 @njit(
-    types.void(_BYTES_RO, types.int64[::1], types.uint8[::1]),
+    types.void(_BYTES_RO, types.int64, types.int64[::1], types.uint8[::1]),
     cache=True,
     nogil=True,
 )
-def build_tables(keys, out, ok):
+def build_tables(keys, window, out, ok):
     """For each 32-byte key in ``keys``: decode it (OpenSSL's lenient rule) and write its
-    table to ``out[i*TABLE_WORDS:]``; ``ok[i]`` = 0 when the key does not decode (every
-    signature under it is then rejected, as OpenSSL does)."""
+    table of width ``window`` to ``out[i*words:]``; ``ok[i]`` = 0 when the key does not
+    decode (every signature under it is then rejected, as OpenSSL does)."""
     n = keys.shape[0] // 32
-    m = TABLE_ROWS * TABLE_COLS * 5
+    rows = (SCALAR_BITS + window - 1) // window
+    cols = 1 << (window - 1)
+    words = rows * cols * ENTRY_WORDS
+    m = rows * cols * 5
     px = np.empty(m, dtype=np.int64)
     py = np.empty(m, dtype=np.int64)
     pz = np.empty(m, dtype=np.int64)
@@ -202,6 +227,6 @@ def build_tables(keys, out, ok):
         good, x, y, z, t = decode_lenient(keys, 32 * i)
         ok[i] = 1 if good else 0
         if good:
-            _fill_table(x, y, z, t, out, i * TABLE_WORDS, px, py, pz, pt, prefix)
+            _fill_table(x, y, z, t, rows, cols, out, i * words, px, py, pz, pt, prefix)
         else:
-            out[i * TABLE_WORDS : (i + 1) * TABLE_WORDS] = 0
+            out[i * words : (i + 1) * words] = 0

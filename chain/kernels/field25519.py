@@ -6,10 +6,13 @@ emit LLVM ``i128`` IR directly; LLVM lowers that to ``mulx``/``adc`` on any x86-
 instruction-set extension, so nothing can abort on an older CPU). The rest is plain numba
 on tuples, which LLVM keeps in registers.
 
-Limb bounds (the invariant every function keeps): inputs and outputs of every function
-have limbs in [0, 2^52). ``mul``/``sq`` accept limbs below 2^54, ``sub`` computes
-``a + 4p - b`` (4p's limbs exceed 2^52, so no limb goes negative) and every add/sub ends
-with one carry pass. ``freeze`` is the only full reduction; equality and parity go
+Limb bounds (the invariant every function keeps): outputs of ``mul``, ``sq``, ``add``,
+``sub`` have limbs in [0, 2^52). ``mul``/``sq`` accept limbs below 2^56 (products then
+stay below 2^120 in i128 and 19 * limb below 2^61 in i64). ``sub`` computes
+``a + 4p - b``, which needs b's limbs below 2^53 (4p's limbs are just under 2^53), so no
+limb goes negative. ``add``/``sub`` end with one carry pass; ``add_nc``/``sub_nc`` skip it
+and are for values that only feed a multiplication (inputs below 2^53, outputs below
+2^55). ``freeze`` is the only full reduction; equality and parity go
 through it. Variable time: only public data (keys, signatures) is ever processed.
 """
 
@@ -68,6 +71,11 @@ def _limbs128(builder: ir.IRBuilder, tup: Any) -> list[Any]:
     return [builder.zext(builder.extract_value(tup, i), _I128) for i in range(5)]
 
 
+def _scaled128(builder: ir.IRBuilder, tup: Any, factor: int) -> list[Any]:
+    k = ir.Constant(_I64, factor)
+    return [builder.zext(builder.mul(builder.extract_value(tup, i), k), _I128) for i in range(5)]
+
+
 @intrinsic
 def _mul(typingctx: Any, a: Any, b: Any) -> Any:
     """a * b mod p (schoolbook 5x5 with the high half folded in times 19)."""
@@ -77,8 +85,9 @@ def _mul(typingctx: Any, a: Any, b: Any) -> Any:
     def codegen(context: Any, builder: ir.IRBuilder, sig: Any, args: Any) -> Any:
         x = _limbs128(builder, args[0])
         y = _limbs128(builder, args[1])
-        n19 = ir.Constant(_I128, 19)
-        y19 = [builder.mul(v, n19) for v in y]
+        # 19 * y in 64 bits (limbs < 2^54, so < 2^59), then widened: LLVM then sees
+        # every product as 64 x 64 -> 128 bits, one ``mul``/``mulx`` each.
+        y19 = _scaled128(builder, args[1], 19)
         acc = []
         for k in range(5):
             total = None
@@ -101,10 +110,8 @@ def _sq(typingctx: Any, a: Any) -> Any:
 
     def codegen(context: Any, builder: ir.IRBuilder, sig: Any, args: Any) -> Any:
         x = _limbs128(builder, args[0])
-        n2 = ir.Constant(_I128, 2)
-        n19 = ir.Constant(_I128, 19)
-        x2 = [builder.mul(v, n2) for v in x]
-        x19 = [builder.mul(v, n19) for v in x]
+        x2 = _scaled128(builder, args[0], 2)
+        x19 = _scaled128(builder, args[0], 19)
         m = builder.mul
         a_ = builder.add
         acc = [
@@ -156,6 +163,22 @@ def add(a, b):
 @njit(inline="always")
 def sub(a, b):
     return carry(
+        a[0] + _FOUR_P[0] - b[0],
+        a[1] + _FOUR_P[1] - b[1],
+        a[2] + _FOUR_P[2] - b[2],
+        a[3] + _FOUR_P[3] - b[3],
+        a[4] + _FOUR_P[4] - b[4],
+    )
+
+
+@njit(inline="always")
+def add_nc(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4])
+
+
+@njit(inline="always")
+def sub_nc(a, b):
+    return (
         a[0] + _FOUR_P[0] - b[0],
         a[1] + _FOUR_P[1] - b[1],
         a[2] + _FOUR_P[2] - b[2],

@@ -23,7 +23,7 @@ import numpy as np
 from chain.kernels import edwards25519 as ed
 
 CAPACITY_DEFAULT = 256
-"""256 tables = 15.7 MB."""
+"""256 tables = 25 MB."""
 USES_MIN_DEFAULT = 2
 SIGHTINGS_MAX = 65536
 
@@ -92,13 +92,14 @@ class KeyTables:
         if not keys or self.capacity == 0:
             return
         keys = keys[-self.capacity :]  # the last ones would evict the first ones anyway
-        out = np.empty(len(keys) * ed.TABLE_WORDS, dtype=np.int64)
+        words = ed.KEY_TABLE_WORDS
+        out = np.empty(len(keys) * words, dtype=np.int64)
         ok = np.zeros(len(keys), dtype=np.uint8)
-        ed.build_tables(np.frombuffer(b"".join(keys), dtype=np.uint8), out, ok)
+        ed.build_tables(np.frombuffer(b"".join(keys), dtype=np.uint8), ed.KEY_WINDOW, out, ok)
         for i, key in enumerate(keys):
             if not ok[i]:
                 continue  # does not decode: every signature under it is rejected anyway
-            table = out[i * ed.TABLE_WORDS : (i + 1) * ed.TABLE_WORDS].copy()
+            table = out[i * words : (i + 1) * words].copy()
             table.flags.writeable = False
             self._tables[key] = table
             self._sightings.pop(key, None)

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, types
 
 from chain.kernels import reference
+from chain.kernels.hasharray import HashArray
 
 LANES = 16
 _BYTES_RO = types.Array(types.uint8, 1, "C", readonly=True)
@@ -161,23 +162,36 @@ def _compress(st, w):
 
 
 @njit(inline="always")
-def _message_byte(buf, start, length, prefix, nbits_be, p):
-    """Byte ``p`` of the padded message ``[prefix] || buf[start:start+length] || 0x80 ||
-    zeros || bit length`` without materializing it (``prefix`` < 0: none)."""
-    total = length + 1 if prefix >= 0 else length
-    if p < total:
-        if prefix >= 0:
-            if p == 0:
-                return _U(prefix)
-            return _U(buf[start + p - 1])
-        return _U(buf[start + p])
-    if p == total:
-        return _U(0x80)
-    nblocks = (total + 8) // 64 + 1
-    tail = nblocks * 64 - 8
-    if p >= tail:
-        return _U((nbits_be >> np.uint64(8 * (7 - (p - tail)))) & np.uint64(0xFF))
-    return _U(0)
+def _bswap(x):
+    return _U(
+        _U(x >> _U(24))
+        | _U(_U(x >> _U(8)) & _U(0xFF00))
+        | _U(_U(x << _U(8)) & _U(0xFF0000))
+        | _U(x << _U(24))
+    )
+
+
+@njit(inline="always")
+def _pad(buf, offsets, prefix, first):
+    """Every message padded (``[prefix] || data || 0x80 || zeros || bit length``) into
+    one buffer, message i starting at block ``first[i]``: the compression loop then
+    reads whole words instead of testing every byte."""
+    n = offsets.shape[0] - 1
+    extra = 1 if prefix >= 0 else 0
+    padded = np.zeros(first[n] * 64, dtype=np.uint8)
+    for i in range(n):
+        p = first[i] * 64
+        if extra:
+            padded[p] = prefix
+            p += 1
+        length = offsets[i + 1] - offsets[i]
+        padded[p : p + length] = buf[offsets[i] : offsets[i + 1]]
+        padded[p + length] = 0x80
+        end = first[i + 1] * 64
+        nbits = (length + extra) * 8
+        for k in range(8):
+            padded[end - 1 - k] = (nbits >> (8 * k)) & 0xFF
+    return padded
 
 
 @njit(
@@ -192,6 +206,10 @@ def sha256_many(buf, offsets, prefix, order, out):
     that has finished keeps its state while the others go on."""
     n = offsets.shape[0] - 1
     extra = 1 if prefix >= 0 else 0
+    first = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        first[i + 1] = first[i] + (offsets[i + 1] - offsets[i] + extra + 8) // 64 + 1
+    words = _pad(buf, offsets, prefix, first).view(np.uint32)
     st = np.empty(8 * LANES, dtype=np.uint32)
     saved = np.empty(8 * LANES, dtype=np.uint32)
     w = np.empty(_SCRATCH, dtype=np.uint32)
@@ -202,36 +220,18 @@ def sha256_many(buf, offsets, prefix, order, out):
         for j in range(LANES):
             i = order[min(g0 + j, n - 1)]
             msg[j] = i
-            total = offsets[i + 1] - offsets[i] + extra
-            nblk[j] = (total + 8) // 64 + 1
+            nblk[j] = first[i + 1] - first[i]
             most = max(most, nblk[j])
         _init_state(st)
         for blk in range(most):
             for j in range(LANES):
-                i = msg[j]
-                start = offsets[i]
-                length = offsets[i + 1] - start
-                nbits = np.uint64(8 * (length + extra))
-                base = blk * 64
-                total = length + extra
-                for t in range(16):
-                    p = base + 4 * t
-                    if p >= extra and p + 4 <= total:
-                        q = start + p - extra
-                        wd = _U(
-                            _U(_U(buf[q]) << _U(24))
-                            | _U(_U(buf[q + 1]) << _U(16))
-                            | _U(_U(buf[q + 2]) << _U(8))
-                            | _U(buf[q + 3])
-                        )
-                    else:
-                        wd = _U(
-                            _U(_message_byte(buf, start, length, prefix, nbits, p) << _U(24))
-                            | _U(_message_byte(buf, start, length, prefix, nbits, p + 1) << _U(16))
-                            | _U(_message_byte(buf, start, length, prefix, nbits, p + 2) << _U(8))
-                            | _message_byte(buf, start, length, prefix, nbits, p + 3)
-                        )
-                    w[t * LANES + j] = wd
+                if blk < nblk[j]:
+                    base = (first[msg[j]] + blk) * 16
+                    for t in range(16):
+                        w[t * LANES + j] = _bswap(words[base + t])
+                else:
+                    for t in range(16):
+                        w[t * LANES + j] = 0
             saved[:] = st
             _compress(st, w)
             for j in range(LANES):
@@ -314,11 +314,8 @@ def _split_digests(words: np.ndarray) -> list[bytes]:
     return [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
 
-def hash_many(datas: Sequence[bytes], prefix: int = -1) -> list[bytes]:
-    """SHA-256 of each input (after the one-byte ``prefix`` if 0..255)."""
+def _hash_words(datas: Sequence[bytes], prefix: int) -> np.ndarray:
     n = len(datas)
-    if n == 0:
-        return []
     lengths = np.fromiter((len(d) for d in datas), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -326,7 +323,14 @@ def hash_many(datas: Sequence[bytes], prefix: int = -1) -> list[bytes]:
     order = np.argsort(lengths, kind="stable").astype(np.int64)
     out = np.empty(8 * n, dtype=np.uint32)
     sha256_many(buf, offsets, prefix, order, out)
-    return _split_digests(out)
+    return out
+
+
+def hash_many(datas: Sequence[bytes], prefix: int = -1) -> list[bytes]:
+    """SHA-256 of each input (after the one-byte ``prefix`` if 0..255)."""
+    if not datas:
+        return []
+    return _split_digests(_hash_words(datas, prefix))
 
 
 def leaf_hashes(datas: Sequence[bytes]) -> list[bytes]:
@@ -334,12 +338,25 @@ def leaf_hashes(datas: Sequence[bytes]) -> list[bytes]:
     return hash_many(datas, prefix=0)
 
 
+def leaf_hash_array(datas: Sequence[bytes]) -> HashArray:
+    """The same leaf hashes, kept contiguous for the next kernel (see ``HashArray``)."""
+    if not datas:
+        return HashArray(b"")
+    return HashArray(_digest_bytes(_hash_words(datas, 0)))
+
+
 def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 9162 ``MTH`` over 32-byte leaf hashes (empty: SHA-256 of nothing)."""
     if not leaf_hashes:
         return hash_many([b""])[0]
-    joined = b"".join(leaf_hashes)
-    if len(joined) != 32 * len(leaf_hashes) or any(len(h) != 32 for h in leaf_hashes):
+    if isinstance(leaf_hashes, HashArray):
+        joined = leaf_hashes.buffer
+    else:
+        joined = b"".join(leaf_hashes)
+        # Equal lengths and the right total: all 32 (a C-speed pass, no Python loop).
+        if len(joined) != 32 * len(leaf_hashes) or len(set(map(len, leaf_hashes))) != 1:
+            joined = b""
+    if len(joined) != 32 * len(leaf_hashes):
         # Not a tree of SHA-256 leaves; hashlib gives the reference answer for any input.
         return reference.merkle_root(leaf_hashes)
     out = np.empty(8, dtype=np.uint32)

@@ -145,7 +145,7 @@ def test_key_tables_stay_bounded_and_are_used() -> None:
     assert len(tables) == 0
     slots, stacked = tables.tables_for(keys[:2] * 2)
     assert len(tables) == 2 and list(slots) == [0, 1, 0, 1]
-    assert stacked.shape[0] == 2 * ed25519.ed.TABLE_WORDS
+    assert stacked.shape[0] == 2 * ed25519.ed.KEY_TABLE_WORDS
     tables.register(keys)
     assert len(tables) == 3 and keys[5] in tables and keys[0] not in tables
 
