@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit, types
 
+from chain.kernels import cachekey  # noqa: F401  (before any cached kernel is defined)
 from chain.kernels import edwards25519 as ed
 from chain.kernels import field25519 as fe
 from chain.kernels.keytables import KeyTables

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from chain.kernels import cachekey  # noqa: F401  (before any cached kernel is defined)
 from chain.kernels import field25519 as fe
 
 P = fe.P

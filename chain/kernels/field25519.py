@@ -24,6 +24,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from chain.kernels import cachekey  # noqa: F401  (before any cached kernel is defined)
+
 P = 2**255 - 19
 MASK51 = (1 << 51) - 1
 FE = types.UniTuple(types.int64, 5)

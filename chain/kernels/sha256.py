@@ -21,7 +21,10 @@ from typing import Any, cast
 import numpy as np
 from numba import njit, types
 
-from chain.kernels import reference
+from chain.kernels import (
+    cachekey,  # noqa: F401  (before any cached kernel is defined)
+    reference,
+)
 from chain.kernels.hasharray import HashArray
 
 LANES = 16
