@@ -18,10 +18,14 @@ HASH_BYTES = 32
 class HashArray(Sequence[bytes]):
     __slots__ = ("_buf",)
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes | memoryview) -> None:
         if len(buf) % HASH_BYTES:
             raise ValueError(f"a HashArray buffer is a multiple of {HASH_BYTES} bytes")
-        self._buf = bytes(buf)
+        # A read-only view over immutable bytes: slices share it instead of copying.
+        view = memoryview(buf)
+        if not view.readonly:
+            view = memoryview(bytes(view))
+        self._buf = view.cast("B")
 
     @classmethod
     def from_hashes(cls, hashes: Sequence[bytes]) -> HashArray:
@@ -30,8 +34,8 @@ class HashArray(Sequence[bytes]):
         return cls(b"".join(hashes))
 
     @property
-    def buffer(self) -> bytes:
-        """The hashes back to back (immutable: no copy is needed to share it)."""
+    def buffer(self) -> memoryview:
+        """The hashes back to back, read-only (no copy is needed to share it)."""
         return self._buf
 
     def __len__(self) -> int:
@@ -54,11 +58,11 @@ class HashArray(Sequence[bytes]):
             index += n
         if not 0 <= index < n:
             raise IndexError("HashArray index out of range")
-        return self._buf[index * HASH_BYTES : (index + 1) * HASH_BYTES]
+        return self._buf[index * HASH_BYTES : (index + 1) * HASH_BYTES].tobytes()
 
     def __iter__(self) -> Iterator[bytes]:
-        buf = self._buf
-        return (buf[i : i + HASH_BYTES] for i in range(0, len(buf), HASH_BYTES))
+        raw = self._buf.tobytes()
+        return (raw[i : i + HASH_BYTES] for i in range(0, len(raw), HASH_BYTES))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, HashArray):

@@ -10,7 +10,10 @@ never reuses; it takes the window path instead).
 Tables are immutable once built and never overwritten in place: eviction only drops the
 cache's reference. A verification in flight on another thread holds its own references
 (the per-call concatenation), so it can never read a table that is being replaced.
-The cache is keyed by the raw 32 key bytes, the same bytes the kernel decodes.
+Threads share one cache without a lock (``chain`` may not import ``threading``): each
+dict operation is atomic under the GIL, and a race between two of them can only cost a
+rebuild or send one call down the window path, never change a verdict. The cache is
+keyed by the raw 32 key bytes, the same bytes the kernel decodes.
 """
 
 from __future__ import annotations
@@ -61,16 +64,21 @@ class KeyTables:
         concatenation, or -1 for none) and the concatenated tables."""
         wanted = []
         for key, count in Counter(keys).items():
-            if key in self._tables:
+            try:
                 self._tables.move_to_end(key)
                 continue
+            except KeyError:
+                pass
             seen = self._sightings.pop(key, 0) + count
             if seen >= self.uses_min:
                 wanted.append(key)
             else:
                 self._sightings[key] = seen
                 while len(self._sightings) > SIGHTINGS_MAX:
-                    self._sightings.popitem(last=False)
+                    try:
+                        self._sightings.popitem(last=False)
+                    except KeyError:
+                        break
         if wanted:
             self._build(wanted)
         index: dict[bytes, int] = {}
@@ -104,4 +112,7 @@ class KeyTables:
             self._tables[key] = table
             self._sightings.pop(key, None)
         while len(self._tables) > self.capacity:
-            self._tables.popitem(last=False)
+            try:
+                self._tables.popitem(last=False)
+            except KeyError:  # another thread emptied it first
+                break

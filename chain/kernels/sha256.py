@@ -352,6 +352,7 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 9162 ``MTH`` over 32-byte leaf hashes (empty: SHA-256 of nothing)."""
     if not leaf_hashes:
         return hash_many([b""])[0]
+    joined: bytes | memoryview
     if isinstance(leaf_hashes, HashArray):
         joined = leaf_hashes.buffer
     else:

@@ -52,7 +52,8 @@ def test_hash_array_is_a_sequence_of_hashes() -> None:
     assert len(arr) == 10 and arr[3] == hashes[3] and arr[-1] == hashes[-1]
     assert list(arr) == hashes and arr == hashes and arr[2:5] == hashes[2:5]
     assert arr[::3] == hashes[::3] and arr[7:2] == [] and len(arr[20:]) == 0
-    assert arr.buffer == b"".join(hashes)
+    assert arr.buffer == b"".join(hashes) and arr.buffer.readonly
+    assert HashArray(bytearray(b"".join(hashes))) == arr
     with pytest.raises(IndexError):
         arr[10]
     with pytest.raises(ValueError):
@@ -61,3 +62,28 @@ def test_hash_array_is_a_sequence_of_hashes() -> None:
         HashArray.from_hashes([b"x" * 31])
     for be in BACKENDS:
         assert be.merkle_root(arr) == reference.merkle_root(hashes)
+
+
+def test_two_threads_sharing_a_churning_key_cache_keep_every_verdict() -> None:
+    """Capacity 3 for 12 keys: tables are built and evicted while the other thread's
+    kernel runs; verdicts must not move."""
+    from chain.kernels import ed25519
+    from chain.kernels.keytables import KeyTables
+
+    rng = random.Random(12)
+    keys = [signing.private_key_from_bytes(rng.randbytes(32)) for _ in range(12)]
+    msgs = [rng.randbytes(20) for _ in range(240)]
+    sigs = [signing.sign(keys[i % 12], m) for i, m in enumerate(msgs)]
+    pubs = [signing.public_key_bytes(keys[i % 12]) for i in range(240)]
+    for i in range(0, 240, 7):
+        sigs[i] = sigs[i][:32] + bytes(32)
+    want = reference.verify_batch(pubs, msgs, sigs)
+    tables = KeyTables(capacity=3, uses_min=1)
+
+    def verify(k: list[bytes], m: list[bytes], s: list[bytes]) -> list[bool]:
+        return ed25519.verify_batch(k, m, s, tables)
+
+    with ThreadPoolExecutor(2) as pool:
+        for parts in (2, 8, 24):
+            assert parallel.verify_batch(pool, verify, pubs, msgs, sigs, parts) == want
+    assert len(tables) <= 3
