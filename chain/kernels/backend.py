@@ -22,6 +22,9 @@ class Backend:
     merkle_root: Callable[[Sequence[bytes]], bytes]
     verify_batch: Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
     warmup: Callable[[], None]
+    register_keys: Callable[[Sequence[bytes]], None] = reference.register_keys
+    """Keys about to sign (registered signers, validators): the numba backend builds
+    their verification tables now rather than on first use. Verdicts never depend on it."""
 
 
 REFERENCE = Backend(
@@ -63,5 +66,6 @@ def load(name: str) -> Backend:
             merkle_root=numba_backend.merkle_root,
             verify_batch=numba_backend.verify_batch,
             warmup=numba_backend.warmup,
+            register_keys=numba_backend.register_keys,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")
