@@ -175,26 +175,22 @@ def _bswap(x):
 
 
 @njit(inline="always")
-def _pad(buf, offsets, prefix, first):
-    """Every message padded (``[prefix] || data || 0x80 || zeros || bit length``) into
-    one buffer, message i starting at block ``first[i]``: the compression loop then
-    reads whole words instead of testing every byte."""
-    n = offsets.shape[0] - 1
-    extra = 1 if prefix >= 0 else 0
-    padded = np.zeros(first[n] * 64, dtype=np.uint8)
-    for i in range(n):
-        p = first[i] * 64
-        if extra:
-            padded[p] = prefix
-            p += 1
-        length = offsets[i + 1] - offsets[i]
-        padded[p : p + length] = buf[offsets[i] : offsets[i + 1]]
-        padded[p + length] = 0x80
-        end = first[i + 1] * 64
-        nbits = (length + extra) * 8
-        for k in range(8):
-            padded[end - 1 - k] = (nbits >> (8 * k)) & 0xFF
-    return padded
+def _pad_into(scratch, slot, buf, start, length, prefix, nblocks):
+    """Message ``[prefix] || buf[start:start+length]`` padded (``0x80``, zeros, bit
+    length) into ``scratch[slot*64 : (slot+nblocks)*64]``. Padding happens per group of
+    sixteen messages in a small reused buffer: one padded copy of the whole input would
+    cost a page fault per 4 KiB, more than the hashing."""
+    p = slot * 64
+    end = p + nblocks * 64
+    scratch[p:end] = 0
+    if prefix >= 0:
+        scratch[p] = prefix
+        p += 1
+    scratch[p : p + length] = buf[start : start + length]
+    scratch[p + length] = 0x80
+    nbits = (length + (1 if prefix >= 0 else 0)) * 8
+    for k in range(8):
+        scratch[end - 1 - k] = (nbits >> (8 * k)) & 0xFF
 
 
 @njit(
@@ -209,32 +205,33 @@ def sha256_many(buf, offsets, prefix, order, out):
     that has finished keeps its state while the others go on."""
     n = offsets.shape[0] - 1
     extra = 1 if prefix >= 0 else 0
-    first = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        first[i + 1] = first[i] + (offsets[i + 1] - offsets[i] + extra + 8) // 64 + 1
-    words = _pad(buf, offsets, prefix, first).view(np.uint32)
     st = np.empty(8 * LANES, dtype=np.uint32)
     saved = np.empty(8 * LANES, dtype=np.uint32)
     w = np.empty(_SCRATCH, dtype=np.uint32)
     msg = np.zeros(LANES, dtype=np.int64)
     nblk = np.zeros(LANES, dtype=np.int64)
+    scratch = np.zeros(64 * LANES, dtype=np.uint8)
     for g0 in range(0, n, LANES):
         most = 0
         for j in range(LANES):
             i = order[min(g0 + j, n - 1)]
             msg[j] = i
-            nblk[j] = first[i + 1] - first[i]
+            nblk[j] = (offsets[i + 1] - offsets[i] + extra + 8) // 64 + 1
             most = max(most, nblk[j])
+        if scratch.shape[0] < LANES * most * 64:
+            scratch = np.zeros(LANES * most * 64, dtype=np.uint8)
+        for j in range(LANES):
+            i = msg[j]
+            _pad_into(
+                scratch, j * most, buf, offsets[i], offsets[i + 1] - offsets[i], prefix, nblk[j]
+            )
+        words = scratch.view(np.uint32)
         _init_state(st)
         for blk in range(most):
             for j in range(LANES):
-                if blk < nblk[j]:
-                    base = (first[msg[j]] + blk) * 16
-                    for t in range(16):
-                        w[t * LANES + j] = _bswap(words[base + t])
-                else:
-                    for t in range(16):
-                        w[t * LANES + j] = 0
+                base = (j * most + blk) * 16
+                for t in range(16):
+                    w[t * LANES + j] = _bswap(words[base + t])
             saved[:] = st
             _compress(st, w)
             for j in range(LANES):
@@ -317,15 +314,29 @@ def _split_digests(words: np.ndarray) -> list[bytes]:
     return [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
 
+CHUNK_BYTES = 1 << 18
+"""Inputs are packed for the kernel this many bytes at a time: buffers of this size are
+recycled by the allocator, while one buffer for the whole input would be fresh memory
+and page-fault on every 4 KiB (which, on this VM, cost more than hashing it)."""
+
+
 def _hash_words(datas: Sequence[bytes], prefix: int) -> np.ndarray:
     n = len(datas)
-    lengths = np.fromiter((len(d) for d in datas), dtype=np.int64, count=n)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    buf = np.frombuffer(b"".join(datas) + b"\x00", dtype=np.uint8)
-    order = np.argsort(lengths, kind="stable").astype(np.int64)
+    lengths = np.fromiter(map(len, datas), dtype=np.int64, count=n)
     out = np.empty(8 * n, dtype=np.uint32)
-    sha256_many(buf, offsets, prefix, order, out)
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < n:
+        before = int(ends[start - 1]) if start else 0
+        end = int(np.searchsorted(ends, before + CHUNK_BYTES, side="right"))
+        end = min(max(end, start + 1), start + 4096)
+        part = lengths[start:end]
+        offsets = np.zeros(end - start + 1, dtype=np.int64)
+        np.cumsum(part, out=offsets[1:])
+        buf = np.frombuffer(b"".join(datas[start:end]), dtype=np.uint8)
+        order = np.argsort(part, kind="stable").astype(np.int64)
+        sha256_many(buf, offsets, prefix, order, out[8 * start : 8 * end])
+        start = end
     return out
 
 
