@@ -277,21 +277,16 @@ def _node_level(words, npairs):
                 words[dst + r] = st[r * LANES + j]
 
 
-@njit(types.void(_BYTES_RO, types.uint32[::1]), cache=True, nogil=True)
-def merkle_root_words(leaves, out):
-    """RFC 9162 root of the 32-byte leaf hashes concatenated in ``leaves`` (at least one),
-    as 8 state words in ``out``. Pairs level by level; an odd last node moves up
-    unchanged, which gives the RFC's tree (split at the largest power of two)."""
-    n = leaves.shape[0] // 32
-    words = np.empty(8 * n, dtype=np.uint32)
-    for i in range(8 * n):
-        q = 4 * i
-        words[i] = _U(
-            _U(_U(leaves[q]) << _U(24))
-            | _U(_U(leaves[q + 1]) << _U(16))
-            | _U(_U(leaves[q + 2]) << _U(8))
-            | _U(leaves[q + 3])
-        )
+MERKLE_CHUNK_LEAVES = 1 << 12
+"""Leaves per aligned chunk (128 KiB of hashes): each chunk is a perfect subtree, reduced
+in one small reused buffer, so no big fresh buffer page-faults (see ``CHUNK_BYTES``)."""
+
+
+@njit(inline="always")
+def _reduce_levels(words, n):
+    """Pair level by level in place until one hash is left in ``words[0:8]``; an odd last
+    node moves up unchanged, which gives the RFC's tree (split at the largest power of
+    two below the size)."""
     while n > 1:
         npairs = n // 2
         _node_level(words, npairs)
@@ -301,8 +296,36 @@ def merkle_root_words(leaves, out):
             n = npairs + 1
         else:
             n = npairs
+
+
+@njit(types.void(_BYTES_RO, types.uint32[::1]), cache=True, nogil=True)
+def merkle_root_words(leaves, out):
+    """RFC 9162 root of the 32-byte leaf hashes concatenated in ``leaves`` (at least one),
+    as 8 state words in ``out``. Aligned chunks of ``MERKLE_CHUNK_LEAVES`` are perfect
+    subtrees (the last one is whatever is left), and pairing their roots level by level
+    gives the same tree as pairing all leaves: every level below the chunk size has an
+    even count in each full chunk, so the odd carries happen in the same places."""
+    n = leaves.shape[0] // 32
+    nchunks = (n + MERKLE_CHUNK_LEAVES - 1) // MERKLE_CHUNK_LEAVES
+    roots = np.empty(8 * nchunks, dtype=np.uint32)
+    words = np.empty(8 * min(n, MERKLE_CHUNK_LEAVES), dtype=np.uint32)
+    for c in range(nchunks):
+        lo = c * MERKLE_CHUNK_LEAVES
+        m = min(MERKLE_CHUNK_LEAVES, n - lo)
+        for i in range(8 * m):
+            q = 4 * (8 * lo + i)
+            words[i] = _U(
+                _U(_U(leaves[q]) << _U(24))
+                | _U(_U(leaves[q + 1]) << _U(16))
+                | _U(_U(leaves[q + 2]) << _U(8))
+                | _U(leaves[q + 3])
+            )
+        _reduce_levels(words, m)
+        for r in range(8):
+            roots[8 * c + r] = words[r]
+    _reduce_levels(roots, nchunks)
     for r in range(8):
-        out[r] = words[r]
+        out[r] = roots[r]
 
 
 def _digest_bytes(words: np.ndarray) -> bytes:
@@ -363,20 +386,26 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 9162 ``MTH`` over 32-byte leaf hashes (empty: SHA-256 of nothing)."""
     if not leaf_hashes:
         return hash_many([b""])[0]
-    joined: bytes | memoryview
+    out = np.empty(8, dtype=np.uint32)
     if isinstance(leaf_hashes, HashArray):
-        joined = leaf_hashes.buffer
-    else:
-        joined = b"".join(leaf_hashes)
-        # Equal lengths and the right total: all 32 (a C-speed pass, no Python loop).
-        if len(joined) != 32 * len(leaf_hashes) or len(set(map(len, leaf_hashes))) != 1:
-            joined = b""
-    if len(joined) != 32 * len(leaf_hashes):
+        merkle_root_words(np.frombuffer(leaf_hashes.buffer, dtype=np.uint8), out)
+        return _digest_bytes(out)
+    # Equal lengths and the right total: all 32 (a C-speed pass, no Python loop).
+    if len(set(map(len, leaf_hashes))) != 1 or len(leaf_hashes[0]) != 32:
         # Not a tree of SHA-256 leaves; hashlib gives the reference answer for any input.
         return reference.merkle_root(leaf_hashes)
-    out = np.empty(8, dtype=np.uint32)
-    merkle_root_words(np.frombuffer(joined, dtype=np.uint8), out)
-    return _digest_bytes(out)
+    # A list is packed one aligned chunk at a time (a perfect subtree each, see
+    # ``merkle_root_words``), then the chunk roots are paired as leaves would be.
+    n = len(leaf_hashes)
+    chunk = MERKLE_CHUNK_LEAVES
+    roots = bytearray()
+    for lo in range(0, n, chunk):
+        merkle_root_words(np.frombuffer(b"".join(leaf_hashes[lo : lo + chunk]), np.uint8), out)
+        roots += _digest_bytes(out)
+    if n > chunk:
+        merkle_root_words(np.frombuffer(bytes(roots), dtype=np.uint8), out)
+        return _digest_bytes(out)
+    return bytes(roots)
 
 
 def warmup() -> None:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.kernels import backend, reference, sha256
+from chain.kernels.hasharray import HashArray
 from tests.conftest import VECTORS
 
 CAVP = VECTORS / "sha256"
@@ -87,10 +88,16 @@ def test_merkle_root_matches_reference_for_every_small_size(be: backend.Backend)
         assert be.merkle_root(leaves[:n]) == reference.merkle_root(leaves[:n]), n
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 31, 32, 33, 1023, 1025, 4097])
-def test_merkle_kernel_directly(n: int) -> None:
-    leaves = [random.Random(n).randbytes(32) for _ in range(n)]
-    assert sha256.merkle_root(leaves) == reference.merkle_root(leaves)
+@pytest.mark.parametrize(
+    "n", [1, 2, 3, 31, 32, 33, 1023, 1025, 4095, 4096, 4097, 8191, 8192, 8193, 3 * 4096 + 5]
+)
+def test_merkle_kernel_directly_across_chunk_boundaries(n: int) -> None:
+    assert sha256.MERKLE_CHUNK_LEAVES == 4096
+    rng = random.Random(n)
+    leaves = [rng.randbytes(32) for _ in range(n)]
+    want = reference.merkle_root(leaves)
+    assert sha256.merkle_root(leaves) == want
+    assert sha256.merkle_root(HashArray.from_hashes(leaves)) == want
 
 
 def test_merkle_root_of_nothing_is_sha256_of_nothing() -> None:
