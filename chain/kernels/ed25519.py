@@ -232,6 +232,8 @@ def verify_batch(
 ) -> list[bool]:
     """OpenSSL's verdict on each (key, message, signature); wrong lengths are False."""
     n = len(public_keys)
+    if not n == len(messages) == len(signatures):
+        raise ValueError("verify_batch needs as many keys, messages and signatures")
     keys = [bytes(k) for k in public_keys]
     msgs = [bytes(m) for m in messages]
     sigs = [bytes(s) for s in signatures]

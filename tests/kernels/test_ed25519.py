@@ -136,6 +136,8 @@ def test_public_api_shapes() -> None:
     for name, verify in VERIFIERS.items():
         assert verify(keys, [b"m"] * 6, sigs) == [True] + [False] * 5, name
         assert verify([], [], []) == [], name
+        with pytest.raises(ValueError):
+            verify([pk, pk], [b"m"], [sig, sig])
 
 
 def test_key_tables_stay_bounded_and_are_used() -> None:
