@@ -1,6 +1,7 @@
 """Chooses the kernel backend: ``GRANTCHAIN_KERNELS=reference|numba`` (default numba).
 
-Until a numba kernel exists for an operation, the reference twin serves it.
+The numba backend is imported lazily: importing it compiles its kernels (or loads them
+from numba's cache), which a process that forces the reference should not pay for.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class Backend:
     merkle_root: Callable[[Sequence[bytes]], bytes]
     verify_batch: Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
     warmup: Callable[[], None]
+    register_keys: Callable[[Sequence[bytes]], None] = reference.register_keys
+    """Keys about to sign (registered signers, validators): the numba backend builds
+    their verification tables now rather than on first use. Verdicts never depend on it."""
 
 
 REFERENCE = Backend(
@@ -53,5 +57,15 @@ def active() -> Backend:
 def load(name: str) -> Backend:
     if name == "reference":
         return REFERENCE
-    # The numba backend lands with the kernels issue; until then the reference serves.
-    return REFERENCE
+    if name == "numba":
+        from chain.kernels import numba_backend
+
+        return Backend(
+            name="numba",
+            leaf_hashes=numba_backend.leaf_hashes,
+            merkle_root=numba_backend.merkle_root,
+            verify_batch=numba_backend.verify_batch,
+            warmup=numba_backend.warmup,
+            register_keys=numba_backend.register_keys,
+        )
+    raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

@@ -55,3 +55,7 @@ def verify_batch(
 
 def warmup() -> None:
     """Nothing to compile."""
+
+
+def register_keys(public_keys: Sequence[bytes]) -> None:
+    """OpenSSL keeps no per-key state: nothing to precompute."""

@@ -1,0 +1,122 @@
+"""SHA-256 kernels against NIST CAVP, hashlib, and the RFC 9162 reference tree.
+
+Both backends go through the same public functions; the multi-buffer kernel is also
+called directly so that the tests do not depend on the small-input routing threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain.kernels import backend, reference, sha256
+from chain.kernels.hasharray import HashArray
+from tests.conftest import VECTORS
+
+CAVP = VECTORS / "sha256"
+BACKENDS = [backend.load(name) for name in backend.BACKENDS]
+
+
+def _records(path: Path) -> list[dict[str, str]]:
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "[")):
+            continue
+        key, _, value = line.partition(" = ")
+        current[key] = value
+        if key == "MD":
+            records.append(current)
+            current = {}
+    return records
+
+
+@pytest.mark.parametrize("name", ["SHA256ShortMsg.rsp", "SHA256LongMsg.rsp"])
+def test_cavp_messages_all_at_once(name: str) -> None:
+    records = _records(CAVP / name)
+    assert len(records) in (64, 65)
+    messages = [bytes.fromhex(r["Msg"])[: int(r["Len"]) // 8] for r in records]
+    digests = sha256.hash_many(messages)
+    assert [d.hex() for d in digests] == [r["MD"] for r in records]
+
+
+def test_cavp_monte_carlo() -> None:
+    text = (CAVP / "SHA256Monte.rsp").read_text()
+    seed = bytes.fromhex(text.split("Seed = ")[1].split()[0])
+    expected = [r["MD"] for r in _records(CAVP / "SHA256Monte.rsp")]
+    assert len(expected) == 100
+    for want in expected:
+        md = [seed, seed, seed]
+        for _ in range(1000):
+            md = [md[1], md[2], sha256.hash_many([md[0] + md[1] + md[2]])[0]]
+        seed = md[2]
+        assert seed.hex() == want
+
+
+def test_every_length_0_to_300_with_and_without_prefix() -> None:
+    rng = random.Random(300)
+    messages = [rng.randbytes(n) for n in range(301)]
+    shuffled = messages[:]
+    rng.shuffle(shuffled)
+    for batch in (messages, shuffled):
+        assert sha256.hash_many(batch) == [hashlib.sha256(m).digest() for m in batch]
+        assert sha256.hash_many(batch, prefix=0) == reference.leaf_hashes(batch)
+        assert sha256.hash_many(batch, prefix=1) == [
+            hashlib.sha256(b"\x01" + m).digest() for m in batch
+        ]
+
+
+@pytest.mark.parametrize("be", BACKENDS, ids=lambda b: b.name)
+def test_leaf_hashes_match_hashlib(be: backend.Backend) -> None:
+    rng = random.Random(7)
+    for n in (0, 1, 15, 16, 17, 100):
+        datas = [rng.randbytes(rng.randrange(0, 200)) for _ in range(n)]
+        assert be.leaf_hashes(datas) == [hashlib.sha256(b"\x00" + d).digest() for d in datas]
+
+
+@pytest.mark.parametrize("be", BACKENDS, ids=lambda b: b.name)
+def test_merkle_root_matches_reference_for_every_small_size(be: backend.Backend) -> None:
+    rng = random.Random(9)
+    leaves = [rng.randbytes(32) for _ in range(300)]
+    for n in range(301):
+        assert be.merkle_root(leaves[:n]) == reference.merkle_root(leaves[:n]), n
+
+
+@pytest.mark.parametrize(
+    "n", [1, 2, 3, 31, 32, 33, 1023, 1025, 4095, 4096, 4097, 8191, 8192, 8193, 3 * 4096 + 5]
+)
+def test_merkle_kernel_directly_across_chunk_boundaries(n: int) -> None:
+    assert sha256.MERKLE_CHUNK_LEAVES == 4096
+    rng = random.Random(n)
+    leaves = [rng.randbytes(32) for _ in range(n)]
+    want = reference.merkle_root(leaves)
+    assert sha256.merkle_root(leaves) == want
+    assert sha256.merkle_root(HashArray.from_hashes(leaves)) == want
+
+
+def test_merkle_root_of_nothing_is_sha256_of_nothing() -> None:
+    assert sha256.merkle_root([]) == hashlib.sha256(b"").digest()
+
+
+def test_merkle_root_of_odd_sized_hashes_falls_back_to_reference() -> None:
+    leaves = [b"x" * 31, b"y" * 33] * 20
+    assert sha256.merkle_root(leaves) == reference.merkle_root(leaves)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=200), max_size=40), st.integers(-1, 255))
+def test_hash_many_matches_hashlib(datas: list[bytes], prefix: int) -> None:
+    head = b"" if prefix < 0 else bytes([prefix])
+    assert sha256.hash_many(datas, prefix) == [hashlib.sha256(head + d).digest() for d in datas]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=200))
+def test_merkle_root_matches_reference(leaves: list[bytes]) -> None:
+    assert sha256.merkle_root(leaves) == reference.merkle_root(leaves)
