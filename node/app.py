@@ -25,7 +25,7 @@ from chain import signing
 from chain.block import Block
 from chain.genesis import Genesis
 from chain.hashing import leaf_hash
-from chain.kernels import backend
+from chain.kernels import backend, parallel
 from consensus.config import RaftConfig
 from consensus.types import Message, Role
 from node import tls
@@ -85,11 +85,11 @@ class Node:
             raise ValueError(f"{cfg.node_key}: not the key the genesis names for {cfg.node_id}")
         self.metrics = NodeMetrics()
         self.store = LmdbBlockStore.open(cfg.data_dir)
-        self.ledger = Ledger(self.store, self.genesis, signing.verify_batch)
+        self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
+        self.ledger = Ledger(self.store, self.genesis, self._verify_in_parallel)
         self.ledger.ensure_genesis()
         self.mempool = Mempool(txs_max=cfg.mempool_txs_max, bytes_max=MEMPOOL_BYTES_MAX)
         self.mempool_lock = threading.Lock()
-        self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
         self.certs = CertificateCollector(self.genesis, self.node_id, self.node_key)
         self._waiters: dict[bytes, list[asyncio.Future[TxLocation]]] = {}
@@ -103,6 +103,15 @@ class Node:
         self.peers: PeerNetwork | None = None
         self.consensus: ConsensusLoop | None = None
         self.warmup_s = 0.0
+
+    def _verify_in_parallel(
+        self, keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+    ) -> list[bool]:
+        """A block's signatures, split over the kernel threads (the kernels drop the GIL)."""
+        parts = 2 if len(keys) >= 64 else 1
+        return parallel.verify_batch(
+            self.kernels, signing.verify_batch, keys, messages, signatures, parts
+        )
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -132,6 +141,7 @@ class Node:
             on_applied=self._applied_from_consensus,
             on_fatal=self._fatal_from_consensus,
             clock_ms=wall_clock_ms,
+            metrics=self.metrics,
             seed=int.from_bytes(self.node_key.public_key().public_bytes_raw()[:8], "big"),
         )
         self.peers = PeerNetwork(

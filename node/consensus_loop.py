@@ -29,6 +29,7 @@ from node.driver import Driver
 from node.ledger import Applied, ApplyOutcome, Ledger
 from node.mempool import Mempool
 from node.messages import BlockResponse
+from node.metrics import NodeMetrics
 from node.raft_storage import LmdbRaftStorage
 
 log = logging.getLogger("grantchain.consensus")
@@ -68,6 +69,7 @@ class ConsensusLoop:
         on_fatal: Callable[[BaseException], None],
         clock_ms: Callable[[], int],
         seed: int,
+        metrics: NodeMetrics,
     ) -> None:
         self.node_id = node_id
         self.ledger = ledger
@@ -78,6 +80,8 @@ class ConsensusLoop:
         self.block_interval_s = block_interval_s
         self._next_cut = 0.0
         self._cut_waiting = False
+        self._proposed_at = 0.0
+        self.metrics = metrics
         self.block_bytes_max = block_bytes_max
         self._send = send
         self._request_blocks = request_blocks
@@ -129,10 +133,13 @@ class ConsensusLoop:
     def apply(self, entry: Entry) -> None:
         if entry.kind is not EntryKind.NORMAL:
             return
+        t0 = time.perf_counter()
         result = self.ledger.apply(entry.data)
+        self.metrics.block_apply.observe(time.perf_counter() - t0)
         if result.outcome is ApplyOutcome.SKIPPED:
             log.warning("skipped committed entry %d: %s", entry.index, result.reason)
         if self._in_flight is not None and entry.digest == self._in_flight:
+            self.metrics.block_replicate.observe(time.perf_counter() - self._proposed_at)
             self._in_flight = None
             if result.outcome is not ApplyOutcome.APPLIED:
                 with self.mempool_lock:
@@ -248,6 +255,7 @@ class ConsensusLoop:
                 return  # a partial block waits out the interval; a full one goes at once
             batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
         self._next_cut = time.monotonic() + self.block_interval_s
+        t0 = time.perf_counter()
         block, stored = self.ledger.build(
             [raw for _, raw in batch],
             timestamp_ms=self._clock_ms(),
@@ -262,8 +270,10 @@ class ConsensusLoop:
         if block is None:
             return
         data = block.to_bytes()
+        self.metrics.block_build.observe(time.perf_counter() - t0)
         if self.core.propose(data):
             self._in_flight = Entry(0, 0, data).digest
+            self._proposed_at = time.perf_counter()
         else:
             with self.mempool_lock:
                 self.mempool.release()

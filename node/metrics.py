@@ -44,6 +44,26 @@ class NodeMetrics:
             registry=r,
         )
 
+        buckets = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+        self.block_build = Histogram(
+            "grantchain_block_build_seconds",
+            "Leader: cut and execute a block",
+            buckets=buckets,
+            registry=r,
+        )
+        self.block_replicate = Histogram(
+            "grantchain_block_replicate_seconds",
+            "Leader: from proposing a block to applying it (replication and commit)",
+            buckets=buckets,
+            registry=r,
+        )
+        self.block_apply = Histogram(
+            "grantchain_block_apply_seconds",
+            "Apply a committed block: verify, execute, store durably",
+            buckets=buckets,
+            registry=r,
+        )
+
     def render(self) -> bytes:
         out: bytes = generate_latest(self.registry)
         return out
