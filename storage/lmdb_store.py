@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import msgpack
 
 from chain import codec, merkle
 from chain.block import Block, BlockError, BlockHeader
@@ -68,6 +69,9 @@ DB_NAMES = (
     "clog",
 )
 _LOC = struct.Struct(">QIQH")
+
+
+_U64 = struct.Struct(">Q")
 
 
 def _u64(n: int) -> bytes:
@@ -496,7 +500,8 @@ class LmdbBlockStore:
         raw_header = h.to_bytes()
         header_hash = h.hash
         log_start = self._frontier.size
-        body = codec.encode([log_start, list(block.results)])
+        # Canonical by construction (an int and a list of small ints): no need to normalize.
+        body = msgpack.packb([log_start, list(block.results)], use_bin_type=True)
         estimate = 2 * (sum(map(len, block.txs)) + 200 * len(block.txs) + 4096)
         estimate += sum(len(k) + len(v or b"") + 64 for k, v in state_writes)
         self._ensure_room(estimate)
@@ -544,7 +549,7 @@ class LmdbBlockStore:
                 if added != len(batch):
                     raise StoreError(f"tx index: {len(batch) - added} ids were already indexed")
                 txn.put(b"indexed_height", key, db=dbs["meta"])
-            items = [(_u64(log_start + i), raw) for i, raw in enumerate(block.txs)]
+            items = list(zip(map(_U64.pack, range(log_start, log_start + len(block.txs))), block.txs))
             _append_sorted(txn, dbs["txs"], items, "txs")
             inner = sorted((_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0)
             _append_sorted(txn, dbs["nodes"], inner, "log nodes")
