@@ -154,7 +154,7 @@ class ConsensusLoop:
         "installing" the snapshot means fetching the committed blocks it covers."""
         target_height, target_hash = codec.decode(snapshot.data)
         store = self.ledger.store
-        attempts = 0
+        failures = 0  # consecutive requests that brought nothing; progress resets it
         if store.height < target_height:
             log.info(
                 "installing snapshot at log index %d: catch-up of blocks %d..%d from peers",
@@ -166,17 +166,18 @@ class ConsensusLoop:
             leader = self.core.status().leader
             peers = [leader] if leader and leader != self.node_id else []
             peers += [v for v in snapshot.meta.voters if v != self.node_id and v not in peers]
-            if attempts >= CATCH_UP_ATTEMPTS * max(1, len(peers)) or not peers:
+            if failures >= CATCH_UP_ATTEMPTS * max(1, len(peers)) or not peers:
                 raise InvariantViolation(
                     f"could not fetch blocks {store.height + 1}..{target_height} to install a snapshot"
                 )
-            to = peers[attempts % len(peers)]
-            attempts += 1
-            self._request_blocks(CatchUpRequest(to, store.height + 1, target_height))
+            before = store.height
+            self._request_blocks(
+                CatchUpRequest(peers[failures % len(peers)], store.height + 1, target_height)
+            )
             try:
                 resp = self._blocks.get(timeout=CATCH_UP_TIMEOUT_S)
             except queue.Empty:
-                continue
+                resp = BlockResponse("", ())
             for raw in resp.blocks:
                 result = self.ledger.apply(raw)
                 if result.outcome is ApplyOutcome.SKIPPED:
@@ -184,14 +185,15 @@ class ConsensusLoop:
                     break
                 if result.outcome is ApplyOutcome.APPLIED:
                     self._on_applied(result)
+            failures = 0 if store.height > before else failures + 1
         head = store.header(target_height)
-        log.info(
-            "snapshot at log index %d installed: height %d", snapshot.meta.index, target_height
-        )
         if head is None or head.hash != target_hash:
             raise InvariantViolation(
                 f"after catch-up, block {target_height} differs from the snapshot's"
             )
+        log.info(
+            "snapshot at log index %d installed: height %d", snapshot.meta.index, target_height
+        )
 
     # -- the consensus thread --------------------------------------------------------
     def _run(self) -> None:

@@ -549,7 +549,13 @@ class LmdbBlockStore:
                 if added != len(batch):
                     raise StoreError(f"tx index: {len(batch) - added} ids were already indexed")
                 txn.put(b"indexed_height", key, db=dbs["meta"])
-            items = list(zip(map(_U64.pack, range(log_start, log_start + len(block.txs))), block.txs))
+            items = list(
+                zip(
+                    map(_U64.pack, range(log_start, log_start + len(block.txs))),
+                    block.txs,
+                    strict=True,
+                )
+            )
             _append_sorted(txn, dbs["txs"], items, "txs")
             inner = sorted((_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0)
             _append_sorted(txn, dbs["nodes"], inner, "log nodes")
