@@ -22,7 +22,14 @@ from pathlib import Path
 import click
 
 from node.client import Client
-from node.cluster import free_base_port, read_pid, start_node, stop_node, wait_for_leader
+from node.cluster import (
+    free_base_port,
+    read_pid,
+    start_node,
+    stop_node,
+    wait_for_leader,
+    warm_kernels,
+)
 from node.consortium import ConsortiumSpec, create_consortium
 from node.load import LoadReport, leader_first, prepare_dataset, presign, run_load
 
@@ -69,6 +76,7 @@ def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
         )
         manifest = create_consortium(Path(tmp) / "c", spec, now=datetime.datetime.now(datetime.UTC))
         try:
+            warm_kernels(lambda m: click.echo(m, err=True))
             for n in manifest.nodes:
                 start_node(n)
             wait_for_leader(manifest)

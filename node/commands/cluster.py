@@ -14,6 +14,7 @@ from node.cluster import (
     start_node,
     stop_node,
     wait_for_leader,
+    warm_kernels,
 )
 from node.consortium import ConsortiumError, Manifest, load_manifest
 
@@ -50,6 +51,7 @@ def up(directory: Path, nodes: int, consensus: str, base_port: int, as_json: boo
         manifest = ensure_consortium(
             directory, nodes=nodes, consensus=consensus, base_port=base_port
         )
+        warm_kernels(lambda m: click.echo(m, err=True))
         for n in manifest.nodes:
             start_node(n)
         leader = wait_for_leader(manifest)

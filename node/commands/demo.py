@@ -20,7 +20,14 @@ import click
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from node.client import Client
-from node.cluster import ClusterError, ensure_consortium, start_node, stop_node, wait_for_leader
+from node.cluster import (
+    ClusterError,
+    ensure_consortium,
+    start_node,
+    stop_node,
+    wait_for_leader,
+    warm_kernels,
+)
 from node.consortium import ConsortiumError
 from node.scenario import run_story
 
@@ -57,6 +64,7 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
     """Run a local cluster with sample traffic, an audit report and a verified receipt."""
     try:
         manifest = ensure_consortium(directory, nodes=nodes, consensus="raft", base_port=base_port)
+        warm_kernels(click.echo)
         click.echo(
             f"starting {len(manifest.nodes)} nodes of consortium {manifest.chain_id} in {manifest.directory}"
         )
