@@ -343,7 +343,7 @@ class Node:
             raws,
             chain_id=self.genesis.chain_id,
             snapshot=self.store.snapshot,
-            queued=self._queued,
+            queued=self.is_queued,
             executor=self.kernels,
             now_ms=wall_clock_ms(),
         )
@@ -356,7 +356,7 @@ class Node:
             out.append(final)
         return out
 
-    def _queued(self, tx_id: bytes) -> bool:
+    def is_queued(self, tx_id: bytes) -> bool:
         with self.mempool_lock:
             return tx_id in self.mempool
 

@@ -230,7 +230,7 @@ async def get_tx(request: web.Request) -> web.Response:
     tx_id = _hex32(request.match_info["tx_id"], "tx id")
     receipt = await node.receipt(tx_id)
     if receipt is None:
-        if node._queued(tx_id):
+        if node.is_queued(tx_id):
             return web.json_response({"tx_id": tx_id.hex(), "status": "pending"}, status=202)
         return _error(404, f"tx {tx_id.hex()} is not in the chain or this node's mempool")
     return web.json_response(
