@@ -4,30 +4,16 @@ right height, and damaged or foreign directories answered without a traceback.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lmdb
 import pytest
 
 from storage.lmdb_store import LmdbBlockStore
-from tests.conftest import ROOT
+from tests.conftest import grantchain
 from tests.factories import ChainBuilder
 
 BLOCKS = 12
-
-
-def grantchain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import contextlib
 import json
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from chain.tx import sign_tx
 from node.client import Client, RpcError
 from node.consortium import Manifest
 from node.scenario import StoryRun, run_story, signer_for
-from tests.conftest import ROOT
+from tests.conftest import grantchain
 from tests.node.clusters import running_cluster, wait_converged
 
 
@@ -256,16 +254,6 @@ def test_client_reports_errors_as_rpc_error(cluster: Manifest) -> None:
     with Client(cluster.nodes[0].rpc_url) as c, pytest.raises(RpcError) as err:
         c.tx("00" * 32)
     assert err.value.status == 404
-
-
-def grantchain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
 
 
 def test_cli_submits_any_kind_and_queries(

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,21 +23,10 @@ from node.consortium import (
     load_manifest,
 )
 from node.keys import KeyFileError, load_private_key
-from tests.conftest import ROOT
+from tests.conftest import grantchain
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 GENESIS_MS = 1_767_225_600_000
-
-
-def grantchain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
 
 
 def mode(path: Path) -> int:
