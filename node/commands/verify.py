@@ -11,18 +11,19 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from chain.genesis import Genesis, GenesisError
 from storage.blockstore import NotAGrantchainStore, StoreError
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import VerifyReport, verify_store
 
 
 def run_verify(
-    data_dir: Path, *, signatures: bool, show_progress: bool
+    data_dir: Path, *, signatures: bool, show_progress: bool, anchor: bytes | None = None
 ) -> tuple[VerifyReport, float]:
     started = time.perf_counter()
     with LmdbBlockStore.open(data_dir, create=False, readonly=True) as store:
         if not show_progress or store.height == 0:
-            report = verify_store(store, check_signatures=signatures)
+            report = verify_store(store, check_signatures=signatures, anchor=anchor)
         else:
             with Progress(
                 TextColumn("verifying"),
@@ -37,6 +38,7 @@ def run_verify(
                 report = verify_store(
                     store,
                     check_signatures=signatures,
+                    anchor=anchor,
                     on_block=lambda h, _n: bar.update(task, completed=h),
                 )
     return report, time.perf_counter() - started
@@ -51,16 +53,27 @@ def run_verify(
     help="The node's data directory.",
 )
 @click.option("--signatures", is_flag=True, help="Also decode every tx and verify its signature.")
+@click.option(
+    "--genesis",
+    "genesis_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Also check that block 1 links to this genesis.",
+)
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object on the last line.")
-def command(data_dir: Path, signatures: bool, as_json: bool) -> None:
+def command(data_dir: Path, signatures: bool, genesis_file: Path | None, as_json: bool) -> None:
     """Re-check a data directory: hash links, tx/results/log roots, the tx index, and with
-    --signatures every signature. Exit 0 when intact, 1 when not (naming the first bad
-    height), 2 when the directory is not a readable grantchain store."""
+    --signatures every signature (with --genesis, that the chain starts at that genesis).
+    Exit 0 when intact, 1 when not (naming the first bad height), 2 when the directory is
+    not a readable grantchain store or the genesis file is unreadable."""
     try:
+        anchor = Genesis.from_json(genesis_file.read_text()).hash if genesis_file else None
         report, seconds = run_verify(
-            data_dir, signatures=signatures, show_progress=sys.stderr.isatty() and not as_json
+            data_dir,
+            signatures=signatures,
+            show_progress=sys.stderr.isatty() and not as_json,
+            anchor=anchor,
         )
-    except (NotAGrantchainStore, StoreError) as exc:
+    except (NotAGrantchainStore, StoreError, GenesisError) as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "error": str(exc)}))
         else:

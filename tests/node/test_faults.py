@@ -5,6 +5,7 @@ head, and every data directory verifies (signatures included)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from node.consortium import Manifest
 from node.load import LoadReport, prepare_dataset, presign, run_load
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
+from tests.conftest import grantchain
 from tests.node.clusters import running_cluster, wait_converged
 
 TXS = 4_000
@@ -81,3 +83,8 @@ def test_sigkill_leader_then_follower_under_load(tmp_path: Path) -> None:
             assert result.head_hash == head
             missing = [i.hex() for i in ids if store.tx_location(i) is None]
             assert not missing, f"{n.node_id} lost {len(missing)} acknowledged txs"
+        r = grantchain(
+            "verify", "--data-dir", str(n.data_dir), "--genesis", str(manifest.genesis), "--json"
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout.splitlines()[-1])["head_hash"] == head
