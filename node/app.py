@@ -9,6 +9,7 @@ mempool, each peer's send queue, and the commit waiters.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -24,7 +25,6 @@ from acl.results import label
 from chain import signing
 from chain.block import Block
 from chain.genesis import Genesis
-from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
 from consensus.config import RaftConfig
 from consensus.types import Message, Role
@@ -348,12 +348,10 @@ class Node:
             now_ms=wall_clock_ms(),
         )
         results = self._place(passing, forwarded=forwarded)
-        by_id = {c.tx_id: r for c, r in zip(passing, results, strict=True)}
-        out: list[Admitted] = []
-        for verdict, raw in zip(verdicts, raws, strict=True):
-            final = by_id[leaf_hash(raw)] if verdict is None else verdict
-            self.metrics.txs_submitted.labels(final.status.value).inc()
-            out.append(final)
+        placed = iter(results)  # screen passes txs on in input order
+        out = [next(placed) if verdict is None else verdict for verdict in verdicts]
+        for status, n in collections.Counter(a.status.value for a in out).items():
+            self.metrics.txs_submitted.labels(status).inc(n)
         return out
 
     def is_queued(self, tx_id: bytes) -> bool:
