@@ -325,31 +325,21 @@ def story(
             ),
             t[3],
         ),
-        trainer.tx(
-            k.AUDIT_INFERENCE_BATCH,
-            pl.build(
+        *(
+            trainer.tx(
                 k.AUDIT_INFERENCE_BATCH,
-                model_name=model,
-                model_version=1,
-                deployment_id="triage-prod",
-                count=500,
-                input_digest=digest_of("batch 1 in"),
-                output_digest=digest_of("batch 1 out"),
-            ),
-            t[3],
-        ),
-        trainer.tx(
-            k.AUDIT_INFERENCE_BATCH,
-            pl.build(
-                k.AUDIT_INFERENCE_BATCH,
-                model_name=model,
-                model_version=1,
-                deployment_id="triage-prod",
-                count=750,
-                input_digest=digest_of("batch 2 in"),
-                output_digest=digest_of("batch 2 out"),
-            ),
-            t[3],
+                pl.build(
+                    k.AUDIT_INFERENCE_BATCH,
+                    model_name=model,
+                    model_version=1,
+                    deployment_id="triage-prod",
+                    count=count,
+                    input_digest=digest_of(f"batch {i} in"),
+                    output_digest=digest_of(f"batch {i} out"),
+                ),
+                t[3],
+            )
+            for i, count in ((1, 500), (2, 750))
         ),
         trainer.tx(
             k.AUDIT_EVALUATION,
