@@ -30,7 +30,9 @@ import numpy as np
 from chain.kernels import edwards25519 as ed
 
 CAPACITY_DEFAULT = 256
-"""256 tables = 25 MB (a slab is reserved at that size; pages are touched as filled)."""
+"""At most 256 live tables (25 MB). A slab reserves twice that many positions (50 MB of
+address space, pages committed only as tables are written), and during a compaction
+the old slab lives on until the calls using it return."""
 USES_MIN_DEFAULT = 2
 SIGHTINGS_MAX = 65536
 
