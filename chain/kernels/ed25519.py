@@ -89,9 +89,9 @@ def _minus_h_a(keys, off, hd, cache):
     x, y, z, t = ed.ZERO, ed.ONE, ed.ONE, ed.ZERO
     for row in range(63, -1, -1):
         if row != 63:
-            x, y, z, t = ed.double(x, y, z)
-            x, y, z, t = ed.double(x, y, z)
-            x, y, z, t = ed.double(x, y, z)
+            x, y, z = ed.double_xyz(x, y, z)
+            x, y, z = ed.double_xyz(x, y, z)
+            x, y, z = ed.double_xyz(x, y, z)
             x, y, z, t = ed.double(x, y, z)
         digit = -hd[row]
         if digit != 0:
