@@ -28,6 +28,7 @@ from chain.kernels import cachekey  # noqa: F401  (before any cached kernel is d
 from chain.kernels import edwards25519 as ed
 from chain.kernels import field25519 as fe
 from chain.kernels.keytables import KeyTables
+from chain.kernels.prefetch import prefetch
 
 L = 2**252 + 27742317777372353535851937790883648493
 L_BYTES = np.frombuffer(L.to_bytes(32, "little"), dtype=np.uint8).copy()
@@ -88,9 +89,9 @@ def _minus_h_a(keys, off, hd, cache):
     x, y, z, t = ed.ZERO, ed.ONE, ed.ONE, ed.ZERO
     for row in range(63, -1, -1):
         if row != 63:
-            x, y, z, t = ed.double(x, y, z)
-            x, y, z, t = ed.double(x, y, z)
-            x, y, z, t = ed.double(x, y, z)
+            x, y, z = ed.double_xyz(x, y, z)
+            x, y, z = ed.double_xyz(x, y, z)
+            x, y, z = ed.double_xyz(x, y, z)
             x, y, z, t = ed.double(x, y, z)
         digit = -hd[row]
         if digit != 0:
@@ -108,6 +109,20 @@ def _minus_h_a(keys, off, hd, cache):
                 digit < 0,
             )
     return True, x, y, z, t
+
+
+@njit(inline="always")
+def _prefetch_entries(table, base, cols, rows, digits, negate):
+    """Hint the cache about the table entries that ``digits`` will add (all three cache
+    lines of each 120-byte entry)."""
+    for row in range(rows):
+        d = -digits[row] if negate else digits[row]
+        if d != 0:
+            mag = d if d > 0 else -d
+            off = base + (row * cols + mag - 1) * ed.ENTRY_WORDS
+            prefetch(table, off)
+            prefetch(table, off + 7)
+            prefetch(table, off + 14)
 
 
 @njit(
@@ -136,6 +151,7 @@ def verify_kernel(keys, sigs, hs, slots, order, tables, base_table, out):
     prefix = np.empty(5 * n, dtype=np.int64)
     sd = np.empty(64, dtype=np.int64)
     hd = np.empty(64, dtype=np.int64)
+    ahead = np.empty(64, dtype=np.int64)
     cache = np.empty(4 * 5 * 8, dtype=np.int64)
     b_rows = (ed.SCALAR_BITS + ed.BASE_WINDOW - 1) // ed.BASE_WINDOW
     b_cols = 1 << (ed.BASE_WINDOW - 1)
@@ -144,6 +160,13 @@ def verify_kernel(keys, sigs, hs, slots, order, tables, base_table, out):
     a_words = a_rows * a_cols * ed.ENTRY_WORDS
     for ii in range(n):
         i = order[ii]
+        if ii + 1 < n:  # the next signature's table entries load while this one computes
+            nxt = order[ii + 1]
+            if slots[nxt] >= 0:
+                _recode(hs, 32 * nxt, ed.KEY_WINDOW, ahead)
+                _prefetch_entries(tables, slots[nxt] * a_words, a_cols, a_rows, ahead, True)
+            _recode(sigs, 64 * nxt + 32, ed.BASE_WINDOW, ahead)
+            _prefetch_entries(base_table, 0, b_cols, b_rows, ahead, False)
         x, y, z, t = ed.ZERO, ed.ONE, ed.ONE, ed.ZERO
         ok = _below_l(sigs, 64 * i + 32)
         if ok:

@@ -78,73 +78,30 @@ def _init_state(st):
             st[i * LANES + j] = v
 
 
-def _rotr_int(x: int, n: int) -> int:
-    return ((x >> n) | (x << (32 - n))) & 0xFFFFFFFF
-
-
-def _ssig0_int(x: int) -> int:
-    return _rotr_int(x, 7) ^ _rotr_int(x, 18) ^ (x >> 3)
-
-
-def _ssig1_int(x: int) -> int:
-    return _rotr_int(x, 17) ^ _rotr_int(x, 19) ^ (x >> 10)
-
-
-def _compress_lane_source(name: str, known: dict[int, int]) -> str:
-    """Source of ``name(st, w, j)``: the 64 rounds written out straight-line, for a block
-    whose words ``t`` in ``known`` are the given constants (the others are read from
-    ``w[t*16+j]``).
+def _compress_lane_source() -> str:
+    """Source of ``_compress_lane(st, w, j)``: the 64 rounds written out straight-line.
 
     Why generated: LLVM vectorizes the caller's lane loop only over a straight-line body,
     and with every round unrolled the eight working variables and the sixteen live
     schedule words stay in vector registers (a rolled round loop keeps them in memory
     and ran 1.7x slower). Writing 64 rounds by hand would be 400 lines of noise; the
-    generated text is the textbook round, renamed per round instead of shifted. Known
-    words are folded here, in Python: the second block of every Merkle node is 15 known
-    words and one variable, and its message schedule then mostly disappears.
+    generated text is the textbook round, renamed per round instead of shifted.
     """
     names = ["a", "b", "c", "d", "e", "f", "g", "h"]
-    lines = [f"def {name}(st, w, j):"]
+    lines = ["def _compress_lane(st, w, j):"]
     lines += [f"    {v}0 = st[{i} * _NL + j]" for i, v in enumerate(names)]
-    words: list[int | str] = []
-    for t in range(16):
-        if t in known:
-            words.append(known[t] & 0xFFFFFFFF)
-        else:
-            lines.append(f"    w{t} = w[{t} * _NL + j]")
-            words.append(f"w{t}")
-    for t in range(16, 64):
-        const = 0
-        terms = []
-        for fn, fn_int, src in (
-            ("_ssig1", _ssig1_int, words[t - 2]),
-            ("", None, words[t - 7]),
-            ("_ssig0", _ssig0_int, words[t - 15]),
-            ("", None, words[t - 16]),
-        ):
-            if isinstance(src, int):
-                const += fn_int(src) if fn_int else src
-            else:
-                terms.append(f"{fn}({src})" if fn else src)
-        const &= 0xFFFFFFFF
-        if not terms:
-            words.append(const)
-            continue
-        expr = terms[0]
-        for term in [*terms[1:], *([f"_U({const})"] if const else [])]:
-            expr = f"_U({expr} + {term})"
-        lines.append(f"    w{t} = _U({expr})")
-        words.append(f"w{t}")
+    lines += [f"    w{t} = w[{t} * _NL + j]" for t in range(16)]
     # state after round r: a_r, ..., with b_r = a_{r-1} etc.; keep a table of names.
     reg = [f"{v}0" for v in names]
     for t in range(64):
+        if t >= 16:
+            lines.append(
+                f"    w{t} = _U(_U(_U(_ssig1(w{t - 2}) + w{t - 7}) + _ssig0(w{t - 15})) + w{t - 16})"
+            )
         a, b, c, d, e, f, g, h = reg
-        word = words[t]
-        if isinstance(word, int):
-            kw = f"_U({(int(K[t]) + word) & 0xFFFFFFFF})"
-        else:
-            kw = f"_U(_U({K[t]}) + {word})"
-        lines.append(f"    t1 = _U(_U(_U({h} + _bsig1({e})) + _ch({e}, {f}, {g})) + {kw})")
+        lines.append(
+            f"    t1 = _U(_U(_U({h} + _bsig1({e})) + _U(_ch({e}, {f}, {g}) + _U({K[t]}))) + w{t})"
+        )
         lines.append(f"    t2 = _U(_bsig0({a}) + _maj({a}, {b}, {c}))")
         lines.append(f"    e{t + 1} = _U({d} + t1)")
         lines.append(f"    a{t + 1} = _U(t1 + t2)")
@@ -194,17 +151,8 @@ _namespace: dict[str, object] = {
     "_ch": _ch,
     "_maj": _maj,
 }
-_NODE_TAIL_WORDS = {t: 0 for t in range(1, 15)} | {15: 65 * 8}
-"""Block 2 of a node hash ``SHA-256(0x01 || l || r)`` (65 bytes): word 0 is the last
-byte of r, then 0x80; words 1..14 are zero and word 15 is the bit length, 520."""
-
-exec(compile(_compress_lane_source("_compress_lane", {}), "<sha256 rounds>", "exec"), _namespace)
-exec(
-    compile(_compress_lane_source("_node_tail_lane", _NODE_TAIL_WORDS), "<sha256 tail>", "exec"),
-    _namespace,
-)
+exec(compile(_compress_lane_source(), "<sha256 rounds>", "exec"), _namespace)
 _compress_lane = njit(inline="always")(cast(Callable[..., Any], _namespace["_compress_lane"]))
-_node_tail_lane = njit(inline="always")(cast(Callable[..., Any], _namespace["_node_tail_lane"]))
 
 
 @njit(types.void(types.uint32[::1], types.uint32[::1]), cache=True, nogil=True)
@@ -214,13 +162,6 @@ def _compress(st, w):
     numba emit negative-index checks that stop vectorizing."""
     for j in range(_NL):
         _compress_lane(st, w, j)
-
-
-@njit(types.void(types.uint32[::1], types.uint32[::1]), cache=True, nogil=True)
-def _compress_node_tail(st, w):
-    """``_compress`` for the second block of a Merkle node: only word 0 is read."""
-    for j in range(_NL):
-        _node_tail_lane(st, w, j)
 
 
 @njit(inline="always")
@@ -326,7 +267,10 @@ def _node_level(words, npairs):
         _compress(st, w)
         for j in range(LANES):
             w[0 * LANES + j] = _U(_U(last[j] << _U(24)) | _U(0x00800000))
-        _compress_node_tail(st, w)
+            for t in range(1, 15):
+                w[t * LANES + j] = _U(0)
+            w[15 * LANES + j] = _U(65 * 8)
+        _compress(st, w)
         for j in range(min(LANES, npairs - g0)):
             dst = 8 * (g0 + j)
             for r in range(8):

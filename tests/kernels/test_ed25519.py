@@ -145,11 +145,30 @@ def test_key_tables_stay_bounded_and_are_used() -> None:
     keys = [_public(i) for i in range(6)]
     tables.tables_for(keys)  # seen once each: no table yet
     assert len(tables) == 0
-    slots, stacked = tables.tables_for(keys[:2] * 2)
+    slots, slab = tables.tables_for(keys[:2] * 2)
     assert len(tables) == 2 and list(slots) == [0, 1, 0, 1]
-    assert stacked.shape[0] == 2 * ed25519.ed.KEY_TABLE_WORDS
+    assert slab.shape[0] == 2 * 3 * ed25519.ed.KEY_TABLE_WORDS  # room for 2 x capacity
     tables.register(keys)
     assert len(tables) == 3 and keys[5] in tables and keys[0] not in tables
+
+
+def test_key_tables_compact_into_a_new_slab_and_verdicts_hold() -> None:
+    """Capacity 2: every few keys the slab runs out of fresh positions and the live
+    tables move to a new one; a table handed out earlier is never overwritten."""
+    tables = KeyTables(capacity=2, uses_min=1)
+    signers = [Ed25519PrivateKey.from_private_bytes(bytes([i + 1]) * 32) for i in range(9)]
+    pubs = [_public(bytes([i + 1]) * 32) for i in range(9)]
+    slots0, slab0 = tables.tables_for(pubs[:1])
+    words = ed25519.ed.KEY_TABLE_WORDS
+    used = slab0[slots0[0] * words : (slots0[0] + 1) * words]
+    before = used.copy()
+    for i, key in enumerate(signers):
+        msgs = [b"a%d" % i, b"b%d" % i]
+        sigs = [key.sign(msgs[0]), key.sign(msgs[1])[:32] + bytes(32)]
+        assert ed25519.verify_batch([pubs[i]] * 2, msgs, sigs, tables) == [True, False]
+        assert len(tables) <= 2
+    assert (used == before).all()
+    assert tables.tables_for(pubs[:1])[1] is not slab0
 
 
 # ---- Hypothesis: differential against cryptography on random and crafted inputs ----
