@@ -37,11 +37,12 @@ def run(config_path: Path, log_level: str) -> None:
         cfg = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    from chain.kernels.selfcheck import KernelMismatch
     from node.app import serve
     from storage.blockstore import StoreError
 
     try:
         code = uvloop.run(serve(cfg))
-    except (ValueError, OSError, StoreError) as exc:  # keys, genesis, store, ports: say which
+    except (ValueError, OSError, StoreError, KernelMismatch) as exc:  # say which
         raise click.ClickException(f"node {cfg.node_id} cannot start: {exc}") from None
     sys.exit(code)
