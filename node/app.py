@@ -311,13 +311,6 @@ class Node:
             self.peers.send(req.frm, WIRE.encode(BlockResponse(self.node_id, tuple(blocks))))
 
     # -- what the RPC calls --------------------------------------------------------
-    def role(self) -> str:
-        st = self.consensus.status if self.consensus else None
-        return st.role.value if st else "follower"
-
-    def leader(self) -> str | None:
-        return self.consensus.status.leader if self.consensus else None
-
     def status(self) -> dict[str, Any]:
         st = self.consensus.status if self.consensus else None
         head = self.store.head()
@@ -342,6 +335,7 @@ class Node:
             "log_size": self.store.log_size,
             "mempool_txs": len(self.mempool),
             "kernels": backend.active().name,
+            "kernels_warmup_s": round(self.warmup_s, 3),
         }
 
     async def submit(self, raws: Sequence[bytes], *, forwarded: bool = False) -> list[Admitted]:
