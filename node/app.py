@@ -57,6 +57,8 @@ MEMPOOL_BYTES_MAX = 512 * 1024 * 1024
 WAITERS_MAX = 200_000
 CATCH_UP_BLOCKS_MAX = 64
 CATCH_UP_BYTES_MAX = 32 * 1024 * 1024
+RECERTIFY_HEIGHTS = 256
+"""At start, the blocks this far below the head whose certificates are checked."""
 
 
 def wall_clock_ms() -> int:
@@ -165,6 +167,7 @@ class Node:
             ),
         )
         await self.peers.start()
+        self._recertify_recent()
         self.consensus.start()
 
     async def stop(self) -> None:
@@ -278,12 +281,43 @@ class Node:
         elif isinstance(msg, HeaderSig):
             if self.certs.add(msg):
                 self._maybe_certified(msg.height)
+                if not msg.reply:
+                    self._send_own_signature(msg)
         elif isinstance(msg, ForwardTxs):
             self._spawn(self._on_forwarded(msg))
         elif isinstance(msg, BlockRequest):
             self._spawn(self._serve_blocks(msg))
         elif isinstance(msg, BlockResponse) and consensus is not None:
             consensus.post_blocks(msg)
+
+    def _recertify_recent(self) -> None:
+        """After a restart: sign again the recent blocks whose certificate never reached
+        the disk (the node stopped before its peers' signatures came), so peers answer
+        with theirs and receipts served here carry a quorum."""
+        top = self.store.height
+        for height in range(max(1, top - RECERTIFY_HEIGHTS + 1), top + 1):
+            if len(self.store.certificate(height)) >= self.certs.quorum:
+                continue
+            header = self.store.header(height)
+            if header is not None and self.peers is not None:
+                payload = WIRE.encode(self.certs.sign_applied(header))
+                for p in self.cfg.peers:
+                    self.peers.send(p.node_id, payload)
+
+    def _send_own_signature(self, announced: HeaderSig) -> None:
+        """Answer a peer's signature with ours for the same header (from memory, or from
+        the stored certificate), so a node that was away completes its certificates."""
+        sig = self.certs.own(announced.height, announced.header_hash)
+        if sig is None:
+            header = self.store.header(announced.height)
+            if header is None or header.hash != announced.header_hash:
+                return
+            sig = dict(self.store.certificate(announced.height)).get(self.node_id)
+        if sig is not None and self.peers is not None:
+            reply = HeaderSig(
+                self.node_id, announced.height, announced.header_hash, sig, reply=True
+            )
+            self.peers.send(announced.frm, WIRE.encode(reply))
 
     async def _on_forwarded(self, msg: ForwardTxs) -> None:
         if len(msg.txs) > self.cfg.block_txs_max * 10:

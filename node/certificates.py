@@ -61,6 +61,11 @@ class CertificateCollector:
         self._certified.add(height)
         return sigs
 
+    def own(self, height: int, header_hash: bytes) -> bytes | None:
+        """This node's signature over ``header_hash`` at ``height``, if it made one."""
+        mine = self._sigs.get(height, {}).get(self.node_id)
+        return mine[1] if mine and mine[0] == header_hash else None
+
     def signatures(self, height: int) -> list[tuple[str, bytes]]:
         want = self._applied.get(height)
         return sorted((n, s) for n, (hh, s) in self._sigs.get(height, {}).items() if hh == want)

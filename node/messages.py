@@ -40,6 +40,9 @@ class HeaderSig:
     height: int
     header_hash: bytes
     signature: bytes
+    reply: bool = False
+    """True when sent back to a node that announced its own signature: a node that was
+    down or caught up late gets the signatures it missed, without a reply to a reply."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 import time
 from pathlib import Path
 
+import httpx
+
+from chain.genesis import Genesis
+from chain.receipt import Receipt, verify_receipt
 from node.client import Client
 from node.cluster import start_node, stop_node, wait_for_leader
 from node.consortium import Manifest
@@ -35,6 +40,17 @@ def _wait_acked_more(path: Path, than: int, timeout_s: float = 60.0) -> int:
             return n
         time.sleep(0.05)
     raise AssertionError(f"no tx acknowledged beyond {than} within {timeout_s} s")
+
+
+def _receipt(url: str, tx_id: str, timeout_s: float = 30.0) -> dict[str, object]:
+    """The tx's receipt once its certificate has a quorum on that node."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = httpx.get(f"{url}/v1/txs/{tx_id}", timeout=10).json()
+        if doc.get("certified") or time.monotonic() > deadline:
+            receipt: dict[str, object] = doc["receipt"]
+            return receipt
+        time.sleep(0.05)
 
 
 def _kill_and_restart(manifest: Manifest, node_id: str, acked: Path) -> None:
@@ -71,6 +87,13 @@ def test_sigkill_leader_then_follower_under_load(tmp_path: Path) -> None:
         finally:
             load.join()
         head = wait_converged(manifest)
+        # Every node, the restarted ones too, serves receipts that verify offline.
+        genesis = Genesis.from_json(manifest.genesis.read_text())
+        sample = random.Random(7).sample(acked.read_text().split(), 40)
+        for n in manifest.nodes:
+            for tx_id in sample:
+                doc = _receipt(n.rpc_url, tx_id)
+                verify_receipt(Receipt.from_json(doc), genesis)
         for n in manifest.nodes:
             stop_node(n)
     ids = [bytes.fromhex(x) for x in acked.read_text().split()]
