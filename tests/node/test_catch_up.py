@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
+from chain.genesis import Genesis
+from chain.receipt import Receipt, verify_receipt
 from node.client import Client
 from node.cluster import start_node, stop_node, wait_for_leader
 from node.consensus_loop import COMPACT_EVERY_ENTRIES
@@ -15,6 +18,15 @@ from node.load import leader_first, prepare_dataset, presign, run_load
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
 from tests.node.clusters import running_cluster, wait_converged
+
+
+def _certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = client.tx(tx_id)
+        if doc["certified"] or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.05)
 
 
 def test_lagging_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
@@ -47,6 +59,13 @@ def test_lagging_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
         assert stop_node(lagging, kill=True)
         start_node(lagging, extra_env={"GRANTCHAIN_KERNELS": "reference"})
         head = wait_converged(manifest, timeout_s=120)
+        # Receipts served by the node that caught up carry a quorum certificate too.
+        genesis = Genesis.from_json(manifest.genesis.read_text())
+        with Client(lagging.rpc_url) as client:
+            for height in (1, heights[0], heights[-1] // 2, heights[-1]):
+                tx_id = client.block(height)["txs"][0]["tx_id"]
+                doc = _certified(client, tx_id)
+                verify_receipt(Receipt.from_json(doc["receipt"]), genesis)
         for n in manifest.nodes:
             stop_node(n)
     with LmdbBlockStore.open(lagging.data_dir, create=False, readonly=True) as store:
