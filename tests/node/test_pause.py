@@ -1,0 +1,67 @@
+"""faults.md #9: a leader paused with SIGSTOP is replaced; when it resumes it steps down
+and follows, commits nothing of its own, and every node ends on the same head."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from acl import kinds as k
+from acl import payloads as pl
+from node.client import Client
+from node.cluster import read_pid, wait_for_leader
+from node.consortium import Manifest
+from node.scenario import signer_for
+from tests.node.clusters import running_cluster, wait_converged
+
+
+def _register(client: Client, manifest: Manifest, org: str, name: str) -> dict[str, Any]:
+    admin = signer_for(manifest, org, "admin")
+    tx = admin.sign(
+        k.DATASET_REGISTER,
+        pl.dataset_register(
+            f"{org}/{name}",
+            content_hash=b"\x02" * 32,
+            location="x",
+            sensitivity="internal",
+            licence="CC0",
+        ),
+    )
+    doc: dict[str, Any] = client.submit([tx], wait=True)["results"][0]
+    return doc
+
+
+def test_a_paused_leader_is_replaced_and_rejoins_as_follower(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "cluster") as manifest:
+        old = wait_for_leader(manifest)
+        old_node = manifest.node(old)
+        pid = read_pid(old_node)
+        assert pid is not None
+        org = old_node.org_id
+        others = [n for n in manifest.nodes if n.node_id != old]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            new = wait_for_leader(manifest, others)
+            assert new != old
+            with Client([n.rpc_url for n in others]) as client:
+                doc = _register(client, manifest, org, "while-paused")
+            assert doc["status"] == "committed"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # The old leader learns the new term from its peers and follows.
+        deadline = time.monotonic() + 30
+        while True:
+            status = httpx.get(old_node.rpc_url + "/v1/status", timeout=5).json()
+            if status["role"] == "follower" and status["leader"] == new:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.05)
+        with Client(old_node.rpc_url) as client:  # writes through the old leader reach the new one
+            doc = _register(client, manifest, org, "after-resume")
+        assert doc["status"] == "committed"
+        wait_converged(manifest)
