@@ -59,6 +59,7 @@ class Admitted:
 class Candidate:
     tx_id: bytes
     raw: bytes
+    tx: Tx
 
 
 class Lookup(Protocol):
@@ -144,9 +145,9 @@ async def screen(
     else:
         ok = []
     passing: list[Candidate] = []
-    for (i, tx_id, raw, _), good in zip(decoded, ok, strict=True):
+    for (i, tx_id, raw, tx), good in zip(decoded, ok, strict=True):
         if good:
-            passing.append(Candidate(tx_id, raw))
+            passing.append(Candidate(tx_id, raw, tx))
         else:
             verdicts[i] = Admitted(tx_id, Status.REJECTED, "bad_signature")
     return verdicts, passing

@@ -401,7 +401,7 @@ class Node:
             outcomes = []
             with self.mempool_lock:
                 for c in passing:
-                    outcomes.append(self.mempool.add(c.tx_id, c.raw))
+                    outcomes.append(self.mempool.add(c.tx_id, c.raw, c.tx))
             if self.consensus is not None:
                 self.consensus.wake()
             return [

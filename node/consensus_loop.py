@@ -258,8 +258,11 @@ class ConsensusLoop:
             batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
         self._next_cut = time.monotonic() + self.block_interval_s
         t0 = time.perf_counter()
+        with self.mempool_lock:
+            decoded = {t: tx for t, _ in batch if (tx := self.mempool.decoded(t)) is not None}
         block, stored = self.ledger.build(
             [raw for _, raw in batch],
+            decoded=decoded,
             timestamp_ms=self._clock_ms(),
             proposer=self.node_id,
             round=st.term,

@@ -17,7 +17,7 @@ makes the same decision about every entry:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from acl.machine import BlockOutcome, apply_block, genesis_state
@@ -58,12 +58,19 @@ class Ledger:
         self.store.initialize(self.genesis.hash, genesis_state(self.genesis).writes)
 
     def build(
-        self, raws: Sequence[bytes], *, timestamp_ms: int, proposer: str, round: int
+        self,
+        raws: Sequence[bytes],
+        *,
+        timestamp_ms: int,
+        proposer: str,
+        round: int,
+        decoded: Mapping[bytes, Tx] | None = None,
     ) -> tuple[Block | None, list[bytes]]:
         """The next block after the committed head, executed, and the ids of txs left out
         because the chain already holds them (a tx id is stored once: a resubmission that
         raced its own commit must not reach a block). ``raws`` were admitted (decoded
-        strictly and signature-checked) by this node. No block when nothing is left."""
+        strictly and signature-checked) by this node; ``decoded`` holds the Tx objects
+        admission already made, by id. No block when nothing is left."""
         head = self.store.head()
         timestamp_ms = max(timestamp_ms, head.timestamp_ms if head else self.genesis.timestamp_ms)
         all_ids = leaf_hashes(raws)
@@ -82,7 +89,9 @@ class Ledger:
                 genesis=self.genesis,
                 height=(head.height if head else 0) + 1,
                 timestamp_ms=timestamp_ms,
-                txs=[decode_tx(r) for r in raws],
+                txs=[
+                    (decoded or {}).get(t) or decode_tx(r) for t, r in zip(ids, raws, strict=True)
+                ],
                 tx_ids=ids,
             )
         block, _ = assemble_block(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from chain.tx import Tx
+
 
 class AddOutcome(enum.Enum):
     ADDED = "added"
@@ -23,6 +25,7 @@ class Mempool:
         self.txs_max = txs_max
         self.bytes_max = bytes_max
         self._txs: dict[bytes, bytes] = {}  # insertion order = arrival order
+        self._decoded: dict[bytes, Tx] = {}  # as admission decoded them: not decoded twice
         self._in_block: set[bytes] = set()
         self._bytes = 0
 
@@ -39,14 +42,19 @@ class Mempool:
     def room(self) -> int:
         return self.txs_max - len(self._txs)
 
-    def add(self, tx_id: bytes, raw: bytes) -> AddOutcome:
+    def add(self, tx_id: bytes, raw: bytes, tx: Tx | None = None) -> AddOutcome:
         if tx_id in self._txs:
             return AddOutcome.DUPLICATE
         if len(self._txs) >= self.txs_max or self._bytes + len(raw) > self.bytes_max:
             return AddOutcome.FULL
         self._txs[tx_id] = raw
+        if tx is not None:
+            self._decoded[tx_id] = tx
         self._bytes += len(raw)
         return AddOutcome.ADDED
+
+    def decoded(self, tx_id: bytes) -> Tx | None:
+        return self._decoded.get(tx_id)
 
     def take(self, *, txs_max: int, bytes_max: int) -> list[tuple[bytes, bytes]]:
         """The oldest txs not already in a pending block, up to the limits; they stay in
@@ -78,4 +86,5 @@ class Mempool:
             raw = self._txs.pop(tx_id, None)
             if raw is not None:
                 self._bytes -= len(raw)
+                self._decoded.pop(tx_id, None)
             self._in_block.discard(tx_id)

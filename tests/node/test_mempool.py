@@ -61,3 +61,17 @@ def test_accounting_never_drifts(ops: list[tuple[str, int]]) -> None:
         assert len(m) == len(model) <= 20
         assert m.size_bytes == sum(map(len, model.values())) <= 400
         assert 0 <= m.pending() <= len(m)
+
+
+def test_decoded_txs_ride_along_and_leave_with_their_tx() -> None:
+    from chain.tx import decode_tx
+    from tests.factories import txs
+
+    raw = txs(1)[0]
+    tx = decode_tx(raw)
+    m = Mempool(txs_max=10, bytes_max=10_000)
+    assert m.add(_id(1), raw, tx) is AddOutcome.ADDED
+    assert m.add(_id(2), raw) is AddOutcome.ADDED
+    assert m.decoded(_id(1)) == tx and m.decoded(_id(2)) is None
+    m.remove([_id(1)])
+    assert m.decoded(_id(1)) is None
