@@ -437,20 +437,17 @@ class Node:
         loop = asyncio.get_running_loop()
         found: dict[bytes, TxLocation] = {}
         futures: dict[bytes, asyncio.Future[TxLocation]] = {}
-        for tx_id in tx_ids:
-            loc = self.store.tx_location(tx_id)
-            if loc is not None:
-                found[tx_id] = loc
-                continue
-            f: asyncio.Future[TxLocation] = loop.create_future()
-            self._waiters.setdefault(tx_id, []).append(f)
-            futures[tx_id] = f
-        # The block may have been applied between the lookup and the registration.
-        for tx_id in list(futures):
-            loc = self.store.tx_location(tx_id)
-            if loc is not None:
-                found[tx_id] = loc
-                futures.pop(tx_id).cancel()
+        # No await between a lookup and its registration, and blocks are announced to
+        # this loop only after they are stored: a tx missed here is announced later.
+        with self.store.snapshot() as view:
+            for tx_id in tx_ids:
+                loc = view.tx_location(tx_id)
+                if loc is not None:
+                    found[tx_id] = loc
+                    continue
+                f: asyncio.Future[TxLocation] = loop.create_future()
+                self._waiters.setdefault(tx_id, []).append(f)
+                futures[tx_id] = f
         self._waiter_count += len(futures)
         try:
             if futures:
