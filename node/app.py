@@ -370,6 +370,7 @@ class Node:
             "mempool_txs": len(self.mempool),
             "kernels": backend.active().name,
             "kernels_warmup_s": round(self.warmup_s, 3),
+            "consensus_inbox_dropped": self.consensus.inbox_dropped if self.consensus else 0,
         }
 
     async def submit(self, raws: Sequence[bytes], *, forwarded: bool = False) -> list[Admitted]:

@@ -13,6 +13,7 @@ everywhere alike.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -34,6 +35,7 @@ from node.raft_storage import LmdbRaftStorage
 
 log = logging.getLogger("grantchain.consensus")
 
+INBOX_MESSAGES_MAX = 10_000
 COMPACT_EVERY_ENTRIES = 256
 """Log entries (blocks) kept beyond the last snapshot; the core holds them in memory."""
 CATCH_UP_TIMEOUT_S = 5.0
@@ -88,8 +90,11 @@ class ConsensusLoop:
         self._on_applied = on_applied
         self._on_fatal = on_fatal
         self._clock_ms = clock_ms
-        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._blocks: queue.SimpleQueue[BlockResponse] = queue.SimpleQueue()
+        # Bounded, like every queue of the node: when the core falls behind, peer messages
+        # are dropped (Raft retransmits) rather than piling up without limit.
+        self._inbox: queue.Queue[object] = queue.Queue(maxsize=INBOX_MESSAGES_MAX)
+        self._blocks: queue.Queue[BlockResponse] = queue.Queue(maxsize=4)
+        self.inbox_dropped = 0
         self._stop = threading.Event()
         self.storage = LmdbRaftStorage(ledger.store, voters)
         self.core = Raft(
@@ -110,18 +115,23 @@ class ConsensusLoop:
         self._thread.start()
 
     def post(self, msg: Message) -> None:
-        self._inbox.put(msg)
+        try:
+            self._inbox.put_nowait(msg)
+        except queue.Full:
+            self.inbox_dropped += 1
 
     def wake(self) -> None:
         """New txs are waiting: look at the mempool now rather than at the next tick."""
-        self._inbox.put(None)
+        with contextlib.suppress(queue.Full):  # a full inbox wakes the thread anyway
+            self._inbox.put_nowait(None)
 
     def post_blocks(self, resp: BlockResponse) -> None:
-        self._blocks.put(resp)
+        with contextlib.suppress(queue.Full):  # a response nobody waits for any more
+            self._blocks.put_nowait(resp)
 
     def stop(self) -> None:
         self._stop.set()
-        self._inbox.put(None)
+        self.wake()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
