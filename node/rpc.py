@@ -317,7 +317,9 @@ def _state(request: web.Request) -> Any:
 
 
 async def access(request: web.Request) -> web.Response:
-    version = request.query.get("version")
+    version = (
+        _int_param(request, "version", 0, 1, 2**32 - 1) if "version" in request.query else None
+    )
     decision = q.access_check(
         _state(request),
         org_id=_str_param(request, "org") or "",
@@ -325,7 +327,7 @@ async def access(request: web.Request) -> web.Response:
         purpose=_str_param(request, "purpose") or "",
         at_ms=_int_param(request, "at_ms", int(time.time() * 1000)),
         identity=_str_param(request, "identity", required=False),
-        version=int(version) if version and version.isdigit() else None,
+        version=version,
     )
     return web.json_response(decision.to_json())
 

@@ -210,6 +210,10 @@ def test_lookups_of_unknown_things(cluster: Manifest) -> None:
     assert r.status_code == 404 and "openapi" in r.json()["error"]
     r = httpx.get(url + "/v1/proofs/consistency", params={"from": "x"})
     assert r.status_code == 400
+    r = httpx.get(
+        url + "/v1/access", params={"org": "o", "dataset": "d", "purpose": "p", "version": "two"}
+    )
+    assert r.status_code == 400 and "version" in r.json()["error"]
     assert httpx.get(url + "/v1/datasets/no-such-dataset").status_code == 404
 
 
