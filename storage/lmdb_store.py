@@ -461,7 +461,8 @@ class LmdbBlockStore:
                     while cur.delete():
                         pass
                 for index, data in entries:
-                    txn.put(_u64(index), data, db=clog, append=True)
+                    if not txn.put(_u64(index), data, db=clog, append=True):
+                        raise StoreError(f"consensus log: entry {index} is not after the last one")
             if hard_state is not None:
                 txn.put(b"consensus/hard", hard_state, db=meta)
 
