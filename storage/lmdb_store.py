@@ -560,8 +560,8 @@ class LmdbBlockStore:
             _append_sorted(txn, dbs["txs"], items, "txs")
             inner = sorted((_node_key(lvl, i), v) for lvl, i, v in nodes if lvl > 0)
             _append_sorted(txn, dbs["nodes"], inner, "log nodes")
-            txn.put(key, raw_header, db=dbs["headers"], append=True)
-            txn.put(key, body, db=dbs["bodies"], append=True)
+            _append_sorted(txn, dbs["headers"], [(key, raw_header)], "headers")
+            _append_sorted(txn, dbs["bodies"], [(key, body)], "bodies")
             txn.put(header_hash, key, db=dbs["hashes"])
             state = dbs["state"]
             for k, v in state_writes:
