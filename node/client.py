@@ -88,13 +88,39 @@ def _submit_params(wait: bool, timeout_ms: int) -> dict[str, Any]:
     return {"wait": "commit", "timeout_ms": timeout_ms} if wait else {}
 
 
-class Client:
+def _retryable(exc: Exception) -> Exception:
+    """Connection trouble and 503 (no leader, mempool full) move on to the next URL;
+    any other error is the answer."""
+    if isinstance(exc, RpcError) and exc.status != 503:
+        raise exc
+    return exc
+
+
+class _Failover:
+    """The URL order shared by both clients: the one that answered last goes first."""
+
+    def __init__(self, urls: str | Sequence[str]) -> None:
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        self._current = 0
+
+    def _targets(self, failover: bool) -> list[tuple[int, str]]:
+        n = len(self.urls) if failover else 1
+        return [(a, self.urls[(self._current + a) % len(self.urls)]) for a in range(n)]
+
+    def _accept(self, attempt: int, resp: httpx.Response) -> dict[str, Any]:
+        result = _check(resp)
+        self._current = (self._current + attempt) % len(self.urls)
+        if not isinstance(result, dict):
+            raise RpcError(200, "the node answered with something other than a JSON object", result)
+        return result
+
+
+class Client(_Failover):
     """Synchronous client. ``urls``: one node, or several to fail over between."""
 
     def __init__(self, urls: str | Sequence[str], *, timeout_s: float = TIMEOUT_S) -> None:
-        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        super().__init__(urls)
         self._http = httpx.Client(timeout=timeout_s)
-        self._current = 0
 
     def __enter__(self) -> Client:
         return self
@@ -109,21 +135,11 @@ class Client:
         self, method: str, path: str, *, failover: bool = False, **kw: Any
     ) -> dict[str, Any]:
         last: Exception | None = None
-        for attempt in range(len(self.urls) if failover else 1):
-            url = self.urls[(self._current + attempt) % len(self.urls)]
+        for attempt, url in self._targets(failover):
             try:
-                result = _check(self._http.request(method, url + path, **kw))
+                return self._accept(attempt, self._http.request(method, url + path, **kw))
             except (httpx.TransportError, RpcError) as exc:
-                if isinstance(exc, RpcError) and exc.status != 503:
-                    raise
-                last = exc
-                continue
-            self._current = (self._current + attempt) % len(self.urls)
-            if not isinstance(result, dict):
-                raise RpcError(
-                    200, "the node answered with something other than a JSON object", result
-                )
-            return result
+                last = _retryable(exc)
         assert last is not None
         raise last
 
@@ -157,13 +173,12 @@ class Client:
         return self._request("GET", path, params=clean)
 
 
-class AsyncClient:
+class AsyncClient(_Failover):
     """The asyncio twin of ``Client``."""
 
     def __init__(self, urls: str | Sequence[str], *, timeout_s: float = TIMEOUT_S) -> None:
-        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        super().__init__(urls)
         self._http = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
-        self._current = 0
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -178,21 +193,11 @@ class AsyncClient:
         self, method: str, path: str, *, failover: bool = False, **kw: Any
     ) -> dict[str, Any]:
         last: Exception | None = None
-        for attempt in range(len(self.urls) if failover else 1):
-            url = self.urls[(self._current + attempt) % len(self.urls)]
+        for attempt, url in self._targets(failover):
             try:
-                result = _check(await self._http.request(method, url + path, **kw))
+                return self._accept(attempt, await self._http.request(method, url + path, **kw))
             except (httpx.TransportError, RpcError) as exc:
-                if isinstance(exc, RpcError) and exc.status != 503:
-                    raise
-                last = exc
-                continue
-            self._current = (self._current + attempt) % len(self.urls)
-            if not isinstance(result, dict):
-                raise RpcError(
-                    200, "the node answered with something other than a JSON object", result
-                )
-            return result
+                last = _retryable(exc)
         assert last is not None
         raise last
 

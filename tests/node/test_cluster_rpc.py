@@ -4,6 +4,7 @@ answered with a precise 4xx while the node keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -22,7 +23,7 @@ from chain import codec, merkle, signing
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from chain.tx import sign_tx
-from node.client import Client, RpcError
+from node.client import AsyncClient, Client, RpcError
 from node.consortium import Manifest
 from node.scenario import StoryRun, run_story, signer_for
 from tests.conftest import grantchain
@@ -315,3 +316,18 @@ def test_cli_submits_any_kind_and_queries(
         url,
     )
     assert r.returncode == 1 and "grant.issue" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_clients_fail_over_past_a_dead_url(cluster: Manifest, story: StoryRun) -> None:
+    dead = "http://127.0.0.1:9"  # discard port: connection refused
+    urls = [dead, cluster.nodes[0].rpc_url]
+    with Client(urls) as c:
+        assert c.submit([bytes.fromhex("93")])["results"][0]["status"] == "rejected"
+        assert c.status()["node_id"] == cluster.nodes[0].node_id  # the live one goes first now
+
+    async def run() -> dict[str, object]:
+        async with AsyncClient(urls) as ac:
+            await ac.submit([bytes.fromhex("93")])
+            return await ac.status()
+
+    assert asyncio.run(run())["node_id"] == cluster.nodes[0].node_id
