@@ -16,7 +16,7 @@ from node.cluster import (
     wait_for_leader,
     warm_kernels,
 )
-from node.consortium import ConsortiumError, Manifest, load_manifest
+from node.consortium import ConsortiumError, Manifest, NodeEntry, load_manifest
 
 DIR = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 
@@ -28,6 +28,13 @@ def _manifest(directory: Path) -> Manifest:
         raise click.ClickException(
             f"{directory}: not a consortium directory ({exc}); run 'grantchain cluster up' or 'grantchain init'"
         ) from None
+
+
+def _node(directory: Path, node_id: str) -> NodeEntry:
+    try:
+        return _manifest(directory).node(node_id)
+    except KeyError:
+        raise click.ClickException(f"no node {node_id!r} in {directory}") from None
 
 
 @click.group("cluster")
@@ -93,11 +100,7 @@ def status(directory: Path, as_json: bool) -> None:
 @click.option("--kill", is_flag=True, help="SIGKILL instead of SIGTERM.")
 def stop(directory: Path, node_id: str, kill: bool) -> None:
     """Stop one node (SIGTERM, or SIGKILL with --kill)."""
-    manifest = _manifest(directory)
-    try:
-        node = manifest.node(node_id)
-    except KeyError:
-        raise click.ClickException(f"no node {node_id!r} in {directory}") from None
+    node = _node(directory, node_id)
     click.echo(f"{node_id}: {'stopped' if stop_node(node, kill=kill) else 'was not running'}")
 
 
@@ -106,12 +109,7 @@ def stop(directory: Path, node_id: str, kill: bool) -> None:
 @click.argument("node_id")
 def start(directory: Path, node_id: str) -> None:
     """Start one node again (it catches up from its peers)."""
-    manifest = _manifest(directory)
-    try:
-        node = manifest.node(node_id)
-    except KeyError:
-        raise click.ClickException(f"no node {node_id!r} in {directory}") from None
-    click.echo(f"{node_id}: pid {start_node(node)}")
+    click.echo(f"{node_id}: pid {start_node(_node(directory, node_id))}")
 
 
 @command.command("down")
