@@ -8,11 +8,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from acl import kinds as k
+from acl import payloads as pl
+from node.client import Client
 from node.cluster import cluster_status, free_base_port, start_node, stop_node, wait_for_leader
 from node.consortium import ConsortiumSpec, Manifest, create_consortium
+from node.scenario import signer_for
 
 SETTLE_TIMEOUT_S = 60.0
 
@@ -58,3 +63,20 @@ def leader_url(manifest: Manifest) -> str:
 
 def get(url: str, **params: object) -> httpx.Response:
     return httpx.get(url, params=params, timeout=10)  # type: ignore[arg-type]
+
+
+def register_dataset(client: Client, manifest: Manifest, org: str, name: str) -> dict[str, Any]:
+    """Have ``org``'s admin register a dataset, waiting for the commit; the node's answer."""
+    admin = signer_for(manifest, org, "admin")
+    tx = admin.sign(
+        k.DATASET_REGISTER,
+        pl.dataset_register(
+            f"{org}/{name}",
+            content_hash=b"\x02" * 32,
+            location="x",
+            sensitivity="internal",
+            licence="CC0",
+        ),
+    )
+    doc: dict[str, Any] = client.submit([tx], wait=True)["results"][0]
+    return doc

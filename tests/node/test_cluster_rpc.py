@@ -27,7 +27,7 @@ from node.client import AsyncClient, Client, RpcError
 from node.consortium import Manifest
 from node.scenario import StoryRun, run_story, signer_for
 from tests.conftest import grantchain
-from tests.node.clusters import running_cluster, wait_converged
+from tests.node.clusters import register_dataset, running_cluster, wait_converged
 
 
 @pytest.fixture(scope="module")
@@ -238,19 +238,8 @@ def test_garbage_on_the_peer_port_does_not_hurt_the_node(
         tls.sendall(b"\xff\xff\xff\xff" + b"\x00" * 1000)
         tls.sendall(b"garbage" * 1000)
     # The node still serves and still commits.
-    admin = signer_for(cluster, victim.org_id, "admin")
-    tx = admin.sign(
-        k.DATASET_REGISTER,
-        pl.dataset_register(
-            f"{victim.org_id}/after-garbage",
-            content_hash=b"\x01" * 32,
-            location="x",
-            sensitivity="internal",
-            licence="CC0",
-        ),
-    )
     with Client(victim.rpc_url) as c:
-        doc = c.submit([tx], wait=True)["results"][0]
+        doc = register_dataset(c, cluster, victim.org_id, "after-garbage")
     assert doc["status"] == "committed"
     wait_converged(cluster)
 

@@ -7,33 +7,12 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from acl import kinds as k
-from acl import payloads as pl
 from node.client import Client
 from node.cluster import read_pid, wait_for_leader
-from node.consortium import Manifest
-from node.scenario import signer_for
-from tests.node.clusters import running_cluster, wait_converged
-
-
-def _register(client: Client, manifest: Manifest, org: str, name: str) -> dict[str, Any]:
-    admin = signer_for(manifest, org, "admin")
-    tx = admin.sign(
-        k.DATASET_REGISTER,
-        pl.dataset_register(
-            f"{org}/{name}",
-            content_hash=b"\x02" * 32,
-            location="x",
-            sensitivity="internal",
-            licence="CC0",
-        ),
-    )
-    doc: dict[str, Any] = client.submit([tx], wait=True)["results"][0]
-    return doc
+from tests.node.clusters import register_dataset, running_cluster, wait_converged
 
 
 def test_a_paused_leader_is_replaced_and_rejoins_as_follower(tmp_path: Path) -> None:
@@ -49,7 +28,7 @@ def test_a_paused_leader_is_replaced_and_rejoins_as_follower(tmp_path: Path) -> 
             new = wait_for_leader(manifest, others)
             assert new != old
             with Client([n.rpc_url for n in others]) as client:
-                doc = _register(client, manifest, org, "while-paused")
+                doc = register_dataset(client, manifest, org, "while-paused")
             assert doc["status"] == "committed"
         finally:
             os.kill(pid, signal.SIGCONT)
@@ -62,6 +41,6 @@ def test_a_paused_leader_is_replaced_and_rejoins_as_follower(tmp_path: Path) -> 
             assert time.monotonic() < deadline, status
             time.sleep(0.05)
         with Client(old_node.rpc_url) as client:  # writes through the old leader reach the new one
-            doc = _register(client, manifest, org, "after-resume")
+            doc = register_dataset(client, manifest, org, "after-resume")
         assert doc["status"] == "committed"
         wait_converged(manifest)
