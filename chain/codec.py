@@ -60,22 +60,38 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise DecodeError(f"extension type {code} is not allowed")
 
 
+_CONTAINERS = (list, dict)
+
+
 def _check(value: Value, depth: int) -> None:
+    """Reject what re-encoding cannot: floats, non-str map keys, unsorted keys, and
+    nesting past the limit. (Duplicate keys and non-minimal widths change the bytes.)
+    Values come from the unpacker, so exact type checks suffice; scalars are skipped
+    without a call, since this runs on every tx every node receives."""
     if depth > limits.PAYLOAD_DEPTH_MAX:
         raise DecodeError(f"nesting deeper than {limits.PAYLOAD_DEPTH_MAX}")
-    if isinstance(value, float):
+    t = type(value)
+    if t is float:
         raise DecodeError("floats are not allowed")
-    if isinstance(value, list):
-        for v in value:
-            _check(v, depth + 1)
-    elif isinstance(value, dict):
-        prev: str | None = None
-        for k, v in value.items():
-            if not isinstance(k, str):
+    if t is dict:
+        keys = list(value)
+        for k in keys:
+            if type(k) is not str:
                 raise DecodeError(f"map key {k!r} is not a str")
-            if prev is not None and k <= prev:
-                raise DecodeError("non-canonical encoding (map keys not in ascending order)")
-            prev = k
+        if keys != sorted(keys):
+            raise DecodeError("non-canonical encoding (map keys not in ascending order)")
+        items = value.values()
+    elif t is list:
+        items = value
+    else:
+        return
+    if depth == limits.PAYLOAD_DEPTH_MAX and items:
+        raise DecodeError(f"nesting deeper than {limits.PAYLOAD_DEPTH_MAX}")
+    for v in items:
+        tv = type(v)
+        if tv is float:
+            raise DecodeError("floats are not allowed")
+        if tv in _CONTAINERS:
             _check(v, depth + 1)
 
 

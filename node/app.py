@@ -65,6 +65,24 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _CommitWait:
+    """One ``?wait=commit`` request: the txs it still waits for, and one future that is
+    resolved when none is missing (one future per request, not per tx)."""
+
+    __slots__ = ("done", "found", "missing")
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.found: dict[bytes, TxLocation] = {}
+        self.missing = 0
+
+    def arrived(self, tx_id: bytes, loc: TxLocation) -> None:
+        self.found[tx_id] = loc
+        self.missing -= 1
+        if not self.missing and not self.done.done():
+            self.done.set_result(None)
+
+
 class Node:
     def __init__(self, cfg: NodeConfig) -> None:
         self.cfg = cfg
@@ -94,7 +112,7 @@ class Node:
         self.mempool_lock = threading.Lock()
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
         self.certs = CertificateCollector(self.genesis, self.node_id, self.node_key)
-        self._waiters: dict[bytes, list[asyncio.Future[TxLocation]]] = {}
+        self._waiters: dict[bytes, list[_CommitWait]] = {}
         self._waiter_count = 0
         self._cert_events: dict[int, asyncio.Event] = {}
         self._certified_height = 0
@@ -230,13 +248,16 @@ class Node:
             for p in self.cfg.peers:
                 self.peers.send(p.node_id, payload)
         self._maybe_certified(h.height)
+        waiters = self._waiters
+        if not waiters:
+            return
+        log_start = h.log_size - h.tx_count
         for pos, tx_id in enumerate(applied.tx_ids):
-            futures = self._waiters.pop(tx_id, None)
-            if futures:
-                loc = TxLocation(h.height, pos, h.log_size - h.tx_count + pos, block.results[pos])
-                for f in futures:
-                    if not f.done():
-                        f.set_result(loc)
+            found = waiters.pop(tx_id, None)
+            if found:
+                loc = TxLocation(h.height, pos, log_start + pos, block.results[pos])
+                for w in found:
+                    w.arrived(tx_id, loc)
 
     def _maybe_certified(self, height: int) -> None:
         """Once a quorum has signed: wake the waiters (receipts take the signatures from
@@ -435,36 +456,32 @@ class Node:
         self, tx_ids: Sequence[bytes], timeout_s: float
     ) -> dict[bytes, TxLocation]:
         """Wait until each tx is applied here (or the timeout); return those that were."""
-        loop = asyncio.get_running_loop()
-        found: dict[bytes, TxLocation] = {}
-        futures: dict[bytes, asyncio.Future[TxLocation]] = {}
+        wait = _CommitWait(asyncio.get_running_loop().create_future())
         # No await between a lookup and its registration, and blocks are announced to
         # this loop only after they are stored: a tx missed here is announced later.
         with self.store.snapshot() as view:
-            for tx_id in tx_ids:
+            for tx_id in dict.fromkeys(tx_ids):
                 loc = view.tx_location(tx_id)
                 if loc is not None:
-                    found[tx_id] = loc
-                    continue
-                f: asyncio.Future[TxLocation] = loop.create_future()
-                self._waiters.setdefault(tx_id, []).append(f)
-                futures[tx_id] = f
-        self._waiter_count += len(futures)
+                    wait.found[tx_id] = loc
+                else:
+                    self._waiters.setdefault(tx_id, []).append(wait)
+                    wait.missing += 1
+        registered = wait.missing
+        self._waiter_count += registered
         try:
-            if futures:
-                await asyncio.wait(futures.values(), timeout=timeout_s)
-            for tx_id, f in futures.items():
-                if f.done() and not f.cancelled():
-                    found[tx_id] = f.result()
+            if wait.missing:
+                await asyncio.wait([wait.done], timeout=timeout_s)
         finally:
-            self._waiter_count -= len(futures)
-            for tx_id, f in futures.items():
-                lst = self._waiters.get(tx_id)
-                if lst and f in lst:
-                    lst.remove(f)
-                    if not lst:
-                        del self._waiters[tx_id]
-        return found
+            self._waiter_count -= registered
+            if wait.missing:  # timed out or cancelled: unregister what never came
+                for tx_id in dict.fromkeys(tx_ids):
+                    lst = self._waiters.get(tx_id)
+                    if lst and wait in lst:
+                        lst.remove(wait)
+                        if not lst:
+                            del self._waiters[tx_id]
+        return wait.found
 
     def _certificate(self, height: int) -> list[tuple[str, bytes]]:
         sigs = self.certs.signatures(height)

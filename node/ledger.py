@@ -7,11 +7,24 @@ makes the same decision about every entry:
 - a block at or below the head that equals the stored one was applied before (a replay
   after restart): nothing to do;
 - a block that does not extend the head (stale: built on an entry that lost, or a height
-  that is taken), or that is malformed (undecodable, a tx of another chain, a bad
-  signature), is skipped — recorded nowhere, changing nothing;
+  that is taken), or that is malformed (undecodable, a tx of another chain, and — where
+  committed blocks are verified, see below — a bad signature), is skipped — recorded
+  nowhere, changing nothing;
 - otherwise the ACL machine re-executes it; results or state root that differ from the
   header mean this node disagrees with the proposer, and the node stops
   (``InvariantViolation``) rather than write a state no one else has.
+
+Who checks signatures depends on the consensus the genesis names, and is the same on
+every node of a chain, so the skip rule above stays deterministic:
+
+- **Raft** (crash-fault tolerant: members trust each other's operators, DESIGN §1): a tx
+  reaches a block only through the admission of the leader that proposes it, which
+  verifies its signature; followers do not verify it again when the block commits. This
+  is how Raft ordering services work (Hyperledger Fabric's orderers trust the leader's
+  block, too), and it saves every follower the most expensive per-tx check. Anyone can
+  re-check every signature of a data directory with ``grantchain verify --signatures``.
+- **PBFT** (Byzantine: a primary may lie): every replica verifies every signature of a
+  committed block and skips the block on a bad one.
 """
 
 from __future__ import annotations
@@ -51,6 +64,8 @@ class Ledger:
         self.store = store
         self.genesis = genesis
         self._verify_batch = verify_batch
+        self.verifies_committed = genesis.consensus != "raft"
+        """Whether a committed block's signatures are checked here (see the module doc)."""
         # The leader's own execution of the block it proposed, reused when it commits.
         self._built: dict[bytes, BlockOutcome] = {}
 
@@ -161,6 +176,7 @@ class Ledger:
         return Applied(ApplyOutcome.APPLIED, block, tuple(ids))
 
     def _decode_and_verify(self, block: Block) -> tuple[list[Tx], str]:
+        """The block's txs, or the first problem that makes it malformed."""
         txs: list[Tx] = []
         for pos, raw in enumerate(block.txs):
             try:
@@ -170,6 +186,8 @@ class Ledger:
             if tx.chain_id != self.genesis.chain_id:
                 return [], f"tx {pos}: another chain"
             txs.append(tx)
+        if not self.verifies_committed:
+            return txs, ""
         ok = self._verify_batch(
             [t.sender for t in txs],
             [signing_bytes_of(raw) for raw in block.txs],

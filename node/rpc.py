@@ -194,12 +194,12 @@ async def submit_txs(request: web.Request) -> web.Response:
         return resp
     if not wait:
         return web.json_response({"results": results}, status=202)
-    want = [
-        v.tx_id
+    want = {
+        v.tx_id: None
         for v in verdicts
         if v.tx_id and v.status in (Status.ACCEPTED, Status.DUPLICATE, Status.COMMITTED)
-    ]
-    found = await node.wait_committed(want, timeout_ms / 1000)
+    }
+    found = await node.wait_committed(list(want), timeout_ms / 1000)
     node.metrics.commit_latency.observe(time.perf_counter() - started)
     deadline = started + timeout_ms / 1000
     if with_receipts:  # a receipt proves commitment only with its certificate

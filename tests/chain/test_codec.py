@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain import codec
+from chain import codec, limits
 
 leaf = st.one_of(
     st.none(),
@@ -91,3 +91,20 @@ def test_size_limit() -> None:
 def test_values_without_a_canonical_encoding(bad: Any) -> None:
     with pytest.raises(codec.EncodeError):
         codec.encode(bad)
+
+
+@pytest.mark.parametrize("depth", range(limits.PAYLOAD_DEPTH_MAX - 1, limits.PAYLOAD_DEPTH_MAX + 3))
+@pytest.mark.parametrize("leaf", [1, "s", [], {}, [1], {"k": 1}])
+@pytest.mark.parametrize("wrap", ["list", "map"])
+def test_encode_and_decode_agree_on_the_depth_limit(depth: int, leaf: Any, wrap: str) -> None:
+    """A value is decodable exactly when it is encodable, at and around the depth limit."""
+    value = leaf
+    for _ in range(depth):
+        value = [value] if wrap == "list" else {"k": value}
+    try:
+        raw = codec.encode(value)
+    except codec.EncodeError:
+        with pytest.raises(codec.DecodeError, match="nesting deeper"):
+            codec.decode(msgpack.packb(value, use_bin_type=True))
+    else:
+        assert codec.decode(raw) == value

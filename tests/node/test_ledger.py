@@ -12,6 +12,7 @@ import pytest
 from acl.samples import story
 from chain import codec, signing
 from chain.block import Block
+from chain.genesis import Genesis
 from consensus.types import InvariantViolation
 from node.ledger import ApplyOutcome, Ledger
 from storage.lmdb_store import LmdbBlockStore
@@ -52,7 +53,7 @@ def test_leader_and_follower_reach_the_same_head(
     assert results.count(1) == 2  # the two no_grant events of the story
 
 
-def test_stale_malformed_and_forged_blocks_are_skipped_everywhere(
+def test_stale_and_malformed_blocks_are_skipped_everywhere(
     pair: tuple[Ledger, Ledger, list[list[bytes]]],
 ) -> None:
     leader, follower, blocks = pair
@@ -63,21 +64,42 @@ def test_stale_malformed_and_forged_blocks_are_skipped_everywhere(
         assert led.apply(first.to_bytes()).outcome is ApplyOutcome.APPLIED
         assert led.apply(stale.to_bytes()).outcome is ApplyOutcome.SKIPPED
         assert led.apply(b"\x93garbage").outcome is ApplyOutcome.SKIPPED
-    # A block whose tx carries another tx's signature: its hashes are all consistent.
+
+
+def _forged_second_block(genesis: Genesis, tmp_path: Path) -> tuple[Block, Block]:
+    """Block 1 of the story and a block 2 whose first tx carries another tx's signature
+    (its hashes all consistent), built by a proposer that skips signature checks."""
+    blocks = [[tx.to_bytes() for tx in b.txs] for b in story().blocks]
+    ts = story().blocks[0].timestamp_ms
     fields = codec.decode(blocks[1][0])
     fields[7] = codec.decode(blocks[1][1])[7]
-    forged_raws = [codec.encode(fields), *blocks[1][1:]]
-    other = LmdbBlockStore.open(follower.store.path.parent / "other")
-    try:
-        forger = Ledger(other, follower.genesis, lambda k, m, s: [True] * len(k))  # skips checks
+    with LmdbBlockStore.open(tmp_path / "forger") as store:
+        forger = Ledger(store, genesis, lambda k, m, s: [True] * len(k))
         forger.ensure_genesis()
+        first = _build(forger, blocks[0], ts)
         assert forger.apply(first.to_bytes()).outcome is ApplyOutcome.APPLIED
-        forged = _build(forger, forged_raws, ts + 3_600_000)
-    finally:
-        other.close()
-    result = follower.apply(forged.to_bytes())
-    assert result.outcome is ApplyOutcome.SKIPPED and "bad signature" in result.reason
-    assert follower.store.height == 1
+        return first, _build(forger, [codec.encode(fields), *blocks[1][1:]], ts + 3_600_000)
+
+
+@pytest.mark.parametrize("consensus", ["raft", "pbft"])
+def test_who_checks_the_signatures_of_a_committed_block(consensus: str, tmp_path: Path) -> None:
+    """PBFT replicas verify every signature of a committed block and skip a forged one;
+    Raft followers trust the leader's admission (crash-fault model) and apply it, and
+    ``grantchain verify --signatures`` is what finds it (tests/node/test_cli_verify.py)."""
+    genesis = dataclasses.replace(story().genesis, consensus=consensus)
+    first, forged = _forged_second_block(genesis, tmp_path)
+    with LmdbBlockStore.open(tmp_path / "follower") as store:
+        follower = Ledger(store, genesis, signing.verify_batch)
+        follower.ensure_genesis()
+        assert follower.verifies_committed is (consensus == "pbft")
+        assert follower.apply(first.to_bytes()).outcome is ApplyOutcome.APPLIED
+        result = follower.apply(forged.to_bytes())
+        if consensus == "pbft":
+            assert result.outcome is ApplyOutcome.SKIPPED and "bad signature" in result.reason
+            assert store.height == 1
+        else:
+            assert result.outcome is ApplyOutcome.APPLIED
+            assert store.head() == forged.header
 
 
 def test_a_block_that_re_executes_differently_stops_the_node(
