@@ -35,7 +35,7 @@ class Status(enum.Enum):
     NO_LEADER = "no_leader"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per tx on the hot path, where frozen costs
 class Admitted:
     tx_id: bytes | None
     status: Status
@@ -88,6 +88,7 @@ async def screen(
     verdicts: list[Admitted | None] = []
     decoded: list[tuple[int, bytes, bytes, Tx]] = []
     seen: set[bytes] = set()
+    registered: dict[bytes, bool] = {}  # per sender key: a batch has few senders
     with snapshot() as view:  # closed before the await below
         for i, raw in enumerate(raws):
             tx_id = leaf_hash(raw)
@@ -121,7 +122,10 @@ async def screen(
             if tx_id in seen or queued(tx_id):
                 verdicts.append(Admitted(tx_id, Status.DUPLICATE))
                 continue
-            if view.get(acl_keys.KEY + tx.sender) is None:
+            known = registered.get(tx.sender)
+            if known is None:
+                known = registered[tx.sender] = view.get(acl_keys.KEY + tx.sender) is not None
+            if not known:
                 verdicts.append(
                     Admitted(
                         tx_id,

@@ -5,14 +5,17 @@ blocks); running all of it on one dedicated thread keeps the asyncio loop free f
 and peers. The loop thread talks to it through a queue (``post``); the thread talks back
 only through the thread-safe callbacks it was given.
 
-The leader keeps one block in flight: it cuts the next block only when every entry in
-its log is applied, so a block is always built (and executed) on the committed head,
-and a stale block can only come from an earlier leader — ``Ledger.apply`` skips it
-everywhere alike.
+The leader pipelines: it keeps up to ``PIPELINE_BLOCKS`` blocks of its own in flight,
+each built (and executed) on the one before it (``node.speculation``), so building the
+next block overlaps replicating and storing the last ones. It builds only when every
+unapplied entry in its log is one of those, so a new leader first applies what its
+predecessors left. A block built on one that was not committed as built is stale, and
+``Ledger.apply`` skips it everywhere alike; its txs go back to the mempool.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -38,6 +41,8 @@ log = logging.getLogger("grantchain.consensus")
 INBOX_MESSAGES_MAX = 10_000
 COMPACT_EVERY_ENTRIES = 256
 """Log entries (blocks) kept beyond the last snapshot; the core holds them in memory."""
+PIPELINE_BLOCKS = 3
+"""The leader's own blocks in flight at once (proposed, not yet applied)."""
 CATCH_UP_TIMEOUT_S = 5.0
 CATCH_UP_ATTEMPTS = 6
 
@@ -106,7 +111,8 @@ class ConsensusLoop:
         )
         self.driver = Driver(self.core, self.storage, self, self)
         self.status: Status = self.core.status()
-        self._in_flight: bytes | None = None  # digest of our proposed, unapplied block
+        # Digests and proposal times of our proposed, unapplied blocks, oldest first.
+        self._in_flight: collections.deque[tuple[bytes, float]] = collections.deque()
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
         self.stopped = threading.Event()
 
@@ -148,12 +154,13 @@ class ConsensusLoop:
         self.metrics.block_apply.observe(time.perf_counter() - t0)
         if result.outcome is ApplyOutcome.SKIPPED:
             log.warning("skipped committed entry %d: %s", entry.index, result.reason)
-        if self._in_flight is not None and entry.digest == self._in_flight:
-            self.metrics.block_replicate.observe(time.perf_counter() - self._proposed_at)
-            self._in_flight = None
+        if self._in_flight and entry.digest == self._in_flight[0][0]:
+            _, proposed_at = self._in_flight.popleft()
+            self.metrics.block_replicate.observe(time.perf_counter() - proposed_at)
             if result.outcome is not ApplyOutcome.APPLIED:
-                with self.mempool_lock:
-                    self.mempool.release()
+                self._abandon_in_flight()
+        elif self._in_flight:
+            self._abandon_in_flight()  # another entry committed where ours were expected
         if result.outcome is ApplyOutcome.APPLIED:
             with self.mempool_lock:
                 self.mempool.remove(result.tx_ids)
@@ -251,12 +258,14 @@ class ConsensusLoop:
         self._cut_waiting = False
         st = self.core.status()
         if st.role is not Role.LEADER:
-            if self._in_flight is not None:
-                self._in_flight = None
-                with self.mempool_lock:
-                    self.mempool.release()
+            if self._in_flight:
+                self._abandon_in_flight()
             return
-        if self._in_flight is not None or st.applied_index != st.last_index:
+        if self.ledger.in_flight != len(self._in_flight):
+            self._abandon_in_flight()  # never expected; start again from the committed head
+        if len(self._in_flight) >= PIPELINE_BLOCKS or st.last_index - st.applied_index != len(
+            self._in_flight
+        ):
             return
         with self.mempool_lock:
             pending = self.mempool.pending()
@@ -281,17 +290,23 @@ class ConsensusLoop:
             with self.mempool_lock:
                 self.mempool.remove(stored)
                 if block is None:
-                    self.mempool.release()
+                    self.mempool.release(t for t, _ in batch)
         if block is None:
             return
         data = block.to_bytes()
         self.metrics.block_build.observe(time.perf_counter() - t0)
         if self.core.propose(data):
-            self._in_flight = Entry(0, 0, data).digest
-            self._proposed_at = time.perf_counter()
+            self._in_flight.append((Entry(0, 0, data).digest, time.perf_counter()))
         else:
-            with self.mempool_lock:
-                self.mempool.release()
+            self._abandon_in_flight()
+
+    def _abandon_in_flight(self) -> None:
+        """Our blocks in flight will not all commit as built: forget them, and make their
+        txs eligible again (a tx a block did commit leaves the mempool when applied)."""
+        self._in_flight.clear()
+        self.ledger.abandon()
+        with self.mempool_lock:
+            self.mempool.release()
 
     def _after_process(self) -> None:
         st = self.core.status()

@@ -29,6 +29,7 @@ every node of a chain, so the skip rule above stays deterministic:
 
 from __future__ import annotations
 
+import collections
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,8 +39,10 @@ from chain.assemble import assemble_block
 from chain.block import Block, BlockError
 from chain.genesis import Genesis
 from chain.hashing import leaf_hashes
+from chain.merkle import Frontier
 from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
 from consensus.types import InvariantViolation
+from node.speculation import SpeculativeView, WriteLayer
 from storage.lmdb_store import LmdbBlockStore
 
 VerifyBatch = Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
@@ -59,6 +62,16 @@ class Applied:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Proposal:
+    block: Block
+    outcome: BlockOutcome
+    frontier: Frontier
+    """The log frontier after this block."""
+    layer: WriteLayer
+    ids: list[bytes]
+
+
 class Ledger:
     def __init__(self, store: LmdbBlockStore, genesis: Genesis, verify_batch: VerifyBatch) -> None:
         self.store = store
@@ -66,8 +79,9 @@ class Ledger:
         self._verify_batch = verify_batch
         self.verifies_committed = genesis.consensus != "raft"
         """Whether a committed block's signatures are checked here (see the module doc)."""
-        # The leader's own execution of the block it proposed, reused when it commits.
-        self._built: dict[bytes, BlockOutcome] = {}
+        # The leader's blocks in flight, oldest first: each one's execution is reused
+        # when it commits, and the next block is built on the last one.
+        self._in_flight: collections.deque[_Proposal] = collections.deque()
 
     def ensure_genesis(self) -> None:
         self.store.initialize(self.genesis.hash, genesis_state(self.genesis).writes)
@@ -81,16 +95,21 @@ class Ledger:
         round: int,
         decoded: Mapping[bytes, Tx] | None = None,
     ) -> tuple[Block | None, list[bytes]]:
-        """The next block after the committed head, executed, and the ids of txs left out
-        because the chain already holds them (a tx id is stored once: a resubmission that
-        raced its own commit must not reach a block). ``raws`` were admitted (decoded
-        strictly and signature-checked) by this node; ``decoded`` holds the Tx objects
-        admission already made, by id. No block when nothing is left."""
-        head = self.store.head()
-        timestamp_ms = max(timestamp_ms, head.timestamp_ms if head else self.genesis.timestamp_ms)
+        """The next block, executed, and the ids of txs left out because the chain already
+        holds them (a tx id is stored once: a resubmission that raced its own commit must
+        not reach a block). ``raws`` were admitted (decoded strictly and signature-checked)
+        by this node; ``decoded`` holds the Tx objects admission already made, by id. No
+        block when nothing is left.
+
+        The next block follows the last one built here that is still in flight (see
+        ``node.speculation``), else the committed head."""
+        base = self._in_flight[-1] if self._in_flight else None
+        prev = base.block.header if base else self.store.head()
+        frontier = base.frontier if base else self.store.frontier()
+        timestamp_ms = max(timestamp_ms, prev.timestamp_ms if prev else self.genesis.timestamp_ms)
         all_ids = leaf_hashes(raws)
-        with self.store.snapshot() as view:
-            stored = [t for t in all_ids if view.tx_location(t) is not None]
+        with self.store.snapshot() as snap:
+            stored = [t for t in all_ids if snap.tx_location(t) is not None]
             if stored:
                 known = set(stored)
                 kept = [(t, r) for t, r in zip(all_ids, raws, strict=True) if t not in known]
@@ -99,21 +118,22 @@ class Ledger:
                 ids = all_ids
             if not raws:
                 return None, stored
+            view = SpeculativeView(snap, [p.layer for p in self._in_flight]) if base else snap
             outcome = apply_block(
                 view,
                 genesis=self.genesis,
-                height=(head.height if head else 0) + 1,
+                height=(prev.height if prev else 0) + 1,
                 timestamp_ms=timestamp_ms,
                 txs=[
                     (decoded or {}).get(t) or decode_tx(r) for t, r in zip(ids, raws, strict=True)
                 ],
                 tx_ids=ids,
             )
-        block, _ = assemble_block(
+        block, after = assemble_block(
             chain_id=self.genesis.chain_id,
-            prev=head,
+            prev=prev,
             anchor=self.genesis.hash,
-            frontier=self.store.frontier(),
+            frontier=frontier,
             txs=list(raws),
             results=outcome.results,
             state_root=outcome.state_root,
@@ -121,10 +141,27 @@ class Ledger:
             proposer=proposer,
             round=round,
         )
-        self._built = {block.header.hash: outcome}  # only the latest proposal matters
+        self._in_flight.append(_Proposal(block, outcome, after, WriteLayer(outcome.writes), ids))
         return block, stored
 
+    @property
+    def in_flight(self) -> int:
+        """Blocks built here and not yet committed."""
+        return len(self._in_flight)
+
+    def abandon(self) -> None:
+        """Forget the blocks in flight (this node stopped leading, or one of them was not
+        committed as built): the next block is built on the committed head."""
+        self._in_flight.clear()
+
     def apply(self, data: bytes) -> Applied:
+        """Apply one committed entry; see the module doc for the decisions."""
+        applied = self._apply(data)
+        if applied.outcome is ApplyOutcome.SKIPPED:
+            self.abandon()  # if it was ours, what was built on it is stale too
+        return applied
+
+    def _apply(self, data: bytes) -> Applied:
         try:
             block = Block.from_bytes(data)
         except BlockError as exc:
@@ -144,11 +181,17 @@ class Ledger:
         expected_prev = head.hash if head else self.genesis.hash
         if h.prev_hash != expected_prev or h.chain_id != self.genesis.chain_id:
             return Applied(ApplyOutcome.SKIPPED, block, reason="does not extend the head")
-        outcome = self._built.pop(h.hash, None)
-        try:
-            ids = block.check_body()
-        except BlockError as exc:
-            return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
+        outcome: BlockOutcome | None = None
+        if self._in_flight and self._in_flight[0].block.header.hash == h.hash:
+            # Ours, built on exactly this head: the store re-checks its roots anyway.
+            mine = self._in_flight.popleft()
+            ids, outcome = mine.ids, mine.outcome
+        else:
+            self.abandon()  # another block commits here: ours in flight are stale
+            try:
+                ids = block.check_body()
+            except BlockError as exc:
+                return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
         if outcome is None:
             with self.store.snapshot() as view:
                 if any(view.tx_location(t) is not None for t in ids):

@@ -77,9 +77,13 @@ class Mempool:
         """Txs not yet in a block."""
         return len(self._txs) - len(self._in_block)
 
-    def release(self) -> None:
-        """Every tx marked as in a block becomes eligible again."""
-        self._in_block.clear()
+    def release(self, tx_ids: Iterable[bytes] | None = None) -> None:
+        """The given txs marked as in a block — every such tx when None — become eligible
+        again."""
+        if tx_ids is None:
+            self._in_block.clear()
+        else:
+            self._in_block.difference_update(tx_ids)
 
     def remove(self, tx_ids: Iterable[bytes]) -> None:
         for tx_id in tx_ids:

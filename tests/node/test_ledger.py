@@ -59,6 +59,7 @@ def test_stale_and_malformed_blocks_are_skipped_everywhere(
     leader, follower, blocks = pair
     ts = story().blocks[0].timestamp_ms
     first = _build(leader, blocks[0], ts)
+    leader.abandon()  # as a leader that lost its term would
     stale = _build(leader, blocks[1], ts)  # also built on the empty chain: loses the race
     for led in (leader, follower):
         assert led.apply(first.to_bytes()).outcome is ApplyOutcome.APPLIED
@@ -134,3 +135,41 @@ def test_txs_already_in_the_chain_are_left_out_of_new_blocks(
         blocks[0][:1] + blocks[1], timestamp_ms=ts + 3_600_000, proposer="n1", round=1
     )
     assert block is not None and block.txs == tuple(blocks[1]) and len(stored) == 1
+
+
+def test_blocks_built_in_flight_commit_as_built(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    """The leader builds every block of the story before any commits, each on the
+    speculative state of the ones before (the story's later blocks use the datasets,
+    grants and models of its earlier ones); a follower re-executes each one on its
+    committed state and agrees."""
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    built = [_build(leader, raws, ts + i * 3_600_000) for i, raws in enumerate(blocks)]
+    assert leader.in_flight == len(blocks) and leader.store.height == 0
+    assert [b.header.height for b in built] == list(range(1, len(blocks) + 1))
+    for block in built:
+        data = block.to_bytes()
+        assert follower.apply(data).outcome is ApplyOutcome.APPLIED  # no InvariantViolation
+        assert leader.apply(data).outcome is ApplyOutcome.APPLIED
+    assert leader.in_flight == 0
+    assert leader.store.head() == follower.store.head() == built[-1].header
+    results = [r for b in built for r in b.results]
+    assert results.count(1) == 2  # the same two no_grant events as when built one by one
+
+
+def test_when_another_block_commits_first_the_ones_in_flight_are_skipped(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    theirs = _build(follower, blocks[0], ts)  # another leader's block 1
+    ours = [_build(leader, blocks[0], ts + 1), _build(leader, blocks[1], ts + 2)]
+    assert leader.apply(theirs.to_bytes()).outcome is ApplyOutcome.APPLIED
+    assert leader.in_flight == 0  # what was built on our block 1 can no longer commit
+    for block in ours:
+        assert leader.apply(block.to_bytes()).outcome is ApplyOutcome.SKIPPED
+    again = _build(leader, blocks[1], ts + 3)  # built on the committed head now
+    assert again.header.prev_hash == theirs.header.hash
+    assert leader.apply(again.to_bytes()).outcome is ApplyOutcome.APPLIED
