@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 import msgpack
 
@@ -34,6 +35,7 @@ YEAR_MS = 365 * 24 * 3600 * 1000
 BATCH_PERIOD_S = 0.01
 IN_FLIGHT_MAX = 256
 REQUEST_TIMEOUT_S = 15.0
+SUBMIT_PARAMS = {"wait": "commit", "timeout_ms": "10000", "receipts": "false"}
 RETRY_STATUSES = frozenset({"pending", "no_leader", "mempool_full", "accepted", "duplicate"})
 
 
@@ -166,29 +168,30 @@ async def run_load(
     batch = max(1, round(rate_per_s * BATCH_PERIOD_S))
     batches = [txs[i : i + batch] for i in range(0, len(txs), batch)]
     sem = asyncio.Semaphore(IN_FLIGHT_MAX)
-    limits = httpx.Limits(max_connections=IN_FLIGHT_MAX, max_keepalive_connections=IN_FLIGHT_MAX)
     out_file = out.open("w") if out else None
     started = time.perf_counter()
 
-    async def send(i: int, chunk: Sequence[bytes], client: httpx.AsyncClient) -> None:
+    async def send(i: int, chunk: Sequence[bytes], client: aiohttp.ClientSession) -> None:
         todo = list(chunk)
         t0 = time.perf_counter()
         try:
             for attempt in range(len(urls) * 4):
                 url = urls[attempt % len(urls)]
                 try:
-                    r = await client.post(
+                    async with client.post(
                         url + "/v1/txs",
-                        params={"wait": "commit", "timeout_ms": 10_000, "receipts": "false"},
-                        content=msgpack.packb(todo, use_bin_type=True),
+                        params=SUBMIT_PARAMS,
+                        data=msgpack.packb(todo, use_bin_type=True),
                         headers={"content-type": "application/msgpack"},
-                    )
-                except httpx.HTTPError:
+                    ) as r:
+                        status = r.status
+                        doc = await r.json() if status in (200, 202) else None
+                except (TimeoutError, aiohttp.ClientError, ValueError):
                     report.retried_batches += 1
                     await asyncio.sleep(0.05 * (attempt + 1))
                     continue
-                if r.status_code in (200, 202):
-                    results = r.json()["results"]
+                if doc is not None:
+                    results = doc["results"]
                     done = [d["tx_id"] for d in results if d.get("status") == "committed"]
                     latency = (time.perf_counter() - t0) * 1000
                     report.latencies_ms.extend([latency] * len(done))
@@ -211,7 +214,9 @@ async def run_load(
         finally:
             sem.release()
 
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=IN_FLIGHT_MAX)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         tasks = []
         for i, chunk in enumerate(batches):
             target = started + i * BATCH_PERIOD_S

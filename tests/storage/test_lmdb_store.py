@@ -90,3 +90,18 @@ def test_readonly_open_does_not_create(tmp_path: Path) -> None:
         s.append(b.block(2))
     with LmdbBlockStore.open(tmp_path / "y", readonly=True) as s:
         assert s.height == 1
+
+
+def test_map_grows_for_state_writes_larger_than_guessed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The room check guesses the size of state writes; a block whose writes are far
+    larger (here 2 MB of them into a 256 KB map) still lands, in one append."""
+    monkeypatch.setattr(lmdb_store, "MAP_SIZE_INITIAL_BYTES", 256 * 1024)
+    b = ChainBuilder()
+    writes = [(b"big/%04d" % i, bytes([i % 251]) * 4000) for i in range(500)]
+    with LmdbBlockStore.open(tmp_path) as s:
+        s.append(b.block(3), writes)
+        assert s.height == 1 and s.state().get(b"big/0499") == bytes([499 % 251]) * 4000
+        used, size = s.map_usage()
+        assert used < size
