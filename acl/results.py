@@ -67,7 +67,8 @@ class Result(IntEnum):
 def label(code: int) -> str:
     """The user-facing name of a stored result code, ``unknown_<n>`` for a code this
     version does not know (a newer node may have added it)."""
-    try:
-        return Result(code).label
-    except ValueError:
-        return f"unknown_{code}"
+    known = _LABELS.get(code)
+    return known if known is not None else f"unknown_{code}"
+
+
+_LABELS = {r.value: r.label for r in Result}  # every committed tx's answer names one

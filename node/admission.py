@@ -55,7 +55,7 @@ class Admitted:
         return doc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as Admitted
 class Candidate:
     tx_id: bytes
     raw: bytes

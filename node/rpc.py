@@ -208,19 +208,21 @@ async def submit_txs(request: web.Request) -> web.Response:
                 height, max(0.0, min(CERT_WAIT_S, deadline - time.perf_counter()))
             )
     receipts = await node.receipts(list(found)) if with_receipts else {}
-    for doc, v in zip(results, verdicts, strict=True):
-        if v.tx_id in found:
-            loc = found[v.tx_id]
-            doc.update(
-                status="committed",
-                height=loc.height,
-                position=loc.position,
-                result=label(loc.result),
-            )
+    for i, v in enumerate(verdicts):
+        tx_id = v.tx_id
+        loc = found.get(tx_id) if tx_id is not None else None
+        if tx_id is not None and loc is not None:
+            doc = results[i] = {
+                "tx_id": results[i]["tx_id"],
+                "status": "committed",
+                "height": loc.height,
+                "position": loc.position,
+                "result": label(loc.result),
+            }
             if with_receipts:
-                doc["receipt"] = receipts.get(v.tx_id)
-        elif v.tx_id in want:
-            doc["status"] = "pending"
+                doc["receipt"] = receipts.get(tx_id)
+        elif tx_id in want:
+            results[i]["status"] = "pending"
     all_done = all(v.tx_id in found for v in verdicts if v.tx_id in want)
     return web.json_response({"results": results}, status=200 if all_done else 202)
 

@@ -4,8 +4,7 @@ log over every tx, and the ACL state, written together in one atomic step per bl
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from chain.block import Block, BlockHeader
 from chain.merkle import Frontier
@@ -26,8 +25,9 @@ class AppendError(StoreError):
     """A block does not continue the chain (wrong height, link, log size, or a duplicate tx)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TxLocation:
+class TxLocation(NamedTuple):
+    """Where a committed tx is. A named tuple: one is made per tx on the commit path."""
+
     height: int
     position: int
     """Index of the tx inside its block."""
