@@ -32,7 +32,8 @@ from node.keys import load_private_key
 from node.scenario import signer_for
 
 YEAR_MS = 365 * 24 * 3600 * 1000
-BATCH_PERIOD_S = 0.01
+BATCH_PERIOD_S = 0.05
+"""One request per 50 ms: fewer, larger requests cost the nodes less per tx (measured)."""
 IN_FLIGHT_MAX = 256
 REQUEST_TIMEOUT_S = 15.0
 SUBMIT_PARAMS = {"wait": "commit", "timeout_ms": "10000", "receipts": "false"}
@@ -162,8 +163,8 @@ def leader_first(urls: Sequence[str]) -> list[str]:
 async def run_load(
     urls: Sequence[str], txs: Sequence[bytes], *, rate_per_s: float, out: Path | None = None
 ) -> LoadReport:
-    """Submit ``txs`` at ``rate_per_s`` in batches every 10 ms, each to the first URL
-    (the leader, see ``leader_first``) and to the next ones on failure."""
+    """Submit ``txs`` at ``rate_per_s``, a batch every ``BATCH_PERIOD_S``, each to the
+    first URL (the leader, see ``leader_first``) and to the next ones on failure."""
     report = LoadReport()
     batch = max(1, round(rate_per_s * BATCH_PERIOD_S))
     batches = [txs[i : i + batch] for i in range(0, len(txs), batch)]
