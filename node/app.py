@@ -25,6 +25,7 @@ from acl.results import label
 from chain import signing
 from chain.block import Block
 from chain.genesis import Genesis
+from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
 from consensus.config import RaftConfig
 from consensus.types import Message, Role
@@ -55,6 +56,7 @@ log = logging.getLogger("grantchain.node")
 
 MEMPOOL_BYTES_MAX = 512 * 1024 * 1024
 WAITERS_MAX = 200_000
+MEMPOOL_FULL = "the mempool is full; retry later"
 CATCH_UP_BLOCKS_MAX = 64
 CATCH_UP_BYTES_MAX = 32 * 1024 * 1024
 RECERTIFY_HEIGHTS = 256
@@ -395,7 +397,15 @@ class Node:
         }
 
     async def submit(self, raws: Sequence[bytes], *, forwarded: bool = False) -> list[Admitted]:
-        """Admit txs: queue them here when leading, hand them to the leader otherwise."""
+        """Admit txs: queue them here when leading, hand them to the leader otherwise.
+
+        A leader whose mempool is full sheds the whole request before decoding or
+        verifying anything: under overload, checking txs that cannot be queued would
+        take the CPU that drains the mempool."""
+        st = self.consensus.status if self.consensus else None
+        if st is not None and st.role is Role.LEADER and self.mempool.room() <= 0:
+            self.metrics.txs_submitted.labels(Status.MEMPOOL_FULL.value).inc(len(raws))
+            return [Admitted(leaf_hash(raw), Status.MEMPOOL_FULL, MEMPOOL_FULL) for raw in raws]
         verdicts, passing = await screen(
             raws,
             chain_id=self.genesis.chain_id,

@@ -35,6 +35,10 @@ YEAR_MS = 365 * 24 * 3600 * 1000
 BATCH_PERIOD_S = 0.05
 """One request per 50 ms: fewer, larger requests cost the nodes less per tx (measured)."""
 IN_FLIGHT_MAX = 256
+"""Requests in flight at most (and connections)."""
+IN_FLIGHT_TXS_MAX = 50_000
+"""Txs in flight at most: half a default mempool. Past the cluster's capacity the
+generator waits for answers instead of flooding the leader with txs it must shed."""
 REQUEST_TIMEOUT_S = 15.0
 SUBMIT_PARAMS = {"wait": "commit", "timeout_ms": "10000", "receipts": "false"}
 RETRY_STATUSES = frozenset({"pending", "no_leader", "mempool_full", "accepted", "duplicate"})
@@ -168,7 +172,7 @@ async def run_load(
     report = LoadReport()
     batch = max(1, round(rate_per_s * BATCH_PERIOD_S))
     batches = [txs[i : i + batch] for i in range(0, len(txs), batch)]
-    sem = asyncio.Semaphore(IN_FLIGHT_MAX)
+    sem = asyncio.Semaphore(max(1, min(IN_FLIGHT_MAX, IN_FLIGHT_TXS_MAX // batch)))
     out_file = out.open("w") if out else None
     started = time.perf_counter()
 

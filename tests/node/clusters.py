@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import random
 import time
@@ -16,6 +17,7 @@ from acl import kinds as k
 from acl import payloads as pl
 from node.client import Client
 from node.cluster import cluster_status, free_base_port, start_node, stop_node, wait_for_leader
+from node.config import load_config, write_config
 from node.consortium import ConsortiumSpec, Manifest, create_consortium
 from node.scenario import signer_for
 
@@ -23,7 +25,10 @@ SETTLE_TIMEOUT_S = 60.0
 
 
 @contextmanager
-def running_cluster(directory: Path, nodes: int = 3, seed: int = 0) -> Iterator[Manifest]:
+def running_cluster(
+    directory: Path, nodes: int = 3, seed: int = 0, **config: Any
+) -> Iterator[Manifest]:
+    """A started cluster; ``config`` overrides fields of every node's config."""
     spec = ConsortiumSpec(
         nodes=nodes,
         orgs=min(nodes, 3),
@@ -32,6 +37,9 @@ def running_cluster(directory: Path, nodes: int = 3, seed: int = 0) -> Iterator[
         base_port=free_base_port(nodes, random.Random(f"{directory}/{seed}")),
     )
     manifest = create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
+    for n in manifest.nodes:
+        if config:  # the tests' own knobs, e.g. a tiny mempool
+            write_config(dataclasses.replace(load_config(n.config), **config), n.config)
     try:
         for n in manifest.nodes:
             start_node(n, extra_env={"GRANTCHAIN_KERNELS": "reference"})
