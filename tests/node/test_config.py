@@ -64,7 +64,7 @@ def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path: Path) -> None
     assert cfg.node_id == "n1"
     assert cfg.data_dir == tmp_path.resolve() / "data"
     assert cfg.genesis == tmp_path.resolve().parent / "genesis.json"
-    assert (cfg.block_txs_max, cfg.block_interval_ms, cfg.mempool_txs_max) == (1000, 2, 100_000)
+    assert (cfg.block_txs_max, cfg.block_interval_ms, cfg.mempool_txs_max) == (4000, 2, 100_000)
     assert (cfg.tick_ms, cfg.election_timeout_ticks, cfg.heartbeat_ticks) == (10, 100, 10)
     assert cfg.peers == ()
     assert cfg.mqtt == MqttConfig(enabled=False)
