@@ -417,13 +417,13 @@ class Node:
         results = self._place(passing, forwarded=forwarded)
         placed = iter(results)  # screen passes txs on in input order
         out = [next(placed) if verdict is None else verdict for verdict in verdicts]
-        for status, n in collections.Counter(a.status.value for a in out).items():
+        for status, n in collections.Counter([a.status._value_ for a in out]).items():
             self.metrics.txs_submitted.labels(status).inc(n)
         return out
 
     def is_queued(self, tx_id: bytes) -> bool:
-        with self.mempool_lock:
-            return tx_id in self.mempool
+        # One dict lookup is atomic under the GIL: no lock needed to read it.
+        return tx_id in self.mempool
 
     def _place(self, passing: list[Candidate], *, forwarded: bool) -> list[Admitted]:
         if not passing:
@@ -436,14 +436,15 @@ class Node:
                     outcomes.append(self.mempool.add(c.tx_id, c.raw, c.tx))
             if self.consensus is not None:
                 self.consensus.wake()
+            # (identity tests: hashing an Enum member runs Python code, and this runs per tx)
             return [
                 Admitted(
                     c.tx_id,
-                    {
-                        AddOutcome.ADDED: Status.ACCEPTED,
-                        AddOutcome.DUPLICATE: Status.DUPLICATE,
-                        AddOutcome.FULL: Status.MEMPOOL_FULL,
-                    }[o],
+                    Status.ACCEPTED
+                    if o is AddOutcome.ADDED
+                    else Status.DUPLICATE
+                    if o is AddOutcome.DUPLICATE
+                    else Status.MEMPOOL_FULL,
                 )
                 for c, o in zip(passing, outcomes, strict=True)
             ]
