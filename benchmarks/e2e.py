@@ -11,6 +11,7 @@ the node that took it has applied it durably.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from chain import limits
 from node.client import Client
 from node.cluster import (
     free_base_port,
@@ -30,6 +32,7 @@ from node.cluster import (
     wait_for_leader,
     warm_kernels,
 )
+from node.config import load_config, write_config
 from node.consortium import ConsortiumSpec, create_consortium
 from node.load import LoadReport, leader_first, prepare_dataset, presign, run_load
 
@@ -63,8 +66,16 @@ def _summary(r: LoadReport) -> dict[str, float]:
 @click.option(
     "--rate", default=25_000.0, show_default=True, help="Offered rate of the throughput run, txs/s."
 )
+@click.option(
+    "--block-txs-max",
+    type=click.IntRange(1, limits.BLOCK_TXS_MAX),
+    default=None,
+    help="Every node's block_txs_max (default: the node config's default).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
+def command(
+    nodes: int, duration: float, rate: float, block_txs_max: int | None, as_json: bool
+) -> None:
     """Committed signed txs/s and latency on a local cluster (durable)."""
     with tempfile.TemporaryDirectory(prefix="grantchain-e2e-") as tmp:
         spec = ConsortiumSpec(
@@ -75,6 +86,11 @@ def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
             base_port=free_base_port(nodes, random.Random()),
         )
         manifest = create_consortium(Path(tmp) / "c", spec, now=datetime.datetime.now(datetime.UTC))
+        for n in manifest.nodes:
+            if block_txs_max is not None:
+                cfg = dataclasses.replace(load_config(n.config), block_txs_max=block_txs_max)
+                write_config(cfg, n.config)
+        block_txs = load_config(manifest.nodes[0].config).block_txs_max
         try:
             warm_kernels(lambda m: click.echo(m, err=True))
             for n in manifest.nodes:
@@ -110,6 +126,7 @@ def command(nodes: int, duration: float, rate: float, as_json: bool) -> None:
     result = {
         "nodes": nodes,
         "offered_txs_per_s": rate,
+        "block_txs_max": block_txs,
         "committed_txs_per_s": hi["committed_txs_per_s"],
         "latency_ms_p50": hi["latency_ms_p50"],
         "latency_ms_p99": hi["latency_ms_p99"],

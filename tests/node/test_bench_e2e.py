@@ -1,0 +1,33 @@
+"""``grantchain bench e2e`` as a user runs it: a real 3-node cluster, both phases, and the
+JSON fields other tools read."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import grantchain
+
+
+def test_bench_e2e_reports_throughput_latency_and_cpu() -> None:
+    r = grantchain(
+        "bench",
+        "e2e",
+        "--duration",
+        "1",
+        "--rate",
+        "500",
+        "--block-txs-max",
+        "100",
+        "--json",
+        timeout_s=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc["nodes"] == 3 and doc["offered_txs_per_s"] == 500 and doc["block_txs_max"] == 100
+    assert doc["committed_at_1000"] == 3_000  # every tx of the 3 s latency phase
+    assert 0 < doc["committed_txs_per_s"] <= 600
+    assert 0 < doc["latency_ms_p50"] <= doc["latency_ms_p99"]
+    assert 0 < doc["latency_ms_p50_at_1000"] <= doc["latency_ms_p99_at_1000"]
+    assert set(doc["cpu_s_per_node"]) == {"n1", "n2", "n3"}
+    assert all(s > 0 for s in doc["cpu_s_per_node"].values())
+    assert doc["vs_target_20000"] == round(doc["committed_txs_per_s"] / 20_000, 3)
