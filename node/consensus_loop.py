@@ -297,6 +297,7 @@ class ConsensusLoop:
         self.metrics.block_build.observe(time.perf_counter() - t0)
         if self.core.propose(data):
             self._in_flight.append((Entry(0, 0, data).digest, time.perf_counter()))
+            self.metrics.block_pipeline_depth.observe(len(self._in_flight))
         else:
             self._abandon_in_flight()
 

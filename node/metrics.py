@@ -57,6 +57,12 @@ class NodeMetrics:
             buckets=buckets,
             registry=r,
         )
+        self.block_pipeline_depth = Histogram(
+            "grantchain_block_pipeline_depth",
+            "Leader: own blocks in flight when one is proposed, that one included",
+            buckets=(1, 2, 3, 4, 6, 8),
+            registry=r,
+        )
         self.block_apply = Histogram(
             "grantchain_block_apply_seconds",
             "Apply a committed block: verify, execute, store durably",

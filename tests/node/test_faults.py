@@ -53,6 +53,20 @@ def _receipt(url: str, tx_id: str, timeout_s: float = 30.0) -> dict[str, object]
         time.sleep(0.05)
 
 
+def _deep_proposals(url: str) -> float:
+    """How many blocks this node proposed while another of its blocks was in flight."""
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    count = "grantchain_block_pipeline_depth_count "
+    one = 'grantchain_block_pipeline_depth_bucket{le="1.0"} '
+    values = {
+        prefix: float(line[len(prefix) :])
+        for line in metrics.splitlines()
+        for prefix in (count, one)
+        if line.startswith(prefix)
+    }
+    return values[count] - values[one]
+
+
 def _kill_and_restart(manifest: Manifest, node_id: str, acked: Path) -> None:
     node = manifest.node(node_id)
     before = _acked(acked)
@@ -65,7 +79,9 @@ def _kill_and_restart(manifest: Manifest, node_id: str, acked: Path) -> None:
 
 def test_sigkill_leader_then_follower_under_load(tmp_path: Path) -> None:
     acked = tmp_path / "acked.txt"
-    with running_cluster(tmp_path / "cluster") as manifest:
+    # Blocks of at most 10 txs: each batch of the load makes several, so the leader has
+    # a full pipeline of blocks in flight (node.consensus_loop) when it is killed.
+    with running_cluster(tmp_path / "cluster", block_txs_max=10) as manifest:
         urls = [n.rpc_url for n in manifest.nodes]
         with Client(urls) as client:
             dataset_id = prepare_dataset(manifest, client)
@@ -84,6 +100,7 @@ def test_sigkill_leader_then_follower_under_load(tmp_path: Path) -> None:
             leader = wait_for_leader(manifest)
             follower = next(n.node_id for n in manifest.nodes if n.node_id != leader)
             _kill_and_restart(manifest, follower, acked)
+            assert _deep_proposals(manifest.node(leader).rpc_url) > 0
         finally:
             load.join()
         head = wait_converged(manifest)
