@@ -17,7 +17,7 @@ state and persists the block's writes in the block's own write transaction) and 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 _UNSET = object()
@@ -156,26 +156,7 @@ class Overlay:
 
     def range(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         mine = sorted(k for k in self._writes if k >= start and (end is None or k < end))
-        base = self._base.range(start, end)
-        writes = self._writes
-        j = 0
-        for key, value in base:
-            while j < len(mine) and mine[j] < key:
-                own = writes[mine[j]]
-                if own is not None:
-                    yield mine[j], own
-                j += 1
-            if j < len(mine) and mine[j] == key:
-                own = writes[key]
-                if own is not None:
-                    yield key, own
-                j += 1
-            else:
-                yield key, value
-        for k in mine[j:]:
-            own = writes[k]
-            if own is not None:
-                yield k, own
+        return merge_writes(self._base.range(start, end), mine, self._writes)
 
     def writes(self) -> tuple[Write, ...]:
         """The recorded changes, sorted by key."""
@@ -184,6 +165,33 @@ class Overlay:
 
     def __len__(self) -> int:
         return len(self._writes)
+
+
+def merge_writes(
+    base: Iterable[tuple[bytes, bytes]],
+    keys: Sequence[bytes],
+    writes: Mapping[bytes, bytes | None],
+) -> Iterator[tuple[bytes, bytes]]:
+    """A scan of ``base`` (sorted by key) as it reads after ``writes``: ``keys`` are the
+    written keys inside the scanned range, sorted; a ``None`` write hides the key."""
+    j = 0
+    for key, value in base:
+        while j < len(keys) and keys[j] < key:
+            own = writes[keys[j]]
+            if own is not None:
+                yield keys[j], own
+            j += 1
+        if j < len(keys) and keys[j] == key:
+            own = writes[key]
+            if own is not None:
+                yield key, own
+            j += 1
+        else:
+            yield key, value
+    for k in keys[j:]:
+        own = writes[k]
+        if own is not None:
+            yield k, own
 
 
 def _check_key(key: bytes) -> None:

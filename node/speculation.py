@@ -17,6 +17,7 @@ import bisect
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from acl.state import merge_writes
 from storage.blockstore import TxLocation
 
 Write = tuple[bytes, bytes | None]
@@ -76,24 +77,5 @@ class SpeculativeView:
             for key in keys[lo:hi]:
                 mine[key] = layer.values[key]
         if not mine:
-            yield from self._base.range(start, end)
-            return
-        ordered = sorted(mine)
-        j = 0
-        for key, value in self._base.range(start, end):
-            while j < len(ordered) and ordered[j] < key:
-                own = mine[ordered[j]]
-                if own is not None:
-                    yield ordered[j], own
-                j += 1
-            if j < len(ordered) and ordered[j] == key:
-                own = mine[key]
-                if own is not None:
-                    yield key, own
-                j += 1
-            else:
-                yield key, value
-        for key in ordered[j:]:
-            own = mine[key]
-            if own is not None:
-                yield key, own
+            return self._base.range(start, end)
+        return merge_writes(self._base.range(start, end), sorted(mine), mine)
