@@ -56,7 +56,7 @@ log = logging.getLogger("grantchain.node")
 
 MEMPOOL_BYTES_MAX = 512 * 1024 * 1024
 WAITERS_MAX = 200_000
-MEMPOOL_FULL = "the mempool is full; retry later"
+MEMPOOL_FULL_ERROR = "the mempool is full; retry later"
 CATCH_UP_BLOCKS_MAX = 64
 CATCH_UP_BYTES_MAX = 32 * 1024 * 1024
 RECERTIFY_HEIGHTS = 256
@@ -405,7 +405,7 @@ class Node:
         st = self.consensus.status if self.consensus else None
         if st is not None and st.role is Role.LEADER and self.mempool.room() <= 0:
             self.metrics.txs_submitted.labels(Status.MEMPOOL_FULL.value).inc(len(raws))
-            return [Admitted(leaf_hash(raw), Status.MEMPOOL_FULL, MEMPOOL_FULL) for raw in raws]
+            return [Admitted(leaf_hash(r), Status.MEMPOOL_FULL, MEMPOOL_FULL_ERROR) for r in raws]
         verdicts, passing = await screen(
             raws,
             chain_id=self.genesis.chain_id,
@@ -438,14 +438,11 @@ class Node:
                 self.consensus.wake()
             # (identity tests: hashing an Enum member runs Python code, and this runs per tx)
             return [
-                Admitted(
-                    c.tx_id,
-                    Status.ACCEPTED
-                    if o is AddOutcome.ADDED
-                    else Status.DUPLICATE
-                    if o is AddOutcome.DUPLICATE
-                    else Status.MEMPOOL_FULL,
-                )
+                Admitted(c.tx_id, Status.ACCEPTED)
+                if o is AddOutcome.ADDED
+                else Admitted(c.tx_id, Status.DUPLICATE)
+                if o is AddOutcome.DUPLICATE
+                else Admitted(c.tx_id, Status.MEMPOOL_FULL, MEMPOOL_FULL_ERROR)
                 for c, o in zip(passing, outcomes, strict=True)
             ]
         leader = st.leader if st else None
