@@ -22,10 +22,14 @@ def assemble_block(
     timestamp_ms: int,
     proposer: str,
     round: int,
+    tx_ids: Sequence[bytes] | None = None,
 ) -> tuple[Block, Frontier]:
     """The block after ``prev`` (``anchor`` — the genesis hash — links block 1) and the
-    log frontier after it. ``frontier`` itself is left unchanged."""
-    ids = leaf_hashes(txs)
+    log frontier after it. ``frontier`` itself is left unchanged. ``tx_ids``, when the
+    caller has them, are the txs' leaf hashes (the store re-derives them on append)."""
+    ids = list(tx_ids) if tx_ids is not None else leaf_hashes(txs)
+    if len(ids) != len(txs):
+        raise ValueError(f"{len(ids)} tx ids for {len(txs)} txs")
     after = frontier.copy()
     after.extend(ids)
     header = BlockHeader(

@@ -281,6 +281,7 @@ class ConsensusLoop:
             decoded = {t: tx for t, _ in batch if (tx := self.mempool.decoded(t)) is not None}
         block, stored = self.ledger.build(
             [raw for _, raw in batch],
+            tx_ids=[t for t, _ in batch],
             decoded=decoded,
             timestamp_ms=self._clock_ms(),
             proposer=self.node_id,

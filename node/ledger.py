@@ -94,12 +94,14 @@ class Ledger:
         proposer: str,
         round: int,
         decoded: Mapping[bytes, Tx] | None = None,
+        tx_ids: Sequence[bytes] | None = None,
     ) -> tuple[Block | None, list[bytes]]:
         """The next block, executed, and the ids of txs left out because the chain already
         holds them (a tx id is stored once: a resubmission that raced its own commit must
         not reach a block). ``raws`` were admitted (decoded strictly and signature-checked)
-        by this node; ``decoded`` holds the Tx objects admission already made, by id. No
-        block when nothing is left.
+        by this node; ``decoded`` holds the Tx objects admission already made, by id, and
+        ``tx_ids`` the raws' ids when the caller has them (the mempool does). No block
+        when nothing is left.
 
         The next block follows the last one built here that is still in flight (see
         ``node.speculation``), else the committed head."""
@@ -107,7 +109,7 @@ class Ledger:
         prev = base.block.header if base else self.store.head()
         frontier = base.frontier if base else self.store.frontier()
         timestamp_ms = max(timestamp_ms, prev.timestamp_ms if prev else self.genesis.timestamp_ms)
-        all_ids = leaf_hashes(raws)
+        all_ids = list(tx_ids) if tx_ids is not None else leaf_hashes(raws)
         with self.store.snapshot() as snap:
             stored = [t for t in all_ids if snap.tx_location(t) is not None]
             if stored:
@@ -140,6 +142,7 @@ class Ledger:
             timestamp_ms=timestamp_ms,
             proposer=proposer,
             round=round,
+            tx_ids=ids,
         )
         self._in_flight.append(_Proposal(block, outcome, after, WriteLayer(outcome.writes), ids))
         return block, stored

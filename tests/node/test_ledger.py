@@ -11,8 +11,11 @@ import pytest
 
 from acl.samples import story
 from chain import codec, signing
+from chain.assemble import assemble_block
 from chain.block import Block
 from chain.genesis import Genesis
+from chain.hashing import leaf_hashes
+from chain.merkle import Frontier
 from consensus.types import InvariantViolation
 from node.ledger import ApplyOutcome, Ledger
 from storage.lmdb_store import LmdbBlockStore
@@ -173,3 +176,29 @@ def test_when_another_block_commits_first_the_ones_in_flight_are_skipped(
     again = _build(leader, blocks[1], ts + 3)  # built on the committed head now
     assert again.header.prev_hash == theirs.header.hash
     assert leader.apply(again.to_bytes()).outcome is ApplyOutcome.APPLIED
+
+
+def test_ids_handed_in_by_the_mempool_give_the_same_block(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    plain = _build(leader, blocks[0], ts)
+    given, stored = follower.build(
+        blocks[0], tx_ids=leaf_hashes(blocks[0]), timestamp_ms=ts, proposer="n1", round=1
+    )
+    assert given == plain and not stored
+    with pytest.raises(ValueError, match="tx ids"):
+        assemble_block(
+            chain_id="c",
+            prev=None,
+            anchor=b"\0" * 32,
+            frontier=Frontier(),
+            txs=blocks[0],
+            results=[0] * len(blocks[0]),
+            state_root=b"\0" * 32,
+            timestamp_ms=ts,
+            proposer="n1",
+            round=1,
+            tx_ids=leaf_hashes(blocks[0])[1:],
+        )
