@@ -14,6 +14,7 @@ If a block in flight is not committed as proposed, what was built on it is stale
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -41,9 +42,8 @@ class WriteLayer:
     def __init__(self, writes: Sequence[Write]) -> None:
         self.keys = [k for k, _ in writes]
         self.values = dict(writes)
-        if len(self.values) != len(self.keys) or any(
-            a >= b for a, b in zip(self.keys, self.keys[1:], strict=False)
-        ):
+        # Strictly ascending keys are sorted and unique; checked at C speed (once per block).
+        if not all(map(operator.lt, self.keys, self.keys[1:])):
             raise ValueError("a write layer needs its writes sorted by key, one per key")
 
 
