@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from chain import limits
+from node import gc_policy
 from node.client import Client
 from node.cluster import (
     free_base_port,
@@ -77,6 +78,7 @@ def command(
     nodes: int, duration: float, rate: float, block_txs_max: int | None, as_json: bool
 ) -> None:
     """Committed signed txs/s and latency on a local cluster (durable)."""
+    gc_policy.tune()  # the load generator, as the nodes do
     with tempfile.TemporaryDirectory(prefix="grantchain-e2e-") as tmp:
         spec = ConsortiumSpec(
             nodes=nodes,

@@ -524,8 +524,10 @@ async def serve(cfg: NodeConfig) -> int:
     """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
     from aiohttp import web
 
+    from node import gc_policy
     from node.rpc import make_app
 
+    gc_policy.tune()
     node = Node(cfg)
     await node.start()
     app = make_app(node)
@@ -536,6 +538,7 @@ async def serve(cfg: NodeConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
+    gc_policy.freeze_startup()
     log.info("node %s serving RPC on http://%s:%d", cfg.node_id, cfg.rpc_host, cfg.rpc_port)
     await node.wait_stopped()
     await runner.cleanup()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    generate_latest,
+)
 
 
 class NodeMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        GCCollector(registry=r)  # python_gc_*: collections by generation (see node.gc_policy)
         self.txs_submitted = Counter(
             "grantchain_txs_submitted",
             "Txs received over RPC or from peers, by outcome",

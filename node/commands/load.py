@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from node import gc_policy
 from node.client import Client
 from node.consortium import ConsortiumError, load_manifest
 from node.load import leader_first, prepare_dataset, presign, run_load
@@ -28,6 +29,7 @@ from node.load import leader_first, prepare_dataset, presign, run_load
 def command(directory: Path, rate: float, duration: float, out: Path | None, as_json: bool) -> None:
     """Submit pre-signed access events from every organisation's app at RATE for DURATION,
     waiting for each batch's commit; keeps going through leader changes."""
+    gc_policy.tune()
     try:
         manifest = load_manifest(directory)
     except (ConsortiumError, OSError) as exc:

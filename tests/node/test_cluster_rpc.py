@@ -118,6 +118,7 @@ def test_metrics_and_openapi(cluster: Manifest, story: StoryRun) -> None:
     url = cluster.nodes[0].rpc_url
     text = httpx.get(url + "/metrics").text
     assert "grantchain_height" in text and "grantchain_blocks_applied_total" in text
+    assert 'python_gc_collections_total{generation="2"}' in text  # see node.gc_policy
     spec = httpx.get(url + "/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     for path in (
