@@ -8,6 +8,7 @@ Modules: ``results`` (the stored result codes), ``kinds`` (tx kinds and vocabula
 ``schema`` (versioned payload schemas), ``payloads`` (builders for clients), ``keys``
 (the state's key layout), ``state`` (the ``StateReader``/``State`` protocols, memory state
 and overlay) with ``state_conformance`` (checks every implementation passes), ``machine``
-(``genesis_state`` and ``apply_block``), ``queries`` (what auditors ask), ``samples``
+(``genesis_state``, ``apply_block`` and ``replay_block``), ``changeset`` (a block's writes
+as the bytes its state root hashes), ``queries`` (what auditors ask), ``samples``
 (the audit story and benchmark traffic, deterministic from a seed).
 """

@@ -4,7 +4,8 @@
 committed state through a ``StateReader``, never writes it, and returns a ``BlockOutcome``:
 one result code per tx, the block's writes sorted by key, and the new state root. The
 caller persists the writes in the same (LMDB) write transaction as the block, or applies
-them to a ``MemoryState``.
+them to a ``MemoryState``. ``replay_block`` gives the same outcome from the change set a
+proposer's ``apply_block`` produced, without executing the txs (``acl.changeset``).
 
 Preconditions, the node's job before this is called:
 - every tx was decoded strictly (``chain.tx.decode_tx``) and its **signature verified**
@@ -71,6 +72,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+from acl import changeset
 from acl import keys as K
 from acl import kinds as k
 from acl.results import Result
@@ -95,9 +97,6 @@ access check walks them, so the bound keeps every event's cost bounded."""
 STATE_DOMAIN: Final = b"grantchain/acl-state/v1\x00"
 GENESIS_DOMAIN: Final = b"grantchain/acl-genesis/v1\x00"
 
-_KEY_LEN = struct.Struct(">H")
-_VALUE_LEN = struct.Struct(">I")
-_DELETED = b"\xff\xff\xff\xff"
 _STEWARDS = frozenset(("admin", "steward"))
 
 
@@ -115,6 +114,9 @@ class BlockOutcome:
     """The state changes, sorted by key; value None deletes."""
     state_root: bytes
     """32 bytes: goes into the block header."""
+    change_set: bytes = b""
+    """``writes`` but the root's own, as ``acl.changeset`` encodes them: what the root
+    hashes, and what a proposer ships so followers can ``replay_block``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,17 +135,9 @@ class Principal:
 
 
 def writes_digest(writes: Sequence[Write]) -> bytes:
-    """SHA-256 over sorted writes, each ``len16(key) key (len32(value) value | ffffffff)``."""
-    parts: list[bytes] = []
-    key_len = _KEY_LEN.pack
-    value_len = _VALUE_LEN.pack
-    extend = parts.extend
-    for key, value in writes:
-        if value is None:
-            extend((key_len(len(key)), key, _DELETED))
-        else:
-            extend((key_len(len(key)), key, value_len(len(value)), value))
-    return hashlib.sha256(b"".join(parts)).digest()
+    """SHA-256 over sorted writes, each ``len16(key) key (len32(value) value | ffffffff)``:
+    the digest of their change set (``acl.changeset``)."""
+    return changeset.digest(changeset.encode(writes))
 
 
 def chain_root(prev_root: bytes, height: int, timestamp_ms: int, digest: bytes) -> bytes:
@@ -201,6 +195,60 @@ def apply_block(
         tx_ids = [tx.tx_id for tx in txs]
     elif len(tx_ids) != len(txs):
         raise StateError(f"{len(tx_ids)} tx ids for {len(txs)} txs")
+    prev_root = _check_next(state, genesis, height, timestamp_ms)
+    block = _Block(Overlay(state), genesis.chain_id, height, timestamp_ms)
+    judge = block.apply
+    results = tuple(
+        [judge(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
+    )
+    ov = block.ov
+    ov.put(K.META_HEIGHT, K.u64(height))
+    ov.put(K.META_TIMESTAMP, K.u64(timestamp_ms))
+    writes = list(ov.writes())
+    if any(key == K.META_ROOT for key, _ in writes[:8]):
+        raise StateError("a handler wrote the state root key")
+    change_set = changeset.encode(writes)
+    root = chain_root(prev_root, height, timestamp_ms, changeset.digest(change_set))
+    bisect.insort(writes, (K.META_ROOT, root))
+    return BlockOutcome(height, results, tuple(writes), root, change_set)
+
+
+def replay_block(
+    state: StateReader,
+    *,
+    genesis: Genesis,
+    height: int,
+    timestamp_ms: int,
+    results: Sequence[int],
+    change_set: bytes,
+) -> BlockOutcome:
+    """The outcome of the block at ``height`` from the change set its proposer's
+    execution produced (``acl.changeset``), without executing its txs: what a Raft
+    follower does with the change set the leader ships with each block.
+
+    The state must hold ``height - 1``, as for ``apply_block`` (else ``StateError``). The
+    change set must decode strictly, record this height and timestamp, and leave the root
+    key alone, else ``changeset.ChangeSetError``. That it is the change set the txs produce is the proposer's word: the
+    caller compares the returned root with the header's, which binds the change set to
+    the block, and a node that wants to check the execution itself re-executes instead.
+    """
+    prev_root = _check_next(state, genesis, height, timestamp_ms)
+    writes = changeset.decode(change_set)
+    for key, want in ((K.META_HEIGHT, K.u64(height)), (K.META_TIMESTAMP, K.u64(timestamp_ms))):
+        i = bisect.bisect_left(writes, (key,))
+        if i == len(writes) or writes[i] != (key, want):
+            raise changeset.ChangeSetError(f"it does not record the block's {key!r}")
+    i = bisect.bisect_left(writes, (K.META_ROOT,))
+    if i < len(writes) and writes[i][0] == K.META_ROOT:
+        raise changeset.ChangeSetError("it writes the state root key")
+    root = chain_root(prev_root, height, timestamp_ms, changeset.digest(change_set))
+    writes.insert(i, (K.META_ROOT, root))
+    return BlockOutcome(height, tuple(results), tuple(writes), root, change_set)
+
+
+def _check_next(state: StateReader, genesis: Genesis, height: int, timestamp_ms: int) -> bytes:
+    """Check that block ``height`` at ``timestamp_ms`` may follow ``state`` (same chain
+    and layout, the next height, time not going back); return the state's root."""
     chain_id = state.get(K.META_CHAIN)
     if chain_id != genesis.chain_id.encode():
         raise StateError(f"state belongs to chain {chain_id!r}, not {genesis.chain_id!r}")
@@ -221,21 +269,7 @@ def apply_block(
         raise StateError(
             f"block {height} timestamp {timestamp_ms} is before the previous {prev_ms}"
         )
-
-    block = _Block(Overlay(state), genesis.chain_id, height, timestamp_ms)
-    judge = block.apply
-    results = tuple(
-        [judge(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
-    )
-    ov = block.ov
-    ov.put(K.META_HEIGHT, K.u64(height))
-    ov.put(K.META_TIMESTAMP, K.u64(timestamp_ms))
-    writes = list(ov.writes())
-    if any(key == K.META_ROOT for key, _ in writes[:8]):
-        raise StateError("a handler wrote the state root key")
-    root = chain_root(prev_root, height, timestamp_ms, writes_digest(writes))
-    bisect.insort(writes, (K.META_ROOT, root))
-    return BlockOutcome(height, results, tuple(writes), root)
+    return prev_root
 
 
 class _Empty:

@@ -108,7 +108,9 @@ class Node:
         self.metrics = NodeMetrics()
         self.store = LmdbBlockStore.open(cfg.data_dir)
         self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
-        self.ledger = Ledger(self.store, self.genesis, self._verify_in_parallel)
+        self.ledger = Ledger(
+            self.store, self.genesis, self._verify_in_parallel, reexecute=cfg.reexecute_blocks
+        )
         self.ledger.ensure_genesis()
         self.mempool = Mempool(txs_max=cfg.mempool_txs_max, bytes_max=MEMPOOL_BYTES_MAX)
         self.mempool_lock = threading.Lock()

@@ -105,6 +105,10 @@ class NodeConfig:
     block_interval_ms: int = 2
     """Least time between cuts of blocks that are not full (full ones are cut at once)."""
     mempool_txs_max: int = 100_000
+    reexecute_blocks: bool = False
+    """Re-execute every committed block and compare, rather than apply the change set the
+    leader shipped with it after checking it against the header's state root (Raft; see
+    ``node.ledger``): an auditing replica, at several times the CPU per tx."""
     tick_ms: int = 10
     election_timeout_ticks: int = 100
     heartbeat_ticks: int = 10
@@ -132,7 +136,8 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "peer_frame_bytes_max": (1024, 2**32 - 1),
     "peer_queue_frames_max": (1, 10_000_000),
 }
-_TOP_KEYS = {*_REQUIRED_KEYS, *_INT_RANGES, "peers", "mqtt"}
+_BOOL_KEYS = ("reexecute_blocks",)
+_TOP_KEYS = {*_REQUIRED_KEYS, *_INT_RANGES, *_BOOL_KEYS, "peers", "mqtt"}
 _MQTT_KEYS = {"enabled", "host", "port", "topic_prefix"}
 _PEER_KEYS = {"id", "host", "port"}
 
@@ -163,9 +168,10 @@ def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
     node_id = v.node_id(doc["node_id"], "node_id")
     paths = {key: Path(os.path.normpath(base / v.string(doc[key], key))) for key in _PATH_KEYS}
     p = paths.__getitem__
-    tunables = {
+    tunables: dict[str, Any] = {
         key: v.integer(doc[key], key, lo, hi) for key, (lo, hi) in _INT_RANGES.items() if key in doc
     }
+    flags = {key: v.boolean(doc[key], key) for key in _BOOL_KEYS if key in doc}
     cfg = NodeConfig(
         node_id=node_id,
         rpc_host=v.string(doc["rpc_host"], "rpc_host"),
@@ -181,6 +187,7 @@ def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
         tls_key=p("tls_key"),
         ca_cert=p("ca_cert"),
         **tunables,
+        **flags,
     )
     if cfg.heartbeat_ticks >= cfg.election_timeout_ticks:
         raise ConfigError(
@@ -289,6 +296,7 @@ def write_config(cfg: NodeConfig, path: Path | str) -> None:
         f"peer_port = {cfg.peer_port}",
     ]
     lines += [f"{key} = {getattr(cfg, key)}" for key in _INT_RANGES]
+    lines += [f"{key} = {'true' if getattr(cfg, key) else 'false'}" for key in _BOOL_KEYS]
     m = cfg.mqtt
     lines += [
         "",

@@ -41,10 +41,23 @@ log = logging.getLogger("grantchain.consensus")
 INBOX_MESSAGES_MAX = 10_000
 COMPACT_EVERY_ENTRIES = 256
 """Log entries (blocks) kept beyond the last snapshot; the core holds them in memory."""
+COMPACT_EVERY_BYTES = 64 * 1024 * 1024
+"""...or fewer, when applied entries since the last snapshot hold this many bytes (an
+entry of 4,000 txs with its change set is ~2 MB: 256 of them would be 0.5 GB of RAM). A
+follower that falls further behind catches up by fetching blocks."""
 PIPELINE_BLOCKS = 3
 """The leader's own blocks in flight at once (proposed, not yet applied)."""
 CATCH_UP_TIMEOUT_S = 5.0
 CATCH_UP_ATTEMPTS = 6
+
+
+def should_compact(applied_index: int, snapshot_index: int, applied_bytes: int) -> bool:
+    """Whether to snapshot at ``applied_index``, given the last snapshot's index and the
+    bytes of the entries applied since."""
+    return applied_index > snapshot_index and (
+        applied_index - snapshot_index > COMPACT_EVERY_ENTRIES
+        or applied_bytes > COMPACT_EVERY_BYTES
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,8 @@ class ConsensusLoop:
         self.status: Status = self.core.status()
         # Digests and proposal times of our proposed, unapplied blocks, oldest first.
         self._in_flight: collections.deque[tuple[bytes, float]] = collections.deque()
+        self._applied_bytes = 0
+        """Bytes of the entries applied since the last snapshot (this process's share)."""
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
         self.stopped = threading.Event()
 
@@ -147,6 +162,7 @@ class ConsensusLoop:
         self._send(msg)
 
     def apply(self, entry: Entry) -> None:
+        self._applied_bytes += len(entry.data)
         if entry.kind is not EntryKind.NORMAL:
             return
         t0 = time.perf_counter()
@@ -162,6 +178,7 @@ class ConsensusLoop:
         elif self._in_flight:
             self._abandon_in_flight()  # another entry committed where ours were expected
         if result.outcome is ApplyOutcome.APPLIED:
+            self.metrics.blocks_applied_from.labels(result.source).inc()
             with self.mempool_lock:
                 self.mempool.remove(result.tx_ids)
             self._on_applied(result)
@@ -201,6 +218,7 @@ class ConsensusLoop:
                     log.warning("catch-up block from %s skipped: %s", resp.frm, result.reason)
                     break
                 if result.outcome is ApplyOutcome.APPLIED:
+                    self.metrics.blocks_applied_from.labels(result.source).inc()
                     self._on_applied(result)
             failures = 0 if store.height > before else failures + 1
         head = store.header(target_height)
@@ -294,7 +312,7 @@ class ConsensusLoop:
                     self.mempool.release(t for t, _ in batch)
         if block is None:
             return
-        data = block.to_bytes()
+        data = self.ledger.entry(block)
         self.metrics.block_build.observe(time.perf_counter() - t0)
         if self.core.propose(data):
             self._in_flight.append((Entry(0, 0, data).digest, time.perf_counter()))
@@ -314,7 +332,8 @@ class ConsensusLoop:
         st = self.core.status()
         self.status = st
         snap_index = self.storage.snapshot().meta.index
-        if st.applied_index - snap_index > COMPACT_EVERY_ENTRIES:
+        if should_compact(st.applied_index, snap_index, self._applied_bytes):
             head = self.ledger.store.head()
             data = codec.encode([head.height if head else 0, head.hash if head else b""])
             self.driver.compact(st.applied_index, data)
+            self._applied_bytes = 0

@@ -10,31 +10,45 @@ makes the same decision about every entry:
   that is taken), or that is malformed (undecodable, a tx of another chain, and — where
   committed blocks are verified, see below — a bad signature), is skipped — recorded
   nowhere, changing nothing;
-- otherwise the ACL machine re-executes it; results or state root that differ from the
-  header mean this node disagrees with the proposer, and the node stops
-  (``InvariantViolation``) rather than write a state no one else has.
+- otherwise its writes are applied, from one of two sources (below); an outcome whose
+  results or state root differ from the header means this node disagrees with the
+  proposer, and the node stops (``InvariantViolation``) rather than write a state no one
+  else has.
 
-Who checks signatures depends on the consensus the genesis names, and is the same on
-every node of a chain, so the skip rule above stays deterministic:
+What each node checks depends on the consensus the genesis names, so the skip rule above
+stays the same on every node of a chain:
 
 - **Raft** (crash-fault tolerant: members trust each other's operators, DESIGN §1): a tx
   reaches a block only through the admission of the leader that proposes it, which
-  verifies its signature; followers do not verify it again when the block commits. This
-  is how Raft ordering services work (Hyperledger Fabric's orderers trust the leader's
-  block, too), and it saves every follower the most expensive per-tx check. Anyone can
-  re-check every signature of a data directory with ``grantchain verify --signatures``.
-- **PBFT** (Byzantine: a primary may lie): every replica verifies every signature of a
-  committed block and skips the block on a bad one.
+  decodes it strictly and verifies its signature. The leader's entry carries the block's
+  change set (``node.entry``, ``acl.changeset``): the writes its execution produced,
+  bound to the block by the header's state root. A follower checks the block against
+  its header (tx and results roots, hash chain, txs not already in the chain) and the
+  change set against the state root, then applies the change set without decoding,
+  verifying or re-executing the txs: Hyperledger Fabric's peers likewise apply the write
+  sets the endorsers computed rather than run the chaincode again. This saves a
+  follower most of its CPU per tx. A node with ``reexecute_blocks = true`` in its config
+  re-executes every block instead and compares (an auditing replica), and anyone can
+  re-check a data directory's signatures with ``grantchain verify --signatures``.
+  Because the proposer vouches for a block it ships a change set with, a re-executing
+  node that finds an undecodable tx in such a block stops rather than skip it (the
+  others apply it). Blocks fetched by catch-up, and blocks whose change set is missing
+  or malformed, are re-executed under the skip rule by every node.
+- **PBFT** (Byzantine: a primary may lie): every replica decodes and verifies every tx
+  of a committed block, skips the block on a bad one, and re-executes it; change sets
+  are ignored.
 """
 
 from __future__ import annotations
 
 import collections
 import enum
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from acl.machine import BlockOutcome, apply_block, genesis_state
+from acl.changeset import ChangeSetError
+from acl.machine import BlockOutcome, apply_block, genesis_state, replay_block
 from chain.assemble import assemble_block
 from chain.block import Block, BlockError
 from chain.genesis import Genesis
@@ -42,8 +56,11 @@ from chain.hashing import leaf_hashes
 from chain.merkle import Frontier
 from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
 from consensus.types import InvariantViolation
+from node.entry import EntryError, decode_entry, encode_entry
 from node.speculation import SpeculativeView, WriteLayer
-from storage.lmdb_store import LmdbBlockStore
+from storage.lmdb_store import LmdbBlockStore, LmdbSnapshot
+
+log = logging.getLogger("grantchain.ledger")
 
 VerifyBatch = Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
 
@@ -60,6 +77,9 @@ class Applied:
     block: Block | None
     tx_ids: tuple[bytes, ...] = ()
     reason: str = ""
+    source: str = ""
+    """How an applied block's writes were obtained: ``built`` (this node's own block, its
+    execution reused), ``change_set`` (the proposer's, replayed) or ``executed``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +93,22 @@ class _Proposal:
 
 
 class Ledger:
-    def __init__(self, store: LmdbBlockStore, genesis: Genesis, verify_batch: VerifyBatch) -> None:
+    def __init__(
+        self,
+        store: LmdbBlockStore,
+        genesis: Genesis,
+        verify_batch: VerifyBatch,
+        *,
+        reexecute: bool = False,
+    ) -> None:
         self.store = store
         self.genesis = genesis
         self._verify_batch = verify_batch
         self.verifies_committed = genesis.consensus != "raft"
         """Whether a committed block's signatures are checked here (see the module doc)."""
+        self.reexecutes = reexecute or self.verifies_committed
+        """Whether committed blocks are re-executed here rather than their change sets
+        applied (see the module doc)."""
         # The leader's blocks in flight, oldest first: each one's execution is reused
         # when it commits, and the next block is built on the last one.
         self._in_flight: collections.deque[_Proposal] = collections.deque()
@@ -147,6 +177,14 @@ class Ledger:
         self._in_flight.append(_Proposal(block, outcome, after, WriteLayer(outcome.writes), ids))
         return block, stored
 
+    def entry(self, block: Block) -> bytes:
+        """The consensus entry proposing ``block``, the last one ``build`` returned: the
+        block and its change set (``node.entry``)."""
+        mine = self._in_flight[-1]
+        if mine.block is not block:
+            raise ValueError("entry() is for the block build() returned last")
+        return encode_entry(block.to_bytes(), mine.outcome.change_set)
+
     @property
     def in_flight(self) -> int:
         """Blocks built here and not yet committed."""
@@ -166,7 +204,10 @@ class Ledger:
 
     def _apply(self, data: bytes) -> Applied:
         try:
-            block = Block.from_bytes(data)
+            raw_block, change_set = decode_entry(data)
+            block = Block.from_bytes(raw_block)
+        except EntryError as exc:
+            return Applied(ApplyOutcome.SKIPPED, None, reason=f"malformed entry: {exc}")
         except BlockError as exc:
             return Applied(ApplyOutcome.SKIPPED, None, reason=f"malformed block: {exc}")
         h = block.header
@@ -185,6 +226,7 @@ class Ledger:
         if h.prev_hash != expected_prev or h.chain_id != self.genesis.chain_id:
             return Applied(ApplyOutcome.SKIPPED, block, reason="does not extend the head")
         outcome: BlockOutcome | None = None
+        source = "built"
         if self._in_flight and self._in_flight[0].block.header.hash == h.hash:
             # Ours, built on exactly this head: the store re-checks its roots anyway.
             mine = self._in_flight.popleft()
@@ -201,17 +243,34 @@ class Ledger:
                     return Applied(
                         ApplyOutcome.SKIPPED, block, reason="holds a tx the chain already has"
                     )
-            txs, problem = self._decode_and_verify(block)
-            if problem:
-                return Applied(ApplyOutcome.SKIPPED, block, reason=problem)
-            with self.store.snapshot() as view:
-                outcome = apply_block(
-                    view,
-                    genesis=self.genesis,
-                    height=h.height,
-                    timestamp_ms=h.timestamp_ms,
-                    txs=txs,
-                    tx_ids=ids,
+                replayed = None
+                if change_set is not None and not self.verifies_committed:
+                    replayed = self._replay(view, block, change_set)
+            if replayed is not None and not self.reexecutes:
+                outcome, source = replayed, "change_set"
+            else:
+                source = "executed"
+                txs, problem = self._decode_and_verify(block)
+                if problem and replayed is not None:
+                    raise InvariantViolation(
+                        f"block {h.height}: the proposer {h.proposer!r} vouched for it with a "
+                        f"change set, but {problem}: refusing to skip what others apply"
+                    )
+                if problem:
+                    return Applied(ApplyOutcome.SKIPPED, block, reason=problem)
+                with self.store.snapshot() as view:
+                    outcome = apply_block(
+                        view,
+                        genesis=self.genesis,
+                        height=h.height,
+                        timestamp_ms=h.timestamp_ms,
+                        txs=txs,
+                        tx_ids=ids,
+                    )
+            if replayed is not None and replayed.state_root != h.state_root:
+                raise InvariantViolation(
+                    f"block {h.height}: the proposer {h.proposer!r} shipped a change set that "
+                    "gives another state root than its header: refusing to write it"
                 )
         if outcome.results != block.results or outcome.state_root != h.state_root:
             raise InvariantViolation(
@@ -219,7 +278,24 @@ class Ledger:
                 f"proposer {h.proposer!r}: refusing to write a diverging state"
             )
         self.store.append(block, outcome.writes)
-        return Applied(ApplyOutcome.APPLIED, block, tuple(ids))
+        return Applied(ApplyOutcome.APPLIED, block, tuple(ids), source=source)
+
+    def _replay(self, view: LmdbSnapshot, block: Block, change_set: bytes) -> BlockOutcome | None:
+        """The block's outcome from its change set, or None (re-execute) if the change set
+        is malformed: the same bytes reach every node, so every node falls back alike."""
+        h = block.header
+        try:
+            return replay_block(
+                view,
+                genesis=self.genesis,
+                height=h.height,
+                timestamp_ms=h.timestamp_ms,
+                results=block.results,
+                change_set=change_set,
+            )
+        except ChangeSetError as exc:
+            log.warning("block %d: malformed change set (%s): re-executing it", h.height, exc)
+            return None
 
     def _decode_and_verify(self, block: Block) -> tuple[list[Tx], str]:
         """The block's txs, or the first problem that makes it malformed."""

@@ -71,6 +71,13 @@ class NodeMetrics:
             buckets=(1, 2, 3, 4, 6, 8),
             registry=r,
         )
+        self.blocks_applied_from = Counter(
+            "grantchain_blocks_applied_from",
+            "Applied blocks by where their writes came from: built (this leader's own), "
+            "change_set (the proposer's, replayed) or executed (re-executed here)",
+            ["source"],
+            registry=r,
+        )
         self.block_apply = Histogram(
             "grantchain_block_apply_seconds",
             "Apply a committed block: verify, execute, store durably",

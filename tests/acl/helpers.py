@@ -1,11 +1,15 @@
-"""A tiny chain for ACL tests: genesis + blocks applied to a MemoryState."""
+"""A tiny chain for ACL tests: genesis + blocks applied to a MemoryState.
+
+Every block is also replayed from its change set onto a replica state (what a Raft
+follower does): each ACL test that applies a block checks that replaying gives the
+outcome and state that executing gave."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from acl.machine import BlockOutcome, apply_block, genesis_state
+from acl.machine import BlockOutcome, apply_block, genesis_state, replay_block
 from acl.results import Result
 from acl.state import MemoryState
 from chain.genesis import Genesis
@@ -16,6 +20,7 @@ from chain.tx import Tx
 class LocalChain:
     genesis: Genesis
     state: MemoryState = field(default_factory=MemoryState)
+    replica: MemoryState = field(default_factory=MemoryState)
     height: int = 0
     timestamp_ms: int = 0
     outcomes: list[BlockOutcome] = field(default_factory=list)
@@ -23,6 +28,7 @@ class LocalChain:
     def __post_init__(self) -> None:
         outcome = genesis_state(self.genesis)
         self.state.apply(outcome.writes)
+        self.replica.apply(outcome.writes)
         self.timestamp_ms = self.genesis.timestamp_ms
         self.outcomes.append(outcome)
 
@@ -32,6 +38,17 @@ class LocalChain:
             self.state, genesis=self.genesis, height=self.height + 1, timestamp_ms=ts, txs=txs
         )
         self.state.apply(outcome.writes)
+        replayed = replay_block(
+            self.replica,
+            genesis=self.genesis,
+            height=self.height + 1,
+            timestamp_ms=ts,
+            results=outcome.results,
+            change_set=outcome.change_set,
+        )
+        assert replayed == outcome, "replaying the change set differs from executing"
+        self.replica.apply(replayed.writes)
+        assert self.replica.items() == self.state.items()
         self.height += 1
         self.timestamp_ms = ts
         self.outcomes.append(outcome)

@@ -26,9 +26,14 @@ SETTLE_TIMEOUT_S = 60.0
 
 @contextmanager
 def running_cluster(
-    directory: Path, nodes: int = 3, seed: int = 0, **config: Any
+    directory: Path,
+    nodes: int = 3,
+    seed: int = 0,
+    node_config: dict[str, dict[str, Any]] | None = None,
+    **config: Any,
 ) -> Iterator[Manifest]:
-    """A started cluster; ``config`` overrides fields of every node's config."""
+    """A started cluster; ``config`` overrides fields of every node's config, and
+    ``node_config`` (by node id) of one node's."""
     spec = ConsortiumSpec(
         nodes=nodes,
         orgs=min(nodes, 3),
@@ -38,8 +43,9 @@ def running_cluster(
     )
     manifest = create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
     for n in manifest.nodes:
-        if config:  # the tests' own knobs, e.g. a tiny mempool
-            write_config(dataclasses.replace(load_config(n.config), **config), n.config)
+        own = {**config, **(node_config or {}).get(n.node_id, {})}
+        if own:  # the tests' own knobs, e.g. a tiny mempool
+            write_config(dataclasses.replace(load_config(n.config), **own), n.config)
     try:
         for n in manifest.nodes:
             start_node(n, extra_env={"GRANTCHAIN_KERNELS": "reference"})

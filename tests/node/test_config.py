@@ -54,6 +54,7 @@ def sample(tmp_path: Path) -> NodeConfig:
         peer_port=7801,
         peers=(PeerAddress("n1", "127.0.0.1", 7800), PeerAddress("n3", "localhost", 7802)),
         block_txs_max=500,
+        reexecute_blocks=True,
         heartbeat_ticks=5,
         mqtt=MqttConfig(enabled=True, host="broker", port=8883, topic_prefix="gc/test"),
     )
@@ -68,6 +69,7 @@ def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path: Path) -> None
     assert (cfg.tick_ms, cfg.election_timeout_ticks, cfg.heartbeat_ticks) == (10, 100, 10)
     assert cfg.peers == ()
     assert cfg.mqtt == MqttConfig(enabled=False)
+    assert cfg.reexecute_blocks is False
 
 
 def test_write_then_load_round_trips(tmp_path: Path) -> None:
@@ -96,6 +98,7 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
         (MINIMAL + "blok_txs_max = 3\n", "blok_txs_max", "unknown key"),
         (MINIMAL + "block_txs_max = 0\n", "block_txs_max", "1..10000"),
         (MINIMAL + "heartbeat_ticks = 100\n", "heartbeat_ticks", "below election_timeout"),
+        (MINIMAL + "reexecute_blocks = 1\n", "reexecute_blocks", "true or false"),
         (MINIMAL + "[mqtt]\nenabled = 1\n", "mqtt.enabled", "true or false"),
         (MINIMAL + "[mqtt]\nbroker = 'x'\n", "mqtt.broker", "unknown key"),
         (MINIMAL + "[[peers]]\nid = 'n2'\nhost = 'h'\n", "peers[0].port", "missing"),

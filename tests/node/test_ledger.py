@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from acl import changeset
 from acl.samples import story
 from chain import codec, signing
 from chain.assemble import assemble_block
@@ -17,6 +18,7 @@ from chain.genesis import Genesis
 from chain.hashing import leaf_hashes
 from chain.merkle import Frontier
 from consensus.types import InvariantViolation
+from node.entry import ENTRY_BYTES_MAX, EntryError, decode_entry, encode_entry
 from node.ledger import ApplyOutcome, Ledger
 from storage.lmdb_store import LmdbBlockStore
 
@@ -202,3 +204,103 @@ def test_ids_handed_in_by_the_mempool_give_the_same_block(
             round=1,
             tx_ids=leaf_hashes(blocks[0])[1:],
         )
+
+
+def _state(led: Ledger) -> list[tuple[bytes, bytes]]:
+    return list(led.store.state().range(b"", None))
+
+
+def test_followers_apply_the_change_set_the_leader_ships(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Raft follower applies each entry's change set without decoding or executing a
+    tx; an auditing node (``reexecute``) re-executes and agrees; all end equal."""
+    leader, follower, blocks = pair
+    ts = story().blocks[0].timestamp_ms
+    entries = []
+    for i, raws in enumerate(blocks):  # the whole story in flight, then committed
+        entries.append(leader.entry(_build(leader, raws, ts + i * 3_600_000)))
+    assert all(decode_entry(e)[1] for e in entries), "every entry ships its change set"
+    with LmdbBlockStore.open(tmp_path / "auditor") as store:
+        auditor = Ledger(store, story().genesis, signing.verify_batch, reexecute=True)
+        auditor.ensure_genesis()
+        for data in entries:
+            assert auditor.apply(data).source == "executed"
+        with monkeypatch.context() as m:
+            for name in ("apply_block", "decode_tx"):
+                m.setattr(f"node.ledger.{name}", _must_not_run)
+            for data in entries:
+                assert follower.apply(data).source == "change_set"
+                assert leader.apply(data).source == "built"  # reuses its own execution
+                assert follower.apply(data).outcome is ApplyOutcome.ALREADY_APPLIED
+        assert leader.store.head() == follower.store.head() == store.head()
+        assert _state(leader) == _state(follower) == list(store.state().range(b"", None))
+
+
+def _must_not_run(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a follower re-executed a block that came with its change set")
+
+
+def _with_change_set(entry: bytes, change_set: bytes) -> bytes:
+    block, _ = decode_entry(entry)
+    return codec.encode([block, change_set])
+
+
+def test_a_change_set_the_header_does_not_bind_stops_the_node(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    entry = leader.entry(_build(leader, blocks[0], story().blocks[0].timestamp_ms))
+    writes = changeset.decode(decode_entry(entry)[1] or b"")
+    key = next(k for k, v in writes if v and not k.startswith(b"\x00"))  # not a meta key
+    lying = changeset.encode([(k, b"forged" if k == key else v) for k, v in writes])
+    with pytest.raises(InvariantViolation, match="change set that gives another state root"):
+        follower.apply(_with_change_set(entry, lying))
+    assert follower.store.height == 0  # nothing written
+
+
+def test_a_malformed_change_set_is_re_executed(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]],
+) -> None:
+    leader, follower, blocks = pair
+    entry = leader.entry(_build(leader, blocks[0], story().blocks[0].timestamp_ms))
+    assert follower.apply(_with_change_set(entry, b"\x00")).outcome is ApplyOutcome.APPLIED
+    assert leader.apply(entry).outcome is ApplyOutcome.APPLIED
+    assert _state(follower) == _state(leader)
+    assert follower.apply(b"\x92\xc4\x01x\x01").outcome is ApplyOutcome.SKIPPED  # no pair
+
+
+def test_a_vouched_block_with_a_tx_of_another_chain(
+    pair: tuple[Ledger, Ledger, list[list[bytes]]], tmp_path: Path
+) -> None:
+    """A leader that puts a tx of another chain in a block and ships its change set: the
+    followers that replay apply it, so an auditing node stops rather than skip it; the
+    bare block (no change set: catch-up) is skipped by every node alike."""
+    leader, follower, blocks = pair
+    fields = codec.decode(blocks[0][0])
+    fields[1] = "another-chain"
+    foreign = [codec.encode(fields), *blocks[0][1:]]
+    block = _build(leader, foreign, story().blocks[0].timestamp_ms)
+    entry = leader.entry(block)
+    with LmdbBlockStore.open(tmp_path / "auditor") as store:
+        auditor = Ledger(store, story().genesis, signing.verify_batch, reexecute=True)
+        auditor.ensure_genesis()
+        assert auditor.apply(block.to_bytes()).outcome is ApplyOutcome.SKIPPED
+        assert follower.apply(block.to_bytes()).outcome is ApplyOutcome.SKIPPED
+        with pytest.raises(InvariantViolation, match="vouched"):
+            auditor.apply(entry)
+        assert follower.apply(entry).outcome is ApplyOutcome.APPLIED
+
+
+def test_an_entry_too_big_to_ship_its_change_set_carries_the_bare_block() -> None:
+    block = b"\x93" + bytes(100)
+    assert decode_entry(encode_entry(block, b"cs")) == (block, b"cs")
+    assert decode_entry(encode_entry(block, None)) == (block, None)
+    big = bytes(ENTRY_BYTES_MAX - len(block))
+    assert encode_entry(block, big) == block
+    with pytest.raises(EntryError, match="trailing"):
+        decode_entry(encode_entry(block, b"cs") + b"\x00")
+    with pytest.raises(EntryError, match="block bytes, change set bytes"):
+        decode_entry(codec.encode(["block", b"cs"]))
