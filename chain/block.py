@@ -12,14 +12,18 @@ marker, so it can never collide with a 0x00 leaf or 0x01 node preimage).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import msgpack
 
 from chain import codec, limits, merkle
 from chain.hashing import leaf_hashes, sha256
 
 ZERO_HASH = b"\x00" * 32
+_SCALARS = (int, str, bytes)
 
 
 class BlockError(ValueError):
@@ -129,7 +133,18 @@ class Block:
     results: tuple[int, ...]
 
     def to_bytes(self) -> bytes:
-        return codec.encode([self.header.fields(), list(self.txs), list(self.results)])
+        fields, txs, results = self.header.fields(), list(self.txs), list(self.results)
+        if (
+            all(type(v) in _SCALARS for v in fields)
+            and all(type(t) is bytes for t in txs)
+            and all(type(r) is int for r in results)
+        ):
+            # The common case, without the general encoder's walk of thousands of items:
+            # a byte string, a str and an int in range have one encoding, the packer's.
+            with contextlib.suppress(OverflowError):  # an int out of range: say so below
+                packed: bytes = msgpack.packb([fields, txs, results], use_bin_type=True)
+                return packed
+        return codec.encode([fields, txs, results])
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Block:

@@ -10,6 +10,7 @@ Merkle log holds — shown to users as lowercase hex.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +135,32 @@ def decode_tx(raw: bytes) -> Tx:
         fields = codec.decode(raw, max_bytes=limits.TX_BYTES_MAX)
     except codec.DecodeError as exc:
         raise TxError(f"tx encoding: {exc}") from None
+    return _from_fields(fields)
+
+
+def decode_txs(raws: Sequence[bytes]) -> list[Tx | TxError]:
+    """``decode_tx`` of each raw, with the ``TxError`` in the place of one that fails: a
+    batch at a time, which the numba backend screens in one kernel call
+    (``codec.decode_many``)."""
+    sized = [r for r in raws if len(r) <= limits.TX_BYTES_MAX]
+    decoded = iter(codec.decode_many(sized, max_bytes=limits.TX_BYTES_MAX))
+    out: list[Tx | TxError] = []
+    for raw in raws:
+        if len(raw) > limits.TX_BYTES_MAX:
+            out.append(TxError(f"tx is {len(raw)} bytes, over the limit of {limits.TX_BYTES_MAX}"))
+            continue
+        fields = next(decoded)
+        if isinstance(fields, codec.DecodeError):
+            out.append(TxError(f"tx encoding: {fields}"))
+            continue
+        try:
+            out.append(_from_fields(fields))
+        except TxError as exc:
+            out.append(exc)
+    return out
+
+
+def _from_fields(fields: Any) -> Tx:
     if not isinstance(fields, list) or len(fields) != 8:
         raise TxError("a tx is an array of 8 fields")
     if fields[0] != limits.TX_VERSION:

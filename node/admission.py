@@ -19,7 +19,7 @@ import acl.keys as acl_keys
 from acl.machine import TX_AGE_MAX_MS, TX_FUTURE_MAX_MS
 from chain.hashing import leaf_hash
 from chain.signing import verify_batch
-from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
+from chain.tx import Tx, TxError, decode_txs, signing_bytes_of
 from storage.blockstore import TxLocation
 
 
@@ -89,14 +89,13 @@ async def screen(
     decoded: list[tuple[int, bytes, bytes, Tx]] = []
     seen: set[bytes] = set()
     registered: dict[bytes, bool] = {}  # per sender key: a batch has few senders
+    txs = decode_txs(raws)  # one kernel call screens the batch (chain.codec.decode_many)
     with snapshot() as view:  # closed before the await below
-        for i, raw in enumerate(raws):
-            tx_id = leaf_hash(raw)
-            try:
-                tx = decode_tx(raw)
-            except TxError as exc:
-                verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {exc}"))
+        for i, (raw, tx) in enumerate(zip(raws, txs, strict=True)):
+            if isinstance(tx, TxError):
+                verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {tx}"))
                 continue
+            tx_id = leaf_hash(raw)
             if tx.chain_id != chain_id:
                 verdicts.append(
                     Admitted(

@@ -54,7 +54,7 @@ from chain.block import Block, BlockError
 from chain.genesis import Genesis
 from chain.hashing import leaf_hashes
 from chain.merkle import Frontier
-from chain.tx import Tx, TxError, decode_tx, signing_bytes_of
+from chain.tx import Tx, TxError, decode_tx, decode_txs, signing_bytes_of
 from consensus.types import InvariantViolation
 from node.entry import EntryError, decode_entry, encode_entry
 from node.speculation import SpeculativeView, WriteLayer
@@ -300,11 +300,9 @@ class Ledger:
     def _decode_and_verify(self, block: Block) -> tuple[list[Tx], str]:
         """The block's txs, or the first problem that makes it malformed."""
         txs: list[Tx] = []
-        for pos, raw in enumerate(block.txs):
-            try:
-                tx = decode_tx(raw)
-            except TxError as exc:
-                return [], f"tx {pos}: {exc}"
+        for pos, tx in enumerate(decode_txs(block.txs)):
+            if isinstance(tx, TxError):
+                return [], f"tx {pos}: {tx}"
             if tx.chain_id != self.genesis.chain_id:
                 return [], f"tx {pos}: another chain"
             txs.append(tx)

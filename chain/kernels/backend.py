@@ -25,6 +25,9 @@ class Backend:
     register_keys: Callable[[Sequence[bytes]], None] = reference.register_keys
     """Keys about to sign (registered signers, validators): the numba backend builds
     their verification tables now rather than on first use. Verdicts never depend on it."""
+    canonical_msgpack: Callable[[Sequence[bytes]], list[bool]] | None = None
+    """Screens a batch for ``chain.codec.decode_many`` (verdicts of
+    ``reference.canonical_msgpack``); None: decode each input in full instead."""
 
 
 REFERENCE = Backend(
@@ -67,5 +70,6 @@ def load(name: str) -> Backend:
             verify_batch=numba_backend.verify_batch,
             warmup=numba_backend.warmup,
             register_keys=numba_backend.register_keys,
+            canonical_msgpack=numba_backend.canonical_msgpack,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

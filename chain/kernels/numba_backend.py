@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chain.kernels import ed25519, reference, selfcheck, sha256
+from chain.kernels import ed25519, msgpack_canon, reference, selfcheck, sha256
 from chain.kernels.keytables import KeyTables
 
 LEAVES_MIN_FOR_KERNEL = 16
@@ -44,6 +44,10 @@ def verify_batch(
     return ed25519.verify_batch(public_keys, messages, signatures, KEY_TABLES)
 
 
+def canonical_msgpack(datas: Sequence[bytes]) -> list[bool]:
+    return msgpack_canon.canonical(datas)
+
+
 def register_keys(public_keys: Sequence[bytes]) -> None:
     """Precompute tables for keys about to sign (registered signers, validators)."""
     KEY_TABLES.register(public_keys)
@@ -55,7 +59,8 @@ def warmup() -> None:
     this machine (raises ``selfcheck.KernelMismatch`` if one disagrees)."""
     sha256.warmup()
     ed25519.warmup()
-    selfcheck.run(sha256.leaf_hashes, sha256.merkle_root, _verify_fresh)
+    msgpack_canon.warmup()
+    selfcheck.run(sha256.leaf_hashes, sha256.merkle_root, _verify_fresh, msgpack_canon.canonical)
 
 
 def _verify_fresh(

@@ -59,3 +59,19 @@ def warmup() -> None:
 
 def register_keys(public_keys: Sequence[bytes]) -> None:
     """OpenSSL keeps no per-key state: nothing to precompute."""
+
+
+def canonical_msgpack(datas: Sequence[bytes]) -> list[bool]:
+    """Per input: is it exactly one canonical value? ``chain.codec.decode``'s verdict,
+    whatever the size (sizes are the caller's to check)."""
+    from chain import codec  # codec screens batches on the active backend: import late
+
+    out = []
+    for data in datas:
+        try:
+            codec.decode(data, max_bytes=max(1, len(data)))
+        except codec.DecodeError:
+            out.append(False)
+        else:
+            out.append(True)
+    return out

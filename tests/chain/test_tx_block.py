@@ -95,6 +95,22 @@ def test_block_round_trip_and_header_hash() -> None:
     assert len(blk.check_body()) == 5
 
 
+def test_block_bytes_are_the_general_encoders_on_every_path() -> None:
+    """``to_bytes`` packs the usual block directly; anything else goes through the
+    codec, which gives the same bytes or names what cannot be encoded."""
+    blk = ChainBuilder().block(4, results=[0, 1, 0, 2])
+    fields = blk.header.fields()
+    assert blk.to_bytes() == codec.encode([fields, list(blk.txs), list(blk.results)])
+    as_bytearray = Block(blk.header, (bytearray(blk.txs[0]), *blk.txs[1:]), blk.results)
+    with pytest.raises(codec.EncodeError, match="bytearray"):
+        as_bytearray.to_bytes()
+    huge = Block(blk.header, blk.txs, (2**64, 0, 0, 0))
+    with pytest.raises(codec.EncodeError, match="64-bit"):
+        huge.to_bytes()
+    with_bool = Block(blk.header, blk.txs, (True, 0, 0, 0))  # true, not 1: not a block
+    assert with_bool.to_bytes() == codec.encode([fields, list(blk.txs), [True, 0, 0, 0]])
+
+
 def test_block_body_must_match_its_header() -> None:
     blk = ChainBuilder().block(3, results=[0, 0, 1])
     with pytest.raises(BlockError, match="results_root"):

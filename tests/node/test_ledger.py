@@ -229,7 +229,7 @@ def test_followers_apply_the_change_set_the_leader_ships(
         for data in entries:
             assert auditor.apply(data).source == "executed"
         with monkeypatch.context() as m:
-            for name in ("apply_block", "decode_tx"):
+            for name in ("apply_block", "decode_tx", "decode_txs"):
                 m.setattr(f"node.ledger.{name}", _must_not_run)
             for data in entries:
                 assert follower.apply(data).source == "change_set"
