@@ -16,10 +16,9 @@ Named databases:
   nodes     end (8 bytes BE) + level (1)   -> perfect-subtree hash (level >= 1)
   state     ACL state keys                 -> values
   certs     height                         -> [[node_id, header signature], ...]
-  clog      (empty: the consensus log of older stores, moved to ``storage.consensus_log``)
-  meta also holds b"genesis" (the chain this directory belongs to).
-The consensus core's hard state, snapshot and log live in ``<dir>/consensus``, an LMDB
-environment with its own writer thread (``storage.consensus_log``).
+  clog      consensus log index (8 bytes)  -> entry bytes (opaque; the node encodes them)
+  meta also holds b"genesis" (the chain this directory belongs to), b"consensus/hard" and
+  b"consensus/snapshot" (opaque bytes for the consensus core).
 Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
 nodes sort after all stored ones and go in with LMDB's fast append.
 
@@ -49,7 +48,6 @@ from chain.hashing import leaf_hash
 from chain.merkle import Frontier
 from storage.appendcheck import check_and_extend
 from storage.blockstore import AppendError, NotAGrantchainStore, StateWrite, StoreError, TxLocation
-from storage.consensus_log import ConsensusLog
 from storage.rwlock import RWLock
 
 SCHEMA_VERSION = 1
@@ -160,7 +158,6 @@ class LmdbBlockStore:
         self._dbs = dbs
         self._lock = RWLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmdb-writer")
-        self._consensus: ConsensusLog | None = None
         self._head: BlockHeader | None = None
         self._height = 0
         self._anchor: bytes | None = None
@@ -429,7 +426,12 @@ class LmdbBlockStore:
 
     def consensus_load(self) -> tuple[bytes | None, bytes | None, list[bytes]]:
         """(hard state, snapshot, log entries in index order) as last saved."""
-        return self._consensus_log().load()
+        with self._read() as txn:
+            meta = self._dbs["meta"]
+            hard = txn.get(b"consensus/hard", db=meta)
+            snap = txn.get(b"consensus/snapshot", db=meta)
+            entries = [v for _, v in txn.cursor(db=self._dbs["clog"])]
+        return hard, snap, entries
 
     def consensus_save(
         self,
@@ -440,47 +442,35 @@ class LmdbBlockStore:
     ) -> None:
         """Durably, in one transaction: install ``snapshot`` (index, bytes) dropping the log
         up to its index, then truncate the log from the first entry's index and append
-        ``entries``, then save ``hard_state``. (In ``<dir>/consensus``, an environment
-        with a writer of its own: ``storage.consensus_log`` says why.)"""
-        self._consensus_log().save(hard_state=hard_state, entries=entries, snapshot=snapshot)
+        ``entries``, then save ``hard_state``."""
+        self._ensure_room(sum(len(e) + 64 for _, e in entries) + 4096)
+        self._writer.submit(self._consensus_save_on_writer, hard_state, entries, snapshot).result()
+
+    def _consensus_save_on_writer(
+        self,
+        hard_state: bytes | None,
+        entries: Sequence[tuple[int, bytes]],
+        snapshot: tuple[int, bytes] | None,
+    ) -> None:
+        meta, clog = self._dbs["meta"], self._dbs["clog"]
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            if snapshot is not None:
+                _delete_below(txn, clog, snapshot[0] + 1)
+                txn.put(b"consensus/snapshot", snapshot[1], db=meta)
+            if entries:
+                cur = txn.cursor(db=clog)
+                if cur.set_range(_u64(entries[0][0])):
+                    while cur.delete():
+                        pass
+                for index, data in entries:
+                    if not txn.put(_u64(index), data, db=clog, append=True):
+                        raise StoreError(f"consensus log: entry {index} is not after the last one")
+            if hard_state is not None:
+                txn.put(b"consensus/hard", hard_state, db=meta)
 
     def consensus_compact(self, index: int, snapshot: bytes) -> None:
         """Drop log entries up to ``index`` and keep ``snapshot`` in their place."""
-        self._consensus_log().compact(index, snapshot)
-
-    def _consensus_log(self) -> ConsensusLog:
-        if self._consensus is None:
-            if self._readonly:
-                raise StoreError(f"{self.path}: opened read-only, without its consensus log")
-            log = ConsensusLog(self.path / "consensus")
-            if log.is_empty():
-                self._move_consensus_data(log)
-            self._consensus = log
-        return self._consensus
-
-    def _move_consensus_data(self, log: ConsensusLog) -> None:
-        """A store written before the log had its own environment keeps it in ``clog``
-        and ``meta``: copy it over, then drop the old copy."""
-        meta, clog = self._dbs["meta"], self._dbs["clog"]
-        with self._read() as txn:
-            hard = txn.get(b"consensus/hard", db=meta)
-            snap = txn.get(b"consensus/snapshot", db=meta)
-            entries = [(int.from_bytes(k, "big"), v) for k, v in txn.cursor(db=clog)]
-        if hard is None and snap is None and not entries:
-            return
-        if snap is not None:
-            log.save(
-                hard_state=None, entries=(), snapshot=(entries[0][0] - 1 if entries else 0, snap)
-            )
-        log.save(hard_state=hard, entries=entries, snapshot=None)
-
-        def drop() -> None:
-            with self._lock.shared(), self._env.begin(write=True) as txn:
-                txn.drop(clog, delete=False)
-                txn.delete(b"consensus/hard", db=meta)
-                txn.delete(b"consensus/snapshot", db=meta)
-
-        self._writer.submit(drop).result()
+        self._writer.submit(self._consensus_save_on_writer, None, (), (index, snapshot)).result()
 
     def certificate(self, height: int) -> list[tuple[str, bytes]]:
         with self._read() as txn:
@@ -627,8 +617,6 @@ class LmdbBlockStore:
             self._ensure_room(len(self._pending) * 200)
             self._writer.submit(self._flush_index_on_writer).result()
         self._writer.shutdown(wait=True)
-        if self._consensus is not None:
-            self._consensus.close()
         self._env.close()
 
     def __enter__(self) -> LmdbBlockStore:
@@ -661,6 +649,14 @@ class _ReadTxn:
             self._txn.abort()
         finally:
             self._shared.__exit__(None, None, None)
+
+
+def _delete_below(txn: Any, db: Any, end: int) -> None:
+    cur = txn.cursor(db=db)
+    if cur.first():
+        while cur.key() and int.from_bytes(cur.key(), "big") < end:
+            if not cur.delete():
+                break
 
 
 def _append_sorted(txn: Any, db: Any, items: list[tuple[bytes, bytes]], what: str) -> None:
