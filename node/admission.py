@@ -17,7 +17,7 @@ from typing import Protocol
 
 import acl.keys as acl_keys
 from acl.machine import TX_AGE_MAX_MS, TX_FUTURE_MAX_MS
-from chain.hashing import leaf_hash
+from chain.hashing import leaf_hashes
 from chain.signing import verify_batch
 from chain.tx import Tx, TxError, decode_txs, signing_bytes_of
 from storage.blockstore import TxLocation
@@ -89,13 +89,15 @@ async def screen(
     decoded: list[tuple[int, bytes, bytes, Tx]] = []
     seen: set[bytes] = set()
     registered: dict[bytes, bool] = {}  # per sender key: a batch has few senders
-    txs = decode_txs(raws)  # one kernel call screens the batch (chain.codec.decode_many)
+    # A batch at a time: kernels screen the encodings (chain.codec.decode_many) and hash
+    # the ids (multi-buffer SHA-256) in one call each.
+    txs = decode_txs(raws)
+    ids = leaf_hashes(raws)
     with snapshot() as view:  # closed before the await below
-        for i, (raw, tx) in enumerate(zip(raws, txs, strict=True)):
+        for i, (raw, tx, tx_id) in enumerate(zip(raws, txs, ids, strict=True)):
             if isinstance(tx, TxError):
                 verdicts.append(Admitted(None, Status.REJECTED, f"invalid tx: {tx}"))
                 continue
-            tx_id = leaf_hash(raw)
             if tx.chain_id != chain_id:
                 verdicts.append(
                     Admitted(
