@@ -72,6 +72,30 @@ def _utf8_ok(buf: np.ndarray, pos: np.int64, end: np.int64) -> bool:
     return True
 
 
+@njit(cache=True, inline="always")
+def _int_form_ok(
+    buf: np.ndarray, pos: np.int64, width: np.int64, signed: bool | np.bool_
+) -> bool | np.bool_:
+    """Is the ``width``-byte int at ``pos`` in the form the packer writes: an unsigned
+    form only for what no shorter form holds, a signed one only for a negative below
+    the next shorter form's least?"""
+    if not signed:
+        if width == 8:
+            return _be(buf, pos, 4) != 0
+        return _be(buf, pos, width) >= (np.int64(128) if width == 1 else np.int64(1) << (4 * width))
+    first = np.int64(buf[pos])
+    if first < 0x80:
+        return False  # not negative: the unsigned forms hold it
+    if width == 1:
+        return first < 0xE0  # below -32
+    if width == 8:
+        return _be(buf, pos, 4) != 0xFFFFFFFF or np.int64(buf[pos + 4]) < 0x80  # below -2^31
+    # As unsigned v (negative: v >= 2^(8w-1)), the value is v - 2^(8w); it must be below
+    # the shorter form's least, -2^(4w-1): v < 2^(8w) - 2^(4w-1).
+    v = _be(buf, pos, width)
+    return v < (np.int64(1) << (8 * width)) - (np.int64(1) << (4 * width - 1))
+
+
 @njit(cache=True)
 def _check_one(buf: np.ndarray, start: np.int64, end: np.int64, depth_max: np.int64) -> bool:
     levels = depth_max + 2
@@ -97,26 +121,13 @@ def _check_one(buf: np.ndarray, start: np.int64, end: np.int64, depth_max: np.in
         slen = np.int64(-1)
         if 0xA0 <= b <= 0xBF:
             slen = b - 0xA0
-        elif b == 0xD9:
-            if pos + 1 > end:
+        elif 0xD9 <= b <= 0xDB:  # str 8/16/32: only for lengths no shorter form holds
+            width = np.int64(1) << (b - 0xD9)
+            if pos + width > end:
                 return False
-            slen = _be(buf, pos, 1)
-            pos += 1
-            if slen < 32:
-                return False
-        elif b == 0xDA:
-            if pos + 2 > end:
-                return False
-            slen = _be(buf, pos, 2)
-            pos += 2
-            if slen < 256:
-                return False
-        elif b == 0xDB:
-            if pos + 4 > end:
-                return False
-            slen = _be(buf, pos, 4)
-            pos += 4
-            if slen < 65536:
+            slen = _be(buf, pos, width)
+            pos += width
+            if slen < (np.int64(32) if b == 0xD9 else np.int64(1) << (4 * width)):
                 return False
         if slen >= 0:
             if pos + slen > end or not _utf8_ok(buf, pos, pos + slen):
@@ -155,39 +166,9 @@ def _check_one(buf: np.ndarray, start: np.int64, end: np.int64, depth_max: np.in
                 return False
             pos += blen
             continue
-        if 0xCC <= b <= 0xCF:  # uint 8/16/32/64: only for what no shorter form holds
-            width = np.int64(1) << (b - 0xCC)
-            if pos + width > end:
-                return False
-            if b == 0xCF:
-                hi = _be(buf, pos, 4)
-                ok = hi != 0
-            else:
-                v = _be(buf, pos, width)
-                ok = v >= (np.int64(128) if b == 0xCC else np.int64(1) << (4 << (b - 0xCC)))
-            if not ok:
-                return False
-            pos += width
-            continue
-        if 0xD0 <= b <= 0xD3:  # int 8/16/32/64: only for negatives below the next form
-            width = np.int64(1) << (b - 0xD0)
-            if pos + width > end:
-                return False
-            first = np.int64(buf[pos])
-            if first < 0x80:
-                return False  # not negative: the unsigned forms hold it
-            if b == 0xD0:
-                ok = first < 0xE0  # below -32
-            elif b == 0xD3:
-                hi = _be(buf, pos, 4)
-                lo_top = np.int64(buf[pos + 4])
-                ok = hi != 0xFFFFFFFF or lo_top < 0x80  # below -2^31
-            else:
-                # As unsigned v (negative: v >= 2^(8w-1)), the value is v - 2^(8w); it
-                # must be below the shorter form's least, -2^(4w-1): v < 2^(8w) - 2^(4w-1).
-                v = _be(buf, pos, width)
-                ok = v < (np.int64(1) << (8 * width)) - (np.int64(1) << (4 * width - 1))
-            if not ok:
+        if 0xCC <= b <= 0xD3:  # uint and int 8/16/32/64
+            width = np.int64(1) << ((b - 0xCC) & 3)
+            if pos + width > end or not _int_form_ok(buf, pos, width, b >= 0xD0):
                 return False
             pos += width
             continue
@@ -199,22 +180,15 @@ def _check_one(buf: np.ndarray, start: np.int64, end: np.int64, depth_max: np.in
         elif 0x80 <= b <= 0x8F:
             n = b - 0x80
             container = _MAP
-        elif b == 0xDC or b == 0xDE:
-            if pos + 2 > end:
+        elif 0xDC <= b <= 0xDF:  # array 16/32, map 16/32: as for strs
+            width = np.int64(2) if b == 0xDC or b == 0xDE else np.int64(4)
+            if pos + width > end:
                 return False
-            n = _be(buf, pos, 2)
-            pos += 2
-            if n < 16:
+            n = _be(buf, pos, width)
+            pos += width
+            if n < (np.int64(16) if width == 2 else np.int64(65536)):
                 return False
-            container = _ARRAY if b == 0xDC else _MAP
-        elif b == 0xDD or b == 0xDF:
-            if pos + 4 > end:
-                return False
-            n = _be(buf, pos, 4)
-            pos += 4
-            if n < 65536:
-                return False
-            container = _ARRAY if b == 0xDD else _MAP
+            container = _ARRAY if b <= 0xDD else _MAP
         if container == 0:
             return False  # 0xc1, floats, extension types
         if n == 0:
