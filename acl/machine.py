@@ -228,9 +228,10 @@ def replay_block(
 
     The state must hold ``height - 1``, as for ``apply_block`` (else ``StateError``). The
     change set must decode strictly, record this height and timestamp, and leave the root
-    key alone, else ``changeset.ChangeSetError``. That it is the change set the txs produce is the proposer's word: the
-    caller compares the returned root with the header's, which binds the change set to
-    the block, and a node that wants to check the execution itself re-executes instead.
+    key alone, else ``changeset.ChangeSetError``. That it is the change set the txs
+    produce is the proposer's word: the caller compares the returned root with the
+    header's, which binds the change set to the block, and a node that wants to check
+    the execution itself re-executes instead.
     """
     prev_root = _check_next(state, genesis, height, timestamp_ms)
     writes = changeset.decode(change_set)

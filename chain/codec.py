@@ -60,6 +60,12 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise DecodeError(f"extension type {code} is not allowed")
 
 
+def _unpack(data: bytes) -> Value:
+    """One value, str as str and bin as bytes, only str or bytes map keys, no extension
+    types; canonical form is checked by the callers."""
+    return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_ext_hook)
+
+
 _CONTAINERS = (list, dict)
 
 
@@ -104,13 +110,7 @@ def decode(data: bytes, *, max_bytes: int = limits.BLOCK_BYTES_MAX) -> Value:
     if len(data) == 0:
         raise DecodeError("empty input")
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=True,
-            ext_hook=_ext_hook,
-        )
+        value = _unpack(data)
     except msgpack.ExtraData as exc:
         extra = getattr(exc, "extra", b"")
         raise DecodeError(f"{len(extra)} trailing bytes after the value") from None
@@ -144,11 +144,7 @@ def decode_many(datas: Sequence[bytes], *, max_bytes: int) -> list[Value | Decod
     for data, ok in zip(datas, fast, strict=True):
         if ok and len(data) <= max_bytes:
             try:
-                out.append(
-                    msgpack.unpackb(
-                        data, raw=False, use_list=True, strict_map_key=True, ext_hook=_ext_hook
-                    )
-                )
+                out.append(_unpack(data))
                 continue
             except (ValueError, TypeError, msgpack.UnpackException):  # never expected:
                 pass  # the kernel said canonical; let the reference say what is wrong
