@@ -105,11 +105,10 @@ def command(
             click.echo(
                 f"signing {int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...", err=True
             )
-            txs = presign(manifest, dataset_id, int(LOW_RATE_PER_S * low_s + rate * duration))
-            low_txs, high_txs = (
-                txs[: int(LOW_RATE_PER_S * low_s)],
-                txs[int(LOW_RATE_PER_S * low_s) :],
+            low_txs = presign(
+                manifest, dataset_id, int(LOW_RATE_PER_S * low_s), rate_per_s=LOW_RATE_PER_S
             )
+            high_txs = presign(manifest, dataset_id, int(rate * duration), rate_per_s=rate)
             click.echo(f"latency run: {LOW_RATE_PER_S:,.0f} txs/s for {low_s:.0f} s ...", err=True)
             low = asyncio.run(run_load(leader_first(urls), low_txs, rate_per_s=LOW_RATE_PER_S))
             pids = {n.node_id: read_pid(n) for n in manifest.nodes}

@@ -39,7 +39,7 @@ def command(directory: Path, rate: float, duration: float, out: Path | None, as_
         dataset_id = prepare_dataset(manifest, client)
     n = int(rate * duration)
     click.echo(f"signing {n:,} access events on {dataset_id} ...", err=True)
-    txs = presign(manifest, dataset_id, n)
+    txs = presign(manifest, dataset_id, n, rate_per_s=rate)
     click.echo(f"submitting at {rate:,.0f} txs/s for {duration:.1f} s ...", err=True)
     report = asyncio.run(run_load(leader_first(urls), txs, rate_per_s=rate, out=out))
     doc = {
