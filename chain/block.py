@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -131,6 +131,11 @@ class Block:
     header: BlockHeader
     txs: tuple[bytes, ...]
     results: tuple[int, ...]
+    _checked_ids: tuple[bytes, ...] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """The ids ``check_body`` found, once it has passed: the block is immutable, so a
+    follower's ledger and its store check the body once between them."""
 
     def to_bytes(self) -> bytes:
         fields, txs, results = self.header.fields(), list(self.txs), list(self.results)
@@ -175,9 +180,12 @@ class Block:
                 f"header says {h.tx_count} txs, body has {len(self.txs)} txs "
                 f"and {len(self.results)} results"
             )
+        if self._checked_ids is not None:
+            return list(self._checked_ids)
         ids = self.tx_ids()
         if merkle.root(ids) != h.tx_root:
             raise BlockError("tx_root does not match the block's txs")
         if results_root(ids, self.results) != h.results_root:
             raise BlockError("results_root does not match the block's results")
+        object.__setattr__(self, "_checked_ids", tuple(ids))
         return ids

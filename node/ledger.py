@@ -58,9 +58,12 @@ from chain.tx import Tx, TxError, decode_tx, decode_txs, signing_bytes_of
 from consensus.types import InvariantViolation
 from node.entry import EntryError, decode_entry, encode_entry
 from node.speculation import SpeculativeView, WriteLayer
+from storage.blockstore import DuplicateTxError
 from storage.lmdb_store import LmdbBlockStore, LmdbSnapshot
 
 log = logging.getLogger("grantchain.ledger")
+
+_DUPLICATE = "holds a tx the chain already has"
 
 VerifyBatch = Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
 
@@ -239,13 +242,15 @@ class Ledger:
                 return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
         if outcome is None:
             with self.store.snapshot() as view:
-                if any(view.tx_location(t) is not None for t in ids):
-                    return Applied(
-                        ApplyOutcome.SKIPPED, block, reason="holds a tx the chain already has"
-                    )
                 replayed = None
                 if change_set is not None and not self.verifies_committed:
                     replayed = self._replay(view, block, change_set)
+                # A replayed block's txs are looked up once, by the store as it appends
+                # (DuplicateTxError, below); one to be executed is skipped before that.
+                if (replayed is None or self.reexecutes) and any(
+                    view.tx_location(t) is not None for t in ids
+                ):
+                    return Applied(ApplyOutcome.SKIPPED, block, reason=_DUPLICATE)
             if replayed is not None and not self.reexecutes:
                 outcome, source = replayed, "change_set"
             else:
@@ -277,7 +282,10 @@ class Ledger:
                 f"block {h.height}: re-execution gives other results or state root than the "
                 f"proposer {h.proposer!r}: refusing to write a diverging state"
             )
-        self.store.append(block, outcome.writes)
+        try:
+            self.store.append(block, outcome.writes)
+        except DuplicateTxError:  # nothing of the block was written
+            return Applied(ApplyOutcome.SKIPPED, block, reason=_DUPLICATE)
         return Applied(ApplyOutcome.APPLIED, block, tuple(ids), source=source)
 
     def _replay(self, view: LmdbSnapshot, block: Block, change_set: bytes) -> BlockOutcome | None:

@@ -25,6 +25,10 @@ class AppendError(StoreError):
     """A block does not continue the chain (wrong height, link, log size, or a duplicate tx)."""
 
 
+class DuplicateTxError(AppendError):
+    """A block holds a tx the chain already has: nothing of it was written."""
+
+
 class TxLocation(NamedTuple):
     """Where a committed tx is. A named tuple: one is made per tx on the commit path."""
 

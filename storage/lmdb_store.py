@@ -47,7 +47,13 @@ from chain.block import Block, BlockError, BlockHeader
 from chain.hashing import leaf_hash
 from chain.merkle import Frontier
 from storage.appendcheck import check_and_extend
-from storage.blockstore import AppendError, NotAGrantchainStore, StateWrite, StoreError, TxLocation
+from storage.blockstore import (
+    DuplicateTxError,
+    NotAGrantchainStore,
+    StateWrite,
+    StoreError,
+    TxLocation,
+)
 from storage.rwlock import RWLock
 
 SCHEMA_VERSION = 1
@@ -546,7 +552,7 @@ class LmdbBlockStore:
             new_index = {}
             for pos, tx_id in enumerate(ids):
                 if tx_id in self._pending or txn.get(tx_id, db=index) is not None:
-                    raise AppendError(f"block {h.height}: tx {tx_id.hex()} is already stored")
+                    raise DuplicateTxError(f"block {h.height}: tx {tx_id.hex()} is already stored")
                 new_index[tx_id] = _LOC.pack(h.height, pos, log_start + pos, block.results[pos])
             flush = len(self._pending) + len(new_index) >= INDEX_FLUSH_TXS
             if flush:
@@ -569,11 +575,13 @@ class LmdbBlockStore:
             _append_sorted(txn, dbs["bodies"], [(key, body)], "bodies")
             txn.put(header_hash, key, db=dbs["hashes"])
             state = dbs["state"]
-            for k, v in state_writes:
-                if v is None:
-                    txn.delete(k, db=state)
-                else:
-                    txn.put(k, v, db=state)
+            puts = [(k, v) for k, v in state_writes if v is not None]
+            if puts:  # one call for all: the writes are one per key, in key order
+                txn.cursor(db=state).putmulti(puts)
+            if len(puts) != len(state_writes):
+                for k, v in state_writes:
+                    if v is None:
+                        txn.delete(k, db=state)
             meta = dbs["meta"]
             txn.put(b"height", key, db=meta)
             txn.put(b"log_size", _u64(h.log_size), db=meta)

@@ -9,7 +9,7 @@ from chain import merkle
 from chain.block import Block, BlockHeader
 from chain.merkle import Frontier
 from storage.appendcheck import check_and_extend
-from storage.blockstore import AppendError, StateWrite, TxLocation
+from storage.blockstore import DuplicateTxError, StateWrite, TxLocation
 
 
 class MemoryState:
@@ -110,7 +110,7 @@ class MemoryBlockStore:
         ids, _ = check_and_extend(block, self.head(), frontier)
         for tx_id in ids:
             if tx_id in self._txs:
-                raise AppendError(
+                raise DuplicateTxError(
                     f"block {block.header.height}: tx {tx_id.hex()} is already stored"
                 )
         h = block.header

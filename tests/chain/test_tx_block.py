@@ -135,3 +135,23 @@ def test_signing_bytes_from_raw_equal_the_encoded_ones(
 
     tx = _tx(payload=payload, nonce=nonce)
     assert signing_bytes_of(tx.to_bytes()) == tx.signing_bytes()
+
+
+def test_check_body_checks_once_and_a_changed_copy_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block is immutable, so a passed check is kept (a follower's ledger and store
+    both ask); a copy with other txs is a new block, checked anew."""
+    block = ChainBuilder().block(3)
+    calls = []
+    real = Block.tx_ids
+    monkeypatch.setattr(Block, "tx_ids", lambda self: calls.append(1) or real(self))
+    ids = block.check_body()
+    ids.append(b"caller's own list")
+    assert block.check_body() == ids[:-1] and len(calls) == 1
+    forged = dataclasses.replace(block, txs=(b"x", *block.txs[1:]))
+    with pytest.raises(BlockError, match="tx_root"):
+        forged.check_body()
+    with pytest.raises(BlockError, match="tx_root"):
+        forged.check_body()  # a failed check is not kept
+    assert len(calls) == 3

@@ -9,7 +9,7 @@ import pytest
 
 from chain import merkle
 from chain.hashing import EMPTY_ROOT, leaf_hash
-from storage.blockstore import AppendError, BlockStore
+from storage.blockstore import AppendError, BlockStore, DuplicateTxError
 from storage.lmdb_store import LmdbBlockStore
 from storage.memory_store import MemoryBlockStore
 from tests.factories import ANCHOR, ChainBuilder
@@ -100,7 +100,7 @@ def test_rejects_a_tx_already_in_the_chain(store: BlockStore) -> None:
     b = ChainBuilder()
     store.append(b.block(3))
     b.next_tx = 1  # the next block reuses tx #1 and #2
-    with pytest.raises(AppendError, match="already stored"):
+    with pytest.raises(DuplicateTxError, match="already stored"):
         store.append(b.block(2))
     assert store.height == 1 and store.log_size == 3
 
