@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import msgpack
+import orjson
 
 from acl import kinds as k
 from acl import payloads as pl
@@ -213,7 +214,7 @@ async def run_load(
                         headers={"content-type": "application/msgpack"},
                     ) as r:
                         status = r.status
-                        doc = await r.json() if status in (200, 202) else None
+                        doc = await r.json(loads=orjson.loads) if status in (200, 202) else None
                 except (TimeoutError, aiohttp.ClientError, ValueError):
                     report.retried_batches += 1
                     await asyncio.sleep(0.05 * (attempt + 1))

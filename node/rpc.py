@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
+import orjson
 from aiohttp import web
 
 import acl.queries as q
@@ -38,6 +39,12 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+def _json_fast(doc: dict[str, Any], *, status: int) -> web.Response:
+    """A JSON answer through orjson: a batch's answer holds a result per tx, and the
+    standard encoder spent ~1 us per tx of the event loop's time on it."""
+    return web.Response(body=orjson.dumps(doc), status=status, content_type="application/json")
 
 
 @web.middleware
@@ -189,13 +196,13 @@ async def submit_txs(request: web.Request) -> web.Response:
         v.status is Status.MEMPOOL_FULL or v.status is Status.NO_LEADER for v in verdicts
     ):
         code = 503
-        resp = web.json_response(
+        resp = _json_fast(
             {"results": results, "error": "node cannot take txs now; retry"}, status=code
         )
         resp.headers["Retry-After"] = "1"
         return resp
     if not wait:
-        return web.json_response({"results": results}, status=202)
+        return _json_fast({"results": results}, status=202)
     want = {
         v.tx_id: None
         for v in verdicts
@@ -226,7 +233,7 @@ async def submit_txs(request: web.Request) -> web.Response:
         elif tx_id in want:
             results[i]["status"] = "pending"
     all_done = all(v.tx_id in found for v in verdicts if v.tx_id in want)
-    return web.json_response({"results": results}, status=200 if all_done else 202)
+    return _json_fast({"results": results}, status=200 if all_done else 202)
 
 
 async def get_tx(request: web.Request) -> web.Response:
