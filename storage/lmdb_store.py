@@ -24,10 +24,15 @@ nodes sort after all stored ones and go in with LMDB's fast append.
 
 The tx index is the one table keyed by random hashes: inserting a block's 1,000 ids
 dirties ~1,000 B-tree pages, so a commit would write megabytes. It is therefore derived
-data, written in sorted batches of ``INDEX_FLUSH_TXS`` inside a block's transaction;
-ids of the blocks since the last batch (``meta/indexed_height``) live in memory and are
-rebuilt from the blocks themselves at open. Nothing acknowledged depends on the batch:
-the blocks are durable on every append.
+data, written in sorted batches of ``INDEX_FLUSH_TXS``; ids of the blocks since the last
+complete batch (``meta/indexed_height``) live in memory and are rebuilt from the blocks
+themselves at open. Nothing acknowledged depends on the batch: the blocks are durable on
+every append. A batch goes to disk in ``INDEX_FLUSH_CHUNKS`` key ranges, one inside each
+of the next blocks' transactions (each range touches its own share of the index's
+pages), so that no one block waits for the whole batch; the last range also records the
+batch's height. An id may thus be written twice (a crash between two ranges, then the
+rebuild): index writes overwrite, with the same value. Duplicate txs are refused before,
+by the append's own lookup.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ SCHEMA_VERSION = 1
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
 MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
 INDEX_FLUSH_TXS = 65_536
+INDEX_FLUSH_CHUNKS = 64
+"""A batch of 65,536 ids in one transaction held its block back ~0.2 s (a p99 spike at
+20,000 txs/s); in ranges of ~1,000 ids, each following block carries a few ms more."""
 MAP_HEADROOM_FRACTION = 0.5
 STATE_WRITE_BYTES_GUESS = 256
 """Key, value and page overhead of a typical ACL state write, for the map-room check."""
@@ -189,6 +197,10 @@ class LmdbBlockStore:
             for pos, tx_id in enumerate(block.tx_ids()):
                 pending[tx_id] = _LOC.pack(h.height, pos, start + pos, block.results[pos])
         self._pending = pending
+        self._round: list[list[bytes]] = []
+        """The key ranges (sorted ids) of the batch being written still to go, in order."""
+        self._round_height = self._indexed_height
+        """The height the batch being written covers."""
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -554,13 +566,19 @@ class LmdbBlockStore:
                 if tx_id in self._pending or txn.get(tx_id, db=index) is not None:
                     raise DuplicateTxError(f"block {h.height}: tx {tx_id.hex()} is already stored")
                 new_index[tx_id] = _LOC.pack(h.height, pos, log_start + pos, block.results[pos])
-            flush = len(self._pending) + len(new_index) >= INDEX_FLUSH_TXS
-            if flush:
-                batch = sorted({**self._pending, **new_index}.items())
-                _, added = txn.cursor(db=index).putmulti(batch, overwrite=False)
-                if added != len(batch):
-                    raise StoreError(f"tx index: {len(batch) - added} ids were already indexed")
-                txn.put(b"indexed_height", key, db=dbs["meta"])
+            chunks, round_height = self._round, self._round_height
+            pending = self._pending
+            if not chunks and len(pending) + len(new_index) >= INDEX_FLUSH_TXS:
+                keys = sorted([*pending, *new_index])  # 3x faster than sorting the items
+                size = -(-len(keys) // INDEX_FLUSH_CHUNKS)
+                chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
+                round_height = h.height
+            if chunks:
+                txn.cursor(db=index).putmulti(
+                    [(k, new_index.get(k) or pending[k]) for k in chunks[0]]
+                )
+                if len(chunks) == 1:
+                    txn.put(b"indexed_height", _u64(round_height), db=dbs["meta"])
             items = list(
                 zip(
                     map(_U64.pack, range(log_start, log_start + len(block.txs))),
@@ -587,12 +605,15 @@ class LmdbBlockStore:
             txn.put(b"log_size", _u64(h.log_size), db=meta)
             if h.height == 1:
                 txn.put(b"anchor", h.prev_hash, db=meta)
-        # Committed: only now may readers stop finding these ids in memory.
-        if flush:
-            self._pending = {}
-            self._indexed_height = h.height
-        else:
-            self._pending.update(new_index)
+        # Committed: only now may readers stop finding the written ids in memory.
+        pending = self._pending
+        pending.update(new_index)
+        if chunks:
+            for tx_id in chunks[0]:
+                del pending[tx_id]
+            self._round, self._round_height = chunks[1:], round_height
+            if len(chunks) == 1:
+                self._indexed_height = round_height
 
     def _ensure_room(self, bytes_needed: int) -> None:
         info = self._env.info()
@@ -615,10 +636,11 @@ class LmdbBlockStore:
             return
         batch = sorted(self._pending.items())
         with self._lock.shared(), self._env.begin(write=True) as txn:
-            txn.cursor(db=self._dbs["txindex"]).putmulti(batch, overwrite=False)
+            txn.cursor(db=self._dbs["txindex"]).putmulti(batch)
             txn.put(b"indexed_height", _u64(self._height), db=self._dbs["meta"])
         self._pending = {}
-        self._indexed_height = self._height
+        self._round = []
+        self._indexed_height = self._round_height = self._height
 
     def close(self) -> None:
         if not self._readonly:

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from chain.assemble import assemble_block
+from storage import lmdb_store
 from storage.lmdb_store import LmdbBlockStore
 from tests.factories import ANCHOR, CHAIN_ID, txs
 
 
 def main(path: str) -> None:
+    flush = os.environ.get("CRASH_INDEX_FLUSH")  # "txs,chunks": small tx index batches
+    if flush:
+        lmdb_store.INDEX_FLUSH_TXS, lmdb_store.INDEX_FLUSH_CHUNKS = map(int, flush.split(","))
     store = LmdbBlockStore.open(path)
     print("ready", store.height, flush=True)
     while True:

@@ -8,11 +8,13 @@ from pathlib import Path
 import lmdb
 import pytest
 
+from chain.assemble import assemble_block
+from chain.block import Block
 from chain.hashing import leaf_hash
 from storage import lmdb_store
 from storage.blockstore import AppendError, NotAGrantchainStore
 from storage.lmdb_store import LmdbBlockStore
-from tests.factories import ChainBuilder
+from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder
 
 
 def test_reopen_sees_every_appended_block(tmp_path: Path) -> None:
@@ -105,3 +107,61 @@ def test_map_grows_for_state_writes_larger_than_guessed(
         assert s.height == 1 and s.state().get(b"big/0499") == bytes([499 % 251]) * 4000
         used, size = s.map_usage()
         assert used < size
+
+
+def _indexed_on_disk(s: LmdbBlockStore) -> tuple[int, int]:
+    """(ids in the LMDB tx index, meta/indexed_height)."""
+    with s._env.begin() as txn:
+        n = txn.stat(s._dbs["txindex"])["entries"]
+        raw = txn.get(b"indexed_height", db=s._dbs["meta"])
+    return n, int.from_bytes(raw or b"\0", "big")
+
+
+def test_the_tx_index_goes_to_disk_a_key_range_per_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is written in key ranges, one per following block; every id is found
+    (in memory or on disk) at every step, and duplicates are refused at every step."""
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 4)
+    b = ChainBuilder()
+    blocks = []
+    on_disk = []
+    with LmdbBlockStore.open(tmp_path) as s:
+        for _ in range(12):
+            blocks.append(b.block(7))
+            s.append(blocks[-1])
+            on_disk.append(_indexed_on_disk(s))
+            for blk in blocks:
+                for pos, raw in enumerate(blk.txs):
+                    loc = s.tx_location(leaf_hash(raw))
+                    assert loc is not None and (loc.height, loc.position) == (
+                        blk.header.height,
+                        pos,
+                    )
+            for old in (blocks[0], blocks[-1]):  # on disk by now / in memory only
+                with pytest.raises(AppendError, match="already stored"):
+                    s.append(_block_with(s, old.txs[:1]))
+    # Block 3 brings the ids in memory to 21: a batch in ranges of 6, 6, 6 and 3 goes
+    # with blocks 3 to 6, the last one recording the batch's height (3). Block 7 starts
+    # the next batch (blocks 4 to 7: 28 ids, 4 ranges of 7), complete at block 10.
+    assert [n for n, _ in on_disk] == [0, 0, 6, 12, 18, 21, 28, 35, 42, 49, 56, 63]
+    assert [h for _, h in on_disk] == [0, 0, 0, 0, 0, 3, 3, 3, 3, 7, 7, 7]
+    with LmdbBlockStore.open(tmp_path) as s:  # close wrote them all
+        assert _indexed_on_disk(s) == (12 * 7, 12)
+
+
+def _block_with(s: LmdbBlockStore, raws: tuple[bytes, ...]) -> Block:
+    block, _ = assemble_block(
+        chain_id=CHAIN_ID,
+        prev=s.head(),
+        anchor=ANCHOR,
+        frontier=s.frontier(),
+        txs=list(raws),
+        results=[0] * len(raws),
+        state_root=b"\x00" * 32,
+        timestamp_ms=10_000_000,
+        proposer="t",
+        round=1,
+    )
+    return block
