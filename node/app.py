@@ -468,14 +468,18 @@ class Node:
         """Wait until each tx is applied here (or the timeout); return those that were."""
         wait = _CommitWait(asyncio.get_running_loop().create_future())
         # No await between a lookup and its registration, and blocks are announced to
-        # this loop only after they are stored: a tx missed here is announced later.
+        # this loop only after they are stored: a tx missed here is announced later. A
+        # tx still in the mempool needs no lookup: the consensus thread takes it out
+        # only as its block is applied, before it announces the block to this loop.
+        queued = self.mempool.__contains__
+        waiters = self._waiters
         with self.store.snapshot() as view:
             for tx_id in dict.fromkeys(tx_ids):
-                loc = view.tx_location(tx_id)
+                loc = None if queued(tx_id) else view.tx_location(tx_id)
                 if loc is not None:
                     wait.found[tx_id] = loc
                 else:
-                    self._waiters.setdefault(tx_id, []).append(wait)
+                    waiters.setdefault(tx_id, []).append(wait)
                     wait.missing += 1
         registered = wait.missing
         self._waiter_count += registered

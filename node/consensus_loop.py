@@ -179,6 +179,7 @@ class ConsensusLoop:
             self._abandon_in_flight()  # another entry committed where ours were expected
         if result.outcome is ApplyOutcome.APPLIED:
             self.metrics.blocks_applied_from.labels(result.source).inc()
+            # Out of the mempool before announced: Node.wait_committed counts on it.
             with self.mempool_lock:
                 self.mempool.remove(result.tx_ids)
             self._on_applied(result)
@@ -219,6 +220,8 @@ class ConsensusLoop:
                     break
                 if result.outcome is ApplyOutcome.APPLIED:
                     self.metrics.blocks_applied_from.labels(result.source).inc()
+                    with self.mempool_lock:  # before the announcement, as in apply
+                        self.mempool.remove(result.tx_ids)
                     self._on_applied(result)
             failures = 0 if store.height > before else failures + 1
         head = store.header(target_height)

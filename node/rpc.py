@@ -190,19 +190,22 @@ async def submit_txs(request: web.Request) -> web.Response:
         )
     started = time.perf_counter()
     verdicts = await node.submit(txs)
-    results = [v.to_json() for v in verdicts]
     # (identity tests: hashing an Enum member runs Python code, and this runs per tx)
     if verdicts and all(
         v.status is Status.MEMPOOL_FULL or v.status is Status.NO_LEADER for v in verdicts
     ):
         code = 503
         resp = _json_fast(
-            {"results": results, "error": "node cannot take txs now; retry"}, status=code
+            {
+                "results": [v.to_json() for v in verdicts],
+                "error": "node cannot take txs now; retry",
+            },
+            status=code,
         )
         resp.headers["Retry-After"] = "1"
         return resp
     if not wait:
-        return _json_fast({"results": results}, status=202)
+        return _json_fast({"results": [v.to_json() for v in verdicts]}, status=202)
     want = {
         v.tx_id: None
         for v in verdicts
@@ -217,12 +220,13 @@ async def submit_txs(request: web.Request) -> web.Response:
                 height, max(0.0, min(CERT_WAIT_S, deadline - time.perf_counter()))
             )
     receipts = await node.receipts(list(found)) if with_receipts else {}
-    for i, v in enumerate(verdicts):
+    results = []
+    for v in verdicts:
         tx_id = v.tx_id
         loc = found.get(tx_id) if tx_id is not None else None
         if tx_id is not None and loc is not None:
-            doc = results[i] = {
-                "tx_id": results[i]["tx_id"],
+            doc: dict[str, Any] = {
+                "tx_id": tx_id.hex(),
                 "status": "committed",
                 "height": loc.height,
                 "position": loc.position,
@@ -230,8 +234,11 @@ async def submit_txs(request: web.Request) -> web.Response:
             }
             if with_receipts:
                 doc["receipt"] = receipts.get(tx_id)
-        elif tx_id in want:
-            results[i]["status"] = "pending"
+        else:
+            doc = v.to_json()
+            if tx_id in want:
+                doc["status"] = "pending"
+        results.append(doc)
     all_done = all(v.tx_id in found for v in verdicts if v.tx_id in want)
     return _json_fast({"results": results}, status=200 if all_done else 202)
 
