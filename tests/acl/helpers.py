@@ -37,6 +37,8 @@ class LocalChain:
         outcome = apply_block(
             self.state, genesis=self.genesis, height=self.height + 1, timestamp_ms=ts, txs=txs
         )
+        # Exact ints: a block's encoding and results root have a fast path only for them.
+        assert all(type(r) is int for r in outcome.results), "results are not plain ints"
         self.state.apply(outcome.writes)
         replayed = replay_block(
             self.replica,
