@@ -606,7 +606,6 @@ class LmdbBlockStore:
             if h.height == 1:
                 txn.put(b"anchor", h.prev_hash, db=meta)
         # Committed: only now may readers stop finding the written ids in memory.
-        pending = self._pending
         pending.update(new_index)
         if chunks:
             for tx_id in chunks[0]:
