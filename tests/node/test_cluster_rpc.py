@@ -321,3 +321,21 @@ def test_clients_fail_over_past_a_dead_url(cluster: Manifest, story: StoryRun) -
             return await ac.status()
 
     assert asyncio.run(run())["node_id"] == cluster.nodes[0].node_id
+
+
+def test_load_command_writes_the_ids_it_saw_committed(cluster: Manifest, tmp_path: Path) -> None:
+    """``grantchain load``: every id it writes to --out is committed, and its summary
+    counts them."""
+    out = tmp_path / "acked.txt"
+    res = grantchain(
+        "load", "--cluster", str(cluster.directory), "--rate", "300", "--duration", "1",
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout.strip().splitlines()[-1])
+    ids = out.read_text().split()
+    assert doc["submitted"] == 300 and doc["committed"] == len(ids) == len(set(ids)) == 300
+    assert doc["failed_batches"] == 0 and doc["latency_ms_p99"] > 0
+    with Client([n.rpc_url for n in cluster.nodes]) as client:
+        for tx_id in ids[:: len(ids) // 10]:
+            assert client.tx(tx_id)["result"] == "accepted"
