@@ -23,9 +23,10 @@ from pathlib import Path
 import click
 
 from chain import limits
-from node import gc_policy
 from node.client import Client
-from node.cluster import (
+from node.cluster.consortium import ConsortiumSpec, create_consortium
+from node.cluster.load import LoadReport, leader_first, prepare_dataset, presign, run_load
+from node.cluster.local import (
     free_base_port,
     read_pid,
     start_node,
@@ -33,9 +34,8 @@ from node.cluster import (
     wait_for_leader,
     warm_kernels,
 )
-from node.config import load_config, write_config
-from node.consortium import ConsortiumSpec, create_consortium
-from node.load import LoadReport, leader_first, prepare_dataset, presign, run_load
+from node.runtime import gc_policy
+from node.runtime.config import load_config, write_config
 
 TARGET_TXS_PER_S = 20_000
 LOW_RATE_PER_S = 1_000.0

@@ -9,7 +9,7 @@ value (a non-minimal int, unsorted or duplicate keys, a float) is rejected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -60,9 +60,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise DecodeError(f"extension type {code} is not allowed")
 
 
-def _unpack(data: bytes) -> Value:
+def unpack(data: bytes) -> Value:
     """One value, str as str and bin as bytes, only str or bytes map keys, no extension
-    types; canonical form is checked by the callers."""
+    types; canonical form is NOT checked: only for bytes already known to be canonical
+    (``decode`` checks, ``chain.batch_decode`` screens)."""
     return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_ext_hook)
 
 
@@ -110,7 +111,7 @@ def decode(data: bytes, *, max_bytes: int = limits.BLOCK_BYTES_MAX) -> Value:
     if len(data) == 0:
         raise DecodeError("empty input")
     try:
-        value = _unpack(data)
+        value = unpack(data)
     except msgpack.ExtraData as exc:
         extra = getattr(exc, "extra", b"")
         raise DecodeError(f"{len(extra)} trailing bytes after the value") from None
@@ -127,29 +128,3 @@ def decode(data: bytes, *, max_bytes: int = limits.BLOCK_BYTES_MAX) -> Value:
     if again != bytes(data):
         raise DecodeError("non-canonical encoding (re-encoding gives different bytes)")
     return value
-
-
-def decode_many(datas: Sequence[bytes], *, max_bytes: int) -> list[Value | DecodeError]:
-    """``decode`` of each input, with the ``DecodeError`` in the place of one that fails.
-
-    On the numba backend a kernel first screens the whole batch
-    (``chain.kernels.msgpack_canon``, the same verdicts as ``decode``); an input it finds
-    canonical is only unpacked, skipping the general checks and the re-encoding, which
-    cost more than the unpacking itself. Every other input goes through ``decode``."""
-    from chain.kernels import backend  # the backends' reference twin decodes: import late
-
-    screen = backend.active().canonical_msgpack
-    fast = screen(datas) if screen is not None and datas else [False] * len(datas)
-    out: list[Value | DecodeError] = []
-    for data, ok in zip(datas, fast, strict=True):
-        if ok and len(data) <= max_bytes:
-            try:
-                out.append(_unpack(data))
-                continue
-            except (ValueError, TypeError, msgpack.UnpackException):  # never expected:
-                pass  # the kernel said canonical; let the reference say what is wrong
-        try:
-            out.append(decode(data, max_bytes=max_bytes))
-        except DecodeError as exc:
-            out.append(exc)
-    return out

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chain import codec, limits, signing
+from chain import batch_decode, codec, limits, signing
 from chain.hashing import leaf_hash
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -141,9 +141,9 @@ def decode_tx(raw: bytes) -> Tx:
 def decode_txs(raws: Sequence[bytes]) -> list[Tx | TxError]:
     """``decode_tx`` of each raw, with the ``TxError`` in the place of one that fails: a
     batch at a time, which the numba backend screens in one kernel call
-    (``codec.decode_many``)."""
+    (``batch_decode.decode_many``)."""
     sized = [r for r in raws if len(r) <= limits.TX_BYTES_MAX]
-    decoded = iter(codec.decode_many(sized, max_bytes=limits.TX_BYTES_MAX))
+    decoded = iter(batch_decode.decode_many(sized, max_bytes=limits.TX_BYTES_MAX))
     out: list[Tx | TxError] = []
     for raw in raws:
         if len(raw) > limits.TX_BYTES_MAX:

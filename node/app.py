@@ -29,15 +29,16 @@ from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
 from consensus.config import RaftConfig
 from consensus.types import Message, Role
-from node import tls
-from node.admission import Admitted, Candidate, Status, screen
-from node.certificates import CertificateCollector
-from node.config import NodeConfig
-from node.consensus_loop import CatchUpRequest, ConsensusLoop
-from node.keys import load_private_key
-from node.ledger import Applied, Ledger
-from node.mempool import AddOutcome, Mempool
-from node.messages import (
+from node.consensus_driver.loop import CatchUpRequest, ConsensusLoop
+from node.pipeline.admission import Admitted, Candidate, Status, screen
+from node.pipeline.certificates import CertificateCollector
+from node.pipeline.ledger import Applied, Ledger
+from node.pipeline.mempool import AddOutcome, Mempool
+from node.runtime.config import NodeConfig
+from node.runtime.keys import load_private_key
+from node.runtime.metrics import NodeMetrics
+from node.transport import tls
+from node.transport.messages import (
     CONSENSUS_MESSAGES,
     WIRE,
     BlockRequest,
@@ -45,9 +46,8 @@ from node.messages import (
     ForwardTxs,
     HeaderSig,
 )
-from node.metrics import NodeMetrics
-from node.peer import PeerNetwork, PeerOptions
-from node.wire import WireError
+from node.transport.peer import PeerNetwork, PeerOptions
+from node.transport.wire import WireError
 from storage.blockstore import TxLocation
 from storage.lmdb_store import LmdbBlockStore
 from storage.receipts import build_receipts
@@ -530,8 +530,8 @@ async def serve(cfg: NodeConfig) -> int:
     """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
     from aiohttp import web
 
-    from node import gc_policy
-    from node.rpc import make_app
+    from node.api.routes import make_app
+    from node.runtime import gc_policy
 
     gc_policy.tune()
     node = Node(cfg)

@@ -26,7 +26,7 @@ class Backend:
     """Keys about to sign (registered signers, validators): the numba backend builds
     their verification tables now rather than on first use. Verdicts never depend on it."""
     canonical_msgpack: Callable[[Sequence[bytes]], list[bool]] | None = None
-    """Screens a batch for ``chain.codec.decode_many`` (verdicts of
+    """Screens a batch for ``chain.batch_decode.decode_many`` (verdicts of
     ``reference.canonical_msgpack``); None: decode each input in full instead."""
 
 

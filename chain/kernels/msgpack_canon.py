@@ -9,7 +9,7 @@ container with items deeper than ``limits.PAYLOAD_DEPTH_MAX``, every str well-fo
 (as Python's strict decoder: no overlong form, no surrogate, nothing above U+10FFFF),
 nothing after the value. Sizes are the caller's to check.
 
-``codec.decode_many`` runs this first and unpacks the inputs it accepts without the
+``batch_decode.decode_many`` runs this first and unpacks the inputs it accepts without the
 general checks; an input it refuses takes the reference path, which names the problem.
 So a wrong "no" would cost only time; a wrong "yes" would let a non-canonical encoding
 in, which the tests rule out against the reference on generated and mutated inputs.

@@ -15,8 +15,9 @@ import sys
 from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.storage import MemoryRaftStorage
+from node.sim.options import CoreFactory, SimOptions
 from node.sim.runner import describe_failure, parse_seeds, run_seeds
-from node.sim.world import CoreFactory, SeedResult, SimOptions
+from node.sim.world import SeedResult
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,9 @@ import hashlib
 import random
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.storage import MemoryRaftStorage
 from consensus.types import (
@@ -21,12 +22,24 @@ from consensus.types import (
     Role,
     Snapshot,
 )
-from node.driver import Driver
+from node.consensus_driver.driver import Driver
 from node.sim.checker import STATE_MACHINE_SAFETY, Checker, LogView, Violation
 from node.sim.faults import NodeCrash
+from node.sim.network import SimNetwork
+from node.sim.options import SimOptions
 
-if TYPE_CHECKING:
-    from node.sim.world import Simulation
+
+class Host(Protocol):
+    """What a simulated node needs of the simulation that runs it (``world.Simulation``)."""
+
+    seed: int
+    opts: SimOptions
+    now: int
+    checker: Checker
+    net: SimNetwork
+    raft_config: RaftConfig
+
+    def trace_event(self, what: object) -> None: ...
 
 
 class SimStorage(MemoryRaftStorage):
@@ -102,7 +115,7 @@ class SimTransport:
     an append acknowledgement leaves (fault model #2's "SIGKILL after sending a vote,
     after answering an append")."""
 
-    def __init__(self, sim: Simulation, node: SimNode) -> None:
+    def __init__(self, sim: Host, node: SimNode) -> None:
         self._sim = sim
         self._node = node
 
@@ -123,7 +136,7 @@ class SimTransport:
 
 
 class SimNode:
-    def __init__(self, sim: Simulation, node_id: str, voters: Sequence[str]) -> None:
+    def __init__(self, sim: Host, node_id: str, voters: Sequence[str]) -> None:
         self.sim = sim
         self.id = node_id
         self.storage = SimStorage(node_id, voters, sim.checker)

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from node.sim.world import SeedResult, SimOptions, run_seed
+from node.sim.options import SimOptions
+from node.sim.world import SeedResult, run_seed
 
 
 @dataclass

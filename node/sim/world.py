@@ -17,12 +17,8 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from consensus.config import RaftConfig
-from consensus.raft import Raft
-from consensus.storage import MemoryRaftStorage
 from consensus.types import (
     AppendEntriesResponse,
     ConfOp,
@@ -39,36 +35,8 @@ from node.sim.checker import (
 )
 from node.sim.faults import FaultProfile, NodeCrash
 from node.sim.network import LinkFaults, SimNetwork
+from node.sim.options import SimOptions
 from node.sim.replica import SimNode
-
-CoreFactory = Callable[[str, MemoryRaftStorage, random.Random, RaftConfig], Raft]
-
-
-def default_core(
-    node_id: str, storage: MemoryRaftStorage, rng: random.Random, cfg: RaftConfig
-) -> Raft:
-    return Raft(node_id, storage, rng, cfg)
-
-
-@dataclass(frozen=True)
-class SimOptions:
-    nodes: int = 3
-    ticks: int = 1000
-    proposals_per_tick: int = 10
-    #: Faults stop this long before the end; by then the cluster must have a leader,
-    #: have committed new entries and have every voter caught up (fault model #10).
-    heal_bound_ticks: int = 200
-    #: No new proposals in the final ticks, so "caught up" has a fixed target.
-    drain_ticks: int = 60
-    compact_every_entries: int = 300
-    trace_len: int = 80
-    faults: bool = True
-    #: Check at every send that votes and acknowledged entries are already durable
-    #: (off only to show the end-to-end checkers catch the same bugs without it).
-    check_persist_before_send: bool = True
-    #: Base Raft settings; each seed's profile may turn pre-vote or check-quorum off.
-    raft: RaftConfig = field(default_factory=RaftConfig)
-    core: CoreFactory = default_core
 
 
 @dataclass

@@ -10,7 +10,7 @@ from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.storage import MemoryRaftStorage
 from consensus.types import Entry, EntryKind, Message, Role, Snapshot
-from node.driver import Driver
+from node.consensus_driver.driver import Driver
 
 CFG = RaftConfig(election_timeout_ticks=10, heartbeat_ticks=1)
 

@@ -22,7 +22,7 @@ from consensus.types import (
     Role,
     Snapshot,
 )
-from node.driver import Driver
+from node.consensus_driver.driver import Driver
 
 MESSAGE_TYPES = [
     types.RequestVote,

@@ -17,7 +17,7 @@ from consensus.types import (
     Snapshot,
     SnapshotMeta,
 )
-from node.driver import Driver
+from node.consensus_driver.driver import Driver
 
 
 def _fill(c: Cluster, leader: str, n: int, tag: str) -> None:

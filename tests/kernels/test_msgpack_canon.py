@@ -1,6 +1,6 @@
 """The canonical-msgpack screening kernel against its reference, ``chain.codec.decode``:
 the same verdict on every input, generated, mutated and crafted (``selfcheck``'s
-boundary cases); and ``codec.decode_many``/``tx.decode_txs`` on both backends."""
+boundary cases); and ``batch_decode.decode_many``/``tx.decode_txs`` on both backends."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain import codec, limits
+from chain import batch_decode, codec, limits
 from chain.kernels import backend, msgpack_canon, reference, selfcheck
 from chain.tx import TxError, decode_tx, decode_txs
 from tests.factories import txs
@@ -87,7 +87,7 @@ def test_mutated_and_random_bytes_agree(datas: list[bytes]) -> None:
 def test_decode_many_is_decode_for_each_input(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backend, "_active", backend.load(name))
     cases = [*selfcheck.msgpack_cases(), codec.encode({"a": [1, 2]}), b"\xc4\x03abc"]
-    got = codec.decode_many(cases, max_bytes=1000)
+    got = batch_decode.decode_many(cases, max_bytes=1000)
     for data, result in zip(cases, got, strict=True):
         if len(data) > 1000:
             assert isinstance(result, codec.DecodeError) and "over the limit" in str(result)

@@ -16,10 +16,16 @@ import httpx
 from acl import kinds as k
 from acl import payloads as pl
 from node.client import Client
-from node.cluster import cluster_status, free_base_port, start_node, stop_node, wait_for_leader
-from node.config import load_config, write_config
-from node.consortium import ConsortiumSpec, Manifest, create_consortium
-from node.scenario import signer_for
+from node.cluster.consortium import ConsortiumSpec, Manifest, create_consortium
+from node.cluster.local import (
+    cluster_status,
+    free_base_port,
+    start_node,
+    stop_node,
+    wait_for_leader,
+)
+from node.cluster.scenario import signer_for
+from node.runtime.config import load_config, write_config
 
 SETTLE_TIMEOUT_S = 60.0
 

@@ -11,7 +11,7 @@ import msgpack
 from acl import kinds as k
 from acl import payloads as pl
 from node.client import Client
-from node.scenario import signer_for
+from node.cluster.scenario import signer_for
 from tests.node.clusters import get, leader_url, running_cluster
 
 MEMPOOL_TXS = 4

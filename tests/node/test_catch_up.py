@@ -12,9 +12,9 @@ from typing import Any
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from node.client import Client
-from node.cluster import start_node, stop_node, wait_for_leader
-from node.consensus_loop import COMPACT_EVERY_ENTRIES
-from node.load import leader_first, prepare_dataset, presign, run_load
+from node.cluster.load import leader_first, prepare_dataset, presign, run_load
+from node.cluster.local import start_node, stop_node, wait_for_leader
+from node.consensus_driver.loop import COMPACT_EVERY_ENTRIES
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
 from tests.node.clusters import running_cluster, wait_converged

@@ -24,8 +24,8 @@ from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from chain.tx import sign_tx
 from node.client import AsyncClient, Client, RpcError
-from node.consortium import Manifest
-from node.scenario import StoryRun, run_story, signer_for
+from node.cluster.consortium import Manifest
+from node.cluster.scenario import StoryRun, run_story, signer_for
 from tests.conftest import grantchain
 from tests.node.clusters import register_dataset, running_cluster, wait_converged
 
@@ -118,7 +118,7 @@ def test_metrics_and_openapi(cluster: Manifest, story: StoryRun) -> None:
     url = cluster.nodes[0].rpc_url
     text = httpx.get(url + "/metrics").text
     assert "grantchain_height" in text and "grantchain_blocks_applied_total" in text
-    assert 'python_gc_collections_total{generation="2"}' in text  # see node.gc_policy
+    assert 'python_gc_collections_total{generation="2"}' in text  # see node.runtime.gc_policy
     spec = httpx.get(url + "/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     for path in (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.consensus_loop import COMPACT_EVERY_BYTES, COMPACT_EVERY_ENTRIES, should_compact
+from node.consensus_driver.loop import COMPACT_EVERY_BYTES, COMPACT_EVERY_ENTRIES, should_compact
 
 
 def test_the_log_is_compacted_by_entries_or_by_bytes() -> None:

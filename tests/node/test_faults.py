@@ -20,9 +20,9 @@ import httpx
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from node.client import Client
-from node.cluster import start_node, stop_node, wait_for_leader
-from node.consortium import Manifest
-from node.load import LoadReport, prepare_dataset, presign, run_load
+from node.cluster.consortium import Manifest
+from node.cluster.load import LoadReport, prepare_dataset, presign, run_load
+from node.cluster.local import start_node, stop_node, wait_for_leader
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
 from tests.conftest import grantchain
@@ -93,7 +93,7 @@ def _applied_from(url: str) -> dict[str, float]:
 def test_sigkill_leader_then_follower_under_load(tmp_path: Path) -> None:
     acked = tmp_path / "acked.txt"
     # Blocks of at most 10 txs: each batch of the load makes several, so the leader has
-    # a full pipeline of blocks in flight (node.consensus_loop) when it is killed.
+    # a full pipeline of blocks in flight (node.consensus_driver.loop) when it is killed.
     with running_cluster(
         tmp_path / "cluster", block_txs_max=10, node_config={"n3": {"reexecute_blocks": True}}
     ) as manifest:

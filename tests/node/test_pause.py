@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from node.client import Client
-from node.cluster import read_pid, wait_for_leader
+from node.cluster.local import read_pid, wait_for_leader
 from tests.node.clusters import register_dataset, running_cluster, wait_converged
 
 

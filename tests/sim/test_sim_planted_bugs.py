@@ -26,8 +26,9 @@ from node.sim.checker import (
     PROGRESS,
     STATE_MACHINE_SAFETY,
 )
+from node.sim.options import SimOptions
 from node.sim.runner import describe_failure
-from node.sim.world import SimOptions, run_seed
+from node.sim.world import run_seed
 
 SAFETY = {
     ELECTION_SAFETY,

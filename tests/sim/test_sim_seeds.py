@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from sim_seeds import FRESH_5_NODE_SEEDS, FRESH_BASE, fresh_seeds
 
+from node.sim.options import SimOptions
 from node.sim.runner import describe_failure, run_seeds
-from node.sim.world import SimOptions, run_seed
+from node.sim.world import run_seed
 
 #: Seeds that found real bugs. Those found before the simulator's fault draws last
 #: changed now replay other scenarios; all stay as a fixed, always-run sample.

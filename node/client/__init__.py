@@ -1,0 +1,21 @@
+"""The Python SDK: sign txs with a key and talk to a node's RPC, sync or async.
+
+    from node.client import Client, TxSigner
+    signer = TxSigner.from_key_file("orgs/org2/app.key", chain_id="c1")
+    with Client("http://127.0.0.1:7700") as c:
+        tx = signer.sign("audit.data_access", {...})
+        receipt = c.submit([tx], wait=True)["results"][0]["receipt"]
+
+``Client`` follows writes to the leader only in the sense that any node accepts them
+(followers forward); on a 503 or a connection error it tries the next URL it was given,
+which is how a caller rides through a leader change.
+
+A package: ``signer`` (``TxSigner``) and ``rpc`` (``Client``, ``AsyncClient``,
+``RpcError``), re-exported here, which is the name users import. May import ``chain``
+and ``node.runtime`` (key files); nothing else of ``node``.
+"""
+
+from node.client.rpc import TIMEOUT_S, AsyncClient, Client, RpcError
+from node.client.signer import TxSigner
+
+__all__ = ["TIMEOUT_S", "AsyncClient", "Client", "RpcError", "TxSigner"]

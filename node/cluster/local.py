@@ -1,0 +1,244 @@
+"""A local cluster: the nodes of one consortium directory as background processes.
+
+Each node runs ``grantchain node run`` in its own process session, logging to
+``nodes/<id>/node.log``, with its pid in ``nodes/<id>/node.pid``. Everything else —
+who leads, heights — is asked of the nodes themselves over RPC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node.cluster.consortium import (
+    ConsortiumSpec,
+    Manifest,
+    NodeEntry,
+    chain_id_from_name,
+    create_consortium,
+    load_manifest,
+)
+
+ROLES = {
+    "leader": "leader",
+    "follower": "follower",
+    "candidate": "candidate",
+    "pre_candidate": "candidate",
+}
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not do what was asked; the message says what and where to look."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    node_id: str
+    pid: int | None
+    rpc_url: str
+    data_dir: str
+    up: bool
+    role: str | None
+    height: int | None
+    head_hash: str | None
+    leader: str | None = None
+    term: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.node_id,
+            "pid": self.pid,
+            "rpc_url": self.rpc_url,
+            "role": self.role,
+            "height": self.height,
+            "head_hash": self.head_hash,
+            "data_dir": self.data_dir,
+            "up": self.up,
+            "leader": self.leader,
+            "term": self.term,
+        }
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(nodes: int, rng: random.Random) -> int:
+    """A base port whose RPC and peer ports (see ``node.cluster.consortium``) are all free now."""
+    for _ in range(200):
+        base = rng.randrange(20_000, 40_000)
+        if all(_port_free(base + i) and _port_free(base + 100 + i) for i in range(nodes)):
+            return base
+    raise ClusterError("no free range of ports on 127.0.0.1")
+
+
+def ensure_consortium(directory: Path, *, nodes: int, consensus: str, base_port: int) -> Manifest:
+    if (directory / "consortium.json").exists():
+        return load_manifest(directory)
+    spec = ConsortiumSpec(
+        nodes=nodes,
+        orgs=min(nodes, 3),
+        chain_id=chain_id_from_name(directory.absolute().name),
+        genesis_time_ms=time.time_ns() // 1_000_000,
+        consensus=consensus,
+        base_port=base_port,
+    )
+    return create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
+
+
+def warm_kernels(say: Callable[[str], None]) -> None:
+    """Compile (or load) the kernels once here, before the nodes start: they then load
+    them from numba's cache in a fraction of a second instead of each compiling them at
+    once on a fresh machine."""
+    from chain.kernels import backend
+
+    t0 = time.perf_counter()
+    b = backend.active()
+    b.warmup()
+    took = time.perf_counter() - t0
+    if took > 2:
+        say(f"kernels ({b.name}) compiled in {took:.0f} s (cached from now on)")
+
+
+def _pid_file(node: NodeEntry) -> Path:
+    return node.config.parent / "node.pid"
+
+
+def _log_file(node: NodeEntry) -> Path:
+    return node.config.parent / "node.log"
+
+
+def read_pid(node: NodeEntry) -> int | None:
+    try:
+        pid = int(_pid_file(node).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid if _is_node_process(pid) else None
+
+
+def _is_node_process(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: trust the pid file
+    if b"node" not in cmdline:
+        return False
+    # A zombie child of this process still answers kill(0): reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def start_node(node: NodeEntry, *, extra_env: dict[str, str] | None = None) -> int:
+    """Start one node in the background; its pid."""
+    running = read_pid(node)
+    if running is not None:
+        return running
+    log = _log_file(node).open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(node.config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(extra_env or {})},
+    )
+    log.close()
+    _pid_file(node).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def stop_node(node: NodeEntry, *, kill: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """SIGTERM (or SIGKILL) one node and wait for it to exit; False if it was not running."""
+    pid = read_pid(node)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if read_pid(node) is None:
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        _pid_file(node).unlink()
+    return True
+
+
+def node_state(node: NodeEntry, client: httpx.Client) -> NodeState:
+    pid = read_pid(node)
+    doc: dict[str, Any] | None = None
+    if pid is not None:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            r = client.get(node.rpc_url + "/v1/status", timeout=2.0)
+            if r.status_code == 200:
+                doc = r.json()
+    return NodeState(
+        node_id=node.node_id,
+        pid=pid,
+        rpc_url=node.rpc_url,
+        data_dir=str(node.data_dir),
+        up=doc is not None,
+        role=ROLES.get(doc["role"], doc["role"]) if doc else None,
+        height=doc["height"] if doc else None,
+        head_hash=doc["head_hash"] if doc else None,
+        leader=doc.get("leader") if doc else None,
+        term=doc.get("term") if doc else None,
+    )
+
+
+def cluster_status(manifest: Manifest) -> list[NodeState]:
+    with httpx.Client() as client:
+        return [node_state(n, client) for n in manifest.nodes]
+
+
+def wait_for_leader(
+    manifest: Manifest, nodes: Sequence[NodeEntry] | None = None, timeout_s: float = START_TIMEOUT_S
+) -> str:
+    """Block until the running nodes agree on one leader that says it leads."""
+    nodes = list(nodes or manifest.nodes)
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client() as client:
+        while time.monotonic() < deadline:
+            states = [node_state(n, client) for n in nodes]
+            dead = [s.node_id for s in states if s.pid is None]
+            if dead and len(dead) == len(states):
+                raise ClusterError(f"no node is running; see {_log_file(nodes[0])}")
+            leaders = {s.leader for s in states if s.up}
+            if len(leaders) == 1 and None not in leaders:
+                leader = leaders.pop()
+                if any(s.node_id == leader and s.role == "leader" for s in states):
+                    return str(leader)
+            time.sleep(0.05)
+    raise ClusterError(
+        f"no leader within {timeout_s:.0f} s; see the node logs under {manifest.directory / 'nodes'}"
+    )

@@ -1,0 +1,86 @@
+"""Node-to-node messages beside the consensus core's own, and the one wire codec for all.
+
+Every message names its sender (``frm``); the transport checks it against the peer's
+verified certificate before anything else looks at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus.types import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Entry,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    RequestVote,
+    RequestVoteResponse,
+    Snapshot,
+    SnapshotMeta,
+    TimeoutNow,
+)
+from node.transport.wire import MessageCodec
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardTxs:
+    """A follower hands admitted txs to the leader (writes sent to a follower reach it)."""
+
+    frm: str
+    txs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSig:
+    """A node's signature over a committed header: a quorum of them is the certificate."""
+
+    frm: str
+    height: int
+    header_hash: bytes
+    signature: bytes
+    reply: bool = False
+    """True when sent back to a node that announced its own signature: a node that was
+    down or caught up late gets the signatures it missed, without a reply to a reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRequest:
+    """Catch-up: send me committed blocks ``start_height..end_height`` (inclusive)."""
+
+    frm: str
+    start_height: int
+    end_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResponse:
+    frm: str
+    blocks: tuple[bytes, ...]
+
+
+CONSENSUS_MESSAGES = (
+    RequestVote,
+    RequestVoteResponse,
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    TimeoutNow,
+)
+
+# Append only: a class's position is its tag on the wire.
+WIRE = MessageCodec(
+    [
+        *CONSENSUS_MESSAGES,
+        Entry,
+        Snapshot,
+        SnapshotMeta,
+        ForwardTxs,
+        HeaderSig,
+        BlockRequest,
+        BlockResponse,
+    ]
+)

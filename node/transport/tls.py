@@ -1,0 +1,53 @@
+"""TLS settings for the peer transport: mutual authentication against the consortium CA.
+
+Both directions require a certificate chaining to the consortium CA and nothing else (no
+system trust store), TLS 1.3 only, OpenSSL's strict X.509 checks. The client also checks
+that the server's certificate names the node it meant to dial (hostname = node id); the
+server learns who dialled from the client's verified certificate with ``peer_identity``.
+Identity never comes from message payloads.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+from node.runtime.keys import check_secret_file_mode
+
+
+class PeerIdentityError(ValueError):
+    """A verified certificate does not name exactly one node."""
+
+
+def _context(protocol: int, ca_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    check_secret_file_mode(key)
+    ctx = ssl.SSLContext(protocol)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    ctx.load_verify_locations(cafile=str(ca_cert))
+    ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    return ctx
+
+
+def server_context(*, ca_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """For accepting peers: a client certificate from the consortium CA is required."""
+    return _context(ssl.PROTOCOL_TLS_SERVER, ca_cert, cert, key)
+
+
+def client_context(*, ca_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """For dialling peers: presents our certificate, checks theirs and their node id."""
+    ctx = _context(ssl.PROTOCOL_TLS_CLIENT, ca_cert, cert, key)
+    ctx.check_hostname = True
+    return ctx
+
+
+def peer_identity(peercert: dict[str, Any] | None) -> str:
+    """The node id a verified peer certificate names: its only DNS SAN."""
+    if not peercert:
+        raise PeerIdentityError("the peer presented no verified certificate")
+    names = [value for kind, value in peercert.get("subjectAltName", ()) if kind == "DNS"]
+    if len(names) != 1:
+        raise PeerIdentityError(f"a node certificate names exactly one DNS SAN, got {names!r}")
+    return str(names[0])
