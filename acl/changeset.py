@@ -6,7 +6,7 @@ Form: the block's state writes in strictly ascending key order, each
 so a change set that gives the root a block header carries is, barring SHA-256
 collisions, the change set that block's execution produced.
 
-The proposer ships it with the block (``node.entry``), so a Raft follower can apply the
+The proposer ships it with the block (``node.pipeline.entry``), so a Raft follower can apply the
 block's writes after that root check instead of re-executing every tx
 (``acl.machine.replay_block``). ``decode`` is strict: it trusts no length, and rejects
 empty or over-long keys, keys out of order or repeated, and trailing bytes.
