@@ -22,7 +22,7 @@ class RaftConfig:
     max_batch_entries: int = 256
     max_batch_bytes: int = 1 << 20
     max_inflight_msgs: int = 8
-    #: Back-pressure (DESIGN.md §7, every queue bounded): a leader refuses proposals
+    #: Back-pressure (docs/architecture.md §7, every queue bounded): a leader refuses proposals
     #: while this many entries await commitment, e.g. when it has lost its quorum.
     max_uncommitted_entries: int = 10_000
     #: Largest payload a proposal may carry; bigger ones are a caller bug.

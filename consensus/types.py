@@ -1,4 +1,4 @@
-"""The interface every consensus core shares (DESIGN.md §4), after etcd's ``RawNode``.
+"""The interface every consensus core shares (docs/architecture.md §4), after etcd's ``RawNode``.
 
 A core is a sans-IO state machine. Its inputs are peer messages (``step``), clock ticks
 (``tick``) and local requests (``propose`` and friends); its only output is a ``Ready``
@@ -285,4 +285,4 @@ class ConsensusCore(Protocol):
 
 class InvariantViolation(Exception):
     """A safety invariant failed inside the core. The node must stop rather than write
-    or acknowledge anything further (DESIGN.md §8)."""
+    or acknowledge anything further (docs/architecture.md §8)."""

@@ -1,6 +1,6 @@
 """The LMDB ``BlockStore``: one environment per node, one write transaction per block.
 
-Rules (DESIGN.md §5, ``shared/notes/faults.md`` #7 and #11): ``sync`` and ``metasync``
+Rules (docs/architecture.md §5, ``docs/faults.md`` #7 and #11): ``sync`` and ``metasync``
 on and never ``writemap`` (with it a full disk is SIGBUS); every write transaction runs
 inside one synchronous function on one dedicated writer thread; the map grows before it
 is full (under an exclusive lock, since no transaction may be open during a resize); a

@@ -1,6 +1,6 @@
 """Ed25519 verification in numba with OpenSSL's exact verdict, one signature at a time.
 
-The rule (``shared/vectors/ed25519/README.md``): S < L, else reject; A decoded leniently;
+The rule (``tests/vectors/ed25519/README.md``): S < L, else reject; A decoded leniently;
 h = SHA-512(R || A || M) mod L over the raw bytes; accept iff the canonical encoding of
 R' = [S]B - [h]A equals R byte for byte. Each signature is checked by that rule alone,
 so one bad signature in a batch cannot change another's verdict; a random-linear-

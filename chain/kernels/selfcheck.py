@@ -4,7 +4,7 @@ Why: the tests prove the kernels on the build machine; a node runs them on its o
 compiled (or loaded from cache) there. Before a node accepts a single block, ``run()``
 hashes and verifies a fixed set of inputs on both backends, crafted cases included, and
 raises if any answer differs: a node that would split the chain stops instead
-(DESIGN.md §8, invariants stay on in production). It costs a few milliseconds.
+(docs/architecture.md §8, invariants stay on in production). It costs a few milliseconds.
 """
 
 from __future__ import annotations

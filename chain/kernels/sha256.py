@@ -4,7 +4,7 @@ Why multi-buffer: one SHA-256 compression is a serial chain of 64 rounds, so a s
 message cannot use SIMD; sixteen *independent* messages can, one per 32-bit lane. Every
 kernel below keeps the lane loop innermost with a straight-line body over flat arrays
 with constant offsets, which is the shape LLVM auto-vectorizes (see
-``shared/notes/kernels.md``). Portable code only: no SHA-NI, so no CPU can abort on it;
+``docs/kernels.md``). Portable code only: no SHA-NI, so no CPU can abort on it;
 the host's own vector width is what numba compiles for (and the cache is keyed on it).
 
 Every expression is cast back to ``uint32`` because numba widens integer arithmetic and

@@ -1,5 +1,5 @@
 """The one place that turns a core's ``Ready`` into effects, in the order that makes
-crashes safe: persist -> send -> apply -> advance (DESIGN.md §4).
+crashes safe: persist -> send -> apply -> advance (docs/architecture.md §4).
 
 Synchronous and IO-agnostic on purpose: the simulator calls it directly, and the
 asyncio node calls it from its own loop with a storage that writes on the LMDB writer

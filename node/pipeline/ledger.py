@@ -18,10 +18,11 @@ makes the same decision about every entry:
 What each node checks depends on the consensus the genesis names, so the skip rule above
 stays the same on every node of a chain:
 
-- **Raft** (crash-fault tolerant: members trust each other's operators, DESIGN §1): a tx
-  reaches a block only through the admission of the leader that proposes it, which
-  decodes it strictly and verifies its signature. The leader's entry carries the block's
-  change set (``node.pipeline.entry``, ``acl.changeset``): the writes its execution produced,
+- **Raft** (crash-fault tolerant: members trust each other's operators,
+  docs/architecture.md §9): a tx reaches a block only through the admission of the
+  leader that proposes it, which decodes it strictly and verifies its signature. The
+  leader's entry carries the block's change set (``node.pipeline.entry``,
+  ``acl.changeset``): the writes its execution produced,
   bound to the block by the header's state root. A follower checks the block against
   its header (tx and results roots, hash chain, txs not already in the chain) and the
   change set against the state root, then applies the change set without decoding,

@@ -45,7 +45,7 @@ class Host(Protocol):
 class SimStorage(MemoryRaftStorage):
     """Durable storage that reports every persisted entry to the checker, and can tear
     a write: keep the log part of a ``save`` and lose its hard state, as a store that
-    is not one transaction would on a crash (DESIGN.md §4 "torn writes")."""
+    is not one transaction would on a crash (docs/architecture.md §4 "torn writes")."""
 
     def __init__(self, node_id: str, voters: Sequence[str], checker: Checker) -> None:
         super().__init__(voters)

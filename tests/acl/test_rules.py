@@ -1,4 +1,4 @@
-"""Who may do what, and the named result of everything else (DESIGN.md §6, issue 4 §2)."""
+"""Who may do what, and the named result of everything else (docs/architecture.md §6, issue 4 §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The shared consensus interface (DESIGN.md §4) and the driver that executes it."""
+"""The shared consensus interface (docs/architecture.md §4) and the driver that executes it."""
 
 from __future__ import annotations
 

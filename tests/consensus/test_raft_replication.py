@@ -221,7 +221,7 @@ def test_ready_docstring_states_the_execution_order() -> None:
 
 
 def test_a_leader_without_a_quorum_stops_accepting_at_the_uncommitted_bound() -> None:
-    # Back-pressure (DESIGN.md §7): the uncommitted tail is bounded.
+    # Back-pressure (docs/architecture.md §7): the uncommitted tail is bounded.
     c = Cluster(cfg=RaftConfig(max_uncommitted_entries=5, check_quorum=False))
     c.elect("a")
     c.settle()

@@ -1,7 +1,7 @@
 """No kernel takes an instruction-specific path, so no CPU can abort on one.
 
 LLVM aborts the whole process (no Python exception) when code uses an instruction the
-CPU lacks (``shared/notes/kernels.md``). The kernels use only what numba itself compiles
+CPU lacks (``docs/kernels.md``). The kernels use only what numba itself compiles
 for the host plus portable LLVM intrinsics (i128 arithmetic, ``llvm.prefetch``). This
 test fails as soon as someone adds an x86-specific intrinsic (SHA-NI, IFMA, AVX-512...),
 as a reminder that such a path needs a check of
