@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROKER := $(VENV)/.mosquitto
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint clean
 
@@ -12,7 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# Mosquitto, the MQTT broker that `make run` and the MQTT tests start (Debian packages).
+$(BROKER): | $(STAMP)
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { \
+	  echo "installing mosquitto (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+	    -y -qq --no-install-recommends mosquitto mosquitto-clients >/dev/null; }
+	touch $(BROKER)
+
+run: $(STAMP) $(BROKER)
 	$(BIN)/grantchain demo --dir ./.grantchain-demo
 
 lint: $(STAMP)
@@ -20,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(BROKER)
 	$(BIN)/pytest -q
 
 clean:

@@ -120,6 +120,7 @@ class Node:
         self._waiter_count = 0
         self._cert_events: dict[int, asyncio.Event] = {}
         self._certified_height = 0
+        self._head_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fatal: BaseException | None = None
@@ -252,6 +253,7 @@ class Node:
             for p in self.cfg.peers:
                 self.peers.send(p.node_id, payload)
         self._maybe_certified(h.height)
+        self._wake_head_waiters(h.height)
         waiters = self._waiters
         if not waiters:
             return
@@ -262,6 +264,33 @@ class Node:
                 loc = TxLocation(h.height, pos, log_start + pos, block.results[pos])
                 for w in found:
                     w.arrived(tx_id, loc)
+
+    def _wake_head_waiters(self, height: int) -> None:
+        if not self._head_waiters:
+            return
+        keep = []
+        for want, fut in self._head_waiters:
+            if want > height:
+                keep.append((want, fut))
+            elif not fut.done():
+                fut.set_result(None)
+        self._head_waiters = keep
+
+    async def wait_for_height(self, height: int, timeout_s: float) -> int:
+        """Wait until this node has applied ``height`` (or the timeout); return the
+        applied height then. What a stream of committed blocks waits on."""
+        if self.store.height >= height:
+            return self.store.height
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._head_waiters.append((height, fut))
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            pass
+        finally:  # a timeout or a cancelled waiter (a stream client that left)
+            if not fut.done() or fut.cancelled():
+                self._head_waiters = [(h, f) for h, f in self._head_waiters if f is not fut]
+        return self.store.height
 
     def _maybe_certified(self, height: int) -> None:
         """Once a quorum has signed: wake the waiters (receipts take the signatures from
@@ -530,6 +559,7 @@ async def serve(cfg: NodeConfig) -> int:
     """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
     from aiohttp import web
 
+    from node.api.mqtt import MqttBridge
     from node.api.routes import make_app
     from node.runtime import gc_policy
 
@@ -544,9 +574,17 @@ async def serve(cfg: NodeConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
+    bridge_task = None
+    if cfg.mqtt.enabled:
+        bridge = MqttBridge(node, cfg.mqtt, node_id=cfg.node_id, chain_id=node.genesis.chain_id)
+        bridge_task = loop.create_task(bridge.run(), name="mqtt-bridge")
     gc_policy.freeze_startup()
     log.info("node %s serving RPC on http://%s:%d", cfg.node_id, cfg.rpc_host, cfg.rpc_port)
     await node.wait_stopped()
+    if bridge_task is not None:  # unacknowledged messages go back to the broker
+        bridge_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await bridge_task
     await runner.cleanup()
     await node.stop()
     if node.fatal is not None:

@@ -105,6 +105,48 @@ OPENAPI: dict[str, Any] = {
             "A block (JSON, or raw canonical bytes with ?format=msgpack)",
             [_p("height", "block height", "integer"), _q("format", "'msgpack' for raw bytes")],
         ),
+        "/v1/stream/blocks": {
+            "get": {
+                "summary": "Committed blocks and their tx results as they commit (Server-Sent Events)",
+                "description": "A text/event-stream, chosen because the stream goes one way, is plain "
+                "HTTP that proxies pass, and resumes with the standard Last-Event-ID header. One "
+                "event per block in height order, no gap: 'id: <height>', 'event: block', 'data: "
+                "<one-line JSON>' with height, hash, prev_hash, timestamp_ms, proposer, tx_count, "
+                "state_root, log_size and txs [{tx_id, kind, result}]. Comment lines "
+                "': keep-alive' every 15 s of idle. A failure on the node ends the stream with "
+                "'event: error'. Resume with ?from_height=N or the Last-Event-ID header (the "
+                "header wins: the stream starts after that height). See node/api/stream.py.",
+                "parameters": [
+                    _q(
+                        "from_height",
+                        "first height to send (default: the block after the current head; "
+                        "1: from the first block)",
+                        schema="integer",
+                    ),
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "description": "the last height received: the stream starts after it",
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the event stream; it ends only when the node stops",
+                        "headers": {
+                            "X-Grantchain-From-Height": {
+                                "description": "the first height this stream sends",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "400": _ERR,
+                    "503": _ERR,
+                },
+            }
+        },
         "/v1/proofs/consistency": _get(
             "RFC 9162 consistency proof between two log sizes",
             [

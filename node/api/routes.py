@@ -7,29 +7,30 @@ unexpected failure is a 500 that is logged, never a crashed node.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
 import orjson
 from aiohttp import web
 
 import acl.queries as q
 from acl.kinds import KINDS
 from acl.results import label
-from chain import limits, merkle
+from chain import merkle
+from node.api import stream
+from node.api.block_json import header_json, txs_json
 from node.api.openapi import OPENAPI
+from node.api.params import bad_request as _bad
+from node.api.params import int_param as _int_param
 from node.api.service import NodeService
+from node.api.tx_body import TxBodyError, parse_txs
 from node.pipeline.admission import Status
 
 log = logging.getLogger("grantchain.rpc")
 
-BATCH_TXS_MAX = 10_000
 BODY_BYTES_MAX = 32 * 1024 * 1024
 WAIT_TIMEOUT_MS_DEFAULT = 10_000
 WAIT_TIMEOUT_MS_MAX = 60_000
@@ -89,27 +90,6 @@ def _hex32(value: str, what: str) -> bytes:
     return raw
 
 
-def _bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
-
-
-def _int_param(
-    request: web.Request, name: str, default: int | None = None, lo: int = 0, hi: int = 2**63 - 1
-) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        if default is None:
-            raise _bad(f"query parameter {name!r} is required")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(f"{name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise _bad(f"{name} must be in [{lo}, {hi}]")
-    return value
-
-
 def _str_param(request: web.Request, name: str, required: bool = True) -> str | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -127,50 +107,14 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def _read_txs(request: web.Request) -> list[bytes]:
-    body = await request.read()
-    if not body:
-        raise _bad('empty body: send {"tx": base64} or {"txs": [base64, ...]} or msgpack')
-    if request.content_type == "application/msgpack":
-        try:
-            value = msgpack.unpackb(
-                body, raw=False, strict_map_key=True, max_bin_len=limits.TX_BYTES_MAX
-            )
-        except Exception as exc:
-            raise _bad(f"body is not msgpack: {exc}") from None
-        txs = value if isinstance(value, list) else [value]
-        if not all(isinstance(t, bytes) for t in txs):
-            raise _bad("a msgpack body is an array of bin (canonical tx bytes)")
-    elif request.content_type in ("application/json", "", "application/octet-stream", "text/plain"):
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _bad(f"body is not JSON: {exc}") from None
-        if not isinstance(doc, dict) or ("tx" in doc) == ("txs" in doc):
-            raise _bad("JSON body must be an object with exactly one of 'tx' or 'txs'")
-        items = [doc["tx"]] if "tx" in doc else doc["txs"]
-        if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
-            raise _bad("'txs' must be a list of base64 strings")
-        try:
-            txs = [base64.b64decode(t, validate=True) for t in items]
-        except (binascii.Error, ValueError):
-            raise _bad("a tx is not valid base64") from None
-    else:
-        raise web.HTTPUnsupportedMediaType(
-            text=json.dumps(
-                {
-                    "error": f"content type {request.content_type!r}: use application/json or application/msgpack"
-                }
-            ),
-            content_type="application/json",
-        )
-    if not txs:
-        raise _bad("no txs in the request")
-    if len(txs) > BATCH_TXS_MAX:
-        raise _bad(f"{len(txs)} txs in one request, the limit is {BATCH_TXS_MAX}")
-    for i, t in enumerate(txs):
-        if len(t) > limits.TX_BYTES_MAX:
-            raise _bad(f"tx {i} is {len(t)} bytes, over the limit of {limits.TX_BYTES_MAX}")
-    return txs
+    try:
+        return parse_txs(await request.read(), request.content_type)
+    except TxBodyError as exc:
+        if exc.status == 415:
+            raise web.HTTPUnsupportedMediaType(
+                text=json.dumps({"error": str(exc)}), content_type="application/json"
+            ) from None
+        raise _bad(str(exc)) from None
 
 
 async def submit_txs(request: web.Request) -> web.Response:
@@ -282,23 +226,8 @@ async def get_block(request: web.Request) -> web.Response:
         {
             "height": h.height,
             "hash": h.hash.hex(),
-            "header": {
-                "chain_id": h.chain_id,
-                "prev_hash": h.prev_hash.hex(),
-                "tx_root": h.tx_root.hex(),
-                "tx_count": h.tx_count,
-                "log_root": h.log_root.hex(),
-                "log_size": h.log_size,
-                "results_root": h.results_root.hex(),
-                "state_root": h.state_root.hex(),
-                "timestamp_ms": h.timestamp_ms,
-                "proposer": h.proposer,
-                "round": h.round,
-            },
-            "txs": [
-                {"tx_id": t.hex(), "result": label(r)}
-                for t, r in zip(block.tx_ids(), block.results, strict=True)
-            ],
+            "header": header_json(h),
+            "txs": txs_json(block),
             "certificate": [
                 {"node_id": n, "signature": s.hex()} for n, s in node.store.certificate(height)
             ],
@@ -437,5 +366,6 @@ def make_app(node: NodeService) -> web.Application:
     app.router.add_get("/v1/kinds", kinds)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    stream.add_routes(app, node)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

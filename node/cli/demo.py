@@ -3,24 +3,32 @@
 Starts a local 3-node cluster (creating the consortium on first use), plays the audit
 story (a dataset shared, a grant, a training run, a model, inference batches, an
 ungranted evaluation, a revoked grant and a run flagged ``no_grant``), prints the audit
-report and the model's lineage, verifies one receipt offline against the genesis, and
-keeps the cluster running until Ctrl-C.
+report and the model's lineage, verifies one receipt offline against the genesis, sends
+one event through a local Mosquitto broker (the MQTT bridge) and waits for its receipt,
+and keeps the cluster running until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import dataclasses
 import json
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import click
 
+from acl import kinds
+from acl import payloads as pl
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from node.client import Client
-from node.cluster.consortium import ConsortiumError
+from node.cluster.broker import Broker, BrokerError, start_broker
+from node.cluster.consortium import ConsortiumError, Manifest
 from node.cluster.local import (
     ClusterError,
     ensure_consortium,
@@ -29,7 +37,38 @@ from node.cluster.local import (
     wait_for_leader,
     warm_kernels,
 )
-from node.cluster.scenario import run_story
+from node.cluster.scenario import run_story, signer_for
+from node.runtime.config import MqttConfig, load_config, write_config
+
+MQTT_PORT_OFFSET = 183  # base port 7700 -> the broker on 7883
+MQTT_RECEIPT_WAIT_S = 30.0
+
+
+def enable_mqtt(manifest: Manifest, port: int) -> MqttConfig:
+    """Point every node's bridge at the local broker (the configs are rewritten)."""
+    mqtt = MqttConfig(enabled=True, port=port)
+    for n in manifest.nodes:
+        write_config(dataclasses.replace(load_config(n.config), mqtt=mqtt), n.config)
+    return mqtt
+
+
+async def publish_over_mqtt(
+    manifest: Manifest, broker: Broker, mqtt: MqttConfig, dataset_id: str
+) -> dict[str, Any]:
+    """Publish one signed access event on ``<prefix>/tx/org2`` and return its receipt
+    message from ``<prefix>/receipts/<tx id>``."""
+    app = signer_for(manifest, "org2", "app")
+    tx = app.sign(kinds.AUDIT_DATA_ACCESS, pl.data_access(dataset_id, purpose="inference"))
+    body = json.dumps({"tx": base64.b64encode(tx.to_bytes()).decode()})
+    prefix = mqtt.topic_prefix
+    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+        await c.subscribe(f"{prefix}/receipts/{tx.tx_id.hex()}", qos=1)
+        await c.publish(f"{prefix}/tx/org2", body, qos=1)
+        async with asyncio.timeout(MQTT_RECEIPT_WAIT_S):
+            async for msg in c.messages:
+                doc: dict[str, Any] = json.loads(bytes(msg.payload))
+                return doc
+    raise TimeoutError("no receipt")
 
 
 def _report_lines(report: dict[str, Any]) -> list[str]:
@@ -64,6 +103,9 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
     """Run a local cluster with sample traffic, an audit report and a verified receipt."""
     try:
         manifest = ensure_consortium(directory, nodes=nodes, consensus="raft", base_port=base_port)
+        broker = start_broker(manifest.directory / "mosquitto", base_port + MQTT_PORT_OFFSET)
+        mqtt = enable_mqtt(manifest, broker.port)
+        click.echo(f"MQTT broker (Mosquitto) on {broker.host}:{broker.port}")
         warm_kernels(click.echo)
         click.echo(
             f"starting {len(manifest.nodes)} nodes of consortium {manifest.chain_id} in {manifest.directory}"
@@ -71,7 +113,7 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
         for n in manifest.nodes:
             start_node(n)
         leader = wait_for_leader(manifest)
-    except (ConsortiumError, ClusterError) as exc:
+    except (ConsortiumError, ClusterError, BrokerError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"leader elected: {leader}")
     try:
@@ -100,18 +142,32 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
             click.echo(
                 f"  re-check: grantchain verify-receipt {receipt_path} --genesis {manifest.genesis}"
             )
+            sent = asyncio.run(publish_over_mqtt(manifest, broker, mqtt, story.dataset_id))
+            click.echo(
+                f"\nan inference event published over MQTT: tx {sent['tx_id'][:16]}... committed at "
+                f"height {sent['height']}, result {sent['result']}, receipt on "
+                f"{mqtt.topic_prefix}/receipts/<tx id>"
+            )
     except BaseException:
         for n in manifest.nodes:
             stop_node(n)
+        broker.stop()
         raise
     urls = "  ".join(n.rpc_url for n in manifest.nodes)
     if exit_after:
         for n in manifest.nodes:
             stop_node(n)
+        broker.stop()
         click.echo("\ncluster stopped.")
         return
+    app_key = next(i.key for i in manifest.identities if i.org_id == "org2" and i.role == "app")
     click.echo(
-        f"\nthe cluster keeps running: {urls}\n  try: curl {manifest.nodes[0].rpc_url}/v1/status\nCtrl-C stops it."
+        f"\nthe cluster keeps running: {urls}\n  try: curl {manifest.nodes[0].rpc_url}/v1/status"
+        f"\n  MQTT: mosquitto_sub -p {broker.port} -t '{mqtt.topic_prefix}/receipts/#' -C 1 &"
+        f"\n        grantchain tx sign audit.data_access --key {app_key} --chain-id "
+        f'{manifest.chain_id} --payload \'{{"dataset_id": "{story.dataset_id}", '
+        f'"purpose": "inference"}}\' | mosquitto_pub -p {broker.port} -q 1 '
+        f"-t {mqtt.topic_prefix}/tx/org2 -s\nCtrl-C stops it."
     )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -119,4 +175,5 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
     stop.wait()
     for n in manifest.nodes:
         stop_node(n)
+    broker.stop()
     click.echo("cluster stopped.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import orjson
 
 from node.cli.tx import emit
-from node.client import Client, RpcError
+from node.client import Client, RpcError, StreamError
 
 URL = click.option("--url", required=True, help="A node's RPC URL.")
 JSON = click.option("--json", "as_json", is_flag=True)
@@ -158,3 +159,26 @@ def consistency(first: int, second: int | None, url: str, as_json: bool) -> None
 def kinds(url: str, as_json: bool) -> None:
     """Every tx kind the node knows, with a description."""
     _run(url, "/v1/kinds", as_json)
+
+
+@command.command("stream")
+@click.option("--from-height", type=click.IntRange(min=1), help="First height (default: next).")
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many blocks.")
+@click.option(
+    "--url",
+    "urls",
+    required=True,
+    multiple=True,
+    help="A node's RPC URL; repeat it to resume on another node when one stops.",
+)
+def stream(from_height: int | None, count: int | None, urls: tuple[str, ...]) -> None:
+    """Follow committed blocks: one JSON line per block, in height order, resumed across
+    nodes without a gap or a repeat."""
+    try:
+        with Client(list(urls)) as client:
+            for n, doc in enumerate(client.stream(from_height), 1):
+                click.echo(orjson.dumps(doc))
+                if count is not None and n >= count:
+                    break
+    except (RpcError, StreamError) as exc:
+        raise click.ClickException(str(exc)) from None

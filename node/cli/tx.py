@@ -1,4 +1,4 @@
-"""``grantchain tx submit|get``: sign and submit any kind of tx, or look one up.
+"""``grantchain tx submit|sign|get``: sign and submit any kind of tx, or look one up.
 
 Payloads are JSON. JSON has no bytes, so a byte field (digests, grant ids, public keys)
 is written as a string ``"hex:<64 hex digits>"``; the payload is checked against its
@@ -7,6 +7,7 @@ kind's schema before it is signed (``grantchain kinds`` lists the kinds).
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import click
 
 from acl.kinds import KINDS
 from acl.payloads import PayloadError, build
+from chain.tx import Tx
 from node.client import Client, RpcError, TxSigner
 from node.runtime.keys import KeyFileError
 
@@ -86,12 +88,7 @@ def submit(
     as_json: bool,
 ) -> None:
     """Sign a KIND tx with KEY and submit it; prints the node's answer (with the receipt)."""
-    try:
-        body = build(kind, **read_payload(payload))
-        signer = TxSigner.from_key_file(key_file, chain_id=chain_id)
-    except (PayloadError, KeyFileError) as exc:
-        raise click.ClickException(str(exc)) from None
-    tx = signer.sign(kind, body)
+    tx = _signed(kind, payload, key_file, chain_id)
     try:
         with Client(list(urls)) as client:
             doc = client.submit([tx], wait=wait)["results"][0]
@@ -100,6 +97,33 @@ def submit(
     emit(doc, as_json)
     if doc.get("status") == "rejected":
         sys.exit(1)
+
+
+def _signed(kind: str, payload: str, key_file: Path, chain_id: str) -> Tx:
+    try:
+        body = build(kind, **read_payload(payload))
+        signer = TxSigner.from_key_file(key_file, chain_id=chain_id)
+    except (PayloadError, KeyFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return signer.sign(kind, body)
+
+
+@command.command("sign")
+@click.argument("kind", type=click.Choice(sorted(KINDS)))
+@click.option("--payload", required=True, help='JSON object, or @FILE. Bytes as "hex:...".')
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Signer's key file.",
+)
+@click.option("--chain-id", required=True)
+def sign(kind: str, payload: str, key_file: Path, chain_id: str) -> None:
+    """Sign a KIND tx with KEY and print it as a request body, {"tx": base64}: what
+    POST /v1/txs and the MQTT topic <prefix>/tx/<org> take (e.g. piped to mosquitto_pub)."""
+    tx = _signed(kind, payload, key_file, chain_id)
+    click.echo(json.dumps({"tx": base64.b64encode(tx.to_bytes()).decode()}))
 
 
 @command.command("get")

@@ -10,12 +10,16 @@
 (followers forward); on a 503 or a connection error it tries the next URL it was given,
 which is how a caller rides through a leader change.
 
-A package: ``signer`` (``TxSigner``) and ``rpc`` (``Client``, ``AsyncClient``,
-``RpcError``), re-exported here, which is the name users import. May import ``chain``
+Committed blocks as they commit: ``for block in c.stream(from_height=1): ...`` (Server-Sent
+Events, resumed on the next URL when a node stops; ``block_stream``, ``sse``).
+
+A package: ``signer`` (``TxSigner``), ``rpc`` (``Client``, ``AsyncClient``, ``RpcError``)
+and ``block_stream`` (``StreamError``), re-exported here, which is the name users import. May import ``chain``
 and ``node.runtime`` (key files); nothing else of ``node``.
 """
 
+from node.client.block_stream import StreamError
 from node.client.rpc import TIMEOUT_S, AsyncClient, Client, RpcError
 from node.client.signer import TxSigner
 
-__all__ = ["TIMEOUT_S", "AsyncClient", "Client", "RpcError", "TxSigner"]
+__all__ = ["TIMEOUT_S", "AsyncClient", "Client", "RpcError", "StreamError", "TxSigner"]

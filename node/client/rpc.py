@@ -7,15 +7,27 @@ which is how a caller rides through a leader change.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from chain.tx import Tx
+from node.client.block_stream import HEADERS as STREAM_HEADERS
+from node.client.block_stream import PATH as STREAM_PATH
+from node.client.block_stream import BlockSequence, StreamError, StreamInterrupted
+from node.client.sse import SseParser
 
 TIMEOUT_S = 30.0
+STREAM_READ_TIMEOUT_S = 45.0
+"""Silence after which a stream is taken for dead and resumed elsewhere: the node sends a
+keep-alive every 15 s (``node.api.stream.KEEPALIVE_S``)."""
+STREAM_GIVE_UP_S = 60.0
+"""How long ``stream`` keeps trying when no node delivers a block, before it raises."""
+STREAM_BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class RpcError(Exception):
@@ -57,12 +69,36 @@ def _retryable(exc: Exception) -> Exception:
     return exc
 
 
+def _stream_failure(exc: Exception) -> Exception:
+    """What ends one stream connection and moves to the next URL: connection trouble, a
+    503 (the node serves too many streams), the node ending the stream. A broken promise
+    (``StreamError``) or another HTTP error is the answer."""
+    if isinstance(exc, StreamError):
+        raise exc
+    return _retryable(exc)
+
+
 class _Failover:
     """The URL order shared by both clients: the one that answered last goes first."""
 
     def __init__(self, urls: str | Sequence[str]) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         self._current = 0
+
+    def _stream_timeout(self, timeout_s: float) -> httpx.Timeout:
+        return httpx.Timeout(timeout_s, read=max(timeout_s, STREAM_READ_TIMEOUT_S))
+
+    def _stream_next(self, failures: int, since: float, last: Exception | None) -> float:
+        """After a failed connection: the pause before the next one, or raise ``last``
+        when no block came for ``STREAM_GIVE_UP_S``. The pause only grows once every URL
+        has failed in a row."""
+        self._current = (self._current + 1) % len(self.urls)
+        if time.monotonic() - since > STREAM_GIVE_UP_S and last is not None:
+            raise last
+        if failures < len(self.urls):
+            return 0.0
+        rounds = failures // len(self.urls) - 1
+        return STREAM_BACKOFF_S[min(rounds, len(STREAM_BACKOFF_S) - 1)]
 
     def _targets(self, failover: bool) -> list[tuple[int, str]]:
         n = len(self.urls) if failover else 1
@@ -81,6 +117,7 @@ class Client(_Failover):
 
     def __init__(self, urls: str | Sequence[str], *, timeout_s: float = TIMEOUT_S) -> None:
         super().__init__(urls)
+        self._timeout_s = timeout_s
         self._http = httpx.Client(timeout=timeout_s)
 
     def __enter__(self) -> Client:
@@ -133,12 +170,54 @@ class Client(_Failover):
         clean = {k: v for k, v in params.items() if v is not None}
         return self._request("GET", path, params=clean)
 
+    def stream(self, from_height: int | None = None) -> Iterator[dict[str, Any]]:
+        """Committed blocks as they commit (``GET /v1/stream/blocks``), from
+        ``from_height`` (default: the next block to commit), each a dict as the stream
+        sends it: height, hash, header fields and ``txs`` with kinds and results.
+
+        Never ends by itself: when a node stops or goes silent the stream resumes on the
+        next URL from the block due, and the heights it yields are consecutive, never
+        repeated (``StreamError`` if a node breaks that). Raises the last error when no
+        node has delivered for ``STREAM_GIVE_UP_S``."""
+        seq = BlockSequence(from_height)
+        failures, since = 0, time.monotonic()
+        timeout = self._stream_timeout(self._timeout_s)
+        while True:
+            url = self.urls[self._current]
+            try:
+                with self._http.stream(
+                    "GET",
+                    url + STREAM_PATH,
+                    params=seq.params(),
+                    headers=STREAM_HEADERS,
+                    timeout=timeout,
+                ) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        _check(resp)
+                    seq.started(resp.headers)
+                    parser = SseParser()
+                    for chunk in resp.iter_bytes():
+                        for event in parser.feed(chunk):
+                            doc = seq.block(event)
+                            if doc is not None:
+                                failures, since = 0, time.monotonic()
+                                yield doc
+                raise StreamInterrupted(f"{url} closed the stream")
+            except (httpx.TransportError, RpcError, StreamInterrupted) as exc:
+                last = _stream_failure(exc)
+            failures += 1
+            pause_s = self._stream_next(failures, since, last)
+            if pause_s:
+                time.sleep(pause_s)  # back-off between reconnection rounds
+
 
 class AsyncClient(_Failover):
     """The asyncio twin of ``Client``."""
 
     def __init__(self, urls: str | Sequence[str], *, timeout_s: float = TIMEOUT_S) -> None:
         super().__init__(urls)
+        self._timeout_s = timeout_s
         self._http = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
 
     async def __aenter__(self) -> AsyncClient:
@@ -182,3 +261,37 @@ class AsyncClient(_Failover):
     async def query(self, path: str, **params: Any) -> dict[str, Any]:
         clean = {k: v for k, v in params.items() if v is not None}
         return await self._request("GET", path, params=clean)
+
+    async def stream(self, from_height: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """The asyncio twin of ``Client.stream``."""
+        seq = BlockSequence(from_height)
+        failures, since = 0, time.monotonic()
+        timeout = self._stream_timeout(self._timeout_s)
+        while True:
+            url = self.urls[self._current]
+            try:
+                async with self._http.stream(
+                    "GET",
+                    url + STREAM_PATH,
+                    params=seq.params(),
+                    headers=STREAM_HEADERS,
+                    timeout=timeout,
+                ) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        _check(resp)
+                    seq.started(resp.headers)
+                    parser = SseParser()
+                    async for chunk in resp.aiter_bytes():
+                        for event in parser.feed(chunk):
+                            doc = seq.block(event)
+                            if doc is not None:
+                                failures, since = 0, time.monotonic()
+                                yield doc
+                raise StreamInterrupted(f"{url} closed the stream")
+            except (httpx.TransportError, RpcError, StreamInterrupted) as exc:
+                last = _stream_failure(exc)
+            failures += 1
+            pause_s = self._stream_next(failures, since, last)
+            if pause_s:
+                await asyncio.sleep(pause_s)  # back-off between reconnection rounds

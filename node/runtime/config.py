@@ -28,6 +28,17 @@ File layout (``write_config`` writes exactly this shape)::
     host = "127.0.0.1"
     port = 1883
     topic_prefix = "grantchain"
+    share_group = "grantchain"     # $share/<group>/<prefix>/tx/+ : one node takes each
+    session_expiry_s = 86400       # the broker queues for a bridge that is down this long
+    inflight_max = 256             # MQTT v5 Receive Maximum: unacknowledged messages
+    username = "..."               # optional, with password_file (first line)
+    password_file = "mqtt.pass"
+    ca_file = "mqtt-ca.crt"        # optional: TLS to the broker (cert_file/key_file: mTLS)
+
+    [openlineage]                  # optional; POST /api/v1/lineage answers 404 unless enabled
+    enabled = true
+    app_key = "../../orgs/org1/app.key"   # the app identity that signs the run events
+    api_key_file = "openlineage.token"    # optional: clients must send Bearer <first line>
 
     [[peers]]
     id = "n2"
@@ -74,10 +85,35 @@ class PeerAddress:
 
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
+    """The MQTT bridge (``node.api.mqtt``). Paths are absolute once loaded; ``None`` is
+    unset. Memory the bridge may hold is at most ``inflight_max`` messages of at most
+    ``node.api.mqtt.PAYLOAD_BYTES_MAX`` each."""
+
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 1883
     topic_prefix: str = "grantchain"
+    share_group: str = "grantchain"
+    session_expiry_s: int = 86_400
+    inflight_max: int = 256
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLineageConfig:
+    """The OpenLineage endpoint (``node.api.lineage_route``, docs/openlineage.md): run
+    events are signed with the key in ``app_key`` (an app identity's key file; the
+    organisation is the one that identity is registered for on chain). ``api_key_file``,
+    if set, holds the bearer token (first line) clients must send. Paths are absolute
+    once loaded; ``None`` is unset."""
+
+    enabled: bool = False
+    app_key: Path | None = None
+    api_key_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +151,7 @@ class NodeConfig:
     peer_frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT
     peer_queue_frames_max: int = 4096
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    openlineage: OpenLineageConfig = field(default_factory=OpenLineageConfig)
 
     def peer(self, node_id: str) -> PeerAddress:
         for p in self.peers:
@@ -137,9 +174,25 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "peer_queue_frames_max": (1, 10_000_000),
 }
 _BOOL_KEYS = ("reexecute_blocks",)
-_TOP_KEYS = {*_REQUIRED_KEYS, *_INT_RANGES, *_BOOL_KEYS, "peers", "mqtt"}
-_MQTT_KEYS = {"enabled", "host", "port", "topic_prefix"}
+_TOP_KEYS = {*_REQUIRED_KEYS, *_INT_RANGES, *_BOOL_KEYS, "peers", "mqtt", "openlineage"}
+_MQTT_PATHS = ("password_file", "ca_file", "cert_file", "key_file")
+_MQTT_KEYS = {
+    "enabled",
+    "host",
+    "port",
+    "topic_prefix",
+    "share_group",
+    "session_expiry_s",
+    "inflight_max",
+    "username",
+    *_MQTT_PATHS,
+}
+# Topic levels the bridge builds topics from: no wildcards, no "$" (broker-reserved).
+_TOPIC_PREFIX = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_SHARE_GROUP = re.compile(r"[A-Za-z0-9_.-]+")
 _PEER_KEYS = {"id", "host", "port"}
+_OPENLINEAGE_PATHS = ("app_key", "api_key_file")
+_OPENLINEAGE_KEYS = {"enabled", *_OPENLINEAGE_PATHS}
 
 
 def load_config(path: Path | str) -> NodeConfig:
@@ -179,7 +232,8 @@ def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
         peer_host=v.string(doc["peer_host"], "peer_host"),
         peer_port=v.integer(doc["peer_port"], "peer_port", 0, 65535),
         peers=v.peers(doc.get("peers", []), node_id),
-        mqtt=v.mqtt(doc.get("mqtt", {})),
+        mqtt=v.mqtt(doc.get("mqtt", {}), base),
+        openlineage=v.openlineage(doc.get("openlineage", {}), base),
         data_dir=p("data_dir"),
         genesis=p("genesis"),
         node_key=p("node_key"),
@@ -261,21 +315,79 @@ class _Checker:
             out.append(peer)
         return tuple(out)
 
-    def mqtt(self, value: Any) -> MqttConfig:
+    def pattern(self, value: Any, key: str, pattern: re.Pattern[str], what: str) -> str:
+        text = self.string(value, key)
+        if not pattern.fullmatch(text):
+            raise self.fail(key, f"must be {what}, got {text!r}")
+        return text
+
+    def mqtt(self, value: Any, base: Path) -> MqttConfig:
         if not isinstance(value, dict):
             raise self.fail("mqtt", "must be a table ([mqtt])")
         unknown = sorted(set(value) - _MQTT_KEYS)
         if unknown:
             raise self.fail(f"mqtt.{unknown[0]}", "unknown key")
         d = MqttConfig()
-        return MqttConfig(
+        paths = {
+            key: Path(os.path.normpath(base / self.string(value[key], f"mqtt.{key}")))
+            for key in _MQTT_PATHS
+            if key in value
+        }
+        cfg = MqttConfig(
             enabled=self.boolean(value.get("enabled", d.enabled), "mqtt.enabled"),
             host=self.string(value.get("host", d.host), "mqtt.host"),
             port=self.integer(value.get("port", d.port), "mqtt.port", 1, 65535),
-            topic_prefix=self.string(
-                value.get("topic_prefix", d.topic_prefix), "mqtt.topic_prefix"
+            topic_prefix=self.pattern(
+                value.get("topic_prefix", d.topic_prefix),
+                "mqtt.topic_prefix",
+                _TOPIC_PREFIX,
+                "topic levels of letters, digits, '_', '.' and '-' (no wildcards, no '$')",
             ),
+            share_group=self.pattern(
+                value.get("share_group", d.share_group),
+                "mqtt.share_group",
+                _SHARE_GROUP,
+                "letters, digits, '_', '.' and '-'",
+            ),
+            session_expiry_s=self.integer(
+                value.get("session_expiry_s", d.session_expiry_s),
+                "mqtt.session_expiry_s",
+                0,
+                2**32 - 1,
+            ),
+            inflight_max=self.integer(
+                value.get("inflight_max", d.inflight_max), "mqtt.inflight_max", 1, 65535
+            ),
+            username=self.string(value["username"], "mqtt.username")
+            if "username" in value
+            else None,
+            **paths,
         )
+        if (cfg.password_file is None) != (cfg.username is None):
+            raise self.fail("mqtt.password_file", "username and password_file go together")
+        if (cfg.cert_file is None) != (cfg.key_file is None):
+            raise self.fail("mqtt.key_file", "cert_file and key_file go together")
+        return cfg
+
+    def openlineage(self, value: Any, base: Path) -> OpenLineageConfig:
+        if not isinstance(value, dict):
+            raise self.fail("openlineage", "must be a table ([openlineage])")
+        unknown = sorted(set(value) - _OPENLINEAGE_KEYS)
+        if unknown:
+            raise self.fail(f"openlineage.{unknown[0]}", "unknown key")
+        paths = {
+            key: Path(os.path.normpath(base / self.string(value[key], f"openlineage.{key}")))
+            for key in _OPENLINEAGE_PATHS
+            if key in value
+        }
+        cfg = OpenLineageConfig(
+            enabled=self.boolean(value.get("enabled", False), "openlineage.enabled"), **paths
+        )
+        if cfg.enabled and cfg.app_key is None:
+            raise self.fail(
+                "openlineage.app_key", "required when enabled (the app identity's key file)"
+            )
+        return cfg
 
 
 def write_config(cfg: NodeConfig, path: Path | str) -> None:
@@ -305,7 +417,20 @@ def write_config(cfg: NodeConfig, path: Path | str) -> None:
         f"host = {toml_string(m.host)}",
         f"port = {m.port}",
         f"topic_prefix = {toml_string(m.topic_prefix)}",
+        f"share_group = {toml_string(m.share_group)}",
+        f"session_expiry_s = {m.session_expiry_s}",
+        f"inflight_max = {m.inflight_max}",
     ]
+    if m.username is not None:
+        lines.append(f"username = {toml_string(m.username)}")
+    for key in _MQTT_PATHS:
+        if getattr(m, key) is not None:
+            lines.append(f"{key} = {toml_string(_relative(getattr(m, key), base))}")
+    ol = cfg.openlineage
+    lines += ["", "[openlineage]", f"enabled = {'true' if ol.enabled else 'false'}"]
+    for key in _OPENLINEAGE_PATHS:
+        if getattr(ol, key) is not None:
+            lines.append(f"{key} = {toml_string(_relative(getattr(ol, key), base))}")
     for p in cfg.peers:
         lines += [
             "",

@@ -54,6 +54,33 @@ class NodeMetrics:
             registry=r,
         )
 
+        self.mqtt_connected = Gauge(
+            "grantchain_mqtt_connected", "1 while the MQTT bridge is connected", registry=r
+        )
+        self.mqtt_messages = Counter(
+            "grantchain_mqtt_messages",
+            "MQTT messages by outcome: in, committed, malformed, qos0_refused",
+            ["outcome"],
+            registry=r,
+        )
+        self.mqtt_txs = Counter(
+            "grantchain_mqtt_txs",
+            "Txs from MQTT by outcome: committed, deduplicated (already queued or in the "
+            "chain when they arrived), rejected",
+            ["outcome"],
+            registry=r,
+        )
+        self.mqtt_paused_seconds = Counter(
+            "grantchain_mqtt_paused_seconds",
+            "Time the MQTT bridge waited because the node could not take txs",
+            registry=r,
+        )
+        self.mqtt_inflight = Gauge(
+            "grantchain_mqtt_inflight_messages",
+            "MQTT messages taken and not yet acknowledged",
+            registry=r,
+        )
+
         buckets = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
         self.block_build = Histogram(
             "grantchain_block_build_seconds",

@@ -12,6 +12,7 @@ from node.runtime.config import (
     ConfigError,
     MqttConfig,
     NodeConfig,
+    OpenLineageConfig,
     PeerAddress,
     load_config,
     toml_string,
@@ -56,7 +57,23 @@ def sample(tmp_path: Path) -> NodeConfig:
         block_txs_max=500,
         reexecute_blocks=True,
         heartbeat_ticks=5,
-        mqtt=MqttConfig(enabled=True, host="broker", port=8883, topic_prefix="gc/test"),
+        mqtt=MqttConfig(
+            enabled=True,
+            host="broker",
+            port=8883,
+            topic_prefix="gc/test",
+            share_group="members",
+            session_expiry_s=600,
+            inflight_max=32,
+            username="node2",
+            password_file=tmp_path / "mqtt.pass",
+            ca_file=tmp_path / "ca" / "broker-ca.crt",
+            cert_file=tmp_path / "mqtt.crt",
+            key_file=tmp_path / "mqtt.key",
+        ),
+        openlineage=OpenLineageConfig(
+            enabled=True, app_key=tmp_path.parent / "orgs" / "app.key", api_key_file=None
+        ),
     )
 
 
@@ -101,6 +118,15 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
         (MINIMAL + "reexecute_blocks = 1\n", "reexecute_blocks", "true or false"),
         (MINIMAL + "[mqtt]\nenabled = 1\n", "mqtt.enabled", "true or false"),
         (MINIMAL + "[mqtt]\nbroker = 'x'\n", "mqtt.broker", "unknown key"),
+        (MINIMAL + "[mqtt]\ntopic_prefix = 'a/#'\n", "mqtt.topic_prefix", "no wildcards"),
+        (MINIMAL + "[mqtt]\ntopic_prefix = '$SYS'\n", "mqtt.topic_prefix", "no '$'"),
+        (MINIMAL + "[mqtt]\nshare_group = 'a/b'\n", "mqtt.share_group", "letters"),
+        (MINIMAL + "[mqtt]\ninflight_max = 0\n", "mqtt.inflight_max", "1..65535"),
+        (MINIMAL + "[mqtt]\nsession_expiry_s = -1\n", "mqtt.session_expiry_s", "0.."),
+        (MINIMAL + "[mqtt]\nusername = 'u'\n", "mqtt.password_file", "go together"),
+        (MINIMAL + "[mqtt]\ncert_file = 'c'\n", "mqtt.key_file", "go together"),
+        (MINIMAL + "[openlineage]\nenabled = true\n", "openlineage.app_key", "required"),
+        (MINIMAL + "[openlineage]\nurl = 'x'\n", "openlineage.url", "unknown key"),
         (MINIMAL + "[[peers]]\nid = 'n2'\nhost = 'h'\n", "peers[0].port", "missing"),
         (MINIMAL + "[[peers]]\nid = 'n1'\nhost = 'h'\nport = 1\n", "peers[0].id", "own id"),
         (
