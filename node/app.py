@@ -559,6 +559,7 @@ async def serve(cfg: NodeConfig) -> int:
     """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
     from aiohttp import web
 
+    from node.api.lineage_route import LineageIntake
     from node.api.mqtt import MqttBridge
     from node.api.routes import make_app
     from node.runtime import gc_policy
@@ -566,7 +567,10 @@ async def serve(cfg: NodeConfig) -> int:
     gc_policy.tune()
     node = Node(cfg)
     await node.start()
-    app = make_app(node)
+    lineage = None
+    if cfg.openlineage.enabled:
+        lineage = LineageIntake(node, cfg.openlineage, node.genesis.chain_id)
+    app = make_app(node, lineage)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, cfg.rpc_host, cfg.rpc_port)

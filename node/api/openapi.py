@@ -96,6 +96,34 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/lineage": {
+            "post": {
+                "summary": "Record an OpenLineage RunEvent (the path OpenLineage's HttpTransport posts to)",
+                "description": "The node maps the event onto audit.training_run or "
+                "audit.dataset_derivation txs, signs them with its [openlineage] app identity and "
+                "waits briefly for their commit; a use without a grant is committed as a violation "
+                "and still answered 200. The same event always makes the same txs (retries are "
+                "deduplicated). Mapping: docs/openlineage.md. Bearer token if the node sets "
+                "api_key_file; 404 unless [openlineage] enabled.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "recorded: txs with kind, status, height, result",
+                        "content": _JSON,
+                    },
+                    "202": {"description": "admitted, not yet committed", "content": _JSON},
+                    "400": _ERR,
+                    "401": _ERR,
+                    "404": _ERR,
+                    "413": _ERR,
+                    "422": _ERR,
+                    "503": _ERR,
+                },
+            }
+        },
         "/v1/txs/{tx_id}": _get(
             "A committed tx: height, position, result and its receipt",
             [_p("tx_id", "64 hex chars")],

@@ -20,8 +20,9 @@ import acl.queries as q
 from acl.kinds import KINDS
 from acl.results import label
 from chain import merkle
-from node.api import stream
+from node.api import lineage_route, stream
 from node.api.block_json import header_json, txs_json
+from node.api.lineage_route import LineageIntake
 from node.api.openapi import OPENAPI
 from node.api.params import bad_request as _bad
 from node.api.params import int_param as _int_param
@@ -347,7 +348,7 @@ async def not_found(request: web.Request) -> web.Response:
     return _error(404, f"no such endpoint: {request.method} {request.path}; see /openapi.json")
 
 
-def make_app(node: NodeService) -> web.Application:
+def make_app(node: NodeService, openlineage: LineageIntake | None = None) -> web.Application:
     app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[errors])
     app[NODE_KEY] = node
     app.router.add_get("/v1/status", status)
@@ -367,5 +368,6 @@ def make_app(node: NodeService) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     stream.add_routes(app, node)
+    lineage_route.add_routes(app, openlineage)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

@@ -75,6 +75,13 @@ class NodeMetrics:
             "Time the MQTT bridge waited because the node could not take txs",
             registry=r,
         )
+        self.openlineage_events = Counter(
+            "grantchain_openlineage_events",
+            "OpenLineage RunEvents by outcome: recorded, nothing_to_record, invalid, "
+            "unauthorized, refused, unavailable",
+            ["outcome"],
+            registry=r,
+        )
         self.mqtt_inflight = Gauge(
             "grantchain_mqtt_inflight_messages",
             "MQTT messages taken and not yet acknowledged",
