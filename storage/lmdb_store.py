@@ -674,9 +674,15 @@ class _ReadTxn:
         return self._txn
 
     def __exit__(self, *exc: object) -> None:
+        # py-lmdb frees a read transaction's reader slot only when the object dies, not
+        # at abort: drop the reference, so a view kept by a waiting coroutine (``with
+        # .. as view`` outlives its block) holds no slot. Hundreds of such waits filled
+        # all max_readers slots under MQTT load (MDB_READERS_FULL).
+        txn, self._txn = self._txn, None
         try:
-            self._txn.abort()
+            txn.abort()
         finally:
+            del txn
             self._shared.__exit__(None, None, None)
 
 

@@ -10,7 +10,8 @@ Topics, under ``[mqtt] topic_prefix`` (``P``):
   node of the consortium, and another node's bridge goes on when one node dies.
 - ``P/receipts/<tx id hex>``: the committed result and receipt of each tx (QoS 1); or,
   when the publisher set an MQTT v5 Response Topic, one message there with the results
-  of all the message's txs and the publisher's Correlation Data.
+  of all the message's txs and the publisher's Correlation Data. The user property
+  ``receipts: false`` leaves the receipts out (as ``?receipts=false`` on the RPC).
 - ``P/errors/<org>``: a message that is not txs in a form we take, or a tx that was
   refused (bad signature, unknown sender, stale, ...), with the reason. A malformed
   message is acknowledged: redelivering it could never succeed.
@@ -59,6 +60,7 @@ from node.api.service import NodeService
 from node.api.tx_body import MSGPACK_TYPE, TxBodyError, parse_txs
 from node.pipeline.admission import Status
 from node.runtime.config import MqttConfig
+from node.runtime.mqtt_tcp import no_delay
 from storage.blockstore import TxLocation
 
 log = logging.getLogger("grantchain.mqtt")
@@ -110,6 +112,13 @@ def content_type_of(payload: bytes, declared: str | None) -> str:
     if declared:
         return declared.split(";")[0].strip().lower()
     return "application/json" if payload[:1] == b"{" else MSGPACK_TYPE
+
+
+def wants_receipts(props: Properties | None) -> bool:
+    """False when the publisher set the MQTT v5 user property ``receipts: false`` (as
+    ``POST /v1/txs?receipts=false``): results without receipts, sooner and lighter."""
+    pairs = getattr(props, "UserProperty", None) if props is not None else None
+    return not any(k == "receipts" and v == "false" for k, v in pairs or ())
 
 
 def committed_doc(tx_id: bytes, loc: TxLocation, receipt: dict[str, Any] | None) -> dict[str, Any]:
@@ -186,6 +195,7 @@ class MqttBridge:
         while True:
             try:
                 async with self._client() as client:
+                    no_delay(client)
                     self.metrics.mqtt_connected.set(1)
                     self.connected.set()
                     backoff = RETRY_S_MIN
@@ -260,15 +270,30 @@ class MqttBridge:
             self.metrics.mqtt_messages.labels("malformed").inc()
             await self._report(client, org or "unknown", [{"error": str(exc)}], msg)
         else:
-            outcome = await self.commit(raws)
+            outcome = await self._commit_until_done(raws, wants_receipts(props))
             await self._publish(client, org, outcome, msg)
             self.metrics.mqtt_messages.labels("committed").inc()
         slot.done = True
         progressed.set()
 
-    async def commit(self, raws: Sequence[bytes]) -> Outcome:
+    async def _commit_until_done(self, raws: Sequence[bytes], receipts: bool) -> Outcome:
+        """``commit``, retried after an unexpected failure of the node (a store error,
+        say): one message's trouble must not end the connection, which would have the
+        broker redeliver every unacknowledged message of this bridge at once."""
+        backoff = RETRY_S_MIN
+        while True:
+            try:
+                return await self.commit(raws, receipts=receipts)
+            except Exception:
+                self.metrics.mqtt_messages.labels("retried").inc()
+                log.exception("MQTT bridge: committing a message failed; retrying")
+                await self._pause(backoff)
+                backoff = min(RETRY_S_MAX, backoff * 2)
+
+    async def commit(self, raws: Sequence[bytes], *, receipts: bool = True) -> Outcome:
         """Submit ``raws`` until each is committed or refused; never gives up while the
-        node runs (the caller's message stays unacknowledged meanwhile)."""
+        node runs (the caller's message stays unacknowledged meanwhile). With
+        ``receipts`` off the results carry no receipt, and need no certificate."""
         outcome = Outcome()
         pending = list(raws)
         backoff = RETRY_S_MIN
@@ -301,8 +326,10 @@ class MqttBridge:
                 backoff = RETRY_S_MIN
             pending = retry
         self.metrics.mqtt_txs.labels("committed").inc(len(committed))
-        if committed:
+        if committed and receipts:
             outcome.results = await self._receipts(committed)
+        elif committed:
+            outcome.results = [committed_doc(t, loc, None) for t, loc in committed.items()]
         outcome.results += [{**e, "status": "refused"} for e in outcome.errors]
         return outcome
 

@@ -59,7 +59,8 @@ class NodeMetrics:
         )
         self.mqtt_messages = Counter(
             "grantchain_mqtt_messages",
-            "MQTT messages by outcome: in, committed, malformed, qos0_refused",
+            "MQTT messages by outcome: in, committed, malformed, qos0_refused, retried (after a "
+            "failure on the node)",
             ["outcome"],
             registry=r,
         )

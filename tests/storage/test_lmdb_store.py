@@ -165,3 +165,23 @@ def _block_with(s: LmdbBlockStore, raws: tuple[bytes, ...]) -> Block:
         round=1,
     )
     return block
+
+
+def test_closed_views_kept_alive_hold_no_reader_slot(tmp_path: Path) -> None:
+    """A coroutine that waits after ``with store.snapshot() as view`` still references
+    ``view``; hundreds of such waits once filled every LMDB reader slot (READERS_FULL).
+    Kept closed views, and the read contexts behind them, must hold none."""
+    store = LmdbBlockStore.open(tmp_path / "s")
+    try:
+        kept = []
+        for _ in range(600):  # more than max_readers
+            with store.snapshot() as view:
+                view.get(b"k")
+            kept.append(view)
+            with store._read() as txn:
+                txn.get(b"k")
+        assert len(store._env.readers().splitlines()) - 1 <= 2
+        with store.snapshot() as view:  # and a new view can still begin
+            assert view.get(b"k") is None
+    finally:
+        store.close()
