@@ -36,6 +36,11 @@ are refused with an error. The broker's own limits matter too: see ``deploy/READ
 
 paho acknowledges on delivery unless ``manual_ack`` is set; aiomqtt (2.5) does not expose
 that switch or ``ack``, so the bridge sets them on aiomqtt's paho client.
+
+aiomqtt can miss a disconnection (empicano/aiomqtt#326, #381): seen here once in ~40
+broker restarts, a bridge whose socket was reset never left its message loop, and the
+messages queued for its session waited for ever. ``_watch_connection`` asks paho itself
+every ``LIVENESS_S`` and ends a connection paho no longer has.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +59,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from acl.results import label
-from node.api.block_json import summary_json
+from node.api.block_json import committed_doc, summary_json
 from node.api.service import NodeService
 from node.api.tx_body import MSGPACK_TYPE, TxBodyError, parse_txs
 from node.pipeline.admission import Status
@@ -75,6 +79,8 @@ RECONNECT_S_MAX = 5.0
 CERT_WAIT_S = 2.0
 BLOCK_WAIT_S = 15.0
 ORG_CHARS_MAX = 64
+LIVENESS_S = 1.0
+LIVENESS_MISSES = 3
 PENDING_PUBLISHES_WARN = 20_000
 
 
@@ -121,25 +127,26 @@ def wants_receipts(props: Properties | None) -> bool:
     return not any(k == "receipts" and v == "false" for k, v in pairs or ())
 
 
-def committed_doc(tx_id: bytes, loc: TxLocation, receipt: dict[str, Any] | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "tx_id": tx_id.hex(),
-        "status": "committed",
-        "height": loc.height,
-        "position": loc.position,
-        "result": label(loc.result),
-    }
-    if receipt is not None:
-        doc["receipt"] = receipt
-    return doc
-
-
 def _reason(exc: BaseException) -> str:
     """An error for the log; a task group's first distinct causes, not just their count."""
     if isinstance(exc, BaseExceptionGroup):
         causes = sorted({f"{type(e).__name__}: {e}" for e in exc.exceptions})
         return f"{len(exc.exceptions)} failures: " + "; ".join(causes[:3])
     return f"{type(exc).__name__}: {exc}"
+
+
+async def watch_connection(
+    is_connected: Callable[[], bool],
+    interval_s: float = LIVENESS_S,
+    misses: int = LIVENESS_MISSES,
+) -> None:
+    """Raise ``MqttError`` once ``is_connected`` (paho's) has said no ``misses`` times in a
+    row, ``interval_s`` apart: a connection aiomqtt did not see end (module docstring)."""
+    missed = 0
+    while missed < misses:
+        await asyncio.sleep(interval_s)  # a liveness poll, not a wait for a known event
+        missed = 0 if is_connected() else missed + 1
+    raise aiomqtt.MqttError("the connection was lost without a disconnection event")
 
 
 class MqttBridge:
@@ -204,6 +211,8 @@ class MqttBridge:
                     await self._serve(client)
             except (aiomqtt.MqttError, OSError, ExceptionGroup) as exc:
                 log.warning("MQTT bridge: %s; reconnecting in %.2f s", _reason(exc), backoff)
+            except Exception:  # the bridge must outlive any one connection's trouble
+                log.exception("MQTT bridge: unexpected failure; reconnecting in %.2f s", backoff)
             finally:
                 self.connected.clear()
                 self.metrics.mqtt_connected.set(0)
@@ -219,6 +228,7 @@ class MqttBridge:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._acknowledge(client, slots, progressed))
             tg.create_task(self._publish_blocks(client))
+            tg.create_task(watch_connection(client._client.is_connected))
             async for msg in client.messages:
                 self.metrics.mqtt_messages.labels("in").inc()
                 if msg.qos == 0:
@@ -395,8 +405,11 @@ class MqttBridge:
             head = await self.node.wait_for_height(self._blocks_after + 1, BLOCK_WAIT_S)
             while self._blocks_after < head:
                 height = self._blocks_after + 1
-                block = self.node.block(height)
-                if block is not None and block.header.proposer == self.node_id:
+                header = self.node.store.header(height)  # a header, not every block body
+                block = (
+                    self.node.block(height) if header and header.proposer == self.node_id else None
+                )
+                if block is not None:
                     await client.publish(
                         f"{self.prefix}/blocks", json.dumps(summary_json(block)), qos=1
                     )

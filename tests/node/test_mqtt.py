@@ -58,7 +58,10 @@ def wait_committed(url: str, tx_ids: set[str], timeout_s: float = WAIT_S) -> Non
             missing.discard(t)
         return True
 
-    wait_until(f"{len(tx_ids)} txs committed", done, timeout_s)
+    try:
+        wait_until(f"{len(tx_ids)} txs committed", done, timeout_s)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {len(missing)} missing, e.g. {sorted(missing)[:3]}") from None
 
 
 def wait_until(what: str, check: Any, timeout_s: float = WAIT_S) -> Any:
