@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import json
 import os
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +22,9 @@ import click
 
 from chain import limits
 from node.client import Client
-from node.cluster.consortium import ConsortiumSpec, create_consortium
 from node.cluster.load import LoadReport, leader_first, prepare_dataset, presign, run_load
 from node.cluster.local import (
-    free_base_port,
+    bench_consortium,
     read_pid,
     start_node,
     stop_node,
@@ -80,14 +77,7 @@ def command(
     """Committed signed txs/s and latency on a local cluster (durable)."""
     gc_policy.tune()  # the load generator, as the nodes do
     with tempfile.TemporaryDirectory(prefix="grantchain-e2e-") as tmp:
-        spec = ConsortiumSpec(
-            nodes=nodes,
-            orgs=min(nodes, 3),
-            chain_id="bench-e2e",
-            genesis_time_ms=time.time_ns() // 1_000_000,
-            base_port=free_base_port(nodes, random.Random()),
-        )
-        manifest = create_consortium(Path(tmp) / "c", spec, now=datetime.datetime.now(datetime.UTC))
+        manifest = bench_consortium(Path(tmp) / "c", nodes, "bench-e2e")
         for n in manifest.nodes:
             if block_txs_max is not None:
                 cfg = dataclasses.replace(load_config(n.config), block_txs_max=block_txs_max)

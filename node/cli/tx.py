@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +56,35 @@ def emit(doc: Any, as_json: bool) -> None:
     click.echo(json.dumps(doc) if as_json else json.dumps(doc, indent=2))
 
 
+def _tx_to_sign(f: Callable[..., None]) -> Callable[..., None]:
+    """The KIND argument and the --payload, --key and --chain-id options of a tx to sign."""
+    for option in reversed(
+        (
+            click.argument("kind", type=click.Choice(sorted(KINDS))),
+            click.option(
+                "--payload", required=True, help='JSON object, or @FILE. Bytes as "hex:...".'
+            ),
+            click.option(
+                "--key",
+                "key_file",
+                required=True,
+                type=click.Path(path_type=Path, exists=True),
+                help="Signer's key file.",
+            ),
+            click.option("--chain-id", required=True),
+        )
+    ):
+        f = option(f)
+    return f
+
+
 @click.group("tx")
 def command() -> None:
     """Submit signed txs of any kind, look txs up."""
 
 
 @command.command("submit")
-@click.argument("kind", type=click.Choice(sorted(KINDS)))
-@click.option("--payload", required=True, help='JSON object, or @FILE. Bytes as "hex:...".')
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(path_type=Path, exists=True),
-    help="Signer's key file.",
-)
-@click.option("--chain-id", required=True)
+@_tx_to_sign
 @click.option(
     "--url", "urls", multiple=True, required=True, help="Node RPC URL (repeat to fail over)."
 )
@@ -109,16 +123,7 @@ def _signed(kind: str, payload: str, key_file: Path, chain_id: str) -> Tx:
 
 
 @command.command("sign")
-@click.argument("kind", type=click.Choice(sorted(KINDS)))
-@click.option("--payload", required=True, help='JSON object, or @FILE. Bytes as "hex:...".')
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(path_type=Path, exists=True),
-    help="Signer's key file.",
-)
-@click.option("--chain-id", required=True)
+@_tx_to_sign
 def sign(kind: str, payload: str, key_file: Path, chain_id: str) -> None:
     """Sign a KIND tx with KEY and print it as a request body, {"tx": base64}: what
     POST /v1/txs and the MQTT topic <prefix>/tx/<org> take (e.g. piped to mosquitto_pub)."""

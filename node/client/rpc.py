@@ -85,21 +85,6 @@ class _Failover:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         self._current = 0
 
-    def _stream_timeout(self, timeout_s: float) -> httpx.Timeout:
-        return httpx.Timeout(timeout_s, read=max(timeout_s, STREAM_READ_TIMEOUT_S))
-
-    def _stream_next(self, failures: int, since: float, last: Exception | None) -> float:
-        """After a failed connection: the pause before the next one, or raise ``last``
-        when no block came for ``STREAM_GIVE_UP_S``. The pause only grows once every URL
-        has failed in a row."""
-        self._current = (self._current + 1) % len(self.urls)
-        if time.monotonic() - since > STREAM_GIVE_UP_S and last is not None:
-            raise last
-        if failures < len(self.urls):
-            return 0.0
-        rounds = failures // len(self.urls) - 1
-        return STREAM_BACKOFF_S[min(rounds, len(STREAM_BACKOFF_S) - 1)]
-
     def _targets(self, failover: bool) -> list[tuple[int, str]]:
         n = len(self.urls) if failover else 1
         return [(a, self.urls[(self._current + a) % len(self.urls)]) for a in range(n)]
@@ -110,6 +95,52 @@ class _Failover:
         if not isinstance(result, dict):
             raise RpcError(200, "the node answered with something other than a JSON object", result)
         return result
+
+
+class _StreamSession:
+    """The bookkeeping of one ``stream`` call, shared by both clients: where to resume,
+    which URL next, the parser of the current connection, and the back-off."""
+
+    def __init__(self, client: _Failover, from_height: int | None, timeout_s: float) -> None:
+        self.client = client
+        self.seq = BlockSequence(from_height)
+        self.timeout = httpx.Timeout(timeout_s, read=max(timeout_s, STREAM_READ_TIMEOUT_S))
+        self.failures = 0
+        self.since = time.monotonic()
+        self.parser = SseParser()
+
+    def target(self) -> tuple[str, dict[str, Any]]:
+        url = self.client.urls[self.client._current]
+        kw = {"params": self.seq.params(), "headers": STREAM_HEADERS, "timeout": self.timeout}
+        return url + STREAM_PATH, kw
+
+    def opened(self, resp: httpx.Response) -> None:
+        """After the body of an error answer was read: check it, and start parsing."""
+        if resp.status_code >= 400:
+            _check(resp)
+        self.seq.started(resp.headers)
+        self.parser = SseParser()
+
+    def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        docs = [d for e in self.parser.feed(chunk) if (d := self.seq.block(e)) is not None]
+        if docs:
+            self.failures, self.since = 0, time.monotonic()
+        return docs
+
+    def failed(self, exc: Exception) -> float:
+        """After a failed connection: the pause before the next one, or raise ``exc``
+        when no block came for ``STREAM_GIVE_UP_S``. The pause only grows once every URL
+        has failed in a row."""
+        last = _stream_failure(exc)
+        urls = self.client.urls
+        self.client._current = (self.client._current + 1) % len(urls)
+        self.failures += 1
+        if time.monotonic() - self.since > STREAM_GIVE_UP_S:
+            raise last
+        if self.failures < len(urls):
+            return 0.0
+        rounds = self.failures // len(urls) - 1
+        return STREAM_BACKOFF_S[min(rounds, len(STREAM_BACKOFF_S) - 1)]
 
 
 class Client(_Failover):
@@ -179,35 +210,19 @@ class Client(_Failover):
         next URL from the block due, and the heights it yields are consecutive, never
         repeated (``StreamError`` if a node breaks that). Raises the last error when no
         node has delivered for ``STREAM_GIVE_UP_S``."""
-        seq = BlockSequence(from_height)
-        failures, since = 0, time.monotonic()
-        timeout = self._stream_timeout(self._timeout_s)
+        session = _StreamSession(self, from_height, self._timeout_s)
         while True:
-            url = self.urls[self._current]
+            url, kw = session.target()
             try:
-                with self._http.stream(
-                    "GET",
-                    url + STREAM_PATH,
-                    params=seq.params(),
-                    headers=STREAM_HEADERS,
-                    timeout=timeout,
-                ) as resp:
+                with self._http.stream("GET", url, **kw) as resp:
                     if resp.status_code >= 400:
                         resp.read()
-                        _check(resp)
-                    seq.started(resp.headers)
-                    parser = SseParser()
+                    session.opened(resp)
                     for chunk in resp.iter_bytes():
-                        for event in parser.feed(chunk):
-                            doc = seq.block(event)
-                            if doc is not None:
-                                failures, since = 0, time.monotonic()
-                                yield doc
+                        yield from session.feed(chunk)
                 raise StreamInterrupted(f"{url} closed the stream")
             except (httpx.TransportError, RpcError, StreamInterrupted) as exc:
-                last = _stream_failure(exc)
-            failures += 1
-            pause_s = self._stream_next(failures, since, last)
+                pause_s = session.failed(exc)
             if pause_s:
                 time.sleep(pause_s)  # back-off between reconnection rounds
 
@@ -264,34 +279,19 @@ class AsyncClient(_Failover):
 
     async def stream(self, from_height: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """The asyncio twin of ``Client.stream``."""
-        seq = BlockSequence(from_height)
-        failures, since = 0, time.monotonic()
-        timeout = self._stream_timeout(self._timeout_s)
+        session = _StreamSession(self, from_height, self._timeout_s)
         while True:
-            url = self.urls[self._current]
+            url, kw = session.target()
             try:
-                async with self._http.stream(
-                    "GET",
-                    url + STREAM_PATH,
-                    params=seq.params(),
-                    headers=STREAM_HEADERS,
-                    timeout=timeout,
-                ) as resp:
+                async with self._http.stream("GET", url, **kw) as resp:
                     if resp.status_code >= 400:
                         await resp.aread()
-                        _check(resp)
-                    seq.started(resp.headers)
-                    parser = SseParser()
+                    session.opened(resp)
                     async for chunk in resp.aiter_bytes():
-                        for event in parser.feed(chunk):
-                            doc = seq.block(event)
-                            if doc is not None:
-                                failures, since = 0, time.monotonic()
-                                yield doc
+                        for doc in session.feed(chunk):
+                            yield doc
                 raise StreamInterrupted(f"{url} closed the stream")
             except (httpx.TransportError, RpcError, StreamInterrupted) as exc:
-                last = _stream_failure(exc)
-            failures += 1
-            pause_s = self._stream_next(failures, since, last)
+                pause_s = session.failed(exc)
             if pause_s:
                 await asyncio.sleep(pause_s)  # back-off between reconnection rounds

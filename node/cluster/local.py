@@ -83,6 +83,19 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def bench_consortium(directory: Path, nodes: int, chain_id: str) -> Manifest:
+    """A fresh local consortium for a benchmark: up to 3 organisations, genesis now,
+    free ports."""
+    spec = ConsortiumSpec(
+        nodes=nodes,
+        orgs=min(nodes, 3),
+        chain_id=chain_id,
+        genesis_time_ms=time.time_ns() // 1_000_000,
+        base_port=free_base_port(nodes, random.Random()),
+    )
+    return create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
+
+
 def free_base_port(nodes: int, rng: random.Random) -> int:
     """A base port whose RPC and peer ports (see ``node.cluster.consortium``) are all free now."""
     for _ in range(200):

@@ -321,6 +321,16 @@ class _Checker:
             raise self.fail(key, f"must be {what}, got {text!r}")
         return text
 
+    def paths(
+        self, value: dict[str, Any], keys: tuple[str, ...], section: str, base: Path
+    ) -> dict[str, Path]:
+        """The path keys of a table that are set, made absolute against ``base``."""
+        return {
+            key: Path(os.path.normpath(base / self.string(value[key], f"{section}.{key}")))
+            for key in keys
+            if key in value
+        }
+
     def mqtt(self, value: Any, base: Path) -> MqttConfig:
         if not isinstance(value, dict):
             raise self.fail("mqtt", "must be a table ([mqtt])")
@@ -328,11 +338,7 @@ class _Checker:
         if unknown:
             raise self.fail(f"mqtt.{unknown[0]}", "unknown key")
         d = MqttConfig()
-        paths = {
-            key: Path(os.path.normpath(base / self.string(value[key], f"mqtt.{key}")))
-            for key in _MQTT_PATHS
-            if key in value
-        }
+        paths = self.paths(value, _MQTT_PATHS, "mqtt", base)
         cfg = MqttConfig(
             enabled=self.boolean(value.get("enabled", d.enabled), "mqtt.enabled"),
             host=self.string(value.get("host", d.host), "mqtt.host"),
@@ -375,11 +381,7 @@ class _Checker:
         unknown = sorted(set(value) - _OPENLINEAGE_KEYS)
         if unknown:
             raise self.fail(f"openlineage.{unknown[0]}", "unknown key")
-        paths = {
-            key: Path(os.path.normpath(base / self.string(value[key], f"openlineage.{key}")))
-            for key in _OPENLINEAGE_PATHS
-            if key in value
-        }
+        paths = self.paths(value, _OPENLINEAGE_PATHS, "openlineage", base)
         cfg = OpenLineageConfig(
             enabled=self.boolean(value.get("enabled", False), "openlineage.enabled"), **paths
         )

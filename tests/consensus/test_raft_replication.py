@@ -83,7 +83,7 @@ def test_a_follower_with_a_divergent_log_is_repaired() -> None:
     # Raft §5.3 / Figure 7: the leader backs up until the logs agree, then overwrites.
     c = Cluster()
     c.elect("a")
-    c.cores["a"].propose(b"shared")
+    c.cores["a"].propose(b"common")
     c.settle()
     c.isolate("a")
     for i in range(5):
@@ -98,7 +98,7 @@ def test_a_follower_with_a_divergent_log_is_repaired() -> None:
     c.heal()
     c.run(10)
     for n in "abc":
-        assert c.applied[n].data() == [b"shared", b"kept0", b"kept1", b"kept2"]
+        assert c.applied[n].data() == [b"common", b"kept0", b"kept1", b"kept2"]
         assert [e.data for e in c.storage[n].entries() if e.data.startswith(b"lost")] == []
 
 
