@@ -21,15 +21,11 @@ from pathlib import Path
 import click
 
 from chain import limits
-from node.client import Client
-from node.cluster.load import LoadReport, leader_first, prepare_dataset, presign, run_load
+from node.cluster.load import LoadReport, leader_first, presign, run_load, start_for_load
 from node.cluster.local import (
     bench_consortium,
     read_pid,
-    start_node,
     stop_node,
-    wait_for_leader,
-    warm_kernels,
 )
 from node.runtime import gc_policy
 from node.runtime.config import load_config, write_config
@@ -84,13 +80,7 @@ def command(
                 write_config(cfg, n.config)
         block_txs = load_config(manifest.nodes[0].config).block_txs_max
         try:
-            warm_kernels(lambda m: click.echo(m, err=True))
-            for n in manifest.nodes:
-                start_node(n)
-            wait_for_leader(manifest)
-            urls = [n.rpc_url for n in manifest.nodes]
-            with Client(urls) as client:
-                dataset_id = prepare_dataset(manifest, client)
+            urls, dataset_id = start_for_load(manifest, lambda m: click.echo(m, err=True))
             low_s = max(3.0, duration / 2)
             click.echo(
                 f"signing {int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...", err=True

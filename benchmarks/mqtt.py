@@ -34,15 +34,11 @@ from pathlib import Path
 import click
 import httpx
 
-from node.client import Client
 from node.cluster.broker import start_broker
-from node.cluster.load import LoadReport, leader_first, prepare_dataset, presign, run_load
+from node.cluster.load import LoadReport, leader_first, presign, run_load, start_for_load
 from node.cluster.local import (
     bench_consortium,
-    start_node,
     stop_node,
-    wait_for_leader,
-    warm_kernels,
 )
 from node.cluster.mqtt_load import run_mqtt_load
 from node.runtime import gc_policy
@@ -102,15 +98,9 @@ def command(duration: float, rate: float, latency_batch: int, as_json: bool) -> 
         for n in manifest.nodes:
             write_config(dataclasses.replace(load_config(n.config), mqtt=mqtt), n.config)
         try:
-            warm_kernels(lambda m: click.echo(m, err=True))
-            for n in manifest.nodes:
-                start_node(n)
-            wait_for_leader(manifest)
-            urls = [n.rpc_url for n in manifest.nodes]
+            urls, dataset_id = start_for_load(manifest, lambda m: click.echo(m, err=True))
             _bridges_connected(urls, nodes)
             publish = functools.partial(run_mqtt_load, broker.host, broker.port, PREFIX, "org2")
-            with Client(urls) as client:
-                dataset_id = prepare_dataset(manifest, client)
             n_high = int(rate * duration)
             n_low = int(LOW_RATE_PER_S * max(3.0, duration / 2))
             click.echo(f"signing {2 * n_high + n_low:,} txs ...", err=True)

@@ -37,7 +37,7 @@ POINTERS = (f"../{_BESIDE}", f"{_BESIDE}/vectors", f"{_BESIDE}/notes")
 
 @pytest.fixture
 def fake(tmp_path: Path) -> Path:
-    """A fake checkout ``tmp_path/repo`` with a ``tmp_path/shared/x`` beside it."""
+    """A fake checkout ``tmp_path/repo`` with a sibling folder holding ``x``."""
     (tmp_path / "repo" / "tests").mkdir(parents=True)
     (tmp_path / "repo" / "chain").mkdir()
     (tmp_path / "repo" / "chain" / "x.py").write_text("inside\n")
@@ -80,10 +80,12 @@ def test_non_paths_are_not_outside(fake: Path) -> None:
 
 
 def test_relative_paths_resolve_against_the_working_directory(fake: Path) -> None:
-    assert outside_checkout("../shared/x", fake, cwd=str(fake))
-    assert outside_checkout("../../shared/x", fake, cwd=str(fake / "tests"))
-    assert outside_checkout("tests/../../shared/x", fake, cwd=str(fake))
-    assert not outside_checkout("../shared/x", fake, cwd=str(fake / "tests"))  # = repo/shared
+    assert outside_checkout(f"../{_BESIDE}/x", fake, cwd=str(fake))
+    assert outside_checkout(f"../../{_BESIDE}/x", fake, cwd=str(fake / "tests"))
+    assert outside_checkout(f"tests/../../{_BESIDE}/x", fake, cwd=str(fake))
+    assert not outside_checkout(
+        f"../{_BESIDE}/x", fake, cwd=str(fake / "tests")
+    )  # = a folder inside the checkout
 
 
 def test_symbolic_links_are_followed(fake: Path) -> None:
@@ -111,7 +113,7 @@ def test_the_recorder_exempts_allowed_and_new_siblings(fake: Path) -> None:
 def test_system_directories_are_exempt_for_a_checkout_at_the_top() -> None:
     recorder = OutsideReads("/app-that-does-not-exist", default_allowed())
     recorder.siblings = frozenset({_BESIDE, "usr", "tmp", "proc", "etc"})
-    assert recorder.offends("/shared/vectors/x.json")
+    assert recorder.offends(f"/{_BESIDE}/vectors/x.json")
     for path in ("/usr/lib/x.py", "/tmp/x", "/proc/self/status", "/etc/hostname"):
         assert not recorder.offends(path), path
 
@@ -131,9 +133,9 @@ def test_the_installed_hook_records_reads_beside_a_fake_checkout(
         list(os.scandir(shared))
         glob.glob("*", root_dir=shared)
         monkeypatch.chdir(fake)
-        with open("../shared/x", "rb") as f:
+        with open(f"../{_BESIDE}/x", "rb") as f:
             f.read()
-        fd = os.open("../shared/x", os.O_RDONLY)
+        fd = os.open(f"../{_BESIDE}/x", os.O_RDONLY)
         os.close(fd)
     finally:
         RECORDERS.remove(recorder)
@@ -143,13 +145,15 @@ def test_the_installed_hook_records_reads_beside_a_fake_checkout(
     assert "glob.glob/2" in events, events
     assert events[-2:] == ["open", "open"], events  # built-in open, then os.open
     assert all(str(shared.resolve()) in hit for hit in hits), hits
-    assert "'../shared/x'" in hits[-1]
+    assert f"'../{_BESIDE}/x'" in hits[-1]
 
 
 def test_the_guard_watches_this_checkout() -> None:
     assert GUARD in RECORDERS
     assert GUARD.root == os.path.realpath(ROOT)
-    for sibling in sorted(GUARD.siblings):  # e.g. a ../shared that still lies beside it
+    for sibling in sorted(
+        GUARD.siblings
+    ):  # e.g. the old vectors folder, if it still lies beside it
         path = os.path.join(GUARD.parent, sibling, "x")
         assert GUARD.offends(path) != any(path.startswith(a + os.sep) for a in GUARD.allowed)
 

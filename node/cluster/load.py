@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from acl import payloads as pl
 from chain.tx import sign_tx
 from node.client import Client
 from node.cluster.consortium import Manifest
+from node.cluster.local import start_node, wait_for_leader, warm_kernels
 from node.cluster.scenario import signer_for
 from node.runtime.keys import load_private_key
 
@@ -60,6 +61,18 @@ class LoadReport:
             return float("nan")
         xs = sorted(self.latencies_ms)
         return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
+
+
+def start_for_load(manifest: Manifest, say: Callable[[str], None]) -> tuple[list[str], str]:
+    """Warm the kernels, start every node, wait for a leader and prepare a dataset the
+    load may use: the nodes' RPC URLs and the dataset id (what every benchmark starts with)."""
+    warm_kernels(say)
+    for n in manifest.nodes:
+        start_node(n)
+    wait_for_leader(manifest)
+    urls = [n.rpc_url for n in manifest.nodes]
+    with Client(urls) as client:
+        return urls, prepare_dataset(manifest, client)
 
 
 def prepare_dataset(manifest: Manifest, client: Client) -> str:
