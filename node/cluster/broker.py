@@ -51,11 +51,38 @@ def free_port() -> int:
         return port
 
 
-def broker_config(directory: Path, port: int) -> str:
+@dataclass(frozen=True, slots=True)
+class BrokerAuth:
+    """How the broker's listener authenticates clients (``deploy/README.md`` shows the
+    same settings for a consortium's broker): TLS with the server certificate
+    ``cert_file``/``key_file`` issued by ``ca_file``; client certificates required when
+    ``require_certificate`` (their CN is the MQTT username); a Mosquitto password file
+    (made with ``mosquitto_passwd``) when ``password_file`` is set. Anonymous clients are
+    refused."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    require_certificate: bool = False
+    password_file: Path | None = None
+
+    def lines(self) -> list[str]:
+        out = ["allow_anonymous false"]
+        if self.cert_file is not None:
+            out += [f"cafile {self.ca_file}", f"certfile {self.cert_file}"]
+            out += [f"keyfile {self.key_file}"]
+        if self.require_certificate:
+            out += ["require_certificate true", "use_identity_as_username true"]
+        if self.password_file is not None:
+            out.append(f"password_file {self.password_file}")
+        return out
+
+
+def broker_config(directory: Path, port: int, auth: BrokerAuth | None = None) -> str:
     return "\n".join(
         [
             f"listener {port} 127.0.0.1",
-            "allow_anonymous true",
+            *(auth.lines() if auth is not None else ["allow_anonymous true"]),
             # Started as root, Mosquitto drops to the user "mosquitto", who cannot write
             # this directory: no log and, worse, no persistence. Stay the user we are.
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
@@ -80,6 +107,7 @@ def broker_config(directory: Path, port: int) -> str:
 class Broker:
     directory: Path
     port: int
+    auth: BrokerAuth | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,7 +117,7 @@ class Broker:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "mosquitto.conf"
-        conf.write_text(broker_config(self.directory, self.port))
+        conf.write_text(broker_config(self.directory, self.port, self.auth))
         self.process = subprocess.Popen(
             [mosquitto_binary(), "-c", str(conf)],
             stdout=subprocess.DEVNULL,
@@ -123,7 +151,9 @@ class Broker:
             p.wait()
 
 
-def start_broker(directory: Path, port: int | None = None) -> Broker:
-    broker = Broker(directory, port or free_port())
+def start_broker(
+    directory: Path, port: int | None = None, auth: BrokerAuth | None = None
+) -> Broker:
+    broker = Broker(directory, port or free_port(), auth)
     broker.start()
     return broker
