@@ -1,0 +1,789 @@
+"""The PBFT core: a sans-IO state machine after Castro & Liskov, "Practical Byzantine
+Fault Tolerance and Proactive Recovery", TOCS 20(4), 2002 (cited "CL §N"; the OSDI '99
+paper has the same protocol).
+
+n = 3f+1 replicas order opaque request batches (``propose``); every message is signed
+(``pbft_signing``) over its view and sequence number. Normal case (CL §4.2): the primary
+pre-prepares (v, n, d), backups prepare, a replica that holds a pre-prepare and 2f
+matching prepares is *prepared* and commits, and one with 2f+1 matching commits has the
+entry committed and executes it once everything before it has executed. Several
+sequence numbers are in flight inside the watermarks (h, h+L] (CL §4.3); every K
+executed entries a replica signs a checkpoint, and 2f+1 matching ones make it stable:
+h moves up and the log below it is dropped. A replica that finds a stable checkpoint
+above what it executed fetches the entries from a peer and checks them against the
+checkpoint's digest (CL §5.3). A backup whose requests do not execute in time starts a
+view change (CL §4.4, §4.5.2); the new primary proves its pre-prepares with 2f+1
+view-change messages, and backups recompute them.
+
+Everything leaves through ``ready()`` (a ``PbftReady``): the votes a message depends on
+are records in the same Ready as the message, so the driver persists them before it
+sends it, and a restarted replica never votes twice for one slot (CL §4.6).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from consensus.pbft_certs import Membership
+from consensus.pbft_config import PbftConfig
+from consensus.pbft_messages import (
+    NULL_DIGEST,
+    Body,
+    Checkpoint,
+    CheckpointCert,
+    Commit,
+    CommitCert,
+    CommitProof,
+    Envelope,
+    Kind,
+    NewView,
+    Prepare,
+    PreparedCert,
+    PrePrepare,
+    Signed,
+    StateReply,
+    StateRequest,
+    Status,
+    ViewChange,
+    chain_digest,
+    payload_digest,
+    statement_bytes,
+)
+from consensus.pbft_signing import Signer, Verifier
+from consensus.pbft_storage import (
+    Decision,
+    PbftHardState,
+    PbftReady,
+    PbftRecord,
+    PbftStorage,
+)
+from consensus.pbft_viewchange import plan_new_view
+from consensus.types import (
+    Entry,
+    EntryKind,
+    InvariantViolation,
+    Role,
+    Snapshot,
+    SnapshotMeta,
+    SoftState,
+)
+from consensus.types import Status as CoreStatus
+
+
+@dataclass(slots=True)
+class _Instance:
+    """One (view, seq) slot of the message log (CL §4.2)."""
+
+    pre_prepare: PrePrepare | None = None
+    prepares: dict[str, Prepare] = field(default_factory=dict)
+    commits: dict[str, Commit] = field(default_factory=dict)
+    prepared: bool = False
+    committed: bool = False
+
+
+class Pbft:
+    """One replica. ``applied`` is how far the application already holds the committed
+    entries (the rest up to what was executed is delivered again from storage)."""
+
+    def __init__(
+        self,
+        node_id: str,
+        replicas: Sequence[str],
+        storage: PbftStorage,
+        signer: Signer,
+        verifier: Verifier,
+        config: PbftConfig | None = None,
+        applied: int = 0,
+    ) -> None:
+        self._id = node_id
+        self.cfg = config or PbftConfig()
+        bugs = self.cfg.bugs
+        self.members = Membership(
+            replicas, verifier, self.cfg.log_window, cover_view=not bugs.unsigned_view
+        )
+        if node_id not in self.members.replicas:
+            raise ValueError(f"{node_id} is not a replica")
+        self._signer = signer
+        self._storage = storage
+        hs = PbftHardState() if bugs.forget_votes else storage.hard_state()
+        self.view = hs.view
+        self.active = hs.view_change is None
+        self._vc_msg = hs.view_change
+        self.stable = hs.stable
+        self.executed = hs.executed
+        self.history = hs.history
+        self._prev_hard_state = hs
+        self._instances: dict[tuple[int, int], _Instance] = {}
+        self._prepared: dict[int, PreparedCert] = {}
+        self._committed: dict[int, CommitCert] = {}
+        self._checkpoints: dict[int, dict[str, Checkpoint]] = {}
+        self._own_checkpoints: dict[int, bytes] = {}
+        self._view_changes: dict[int, dict[str, ViewChange]] = {}
+        self._new_view: NewView | None = None
+        self._requests: OrderedDict[bytes, bytes] = OrderedDict()
+        self._recent: OrderedDict[bytes, None] = OrderedDict()
+        self._assigned: set[bytes] = set()
+        self._next_seq = self.stable.seq
+        self._msgs: list[Envelope] = []
+        self._records: list[PbftRecord] = []
+        self._committed_out: list[Entry] = []
+        self._decisions: list[Decision] = []
+        self._serve: list[Envelope] = []
+        self._vc_elapsed_ticks = 0
+        self._vc_attempts = 0
+        self._status_elapsed_ticks = 0
+        self._transfer: CheckpointCert | None = None
+        self._transfer_from = 0
+        self._transfer_elapsed_ticks = 0
+        self._transfer_tries = 0
+        self._prev_soft_state = self._soft_state()
+        if not bugs.forget_votes:
+            self._restore(storage, applied)
+
+    def _restore(self, storage: PbftStorage, applied: int) -> None:
+        """Rebuild the log from the persisted records (CL §4.6): the pre-prepares this
+        replica accepted and the votes it sent bind it after a restart too."""
+        for r in storage.records():
+            if isinstance(r, CommitCert):
+                seq = r.entry.index
+                if seq > self.stable.seq:
+                    self._committed[seq] = r
+                continue
+            if isinstance(r, PreparedCert):
+                self._prepared[r.pre_prepare.seq] = r
+                continue
+            inst = self._instance(r.view, r.seq)
+            if isinstance(r, PrePrepare):
+                inst.pre_prepare = r
+                if r.view == self.view and r.replica == self._id:
+                    self._next_seq = max(self._next_seq, r.seq)
+                    self._assigned.add(r.digest)
+            elif isinstance(r, Prepare):
+                inst.prepares[self._id] = r
+            else:
+                inst.commits[self._id] = r
+        if self._vc_msg is not None:
+            self._view_changes[self.view] = {self._id: self._vc_msg}
+        if applied < self.executed:
+            for cert in storage.committed(applied + 1, self.executed):
+                self._deliver_out(cert.entry, cert.commits, "replay")
+
+    # --- the core interface ----------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self._id
+
+    @property
+    def primary(self) -> str:
+        return self.members.primary(self.view)
+
+    @property
+    def is_primary(self) -> bool:
+        return self.active and self.primary == self._id
+
+    def status(self) -> CoreStatus:
+        top = max(self._committed, default=self.executed)
+        return CoreStatus(
+            node_id=self._id,
+            role=self._role(),
+            term=self.view,
+            leader=self.primary if self.active else None,
+            commit_index=max(top, self.executed),
+            applied_index=self.executed,
+            last_index=max(top, self.executed),
+            voters=self.members.replicas,
+        )
+
+    def has_ready(self) -> bool:
+        return bool(
+            self._msgs
+            or self._records
+            or self._committed_out
+            or self._serve
+            or self._hard_state() != self._prev_hard_state
+            or self._soft_state() != self._prev_soft_state
+        )
+
+    def ready(self) -> PbftReady:
+        hs = self._hard_state()
+        ss = self._soft_state()
+        rd = PbftReady(
+            hard_state=hs if hs != self._prev_hard_state else None,
+            entries=tuple(self._records),
+            snapshot=None,
+            messages=tuple(self._msgs),
+            committed=tuple(self._committed_out),
+            soft_state=ss if ss != self._prev_soft_state else None,
+            decisions=tuple(self._decisions),
+            serve=tuple(self._serve),
+        )
+        self._msgs = []
+        self._records = []
+        self._committed_out = []
+        self._decisions = []
+        self._serve = []
+        self._prev_soft_state = ss
+        return rd
+
+    def advance(self, rd: PbftReady) -> None:
+        if rd.hard_state is not None:
+            self._prev_hard_state = rd.hard_state
+
+    def propose(self, data: bytes) -> bool:
+        """Take a client request (a batch). Every replica takes it (CL §4.5.2: backups
+        watch for it to execute and change view if it does not); the primary also
+        orders it. False when the pending queue is full (back-pressure)."""
+        if not data or len(data) > self.cfg.max_entry_bytes:
+            raise ValueError(f"proposal of {len(data)} bytes (1..{self.cfg.max_entry_bytes})")
+        d = payload_digest(data)
+        if d in self._requests or d in self._recent:
+            return True
+        if len(self._requests) >= self.cfg.max_pending_requests:
+            return False
+        self._requests[d] = data
+        self._assign()
+        return True
+
+    def compact(self, index: int, data: bytes) -> Snapshot:
+        if index > self.executed:
+            raise ValueError(f"compact at {index} beyond executed {self.executed}")
+        return Snapshot(SnapshotMeta(index, self.view, self.members.replicas), data)
+
+    def tick(self) -> None:
+        cfg = self.cfg
+        self._status_elapsed_ticks += 1
+        if self._status_elapsed_ticks >= cfg.status_interval_ticks:
+            self._status_elapsed_ticks = 0
+            self._broadcast(Status(self.view, self.active, self.executed, self.stable.seq))
+            if not self.active and self._vc_msg is not None:
+                self._broadcast(self._vc_msg)
+        if self._transfer is not None:
+            self._transfer_elapsed_ticks += 1
+            if self._transfer_elapsed_ticks >= cfg.state_retry_ticks:
+                self._request_state()
+        if self.active and not self._waiting():
+            self._vc_elapsed_ticks = 0
+            return
+        self._vc_elapsed_ticks += 1
+        timeout = cfg.view_change_timeout_ticks << min(self._vc_attempts, 5)
+        if self._vc_elapsed_ticks < timeout:
+            return
+        if self.active:
+            self._start_view_change(self.view + 1)
+        elif len(self._view_changes.get(self.view, {})) >= self.members.quorum:
+            # The view change had a quorum and still no NEW-VIEW: its primary is faulty.
+            self._start_view_change(self.view + 1)
+        else:
+            # Without a quorum for this view, moving on would only leave the others
+            # further behind (a lone replica cut off by a partition); keep asking.
+            self._vc_elapsed_ticks = 0
+
+    def step(self, msg: Envelope) -> None:
+        body = msg.body
+        if isinstance(body, PrePrepare):
+            self._on_pre_prepare(body)
+        elif isinstance(body, Prepare):
+            self._on_prepare(body)
+        elif isinstance(body, Commit):
+            self._on_commit(body)
+        elif isinstance(body, Checkpoint):
+            self._on_checkpoint(body)
+        elif isinstance(body, ViewChange):
+            self._on_view_change(body)
+        elif isinstance(body, NewView):
+            self._on_new_view(body)
+        elif isinstance(body, Status):
+            self._on_status(msg.frm, body)
+        elif isinstance(body, StateRequest):
+            if msg.frm in self.members.replicas and msg.frm != self._id:
+                self._serve.append(msg)
+        elif isinstance(body, StateReply):
+            self._on_state_reply(body)
+        elif isinstance(body, CommitProof):
+            self._on_commit_proof(body)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _role(self) -> Role:
+        if not self.active:
+            return Role.CANDIDATE
+        return Role.LEADER if self.primary == self._id else Role.FOLLOWER
+
+    def _soft_state(self) -> SoftState:
+        return SoftState(self._role(), self.primary if self.active else None)
+
+    def _hard_state(self) -> PbftHardState:
+        return PbftHardState(
+            view=self.view,
+            view_change=None if self.active else self._vc_msg,
+            stable=self.stable,
+            executed=self.executed,
+            history=self.history,
+        )
+
+    def _sign(self, kind: Kind, view: int, seq: int, digest: bytes) -> bytes:
+        stmt = statement_bytes(kind, view, seq, digest, self._id, self.members.cover_view)
+        return self._signer.sign(stmt)
+
+    def _send(self, to: str, body: Body) -> None:
+        self._msgs.append(Envelope(self._id, to, body))
+
+    def _broadcast(self, body: Body) -> None:
+        for r in self.members.replicas:
+            if r != self._id:
+                self._msgs.append(Envelope(self._id, r, body))
+
+    def _instance(self, view: int, seq: int) -> _Instance:
+        inst = self._instances.get((view, seq))
+        if inst is None:
+            inst = self._instances[(view, seq)] = _Instance()
+        return inst
+
+    def _in_window(self, seq: int) -> bool:
+        return self.stable.seq < seq <= self.stable.seq + self.cfg.log_window
+
+    def _current(self, m: Signed) -> bool:
+        """A normal-case message of our view, inside the watermarks (CL §4.2)."""
+        return self.active and m.view == self.view and self._in_window(m.seq)
+
+    def _waiting(self) -> bool:
+        """CL §4.5.2: a backup's timer runs while a request it knows of has not
+        executed."""
+        if self._requests or self._transfer is not None:
+            return True
+        return any(
+            seq > self.executed and inst.pre_prepare is not None
+            for (view, seq), inst in self._instances.items()
+            if view == self.view
+        )
+
+    # --- normal case (CL §4.2) -----------------------------------------------------
+
+    def _assign(self) -> None:
+        if not self.is_primary:
+            return
+        for d in list(self._requests):
+            if self._next_seq + 1 > self.stable.seq + self.cfg.log_window:
+                return
+            if d in self._assigned:
+                continue
+            seq = self._next_seq + 1
+            self._next_seq = seq
+            self._assigned.add(d)
+            payload = self._requests[d]
+            pp = PrePrepare(
+                self.view,
+                seq,
+                d,
+                self._id,
+                self._sign(Kind.PRE_PREPARE, self.view, seq, d),
+                payload,
+            )
+            self._instance(self.view, seq).pre_prepare = pp
+            self._records.append(pp)
+            self._broadcast(pp)
+
+    def _on_pre_prepare(self, m: PrePrepare) -> None:
+        if not self._current(m) or m.replica != self.primary or m.replica == self._id:
+            return
+        if payload_digest(m.payload) != m.digest or not self.members.signed_ok(m):
+            return
+        self._accept_pre_prepare(m)
+
+    def _accept_pre_prepare(self, m: PrePrepare) -> None:
+        inst = self._instance(m.view, m.seq)
+        if inst.pre_prepare is not None:
+            return  # CL §4.2: never a second pre-prepare for one (view, seq).
+        inst.pre_prepare = m
+        self._records.append(m)
+        if m.replica != self._id and self._id not in inst.prepares:
+            p = Prepare(
+                m.view, m.seq, m.digest, self._id, self._sign(Kind.PREPARE, m.view, m.seq, m.digest)
+            )
+            inst.prepares[self._id] = p
+            self._records.append(p)
+            self._broadcast(p)
+        self._check(m.view, m.seq)
+
+    def _on_prepare(self, m: Prepare) -> None:
+        if not self._current(m) or m.replica == self.primary or m.replica == self._id:
+            return
+        inst = self._instance(m.view, m.seq)
+        if m.replica in inst.prepares or not self.members.signed_ok(m):
+            return
+        inst.prepares[m.replica] = m
+        self._check(m.view, m.seq)
+
+    def _on_commit(self, m: Commit) -> None:
+        if not self._current(m) or m.replica == self._id:
+            return
+        inst = self._instance(m.view, m.seq)
+        if m.replica in inst.commits or not self.members.signed_ok(m):
+            return
+        inst.commits[m.replica] = m
+        self._check(m.view, m.seq)
+
+    def _check(self, view: int, seq: int) -> None:
+        inst = self._instance(view, seq)
+        pp = inst.pre_prepare
+        if pp is None:
+            return
+        d = pp.digest
+        q = self.members.quorum
+        if not inst.prepared:
+            matching = sorted(
+                (p for p in inst.prepares.values() if p.digest == d), key=lambda p: p.replica
+            )
+            if len(matching) < q - 1:
+                return
+            inst.prepared = True
+            cert = PreparedCert(pp, tuple(matching[: q - 1]))
+            old = self._prepared.get(seq)
+            if old is None or old.pre_prepare.view <= view:
+                self._prepared[seq] = cert
+                self._records.append(cert)
+            if self._id not in inst.commits:
+                c = Commit(view, seq, d, self._id, self._sign(Kind.COMMIT, view, seq, d))
+                inst.commits[self._id] = c
+                self._records.append(c)
+                self._broadcast(c)
+        if inst.committed:
+            return
+        need = q - 1 if self.cfg.bugs.commit_quorum_2f else q
+        commits = sorted(
+            (c for c in inst.commits.values() if c.digest == d), key=lambda c: c.replica
+        )
+        if len(commits) < need:
+            return
+        inst.committed = True
+        if seq <= self.executed or seq in self._committed:
+            return
+        kind = EntryKind.NOOP if d == NULL_DIGEST and not pp.payload else EntryKind.NORMAL
+        done = CommitCert(Entry(seq, view, pp.payload, kind), tuple(commits[:need]))
+        self._committed[seq] = done
+        self._records.append(done)
+        self._execute()
+
+    def _execute(self) -> None:
+        while self._transfer is None:
+            cert = self._committed.get(self.executed + 1)
+            if cert is None:
+                return
+            self._deliver(cert.entry, cert.commits, "protocol", None)
+
+    def _deliver(
+        self,
+        entry: Entry,
+        commits: tuple[Commit, ...],
+        source: str,
+        via: CheckpointCert | None,
+    ) -> None:
+        if entry.index != self.executed + 1:
+            raise InvariantViolation(f"{self._id} executes {entry.index} after {self.executed}")
+        self.executed = max(self.executed, entry.index)
+        self.history = chain_digest(self.history, entry.index, entry.digest)
+        self._deliver_out(entry, commits, source, via)
+        self._requests.pop(entry.digest, None)
+        self._assigned.discard(entry.digest)
+        self._recent[entry.digest] = None
+        while len(self._recent) > 4 * self.cfg.max_pending_requests:
+            self._recent.popitem(last=False)
+        self._vc_elapsed_ticks = 0
+        self._vc_attempts = 0
+        if self.executed % self.cfg.checkpoint_interval == 0:
+            self._make_checkpoint()
+
+    def _deliver_out(
+        self,
+        entry: Entry,
+        commits: tuple[Commit, ...],
+        source: str,
+        via: CheckpointCert | None = None,
+    ) -> None:
+        self._committed_out.append(entry)
+        self._decisions.append(Decision(entry, commits, source, via))
+
+    # --- checkpoints and garbage collection (CL §4.3) -------------------------------
+
+    def _make_checkpoint(self) -> None:
+        seq, d = self.executed, self.history
+        if seq <= self.stable.seq:
+            return
+        self._own_checkpoints[seq] = d
+        c = Checkpoint(seq, d, self._id, self._sign(Kind.CHECKPOINT, 0, seq, d))
+        self._checkpoints.setdefault(seq, {})[self._id] = c
+        self._broadcast(c)
+        self._check_stable(seq)
+
+    def _on_checkpoint(self, m: Checkpoint) -> None:
+        if m.seq <= self.stable.seq or m.seq % self.cfg.checkpoint_interval:
+            return
+        got = self._checkpoints.setdefault(m.seq, {})
+        if m.replica in got or not self.members.signed_ok(m):
+            return
+        got[m.replica] = m
+        # Bounded memory: only each replica's two highest checkpoints are kept.
+        theirs = sorted(s for s, c in self._checkpoints.items() if m.replica in c)
+        for s in theirs[:-2]:
+            del self._checkpoints[s][m.replica]
+        self._check_stable(m.seq)
+
+    def _check_stable(self, seq: int) -> None:
+        got = self._checkpoints.get(seq, {})
+        by_digest: dict[bytes, list[Checkpoint]] = {}
+        for r in sorted(got):
+            by_digest.setdefault(got[r].digest, []).append(got[r])
+        for d in sorted(by_digest):
+            proof = by_digest[d]
+            if len(proof) >= self.members.quorum:
+                self._advance_stable(CheckpointCert(seq, d, tuple(proof[: self.members.quorum])))
+                return
+
+    def _advance_stable(self, cert: CheckpointCert) -> None:
+        if cert.seq <= self.stable.seq:
+            return
+        mine = self._own_checkpoints.get(cert.seq)
+        if mine is not None and mine != cert.digest:
+            raise InvariantViolation(
+                f"{self._id}: state at {cert.seq} differs from the stable checkpoint"
+            )
+        self.stable = cert
+        h = cert.seq
+        self._instances = {k: v for k, v in self._instances.items() if k[1] > h}
+        self._prepared = {s: p for s, p in self._prepared.items() if s > h}
+        self._committed = {s: c for s, c in self._committed.items() if s > h}
+        self._checkpoints = {s: c for s, c in self._checkpoints.items() if s > h}
+        self._own_checkpoints = {s: d for s, d in self._own_checkpoints.items() if s > h}
+        self._next_seq = max(self._next_seq, h)
+        if self.executed < h:
+            self._transfer = cert
+            self._transfer_tries = 0
+            self._request_state()
+        self._assign()
+
+    # --- state transfer (CL §5.3) ---------------------------------------------------
+
+    def _request_state(self) -> None:
+        cert = self._transfer
+        if cert is None:
+            return
+        peers = [c.replica for c in cert.proof if c.replica != self._id]
+        if not peers:
+            peers = [r for r in self.members.replicas if r != self._id]
+        to = peers[self._transfer_tries % len(peers)]
+        self._transfer_tries += 1
+        self._transfer_elapsed_ticks = 0
+        self._transfer_from = self.executed
+        self._send(to, StateRequest(self.executed, cert.seq))
+
+    def _on_state_reply(self, m: StateReply) -> None:
+        cert = self._transfer
+        if cert is None:
+            return
+        start = self._transfer_from if self.cfg.bugs.double_delivery else self.executed
+        fresh = [e for e in m.entries if e.index > self.executed]
+        want = list(range(self.executed + 1, cert.seq + 1))
+        if [e.index for e in fresh] != want:
+            return
+        d = self.history
+        for e in fresh:
+            if not _well_formed(e):
+                return
+            d = chain_digest(d, e.index, e.digest)
+        if d != cert.digest:
+            return  # Bad state from a faulty replica: ask the next one.
+        deliver = [e for e in m.entries if e.index > start and e.index <= cert.seq]
+        for e in deliver:
+            if e.index <= self.executed:
+                # Only reachable with the planted bug: delivered twice.
+                self._deliver_out(e, (), "transfer", cert)
+                continue
+            self._records.append(CommitCert(e, ()))
+            self._deliver(e, (), "transfer", cert)
+        self._transfer = None
+        self._execute()
+
+    def _on_commit_proof(self, m: CommitProof) -> None:
+        """Retransmitted commit certificates (CL §5.2): 2f+1 signed commits prove the
+        entry committed whatever view we are in."""
+        for c in m.certs[: self.cfg.catch_up_batch]:
+            seq = c.entry.index
+            if seq <= self.executed or seq in self._committed or not self._in_window(seq):
+                continue
+            if not self.members.commit_cert_ok(c):
+                continue
+            self._committed[seq] = c
+            self._records.append(c)
+        self._execute()
+
+    # --- retransmission (CL §5.2) ---------------------------------------------------
+
+    def _on_status(self, frm: str, s: Status) -> None:
+        if frm not in self.members.replicas or frm == self._id:
+            return
+        if s.executed < self.stable.seq and self.stable.seq > 0:
+            for c in self.stable.proof:
+                self._send(frm, c)
+        elif s.executed < self.executed:
+            certs = [
+                self._committed[seq]
+                for seq in range(s.executed + 1, self.executed + 1)
+                if seq in self._committed
+            ][: self.cfg.catch_up_batch]
+            if certs:
+                self._send(frm, CommitProof(tuple(certs)))
+        if self.active and (s.view < self.view or (s.view == self.view and not s.active)):
+            if self._new_view is not None:
+                self._send(frm, self._new_view)
+        elif not self.active and self._vc_msg is not None and s.view <= self.view:
+            self._send(frm, self._vc_msg)
+        if self.active and s.active and s.view == self.view:
+            top = s.executed + self.cfg.log_window
+            for (view, seq), inst in sorted(self._instances.items()):
+                if view != self.view or not s.executed < seq <= top:
+                    continue
+                if inst.pre_prepare is not None:
+                    self._send(frm, inst.pre_prepare)
+                mine_p = inst.prepares.get(self._id)
+                if mine_p is not None:
+                    self._send(frm, mine_p)
+                mine_c = inst.commits.get(self._id)
+                if mine_c is not None:
+                    self._send(frm, mine_c)
+
+    # --- view change (CL §4.4, §4.5) ------------------------------------------------
+
+    def _start_view_change(self, view: int) -> None:
+        if view <= self.view and not self.active:
+            return
+        self._vc_attempts += 1
+        self._vc_elapsed_ticks = 0
+        self.view = view
+        self.active = False
+        self._new_view = None
+        low = self.stable.seq
+        prepared = tuple(self._prepared[s] for s in sorted(self._prepared) if s > low)
+        vc = ViewChange(view, self.stable, prepared, self._id, b"")
+        vc = ViewChange(
+            view,
+            self.stable,
+            prepared,
+            self._id,
+            self._sign(Kind.VIEW_CHANGE, view, low, vc.digest),
+        )
+        self._vc_msg = vc
+        self._instances = {k: v for k, v in self._instances.items() if k[0] >= view}
+        self._view_changes.setdefault(view, {})[self._id] = vc
+        self._view_changes = {v: m for v, m in self._view_changes.items() if v >= view}
+        self._broadcast(vc)
+        self._maybe_new_view()
+
+    def _on_view_change(self, m: ViewChange) -> None:
+        if m.replica == self._id or m.view < self.view:
+            return
+        if m.view == self.view and self.active:
+            if self._new_view is not None and m.replica in self.members.replicas:
+                self._send(m.replica, self._new_view)  # It missed the NEW-VIEW.
+            return
+        if m.view > self.view + 4 * self.members.n:
+            return  # Bounded memory; a real view change that far ahead retries.
+        got = self._view_changes.setdefault(m.view, {})
+        if m.replica in got or not self.members.view_change_ok(m):
+            return
+        got[m.replica] = m
+        self._join_view_change()
+        self._maybe_new_view()
+
+    def _join_view_change(self) -> None:
+        """CL §4.5.2: f+1 replicas asking for later views include a correct one; join
+        the smallest of those views rather than wait for our own timer."""
+        lowest: dict[str, int] = {}
+        for view in sorted(self._view_changes):
+            if view <= self.view:
+                continue
+            for r in self._view_changes[view]:
+                if r != self._id:
+                    lowest.setdefault(r, view)
+        if len(lowest) >= self.members.f + 1:
+            self._start_view_change(min(lowest.values()))
+
+    def _maybe_new_view(self) -> None:
+        view = self.view
+        if self.active or self.members.primary(view) != self._id:
+            return
+        got = self._view_changes.get(view, {})
+        if len(got) < self.members.quorum or self._id not in got:
+            return
+        others = [got[r] for r in sorted(got) if r != self._id]
+        vcs = tuple(sorted([got[self._id], *others[: self.members.quorum - 1]], key=_by_replica))
+        plan = plan_new_view(vcs, self.cfg.bugs.ignore_prepared_certs)
+        pps = tuple(
+            PrePrepare(
+                view,
+                s.seq,
+                s.digest,
+                self._id,
+                self._sign(Kind.PRE_PREPARE, view, s.seq, s.digest),
+                s.payload,
+            )
+            for s in plan.slots
+        )
+        nv = NewView(view, vcs, pps, self._id, b"")
+        nv = NewView(view, vcs, pps, self._id, self._sign(Kind.NEW_VIEW, view, 0, nv.digest))
+        self._broadcast(nv)
+        self._enter_view(nv)
+
+    def _on_new_view(self, m: NewView) -> None:
+        if m.view < self.view or (m.view == self.view and self.active):
+            return
+        mm = self.members
+        if m.replica != mm.primary(m.view) or m.replica == self._id or not mm.signed_ok(m):
+            return
+        senders = [v.replica for v in m.view_changes]
+        if len(set(senders)) != len(senders) or len(senders) < mm.quorum:
+            return
+        if any(v.view != m.view or not mm.view_change_ok(v) for v in m.view_changes):
+            return
+        plan = plan_new_view(m.view_changes, self.cfg.bugs.ignore_prepared_certs)
+        if len(plan.slots) != len(m.pre_prepares):
+            return
+        for s, pp in zip(plan.slots, m.pre_prepares, strict=True):
+            if (pp.view, pp.seq, pp.digest, pp.payload, pp.replica) != (
+                m.view,
+                s.seq,
+                s.digest,
+                s.payload,
+                m.replica,
+            ) or not mm.signed_ok(pp):
+                return
+        self._enter_view(m)
+
+    def _enter_view(self, nv: NewView) -> None:
+        self.view = nv.view
+        self.active = True
+        self._vc_msg = None
+        self._new_view = nv
+        self._vc_elapsed_ticks = 0
+        self._view_changes = {v: m for v, m in self._view_changes.items() if v > nv.view}
+        self._instances = {k: v for k, v in self._instances.items() if k[0] >= nv.view}
+        plan = plan_new_view(nv.view_changes, self.cfg.bugs.ignore_prepared_certs)
+        self._advance_stable(plan.checkpoint)
+        self._next_seq = max(self.stable.seq, plan.max_seq)
+        self._assigned = {pp.digest for pp in nv.pre_prepares}
+        for pp in nv.pre_prepares:
+            if self._in_window(pp.seq):
+                self._accept_pre_prepare(pp)
+        self._assign()
+
+
+def _by_replica(v: ViewChange) -> str:
+    return v.replica
+
+
+def _well_formed(e: Entry) -> bool:
+    if e.kind is EntryKind.NOOP:
+        return e.data == b""
+    return e.kind is EntryKind.NORMAL and e.data != b""
