@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROKER := $(VENV)/.mosquitto
+BROWSER := $(VENV)/.chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint clean
@@ -22,6 +23,15 @@ $(BROKER): | $(STAMP)
 	    -y -qq --no-install-recommends mosquitto mosquitto-clients >/dev/null; }
 	touch $(BROKER)
 
+# Chromium, the browser the explorer's tests drive with Playwright (Debian package;
+# `playwright install` would download a browser build, which this setup never does).
+$(BROWSER): | $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  echo "installing chromium (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+	    -y -qq --no-install-recommends chromium >/dev/null; }
+	touch $(BROWSER)
+
 run: $(STAMP) $(BROKER)
 	$(BIN)/grantchain demo --dir ./.grantchain-demo
 
@@ -30,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(BROKER)
+test: lint $(BROKER) $(BROWSER)
 	$(BIN)/pytest -q
 
 clean:

@@ -30,6 +30,22 @@ def _p(name: str, desc: str, schema: str = "string") -> dict[str, Any]:
 
 
 _JSON = {"application/json": {"schema": {"type": "object"}}}
+_PAGING = (
+    " Lists answer {items, next_cursor}: pass next_cursor back as cursor for the next page; "
+    "null means the last page."
+)
+_LIMIT = _q("limit", "items per page, 1..200 (default 50)", schema="integer")
+_CURSOR = _q("cursor", "next_cursor of the previous page (hex)" + _PAGING)
+_CURSOR_HEIGHT = _q(
+    "cursor", "next_cursor of the previous page: the height to continue from" + _PAGING
+)
+_CURSOR_POSITION = _q(
+    "cursor", "next_cursor of the previous page: the position to continue from" + _PAGING
+)
+_RANGE = (
+    _q("from_ms", "block time from (inclusive, ms)", schema="integer"),
+    _q("until_ms", "block time until (exclusive, ms)", schema="integer"),
+)
 _ERR = {
     "description": "error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -225,6 +241,77 @@ OPENAPI: dict[str, Any] = {
                 _q("until_ms", "until (exclusive)", schema="integer"),
             ],
         ),
+        "/v1/explore/dashboard": _get(
+            "The explorer's dashboard: this node's status, the last 64 blocks' timestamps and "
+            "tx counts, each validator's last signed height among them, violations in the last day"
+        ),
+        "/v1/explore/blocks": _get(
+            "Block headers newest first, with the validators that signed each (paginated)",
+            [_CURSOR_HEIGHT, _LIMIT],
+        ),
+        "/v1/explore/blocks/{height}/txs": _get(
+            "The txs of a block in block order: id, kind, result by name (paginated)",
+            [_p("height", "block height", "integer"), _CURSOR_POSITION, _LIMIT],
+        ),
+        "/v1/explore/txs/{tx_id}": _get(
+            "A committed tx decoded: kind, sender and its identity, payload, result by name",
+            [_p("tx_id", "64 hex chars")],
+            **{"202": {"description": "pending in the mempool", "content": _JSON}},
+        ),
+        "/v1/explore/datasets": _get(
+            "Datasets: id, owner, sensitivity, licence, version count (paginated)",
+            [_CURSOR, _LIMIT],
+        ),
+        "/v1/explore/datasets/{dataset_id}/history": _get(
+            "A dataset's history in chain order: registration, versions, grants, revocations, "
+            "audit events (paginated)",
+            [_p("dataset_id", "dataset id"), _CURSOR, _LIMIT],
+        ),
+        "/v1/explore/grants": _get(
+            "Grants of a dataset or to an organisation, revoked and expired ones included, each "
+            "with in_force at at_ms (paginated)",
+            [
+                _q("dataset", "dataset id (this or grantee)"),
+                _q("grantee", "organisation id (this or dataset)"),
+                _q("at_ms", "in_force is judged at this time (default now)", schema="integer"),
+                _CURSOR,
+                _LIMIT,
+            ],
+        ),
+        "/v1/explore/violations": _get(
+            "no_grant audit events in a block-time range, in chain order (paginated)",
+            [*_RANGE, _CURSOR, _LIMIT],
+        ),
+        "/v1/explore/events": _get(
+            "Every audit event in a block-time range, in chain order (paginated)",
+            [*_RANGE, _CURSOR, _LIMIT],
+        ),
+        "/v1/explore/models": _get(
+            "Registered models: name, version, organisation, training runs (paginated)",
+            [_CURSOR, _LIMIT],
+        ),
+        "/v1/explore/consortium": _get("Organisations and validators"),
+        "/v1/explore/search": _get(
+            "What a string names, exactly: a tx id, a block height, a dataset, a model's "
+            "versions, an organisation",
+            [_q("q", "the text searched (at most 256 chars)", True)],
+        ),
+        "/ui": {
+            "get": {
+                "summary": "Redirect to /ui/",
+                "responses": {"302": {"description": "to the explorer"}},
+            }
+        },
+        "/ui/{name}": {
+            "get": {
+                "summary": "The audit explorer: its page (/ui/) and static files (HTML, JS, CSS)",
+                "parameters": [_p("name", "a file of the explorer; empty: index.html")],
+                "responses": {
+                    "200": {"description": "the file", "content": {"text/html": {}}},
+                    "404": _ERR,
+                },
+            }
+        },
         "/v1/kinds": _get("Every transaction kind with a description"),
         "/metrics": {
             "get": {

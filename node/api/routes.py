@@ -20,7 +20,7 @@ import acl.queries as q
 from acl.kinds import KINDS
 from acl.results import label
 from chain import merkle
-from node.api import lineage_route, stream
+from node.api import explorer, lineage_route, stream, ui
 from node.api.block_json import committed_doc, header_json, txs_json
 from node.api.lineage_route import LineageIntake
 from node.api.openapi import OPENAPI
@@ -363,5 +363,7 @@ def make_app(node: NodeService, openlineage: LineageIntake | None = None) -> web
     app.router.add_get("/openapi.json", openapi)
     stream.add_routes(app, node)
     lineage_route.add_routes(app, openlineage)
+    explorer.add_routes(app, node)
+    ui.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
