@@ -68,7 +68,7 @@ def start_for_load(manifest: Manifest, say: Callable[[str], None]) -> tuple[list
     load may use: the nodes' RPC URLs and the dataset id (what every benchmark starts with)."""
     warm_kernels(say)
     for n in manifest.nodes:
-        start_node(n)
+        start_node(n, die_with_parent=True)
     wait_for_leader(manifest)
     urls = [n.rpc_url for n in manifest.nodes]
     with Client(urls) as client:

@@ -8,6 +8,7 @@ who leads, heights — is asked of the nodes themselves over RPC.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime
 import os
 import random
@@ -170,8 +171,29 @@ def _is_node_process(pid: int) -> bool:
     return True
 
 
-def start_node(node: NodeEntry, *, extra_env: dict[str, str] | None = None) -> int:
-    """Start one node in the background; its pid."""
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that has Linux SIGKILL the child when the thread that started it
+    ends (``prctl(PR_SET_PDEATHSIG)``), or at once if that parent is already gone."""
+
+    def arm() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
+
+
+def start_node(
+    node: NodeEntry, *, extra_env: dict[str, str] | None = None, die_with_parent: bool = False
+) -> int:
+    """Start one node in the background; its pid. A node normally outlives the command
+    that started it (``cluster up``); with ``die_with_parent`` (tests, benchmarks) it is
+    killed when the calling thread's process dies, even by SIGKILL, so an interrupted run
+    leaves no nodes behind. Call it from the main thread then: the kernel ties the signal
+    to the thread that forked."""
     running = read_pid(node)
     if running is not None:
         return running
@@ -183,6 +205,7 @@ def start_node(node: NodeEntry, *, extra_env: dict[str, str] | None = None) -> i
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         env={**os.environ, **(extra_env or {})},
+        preexec_fn=_die_with_parent(os.getpid()) if die_with_parent else None,
     )
     log.close()
     _pid_file(node).write_text(f"{proc.pid}\n")

@@ -16,7 +16,7 @@ import httpx
 from acl import kinds as k
 from acl import payloads as pl
 from node.client import Client
-from node.cluster.consortium import ConsortiumSpec, Manifest, create_consortium
+from node.cluster.consortium import ConsortiumSpec, Manifest, NodeEntry, create_consortium
 from node.cluster.local import (
     cluster_status,
     free_base_port,
@@ -54,12 +54,19 @@ def running_cluster(
             write_config(dataclasses.replace(load_config(n.config), **own), n.config)
     try:
         for n in manifest.nodes:
-            start_node(n, extra_env={"GRANTCHAIN_KERNELS": "reference"})
+            start_test_node(n)
         wait_for_leader(manifest)
         yield manifest
     finally:
         for n in manifest.nodes:
             stop_node(n, kill=True)
+
+
+def start_test_node(node: NodeEntry) -> int:
+    """Start (or restart) a node of a test cluster: reference kernels (no numba compile
+    per process), and killed with the test run however it ends, so an interrupted run
+    leaves no node processes behind."""
+    return start_node(node, extra_env={"GRANTCHAIN_KERNELS": "reference"}, die_with_parent=True)
 
 
 def wait_converged(manifest: Manifest, timeout_s: float = SETTLE_TIMEOUT_S) -> str:

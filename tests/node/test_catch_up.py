@@ -13,11 +13,11 @@ from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from node.client import Client
 from node.cluster.load import leader_first, prepare_dataset, presign, run_load
-from node.cluster.local import start_node, stop_node, wait_for_leader
+from node.cluster.local import stop_node, wait_for_leader
 from node.consensus_driver.loop import COMPACT_EVERY_ENTRIES
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
-from tests.node.clusters import running_cluster, wait_converged
+from tests.node.clusters import running_cluster, start_test_node, wait_converged
 
 
 def _certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def test_lagging_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
             if heights[-1] > 2 * COMPACT_EVERY_ENTRIES + 50:
                 break
         assert heights[-1] > 2 * COMPACT_EVERY_ENTRIES, heights
-        start_node(lagging, extra_env={"GRANTCHAIN_KERNELS": "reference"})
+        start_test_node(lagging)
         # Kill it in the middle of the catch-up: the snapshot is durable, the blocks only
         # partly fetched; after a restart it must finish the install before applying on.
         log_file = lagging.config.parent / "node.log"
@@ -57,7 +57,7 @@ def test_lagging_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "no snapshot install started"
             time.sleep(0.02)
         assert stop_node(lagging, kill=True)
-        start_node(lagging, extra_env={"GRANTCHAIN_KERNELS": "reference"})
+        start_test_node(lagging)
         head = wait_converged(manifest, timeout_s=120)
         # Receipts served by the node that caught up carry a quorum certificate too.
         genesis = Genesis.from_json(manifest.genesis.read_text())

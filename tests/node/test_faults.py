@@ -22,11 +22,11 @@ from chain.receipt import Receipt, verify_receipt
 from node.client import Client
 from node.cluster.consortium import Manifest
 from node.cluster.load import LoadReport, prepare_dataset, presign, run_load
-from node.cluster.local import start_node, stop_node, wait_for_leader
+from node.cluster.local import stop_node, wait_for_leader
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
 from tests.conftest import grantchain
-from tests.node.clusters import running_cluster, wait_converged
+from tests.node.clusters import running_cluster, start_test_node, wait_converged
 
 TXS = 4_000
 RATE_PER_S = 250.0
@@ -78,7 +78,7 @@ def _kill_and_restart(manifest: Manifest, node_id: str, acked: Path) -> None:
     survivors = [n for n in manifest.nodes if n.node_id != node_id]
     wait_for_leader(manifest, survivors)
     _wait_acked_more(acked, before)  # the cluster commits without it
-    start_node(node, extra_env={"GRANTCHAIN_KERNELS": "reference"})
+    start_test_node(node)
 
 
 def _applied_from(url: str) -> dict[str, float]:

@@ -28,10 +28,10 @@ from chain.receipt import Receipt, verify_receipt
 from node.client import TxSigner
 from node.cluster.broker import Broker, start_broker
 from node.cluster.consortium import Manifest
-from node.cluster.local import start_node, stop_node
+from node.cluster.local import stop_node
 from node.cluster.scenario import signer_for
 from node.runtime.config import MqttConfig
-from tests.node.clusters import get, running_cluster, wait_converged
+from tests.node.clusters import get, running_cluster, start_test_node, wait_converged
 
 PREFIX = "gc-test"
 WAIT_S = 60.0
@@ -307,7 +307,7 @@ def test_a_broker_restart_and_a_killed_node_lose_no_acknowledged_message(
                         await asyncio.sleep(0.2)  # reconnect backoff while the broker restarts
 
             asyncio.run(stream())
-            start_node(victim, extra_env={"GRANTCHAIN_KERNELS": "reference"})
+            start_test_node(victim)
             ids = {tx_id_of(r) for r in acked}
             assert len(ids) >= 300
             wait_committed(manifest.nodes[0].rpc_url, ids, timeout_s=120)

@@ -1,0 +1,83 @@
+"""Local clusters' node processes: a node started for a test or a benchmark dies with
+the process that started it, even when that process is SIGKILLed (an interrupted test
+run once left clusters running for hours); one started by ``cluster up`` does not."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from node.cluster.consortium import ConsortiumSpec, Manifest, create_consortium
+from node.cluster.local import free_base_port, read_pid, stop_node, wait_for_leader
+
+DEATH_TIMEOUT_S = 30.0
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Manifest:
+    spec = ConsortiumSpec(
+        nodes=1,
+        orgs=1,
+        chain_id="local-test",
+        genesis_time_ms=0,
+        base_port=free_base_port(1, random.Random(str(tmp_path))),
+    )
+    return create_consortium(tmp_path / "c", spec, now=datetime.datetime.now(datetime.UTC))
+
+
+def _starter(manifest: Manifest, die_with_parent: bool) -> subprocess.Popen[str]:
+    """A Python process that starts the node, prints its pid, and waits to be killed."""
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from node.cluster.consortium import load_manifest
+        from node.cluster.local import start_node
+        node = load_manifest({str(manifest.directory)!r}).nodes[0]
+        print(start_node(node, extra_env={{"GRANTCHAIN_KERNELS": "reference"}},
+                         die_with_parent={die_with_parent}), flush=True)
+        time.sleep(600)
+        """
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is dead, waiting for its parent
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("die_with_parent", [True, False])
+def test_a_node_dies_with_its_starter_only_when_asked(
+    manifest: Manifest, die_with_parent: bool
+) -> None:
+    starter = _starter(manifest, die_with_parent)
+    try:
+        assert starter.stdout is not None
+        pid = int(starter.stdout.readline())
+        assert read_pid(manifest.nodes[0]) == pid
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+        deadline = time.monotonic() + DEATH_TIMEOUT_S
+        if die_with_parent:
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling another process's state, with a deadline
+            assert not _alive(pid)
+        else:  # it lives on: it comes up and answers, its starter long dead
+            assert wait_for_leader(manifest, timeout_s=DEATH_TIMEOUT_S) == "n1"
+            assert _alive(pid)
+    finally:
+        starter.kill()
+        stop_node(manifest.nodes[0], kill=True)
