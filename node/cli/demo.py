@@ -162,7 +162,9 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
         return
     app_key = next(i.key for i in manifest.identities if i.org_id == "org2" and i.role == "app")
     click.echo(
-        f"\nthe cluster keeps running: {urls}\n  try: curl {manifest.nodes[0].rpc_url}/v1/status"
+        f"\nthe cluster keeps running: {urls}"
+        f"\n  audit explorer: {manifest.nodes[0].rpc_url}/ui/"
+        f"\n  try: curl {manifest.nodes[0].rpc_url}/v1/status"
         f"\n  MQTT: mosquitto_sub -p {broker.port} -t '{mqtt.topic_prefix}/receipts/#' -C 1 &"
         f"\n        grantchain tx sign audit.data_access --key {app_key} --chain-id "
         f'{manifest.chain_id} --payload \'{{"dataset_id": "{story.dataset_id}", '

@@ -105,7 +105,11 @@ function openStream() {
     document.getElementById("live").textContent = `live · height ${block.height}`;
     for (const fn of listeners) fn(block);
   });
-  stream.addEventListener("open", () => { document.getElementById("live").classList.add("on"); });
+  stream.addEventListener("open", () => {
+    const live = document.getElementById("live");
+    live.classList.add("on");
+    if (lastHeight === null) live.textContent = "live";
+  });
   stream.addEventListener("error", () => { document.getElementById("live").classList.remove("on"); });
 }
 function onBlock(fn) {
@@ -415,7 +419,8 @@ async function verify(params) {
       const out = await verifyReceipt(receipt.value, genesis.value);
       clear(result).append(
         h("div", { class: `overall ${out.valid ? "ok" : "bad"}`, "data-valid": String(out.valid) }, out.valid ? "VALID" : "INVALID",
-          h("span", { class: "sub" }, out.tx_id ? ` tx ${out.tx_id}` : "", out.height !== null ? ` at height ${out.height}` : "")),
+          h("span", { class: "sub" }, out.tx_id ? ` tx ${out.tx_id}` : "", out.height !== null ? ` at height ${out.height}` : "",
+            out.valid ? `, result ${out.result_name} (code ${out.result})` : "")),
         h("ul", { class: "checks" }, out.checks.map((c) => h("li", { class: c.ok === true ? "ok" : c.ok === false ? "bad" : "skip" },
           h("span", { class: "mark" }, c.ok === true ? "✓" : c.ok === false ? "✗" : "–"), h("strong", {}, c.name), " ", h("span", { class: "sub" }, c.detail)))));
     } catch (err) {
@@ -492,4 +497,3 @@ route();
 
 // For tests and the console: the same checks the Verify page runs.
 window.grantchainVerifyReceipt = verifyReceipt;
-void lastHeight;

@@ -5,14 +5,15 @@
 
 import { s } from "./dom.js";
 
+// What was done with a model, by kind: [one, many].
 const USE_NAMES = {
-  "audit.deployment": "deployment",
-  "audit.inference_batch": "inference batch",
-  "audit.evaluation": "evaluation",
-  "audit.oversight_intervention": "oversight",
-  "audit.incident_report": "incident",
-  "audit.model_registration": "registration",
+  "audit.deployment": ["deployment", "deployments"],
+  "audit.inference_batch": ["inference batch", "inference batches"],
+  "audit.evaluation": ["evaluation", "evaluations"],
+  "audit.oversight_intervention": ["oversight intervention", "oversight interventions"],
+  "audit.incident_report": ["incident report", "incident reports"],
 };
+const NOT_A_USE = new Set(["audit.model_registration"]); // the model node itself
 
 export function buildGraph(lin) {
   const nodes = new Map();
@@ -59,15 +60,16 @@ export function buildGraph(lin) {
   const root = `m:${lin.model.model_name}@${lin.model.model_version}`;
   const groups = new Map();
   for (const u of lin.uses || []) {
+    if (NOT_A_USE.has(u.kind)) continue;
     const g = groups.get(u.kind) || { count: 0, bad: 0 };
     g.count += 1;
     if (u.result === "no_grant") g.bad += 1;
     groups.set(u.kind, g);
   }
   for (const [kind, g] of groups) {
-    const name = USE_NAMES[kind] || kind;
-    const sub = g.bad ? `${g.count} recorded · ${g.bad} no_grant` : `${g.count} recorded`;
-    add(`u:${kind}`, "use", `${name}${g.count > 1 ? "s" : ""}`, sub, g.bad > 0);
+    const [one, many] = USE_NAMES[kind] || [kind, kind];
+    const sub = g.bad ? `${g.count} recorded · ${g.bad} without a grant` : `${g.count} recorded`;
+    add(`u:${kind}`, "use", g.count > 1 ? many : one, sub, g.bad > 0);
     edge(root, `u:${kind}`, g.bad > 0);
   }
   // Edges to nodes the answer did not include (e.g. a base model) are dropped.
@@ -92,7 +94,7 @@ function layers(graph) {
   return depth;
 }
 
-const BOX_W = 200;
+const BOX_W = 250;
 const BOX_H = 48;
 const GAP_X = 70;
 const GAP_Y = 18;
@@ -150,8 +152,8 @@ export function drawGraph(graph) {
     },
     s("title", {}, `${node.label}\n${node.sub}`),
     s("rect", { width: BOX_W, height: BOX_H, rx: 6 }),
-    s("text", { x: 10, y: 20, class: "label" }, clip(node.label, 26)),
-    s("text", { x: 10, y: 38, class: "sub" }, clip(node.sub, 30)));
+    s("text", { x: 10, y: 20, class: "label" }, clip(node.label, 34)),
+    s("text", { x: 10, y: 38, class: "sub" }, clip(node.sub, 38)));
     svg.append(g);
   }
   return svg;

@@ -24,6 +24,16 @@ const TX_DOMAIN = new TextEncoder().encode("grantchain/tx/v1\u0000");
 const HEADER_DOMAIN = new TextEncoder().encode("grantchain/header-sig/v1\u0000");
 const TWO63 = 2n ** 63n;
 
+// acl/results.py: the result codes by name.
+const RESULT_NAMES = ["accepted", "no_grant", "malformed", "unauthorized", "unknown_sender",
+  "replayed", "unknown_kind", "wrong_chain", "unsupported_version", "sender_revoked",
+  "key_rotated", "org_inactive", "not_found", "already_exists", "invalid_state",
+  "duplicate_vote", "stale", "invalid_window"];
+
+export function resultName(code) {
+  return RESULT_NAMES[Number(code)] ?? `unknown_${code}`;
+}
+
 class CheckError extends Error {}
 
 export function hexToBytes(text, what) {
@@ -259,7 +269,7 @@ async function proofCheck(checks, name, fn) {
 
 export async function verifyReceipt(receiptText, genesisText) {
   const checks = [];
-  const out = { valid: false, checks, tx_id: null, height: null, signers: [], quorum: null };
+  const out = { valid: false, checks, tx_id: null, height: null, result: null, result_name: null, signers: [], quorum: null };
   const notChecked = (...names) => {
     for (const name of names) checks.push({ name, ok: null, detail: "not checked: an earlier part failed" });
   };
@@ -287,6 +297,8 @@ export async function verifyReceipt(receiptText, genesisText) {
   }
   const h = r.header;
   out.height = Number(h.height);
+  out.result = Number(r.result);
+  out.result_name = resultName(r.result);
   let tx = null;
   let chainOk = true;
   let chainDetail = `chain ${genesis.chainId}`;

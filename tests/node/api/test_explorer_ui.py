@@ -28,6 +28,7 @@ from click.testing import CliRunner
 
 from acl import kinds as k
 from acl import payloads as pl
+from acl.results import Result, label
 from chain import codec
 from chain.block import BlockHeader
 from node.cli.verify_receipt import command as verify_receipt_command
@@ -324,6 +325,13 @@ def test_browser_and_cli_give_the_same_verdict_on_valid_and_tampered_receipts(
         assert out["valid"] == cli, f"{name}: browser {out}, CLI {cli}"
         if not expected:  # the browser names the check that failed
             assert any(c["ok"] is False for c in out["checks"]), f"{name}: {out}"
+        else:
+            assert out["result_name"] == label(receipt.get("receipt", receipt)["result"])
+    names = page.page.evaluate(
+        "n => import('/ui/receipt.js').then(m => [...Array(n).keys()].map(m.resultName))",
+        len(Result),
+    )
+    assert names == [label(code) for code in range(len(Result))]
     assert page.errors == []
 
 
