@@ -115,7 +115,9 @@ class Node:
         self.mempool = Mempool(txs_max=cfg.mempool_txs_max, bytes_max=MEMPOOL_BYTES_MAX)
         self.mempool_lock = threading.Lock()
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
-        self.certs = CertificateCollector(self.genesis, self.node_id, self.node_key)
+        self.certs = CertificateCollector(
+            self.genesis, self.node_id, self.node_key, applied_height=self.store.height
+        )
         self._waiters: dict[bytes, list[_CommitWait]] = {}
         self._waiter_count = 0
         self._cert_events: dict[int, asyncio.Event] = {}

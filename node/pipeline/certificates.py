@@ -3,6 +3,11 @@
 Signatures are checked against the genesis validator keys as they arrive; one for a
 header this node has not applied yet is kept (bounded) until it has, and counts only if
 it signs the same header hash this node applied.
+
+The window of heights kept is centred on this node's own applied height, never on what
+peers claim: when the newest height *seen* moved it, five signatures from one validator
+for far-future heights pushed the window so far ahead that every honest signature was
+refused until restart (issue 15 §4).
 """
 
 from __future__ import annotations
@@ -14,11 +19,19 @@ from chain.receipt import header_signing_bytes, quorum
 from node.transport.messages import HeaderSig
 
 HEIGHTS_KEPT = 4096
-"""Signatures are kept this many heights below the newest one seen, then dropped."""
+"""Signatures are taken for heights up to this far from this node's applied height, and
+kept this many heights below it, then dropped."""
 
 
 class CertificateCollector:
-    def __init__(self, genesis: Genesis, node_id: str, node_key: signing.PrivateKey) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        node_id: str,
+        node_key: signing.PrivateKey,
+        *,
+        applied_height: int = 0,
+    ) -> None:
         self.node_id = node_id
         self._key = node_key
         self._keys = {v.node_id: v.public_key for v in genesis.validators}
@@ -26,7 +39,8 @@ class CertificateCollector:
         self._applied: dict[int, bytes] = {}
         self._sigs: dict[int, dict[str, tuple[bytes, bytes]]] = {}
         self._certified: set[int] = set()
-        self._top = 0
+        self._top = applied_height
+        """This node's applied height: only ``sign_applied`` moves it."""
 
     def sign_applied(self, header: BlockHeader) -> HeaderSig:
         """Record that this node applied ``header``; return its own signature."""
@@ -47,7 +61,6 @@ class CertificateCollector:
         if not signing.verify(key, header_signing_bytes(msg.header_hash), msg.signature):
             return False
         self._sigs.setdefault(msg.height, {})[msg.frm] = (msg.header_hash, msg.signature)
-        self._prune(msg.height)
         return True
 
     def ready(self, height: int) -> list[tuple[str, bytes]] | None:
