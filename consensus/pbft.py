@@ -138,6 +138,8 @@ class Pbft:
         self._transfer_from = 0
         self._transfer_elapsed_ticks = 0
         self._transfer_tries = 0
+        #: What each peer last said it executed: retransmit only to a peer that is stuck.
+        self._peer_executed: dict[str, int] = {}
         self._prev_soft_state = self._soft_state()
         if not bugs.forget_votes:
             self._restore(storage, applied)
@@ -624,9 +626,16 @@ class Pbft:
     def _on_status(self, frm: str, s: Status) -> None:
         if frm not in self.members.replicas or frm == self._id:
             return
-        if s.executed < self.stable.seq and self.stable.seq > 0:
+        if s.stable < self.stable.seq:
             for c in self.stable.proof:
                 self._send(frm, c)
+        # Checkpoint messages get lost too, and without them the window never moves.
+        for seq in sorted(self._checkpoints):
+            mine = self._checkpoints[seq].get(self._id)
+            if mine is not None and seq > s.stable:
+                self._send(frm, mine)
+        if s.executed < self.stable.seq:
+            pass  # It needs a state transfer; the proof above starts one.
         elif s.executed < self.executed:
             certs = [
                 self._committed[seq]
@@ -640,7 +649,9 @@ class Pbft:
                 self._send(frm, self._new_view)
         elif not self.active and self._vc_msg is not None and s.view <= self.view:
             self._send(frm, self._vc_msg)
-        if self.active and s.active and s.view == self.view:
+        stuck = self._peer_executed.get(frm) == s.executed
+        self._peer_executed[frm] = s.executed
+        if stuck and self.active and s.active and s.view == self.view:
             top = s.executed + self.cfg.log_window
             for (view, seq), inst in sorted(self._instances.items()):
                 if view != self.view or not s.executed < seq <= top:
@@ -770,9 +781,10 @@ class Pbft:
         self._view_changes = {v: m for v, m in self._view_changes.items() if v > nv.view}
         self._instances = {k: v for k, v in self._instances.items() if k[0] >= nv.view}
         plan = plan_new_view(nv.view_changes, self.cfg.bugs.ignore_prepared_certs)
-        self._advance_stable(plan.checkpoint)
+        # O owns every sequence number up to max-s: set that before anything can assign.
         self._next_seq = max(self.stable.seq, plan.max_seq)
         self._assigned = {pp.digest for pp in nv.pre_prepares}
+        self._advance_stable(plan.checkpoint)
         for pp in nv.pre_prepares:
             if self._in_window(pp.seq):
                 self._accept_pre_prepare(pp)

@@ -196,4 +196,6 @@ class MemoryPbftStorage:
 
     def wipe(self) -> None:
         """Lose everything (a replica whose disk is gone; Byzantine in the simulator)."""
-        self.__init__(self._snapshot.meta.voters)  # type: ignore[misc]
+        self._hard_state = PbftHardState()
+        self._records = {}
+        self._snapshot = Snapshot(SnapshotMeta(0, 0, self._snapshot.meta.voters), b"")

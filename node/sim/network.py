@@ -11,8 +11,20 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-from consensus.types import Message
+
+class Addressed(Protocol):
+    """Anything the network can route: Raft messages and PBFT envelopes."""
+
+    @property
+    def frm(self) -> str: ...
+
+    @property
+    def to(self) -> str: ...
+
+
+M = TypeVar("M", bound=Addressed)
 
 
 @dataclass(slots=True)
@@ -28,11 +40,11 @@ class LinkFaults:
     late_max_ticks: int = 40
 
 
-class SimNetwork:
+class SimNetwork(Generic[M]):
     def __init__(self, rng: random.Random, faults: LinkFaults) -> None:
         self._rng = rng
         self.faults = faults
-        self._queue: list[tuple[int, int, Message]] = []
+        self._queue: list[tuple[int, int, M]] = []
         self._seq = 0
         self._link_clock: dict[tuple[str, str], int] = {}
         #: Directed (from, to) pairs that drop everything: partitions.
@@ -40,7 +52,7 @@ class SimNetwork:
         self.sent = 0
         self.dropped = 0
 
-    def send(self, msg: Message, now: int) -> None:
+    def send(self, msg: M, now: int) -> None:
         self.sent += 1
         f = self.faults
         link = (msg.frm, msg.to)
@@ -61,10 +73,10 @@ class SimNetwork:
             self._seq += 1
             heapq.heappush(self._queue, (at, self._seq, msg))
 
-    def due(self, now: int) -> list[Message]:
+    def due(self, now: int) -> list[M]:
         """Messages whose delivery time has come, in delivery order. A message on a
         link cut while it was in flight is lost."""
-        out: list[Message] = []
+        out: list[M] = []
         q = self._queue
         while q and q[0][0] <= now:
             msg = heapq.heappop(q)[2]

@@ -1,4 +1,5 @@
-"""What a simulation run is made of: ``SimOptions`` and the consensus core it runs."""
+"""What a simulation run is made of: ``SimOptions`` (Raft) or ``PbftSimOptions`` and the
+consensus core it runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consensus.config import RaftConfig
+from consensus.pbft import Pbft
+from consensus.pbft_config import PbftConfig
+from consensus.pbft_signing import Signer, Verifier
+from consensus.pbft_storage import MemoryPbftStorage
 from consensus.raft import Raft
 from consensus.storage import MemoryRaftStorage
 
@@ -38,3 +43,44 @@ class SimOptions:
     #: Base Raft settings; each seed's profile may turn pre-vote or check-quorum off.
     raft: RaftConfig = field(default_factory=RaftConfig)
     core: CoreFactory = default_core
+
+
+PbftCoreFactory = Callable[
+    [str, list[str], MemoryPbftStorage, Signer, Verifier, PbftConfig, int], Pbft
+]
+
+
+def default_pbft_core(
+    node_id: str,
+    replicas: list[str],
+    storage: MemoryPbftStorage,
+    signer: Signer,
+    verifier: Verifier,
+    cfg: PbftConfig,
+    applied: int,
+) -> Pbft:
+    return Pbft(node_id, replicas, storage, signer, verifier, cfg, applied)
+
+
+@dataclass(frozen=True)
+class PbftSimOptions:
+    """A PBFT run: ``nodes`` replicas of which ``byzantine`` are faulty (the first
+    ``byzantine`` of a seed-shuffled order). ``byzantine`` may exceed f = (n-1)//3, to
+    show the checker then finds a violation."""
+
+    nodes: int = 4
+    byzantine: int = 1
+    ticks: int = 600
+    proposals_per_tick: int = 1
+    heal_bound_ticks: int = 250
+    drain_ticks: int = 120
+    trace_len: int = 60
+    faults: bool = True
+    #: Byzantine behaviours to draw from (all when empty); see ``node.sim.byzantine``.
+    behaviours: tuple[str, ...] = ()
+    pbft: PbftConfig = field(
+        default_factory=lambda: PbftConfig(
+            checkpoint_interval=8, log_window=32, view_change_timeout_ticks=20
+        )
+    )
+    core: PbftCoreFactory = default_pbft_core

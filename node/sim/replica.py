@@ -36,7 +36,7 @@ class Host(Protocol):
     opts: SimOptions
     now: int
     checker: Checker
-    net: SimNetwork
+    net: SimNetwork[Message]
     raft_config: RaftConfig
 
     def trace_event(self, what: object) -> None: ...

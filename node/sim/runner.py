@@ -40,12 +40,14 @@ def run_seeds(
     seeds: Iterable[int],
     opts: SimOptions | None = None,
     on_result: Callable[[SeedResult], None] | None = None,
+    run: Callable[[int], SeedResult] | None = None,
 ) -> Summary:
+    """``run`` runs one seed (default: the Raft simulation with ``opts``)."""
     summary = Summary()
     start = time.perf_counter()
     cpu_start = time.process_time()
     for seed in seeds:
-        result = run_seed(seed, opts)
+        result = run(seed) if run is not None else run_seed(seed, opts)
         summary.seeds += 1
         summary.committed += result.committed
         if not result.ok:

@@ -23,6 +23,7 @@ from consensus.types import (
     AppendEntriesResponse,
     ConfOp,
     InvariantViolation,
+    Message,
     RequestVoteResponse,
     Role,
 )
@@ -65,7 +66,7 @@ class Simulation:
             pre_vote=self.opts.raft.pre_vote and self.profile.pre_vote,
             check_quorum=self.opts.raft.check_quorum and self.profile.check_quorum,
         )
-        self.net = SimNetwork(random.Random(f"{seed}:net"), self.profile.link)
+        self.net: SimNetwork[Message] = SimNetwork(random.Random(f"{seed}:net"), self.profile.link)
         self.rng = random.Random(f"{seed}:faults")
         self.client_rng = random.Random(f"{seed}:client")
         n = self.opts.nodes

@@ -1,0 +1,204 @@
+"""One simulated PBFT replica: the real ``Pbft`` core, the real ``Driver`` (extended
+with the one effect PBFT adds, serving state transfer), in-memory durable storage, a
+volatile state machine, and a transport that the Byzantine adversary sits in for
+faulty replicas.
+
+The driver is annotated with Raft's types (``ConsensusCore``, ``RaftStorage``,
+``consensus.types.Ready``) but only reads the five effect fields a ``PbftReady`` has
+too, so it runs the PBFT core unchanged; ``PbftSimDriver`` states that with casts in
+one place, and serves ``PbftReady.serve`` after the rest of the Ready, which is what
+the node's driver must learn to do (issue 14, item 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
+
+from chain import signing
+from consensus.pbft import Pbft
+from consensus.pbft_config import PbftConfig
+from consensus.pbft_messages import Envelope, StateReply, StateRequest
+from consensus.pbft_signing import Ed25519Signer, Verifier
+from consensus.pbft_storage import MemoryPbftStorage, PbftHardState, PbftReady, PbftRecord
+from consensus.storage import RaftStorage
+from consensus.types import ConsensusCore, Entry, EntryKind, Ready, Snapshot
+from node.consensus_driver.driver import Driver, Transport
+from node.sim.checker import Violation
+from node.sim.faults import NodeCrash
+from node.sim.pbft_checker import AGREEMENT, PbftChecker
+
+if TYPE_CHECKING:
+    from node.sim.pbft_world import PbftSimulation
+
+_ZERO_ROOT = bytes(32)
+
+
+def replica_key(seed: int, node_id: str) -> signing.PrivateKey:
+    """Deterministic per seed and replica, so a seed replays byte for byte."""
+    return signing.private_key_from_bytes(
+        hashlib.sha256(f"pbft/{seed}/{node_id}".encode()).digest()
+    )
+
+
+class PbftStateMachine:
+    """A hash chain over delivered payloads; volatile, like the Raft simulator's."""
+
+    def __init__(self, node_id: str, checker: PbftChecker) -> None:
+        self.node_id = node_id
+        self.checker = checker
+        self.index = 0
+        self.root = _ZERO_ROOT
+
+    def apply(self, entry: Entry) -> None:
+        if entry.index != self.index + 1:
+            raise Violation(
+                AGREEMENT, f"{self.node_id} delivered seq {entry.index} after {self.index}"
+            )
+        self.index = entry.index
+        if entry.kind is EntryKind.NORMAL:
+            self.root = hashlib.sha256(self.root + entry.data).digest()
+        self.checker.on_apply(self.node_id, entry, self.root)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        self.index, self.root = snapshot.meta.index, _ZERO_ROOT
+
+
+class SimPbftStorage(MemoryPbftStorage):
+    """Reports what a replica persists to the checker."""
+
+    def __init__(self, node_id: str, replicas: list[str], checker: PbftChecker) -> None:
+        super().__init__(replicas)
+        self._node_id = node_id
+        self._checker = checker
+
+    def save(
+        self,
+        hard_state: PbftHardState | None,
+        entries: Sequence[PbftRecord],
+        snapshot: Snapshot | None,
+    ) -> None:
+        super().save(hard_state, entries, snapshot)
+        self._checker.on_persist(self._node_id, entries)
+
+
+class PbftSimDriver(Driver):
+    def __init__(
+        self,
+        core: Pbft,
+        storage: MemoryPbftStorage,
+        transport: PbftSimTransport,
+        applier: PbftStateMachine,
+        failpoint: Callable[[str], None],
+        node: SimPbftNode,
+    ) -> None:
+        super().__init__(
+            cast(ConsensusCore, core),
+            cast(RaftStorage, storage),
+            cast(Transport, transport),
+            applier,
+            failpoint,
+        )
+        self._pbft_storage = storage
+        self._pbft_transport = transport
+        self._node = node
+
+    def execute(self, rd: Ready) -> None:
+        prd = cast(PbftReady, rd)
+        super().execute(rd)
+        # After the sends: a replica's own commit counts in its certificate, and the
+        # checker knows it once it has left.
+        for d in prd.decisions:
+            self._node.sim.checker.on_decision(self._node.id, d)
+        for req in prd.serve:
+            body = req.body
+            assert isinstance(body, StateRequest)
+            if body.to_seq - body.from_seq > 4096:
+                continue
+            certs = self._pbft_storage.committed(body.from_seq + 1, body.to_seq)
+            if len(certs) == body.to_seq - body.from_seq:
+                reply = Envelope(req.to, req.frm, StateReply(tuple(c.entry for c in certs)))
+                self._pbft_transport.send(reply)
+
+
+class PbftSimTransport:
+    def __init__(self, node: SimPbftNode) -> None:
+        self._node = node
+
+    def send(self, env: Envelope) -> None:
+        node = self._node
+        sim = node.sim
+        sim.checker.on_send(node.id, env)
+        out = [env]
+        if sim.adversary.controls(node.id):
+            out = sim.adversary.outgoing(node.id, env)
+        for m in out:
+            sim.net.send(m, sim.now)
+
+    def send_raw(self, env: Envelope) -> None:
+        """What the adversary injects in a faulty replica's name."""
+        sim = self._node.sim
+        sim.net.send(env, sim.now)
+
+
+class SimPbftNode:
+    def __init__(self, sim: PbftSimulation, node_id: str, replicas: list[str]) -> None:
+        self.sim = sim
+        self.id = node_id
+        self.replicas = replicas
+        self.storage = SimPbftStorage(node_id, replicas, sim.checker)
+        self.up = False
+        self.incarnation = 0
+        self.core: Pbft
+        self.driver: PbftSimDriver
+        self.sm: PbftStateMachine
+        self.inbox: deque[Envelope] = deque()
+        self.paused_until = 0
+        self.crash_countdown = 0
+        self.restart_at = 0
+        self.transport = PbftSimTransport(self)
+        self.signer = Ed25519Signer(replica_key(sim.seed, node_id))
+
+    def start(self) -> None:
+        self.incarnation += 1
+        sim = self.sim
+        sim.checker.on_restart(self.id, self.storage)
+        self.sm = PbftStateMachine(self.id, sim.checker)
+        snap = self.storage.snapshot()
+        self.sm.restore(snap)
+        self.core = self.make_core(sim.config_for(self.id), sim.verifier, snap.meta.index)
+        self.driver = PbftSimDriver(
+            self.core, self.storage, self.transport, self.sm, self._failpoint, self
+        )
+        self.up = True
+        self.crash_countdown = 0
+        self.inbox.clear()
+
+    def make_core(self, cfg: PbftConfig, verifier: Verifier, applied: int) -> Pbft:
+        return self.sim.opts.core(
+            self.id, self.replicas, self.storage, self.signer, verifier, cfg, applied
+        )
+
+    def crash(self, why: str) -> None:
+        self.up = False
+        self.crash_countdown = 0
+        self.inbox.clear()
+        self.sim.checker.applied_before[self.id] = self.sm.index
+        self.sim.trace_event(f"{self.id} CRASH ({why})")
+
+    def _failpoint(self, name: str) -> None:
+        if self.crash_countdown:
+            self.crash_countdown -= 1
+            if self.crash_countdown == 0:
+                raise NodeCrash(name)
+
+    def active(self, now: int) -> bool:
+        return self.up and now >= self.paused_until
+
+    def process(self) -> None:
+        try:
+            self.driver.process()
+        except NodeCrash as e:
+            self.crash(f"at failpoint {e}")
