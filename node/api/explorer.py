@@ -18,7 +18,7 @@ dataset) then grant id; history, audit events and violations in chain order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from aiohttp import web
@@ -34,8 +34,9 @@ from acl.results import label
 from acl.state import prefix_end, scan_prefix
 from acl.views import EventView, GrantView, HistoryEntry, jsonify
 from chain import codec
+from chain.hashing import leaf_hash
 from chain.tx import TxError, decode_tx
-from node.api.block_json import txs_json
+from node.api.block_json import tx_kind
 from node.api.params import bad_request, int_param
 from node.api.service import NodeService
 
@@ -43,8 +44,11 @@ PAGE_LIMIT_DEFAULT: Final = 50
 PAGE_LIMIT_MAX: Final = 200
 SCAN_MAX: Final = 10_000
 """Entries one page may skip over (model owner records) before it answers short."""
-COUNT_MAX: Final = 100_000
+COUNT_MAX: Final = 10_000
 """The dashboard counts violations up to this many, then says ``count_capped``."""
+USES_MAX: Final = 1_000
+"""What was done with a model that its lineage lists (the first ones, in chain order);
+``/uses`` pages through all of them."""
 RECENT_BLOCKS: Final = 64
 """Blocks the dashboard reads for throughput and for which validators sign."""
 DAY_MS: Final = 24 * 3600 * 1000
@@ -200,11 +204,16 @@ async def block_txs(request: web.Request) -> web.Response:
         )
     limit = _limit(request)
     first = int_param(request, "cursor", 0, 0, 2**32) if request.query.get("cursor") else 0
-    all_txs = txs_json(block, kinds=True)
-    page = all_txs[first : first + limit]
-    for i, doc in enumerate(page):
-        doc["position"] = first + i
-    end = first + len(page)
+    end = min(first + limit, len(block.txs))
+    page = []
+    for position in range(first, end):  # only this page's txs are hashed and read
+        raw = block.txs[position]
+        doc: dict[str, Any] = {"position": position, "tx_id": leaf_hash(raw).hex()}
+        kind = tx_kind(raw)
+        if kind is not None:
+            doc["kind"] = kind
+        doc["result"] = label(block.results[position])
+        page.append(doc)
     h = block.header
     return web.json_response(
         {
@@ -214,7 +223,7 @@ async def block_txs(request: web.Request) -> web.Response:
             "proposer": h.proposer,
             "tx_count": h.tx_count,
             "items": page,
-            "next_cursor": str(end) if end < len(all_txs) else None,
+            "next_cursor": str(end) if end < len(block.txs) else None,
         }
     )
 
@@ -278,6 +287,8 @@ async def datasets(request: web.Request) -> web.Response:
 
 async def dataset_history(request: web.Request) -> web.Response:
     dataset_id = request.match_info["dataset_id"]
+    cursor = _key_cursor(request, 12)
+    limit = _limit(request)
     state = _state(request)
     q.dataset(state, dataset_id)  # 404 for an unknown dataset
 
@@ -287,9 +298,7 @@ async def dataset_history(request: web.Request) -> web.Response:
         return HistoryEntry(TxRef(height, index, tx_id), KIND_BY_CODE[code], result, ms).to_json()
 
     prefix = K.HISTORY + K.dataset_key(dataset_id)
-    return web.json_response(
-        _page(state, prefix, 12, _key_cursor(request, 12), _limit(request), build)
-    )
+    return web.json_response(_page(state, prefix, 12, cursor, limit, build))
 
 
 async def grants(request: web.Request) -> web.Response:
@@ -364,6 +373,70 @@ async def models(request: web.Request) -> web.Response:
     return web.json_response(
         _page(state, K.MODEL, 36, _key_cursor(request, 36), _limit(request), build)
     )
+
+
+class _UsesCapped:
+    """A ``StateReader`` whose scans of a model's uses (``N`` keys) stop after
+    ``USES_MAX`` entries: a model's lineage is bounded by what it rests on, but a
+    deployed model may have millions of inference batches."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+        self.truncated = False
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._state.get(key)
+        return value
+
+    def range(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        items = self._state.range(start, end)
+        if not start.startswith(K.MODEL_USE):
+            yield from items
+            return
+        for n, item in enumerate(items):
+            if n >= USES_MAX:
+                self.truncated = True
+                return
+            yield item
+
+
+def _model_ref(request: web.Request) -> tuple[str, int]:
+    name = request.match_info["name"]
+    if len(name) > ID_CHARS_MAX:
+        raise bad_request(f"model name is over {ID_CHARS_MAX} characters")
+    try:
+        version = int(request.match_info["version"])
+    except ValueError:
+        raise bad_request("model version must be an integer") from None
+    if not 1 <= version < 2**32:
+        raise bad_request("model version must be in [1, 2**32)")
+    return name, version
+
+
+async def model_lineage(request: web.Request) -> web.Response:
+    """``/v1/models/{name}/{version}/lineage`` with at most ``USES_MAX`` uses listed
+    (``uses_truncated`` says when more exist)."""
+    name, version = _model_ref(request)
+    state = _UsesCapped(_state(request))
+    doc = q.model_lineage(state, name, version).to_json()
+    return web.json_response({**doc, "uses_truncated": state.truncated})
+
+
+async def model_uses(request: web.Request) -> web.Response:
+    """What was done with a model since its registration, in chain order."""
+    name, version = _model_ref(request)
+    cursor = _key_cursor(request, 12)
+    limit = _limit(request)
+    state = _state(request)
+    q.model(state, name, version)  # 404 for an unknown model
+
+    def build(key: bytes, value: bytes) -> dict[str, Any]:
+        height, index = K.parse_position(key[-12:])
+        code, result, ms, tx_id = K.MARK.unpack(value)
+        return HistoryEntry(TxRef(height, index, tx_id), KIND_BY_CODE[code], result, ms).to_json()
+
+    prefix = K.MODEL_USE + K.model_version_key(name, version)
+    return web.json_response(_page(state, prefix, 12, cursor, limit, build))
 
 
 async def consortium(request: web.Request) -> web.Response:
@@ -471,5 +544,7 @@ def add_routes(app: web.Application, node: NodeService) -> None:
     r.add_get(f"{PREFIX}/violations", violations)
     r.add_get(f"{PREFIX}/events", events)
     r.add_get(f"{PREFIX}/models", models)
+    r.add_get(PREFIX + r"/models/{name:.+}/{version:\d+}/lineage", model_lineage)
+    r.add_get(PREFIX + r"/models/{name:.+}/{version:\d+}/uses", model_uses)
     r.add_get(f"{PREFIX}/consortium", consortium)
     r.add_get(f"{PREFIX}/search", search)

@@ -290,6 +290,16 @@ OPENAPI: dict[str, Any] = {
             "Registered models: name, version, organisation, training runs (paginated)",
             [_CURSOR, _LIMIT],
         ),
+        "/v1/explore/models/{name}/{version}/lineage": _get(
+            "A model's lineage as /v1/models/{name}/{version}/lineage, listing at most the "
+            "first 1000 uses of the model (uses_truncated: more exist; page them with /uses)",
+            [_p("name", "model name"), _p("version", "model version", "integer")],
+        ),
+        "/v1/explore/models/{name}/{version}/uses": _get(
+            "What was done with a model since its registration (deployments, inference "
+            "batches, evaluations, ...), in chain order (paginated)",
+            [_p("name", "model name"), _p("version", "model version", "integer"), _CURSOR, _LIMIT],
+        ),
         "/v1/explore/consortium": _get("Organisations and validators"),
         "/v1/explore/search": _get(
             "What a string names, exactly: a tx id, a block height, a dataset, a model's "

@@ -324,7 +324,7 @@ function models() {
 }
 
 async function model(name, version) {
-  const lin = await get(`/v1/models/${enc(name)}/${enc(version)}/lineage`);
+  const lin = await get(`/v1/explore/models/${enc(name)}/${enc(version)}/lineage`);
   const graph = buildGraph(lin);
   const legend = h("div", { class: "legend" }, ["dataset", "derivation", "run", "model", "use"].map((t) => h("span", { class: `key ${t}` }, t)), h("span", { class: "key bad" }, "no grant"));
   return h("div", {}, h("h1", {}, "Model ", h("span", { class: "mono" }, `${lin.model.model_name} v${lin.model.model_version}`)),
@@ -335,8 +335,9 @@ async function model(name, version) {
       h("td", {}, r.run_id), h("td", {}, r.type), h("td", {}, r.status),
       h("td", {}, r.inputs.map((i) => h("div", {}, datasetLink(i.dataset_id), ` (${i.context ?? "input"}) `, i.allowed ? h("span", { class: "badge ok" }, "granted") : h("span", { class: "badge bad" }, "no grant")))))))),
     section("Grants relied on", table(grantHeaders(true, true), grantRows(lin.grants.map((g) => ({ ...g, in_force: g.revoked === null && g.valid_until_ms > Date.now() && g.valid_from_ms <= Date.now() }))))),
-    section("Since registration", table(["time", "what", "result", "tx"], lin.uses.slice(-200).map((u) => h("tr", { class: u.result === "no_grant" ? "violation" : "" },
-      h("td", {}, fmtTime(u.timestamp_ms)), h("td", {}, u.kind), h("td", {}, resultBadge(u.result)), h("td", {}, txLink(u.tx.tx_id)))))));
+    section("Since registration", pager((cursor) => get(`/v1/explore/models/${enc(name)}/${enc(version)}/uses`, { cursor, limit: PAGE }), (items) =>
+      table(["time", "what", "result", "tx"], items.map((u) => h("tr", { class: u.result === "no_grant" ? "violation" : "" },
+        h("td", {}, fmtTime(u.timestamp_ms)), h("td", {}, u.kind), h("td", {}, resultBadge(u.result)), h("td", {}, txLink(u.tx.tx_id))))))));
 }
 
 function csvCell(value) {

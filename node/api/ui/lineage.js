@@ -68,7 +68,8 @@ export function buildGraph(lin) {
   }
   for (const [kind, g] of groups) {
     const [one, many] = USE_NAMES[kind] || [kind, kind];
-    const sub = g.bad ? `${g.count} recorded · ${g.bad} without a grant` : `${g.count} recorded`;
+    const more = lin.uses_truncated ? "+" : ""; // only the first uses were listed
+    const sub = g.bad ? `${g.count}${more} recorded · ${g.bad}${more} without a grant` : `${g.count}${more} recorded`;
     add(`u:${kind}`, "use", g.count > 1 ? many : one, sub, g.bad > 0);
     edge(root, `u:${kind}`, g.bad > 0);
   }

@@ -436,6 +436,13 @@ def test_explore_lists_page_through_everything_once(explorer: Explorer) -> None:
     history = _all_pages(explorer, f"/v1/explore/datasets/{explorer.story.dataset_id}/history")
     whole = explorer.get(f"/v1/datasets/{explorer.story.dataset_id}/history").json()["entries"]
     assert history == whole
+    model = f"/v1/explore/models/{explorer.story.model_name}/1"
+    uses = _all_pages(explorer, f"{model}/uses")
+    lineage = explorer.get(f"{model}/lineage").json()
+    assert lineage["uses"] == uses and lineage["uses_truncated"] is False
+    assert {u["kind"] for u in uses} >= {k.AUDIT_DEPLOYMENT, k.AUDIT_INFERENCE_BATCH}
+    whole = explorer.get(f"/v1/models/{explorer.story.model_name}/1/lineage").json()
+    assert {**whole, "uses_truncated": False} == lineage
     models = _all_pages(explorer, "/v1/explore/models")
     assert (explorer.story.model_name, 1) in {(m["model_name"], m["model_version"]) for m in models}
     events = _all_pages(explorer, "/v1/explore/events", from_ms=0)
@@ -493,6 +500,8 @@ def test_explore_tx_search_dashboard_and_consortium(explorer: Explorer) -> None:
         ("/v1/explore/txs/abc", {}, "tx id is not hex"),
         ("/v1/explore/txs/abcd", {}, "tx id must be 32 bytes"),
         ("/v1/explore/search", {}, "query parameter 'q' is required"),
+        ("/v1/explore/models/m/0/lineage", {}, "model version must be in [1, 2**32)"),
+        ("/v1/explore/models/m/1/uses", {"cursor": "00"}, "cursor must be 24 hex characters"),
     ],
 )
 def test_explore_rejects_bad_input_with_a_400_naming_it(
@@ -507,6 +516,8 @@ def test_explore_unknown_things_are_404(explorer: Explorer) -> None:
     assert explorer.get("/v1/explore/txs/" + "ab" * 32).status_code == 404
     assert explorer.get("/v1/explore/blocks/999999/txs").status_code == 404
     assert explorer.get("/v1/explore/datasets/nope/history").status_code == 404
+    assert explorer.get("/v1/explore/models/nope/1/lineage").status_code == 404
+    assert explorer.get("/v1/explore/models/nope/1/uses").status_code == 404
 
 
 def test_the_page_is_served_with_a_strict_content_security_policy(explorer: Explorer) -> None:
