@@ -18,13 +18,9 @@ from acl import keys as K
 from acl import kinds as k
 from acl.records import ActiveGrant, decode_active, decode_record, encode_event
 from acl.results import Result
+from acl.senders import active_sender
 from acl.state import Overlay
 from chain import codec
-
-
-class StateError(RuntimeError):
-    """An invariant of the state or of the block sequence is broken (a height gap, time
-    going backwards, state from another genesis). The node must stop, not write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,24 +114,13 @@ class BlockContext:
     # -- senders -----------------------------------------------------------------------
 
     def sender(self, public_key: bytes) -> Principal | Result:
-        entry = self.load(K.KEY + public_key)
-        if entry is None:
-            return Result.UNKNOWN_SENDER
-        ik, epoch = entry
-        ident = self.load(K.IDENTITY + ik)
-        if ident is None:
-            raise StateError(f"key {public_key.hex()} points to a missing identity")
-        if ident["status"] != "active":
-            return Result.SENDER_REVOKED
-        if ident["key_epoch"] != epoch:
-            return Result.KEY_ROTATED
-        ok = K.org_key(ident["org_id"])
-        org = self.load(K.ORG + ok)
-        if org is None or org["status"] != "active":
-            return Result.ORG_INACTIVE
+        found = active_sender(self.load, public_key)
+        if isinstance(found, Result):
+            return found
+        ident, ik, epoch = found
         org_id, name = ident["org_id"], ident["name"]
         actor = codec.encode(org_id) + codec.encode(name) + codec.encode(epoch)
-        return Principal(org_id, name, ident["role"], epoch, ok, ik, actor)
+        return Principal(org_id, name, ident["role"], epoch, K.org_key(org_id), ik, actor)
 
     def forget_senders(self) -> None:
         """Identities or organisations changed: principals must be looked up again."""

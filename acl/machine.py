@@ -63,7 +63,7 @@ from acl import (
 )
 from acl import keys as K
 from acl import kinds as k
-from acl.block_context import BlockContext, Handler, Principal, StateError
+from acl.block_context import BlockContext, Handler, Principal
 from acl.governance_rules import PROPOSAL_TTL_MS
 from acl.grant_rules import ACTIVE_GRANTS_PER_PAIR_MAX
 from acl.records import (
@@ -77,7 +77,7 @@ from acl.records import (
 )
 from acl.results import Result
 from acl.schema import SCHEMAS
-from acl.state import Overlay, StateReader, Write
+from acl.state import Overlay, StateError, StateReader, Write
 from acl.state_root import (
     GENESIS_DOMAIN,
     STATE_DOMAIN,

@@ -26,6 +26,11 @@ Write = tuple[bytes, bytes | None]
 """One state change: (key, value), value None = delete."""
 
 
+class StateError(RuntimeError):
+    """An invariant of the state or of the block sequence is broken (a height gap, time
+    going backwards, state from another genesis). The node must stop, not write."""
+
+
 @runtime_checkable
 class StateReader(Protocol):
     def get(self, key: bytes) -> bytes | None:

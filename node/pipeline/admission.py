@@ -2,7 +2,8 @@
 
 Strict decoding within the size limits, this chain's id, a timestamp inside the state
 machine's freshness window (else it could only ever be recorded ``stale``), a registered
-sender (an unregistered key cannot fill blocks with rejections), not already committed or queued,
+and active sender (by the state machine's own rule: an unregistered, revoked or
+rotated-out key cannot fill blocks with rejections), not already committed or queued,
 and a valid signature — verified in batches on a kernel thread, off the event loop.
 """
 
@@ -15,8 +16,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
-import acl.keys as acl_keys
 from acl.machine import TX_AGE_MAX_MS, TX_FUTURE_MAX_MS
+from acl.records import decode_record
+from acl.results import Result
+from acl.senders import active_sender
 from chain.hashing import leaf_hashes
 from chain.signing import verify_batch
 from chain.tx import Tx, TxError, decode_txs, signing_bytes_of
@@ -74,6 +77,28 @@ class Lookup(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+_SENDER_REFUSALS = {
+    Result.UNKNOWN_SENDER: "the sender key is not a registered identity",
+    Result.SENDER_REVOKED: "the sender identity was revoked",
+    Result.KEY_ROTATED: "the sender key was rotated out: sign with the identity's current key",
+    Result.ORG_INACTIVE: "the sender's organisation was removed from the consortium",
+}
+
+
+def _sender_refusal(view: Lookup, public_key: bytes) -> str | None:
+    """Why ``public_key`` may not send now (the state machine's own rule,
+    ``acl.senders``), or None if it may."""
+
+    def load(key: bytes) -> object:
+        raw = view.get(key)
+        return None if raw is None else decode_record(raw)
+
+    found = active_sender(load, public_key)
+    if not isinstance(found, Result):
+        return None
+    return f"{found.label}: {_SENDER_REFUSALS.get(found, found.label)}"
+
+
 async def screen(
     raws: Sequence[bytes],
     *,
@@ -88,7 +113,7 @@ async def screen(
     verdicts: list[Admitted | None] = []
     decoded: list[tuple[int, bytes, bytes, Tx]] = []
     seen: set[bytes] = set()
-    registered: dict[bytes, bool] = {}  # per sender key: a batch has few senders
+    refusals: dict[bytes, str | None] = {}  # per sender key: a batch has few senders
     # A batch at a time: kernels screen the encodings (chain.codec.decode_many) and hash
     # the ids (multi-buffer SHA-256) in one call each.
     txs = decode_txs(raws)
@@ -123,17 +148,11 @@ async def screen(
             if tx_id in seen or queued(tx_id):
                 verdicts.append(Admitted(tx_id, Status.DUPLICATE))
                 continue
-            known = registered.get(tx.sender)
-            if known is None:
-                known = registered[tx.sender] = view.get(acl_keys.KEY + tx.sender) is not None
-            if not known:
-                verdicts.append(
-                    Admitted(
-                        tx_id,
-                        Status.REJECTED,
-                        "unknown_sender: the sender key is not a registered identity",
-                    )
-                )
+            if tx.sender not in refusals:
+                refusals[tx.sender] = _sender_refusal(view, tx.sender)
+            refusal = refusals[tx.sender]
+            if refusal is not None:
+                verdicts.append(Admitted(tx_id, Status.REJECTED, refusal))
                 continue
             seen.add(tx_id)
             verdicts.append(None)

@@ -23,7 +23,7 @@ from chain import codec, merkle, signing
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
 from chain.tx import sign_tx
-from node.client import AsyncClient, Client, RpcError
+from node.client import AsyncClient, Client, RpcError, TxSigner
 from node.cluster.consortium import Manifest
 from node.cluster.scenario import StoryRun, run_story, signer_for
 from tests.conftest import grantchain
@@ -339,3 +339,52 @@ def test_load_command_writes_the_ids_it_saw_committed(cluster: Manifest, tmp_pat
     with Client([n.rpc_url for n in cluster.nodes]) as client:
         for tx_id in ids[:: len(ids) // 10]:
             assert client.tx(tx_id)["result"] == "accepted"
+
+
+def test_revoked_and_rotated_out_keys_are_refused_at_the_door(cluster: Manifest) -> None:
+    """Issue 15 §4: admission applies the state machine's sender rule, so a revoked
+    identity's key, or a key rotated out, cannot fill blocks with rejections (before,
+    only an unregistered key was refused; the others were admitted and recorded)."""
+    admin = signer_for(cluster, "org1", "admin")
+    revoked = TxSigner(signing.private_key_from_bytes(b"\x51" * 32), cluster.chain_id)
+    rotated = TxSigner(signing.private_key_from_bytes(b"\x52" * 32), cluster.chain_id)
+    new_key = signing.public_key_bytes(signing.private_key_from_bytes(b"\x53" * 32))
+    with Client([n.rpc_url for n in cluster.nodes]) as c:
+        setup = [
+            admin.sign(
+                k.IDENTITY_REGISTER, pl.identity_register("gone", "app", revoked.public_key)
+            ),
+            admin.sign(
+                k.IDENTITY_REGISTER, pl.identity_register("moved", "app", rotated.public_key)
+            ),
+        ]
+        assert [r["result"] for r in c.submit(setup, wait=True)["results"]] == ["accepted"] * 2
+        before = c.submit(
+            [revoked.sign(k.AUDIT_DATA_ACCESS, pl.data_access("org1/x", purpose="training"))],
+            wait=True,
+        )
+        assert before["results"][0]["status"] == "committed"  # active: admitted
+        changes = [
+            admin.sign(k.IDENTITY_REVOKE, pl.build(k.IDENTITY_REVOKE, name="gone")),
+            admin.sign(
+                k.IDENTITY_ROTATE,
+                pl.build(k.IDENTITY_ROTATE, name="moved", new_public_key=new_key),
+            ),
+        ]
+        assert [r["result"] for r in c.submit(changes, wait=True)["results"]] == ["accepted"] * 2
+        wait_converged(cluster)
+        for url in (n.rpc_url for n in cluster.nodes):  # leader and followers alike
+            with Client(url) as one:
+                res = one.submit(
+                    [
+                        revoked.sign(
+                            k.AUDIT_DATA_ACCESS, pl.data_access("org1/x", purpose="training")
+                        ),
+                        rotated.sign(
+                            k.AUDIT_DATA_ACCESS, pl.data_access("org1/x", purpose="training")
+                        ),
+                    ]
+                )["results"]
+            assert [r["status"] for r in res] == ["rejected", "rejected"], res
+            assert res[0]["error"].startswith("sender_revoked"), res[0]
+            assert res[1]["error"].startswith("key_rotated"), res[1]
