@@ -4,7 +4,9 @@ real LMDB store, each next to a baseline measured in the same run:
 - append: the node's path (roots, tx index, log nodes, one synced write txn per block of
   1,000 txs) vs a raw LMDB baseline writing the same tx bytes in the same synced txns;
 - verify: ``verify_store`` vs a floor that only reads and leaf-hashes every tx;
-- proofs: inclusion proofs for random txs at the full tree size (tx lookup included).
+- proofs: inclusion proofs for random txs at the full tree size (tx lookup included);
+- merkle: the public ``chain.merkle.root`` over 2^20 leaf hashes in a ``list[bytes]``, one
+  thread, vs the ``hashlib`` loop (the reference backend) over the same list.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from pathlib import Path
 import click
 import lmdb
 
-from chain import signing
+from chain import merkle, signing
 from chain.assemble import assemble_block
 from chain.block import BlockHeader
 from chain.hashing import leaf_hash
+from chain.kernels import backend
 from chain.merkle import Frontier, verify_inclusion
 from chain.tx import sign_tx
 from storage.lmdb_store import LmdbBlockStore
@@ -137,6 +140,30 @@ def proof_latencies_ms(
     return out
 
 
+MERKLE_LEAVES = 1 << 20
+
+
+def merkle_root_list_vs_hashlib(rng: random.Random, repeats: int = 5) -> dict[str, float]:
+    """Median seconds of ``chain.merkle.root(list[bytes])`` and of the hashlib loop, run
+    in turn in every repetition (load that comes and goes hits both alike)."""
+    from chain.kernels import reference
+
+    leaves = [rng.randbytes(32) for _ in range(MERKLE_LEAVES)]
+    want = reference.merkle_root(leaves)
+    if merkle.root(leaves) != want:
+        raise click.ClickException("chain.merkle.root disagrees with the hashlib reference")
+    kernel, loop = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        merkle.root(leaves)
+        kernel.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        reference.merkle_root(leaves)
+        loop.append(time.perf_counter() - t0)
+    kernel_s, loop_s = statistics.median(kernel), statistics.median(loop)
+    return {"kernel_s": kernel_s, "hashlib_s": loop_s, "ratio": loop_s / kernel_s}
+
+
 def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -163,6 +190,7 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         sign_s = time.perf_counter() - t0
         avg_bytes = sum(map(len, txs[:1000])) / 1000
         click.echo(f"signed in {sign_s:.1f} s (avg {avg_bytes:.0f} bytes); appending ...", err=True)
+        backend.active().warmup()  # as the node does at start: no kernel load in the timing
         append_s = append_all(store_dir, txs)
         raw_s = raw_lmdb_append(Path(tmp) / "raw", txs)
         click.echo("verifying ...", err=True)
@@ -176,6 +204,8 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
             )
         floor_s = read_and_hash_floor(store_dir)
         lat = proof_latencies_ms(store_dir, txs, 2_000, random.Random(7))
+    del txs
+    mk = merkle_root_list_vs_hashlib(random.Random(11))
     result = {
         "txs": n_txs,
         "tx_bytes_avg": round(avg_bytes),
@@ -187,13 +217,19 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         "verify_vs_floor": round(floor_s / verify_s, 3),
         "proof_ms_p50": round(_pct(lat, 50), 4),
         "proof_ms_p99": round(_pct(lat, 99), 4),
+        "merkle_root_list_2p20_s": round(mk["kernel_s"], 4),
+        "merkle_root_hashlib_loop_2p20_s": round(mk["hashlib_s"], 4),
+        "merkle_root_list_vs_hashlib": round(mk["ratio"], 2),
     }
     click.echo(
         f"append  {result['append_txs_per_s']:>10,} txs/s durable "
         f"(raw LMDB baseline {result['raw_lmdb_append_txs_per_s']:,}; ratio {result['append_vs_raw_lmdb']})\n"
         f"verify  {result['verify_txs_per_s']:>10,} txs/s "
         f"(read+hash floor {result['read_hash_floor_txs_per_s']:,}; ratio {result['verify_vs_floor']})\n"
-        f"proofs  p50 {result['proof_ms_p50']} ms, p99 {result['proof_ms_p99']} ms at {n_txs:,} txs"
+        f"proofs  p50 {result['proof_ms_p50']} ms, p99 {result['proof_ms_p99']} ms at {n_txs:,} txs\n"
+        f"merkle  root of 2^20 leaves from a list: {result['merkle_root_list_2p20_s']} s "
+        f"(hashlib loop {result['merkle_root_hashlib_loop_2p20_s']} s; "
+        f"ratio {result['merkle_root_list_vs_hashlib']}), one thread"
     )
     if as_json:
         click.echo(json.dumps(result))

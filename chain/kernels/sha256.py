@@ -23,6 +23,7 @@ from numba import njit, types
 
 from chain.kernels import (
     cachekey,  # noqa: F401  (before any cached kernel is defined)
+    pyobjects,
     reference,
 )
 from chain.kernels.hasharray import HashArray
@@ -78,8 +79,16 @@ def _init_state(st):
             st[i * LANES + j] = v
 
 
-def _compress_lane_source() -> str:
+NODE_PADDING_WORDS = [0] * 15 + [65 * 8]
+"""Words 1-15 of a Merkle node's second block: ``0x01 || l || r`` is 65 bytes, so that
+block holds r's last byte and 0x80 (word 0, varying), zeros, and the length in bits."""
+
+
+def _compress_lane_source(padding_block: bool = False) -> str:
     """Source of ``_compress_lane(st, w, j)``: the 64 rounds written out straight-line.
+    With ``padding_block``, ``_compress_pad_lane(st, w, j)`` instead: the last block of a
+    65-byte message (a Merkle node), whose words 1-15 are constants (zeros, then the bit
+    length 520), written as literals so that LLVM folds the schedule words they fix.
 
     Why generated: LLVM vectorizes the caller's lane loop only over a straight-line body,
     and with every round unrolled the eight working variables and the sixteen live
@@ -88,9 +97,13 @@ def _compress_lane_source() -> str:
     generated text is the textbook round, renamed per round instead of shifted.
     """
     names = ["a", "b", "c", "d", "e", "f", "g", "h"]
-    lines = ["def _compress_lane(st, w, j):"]
+    lines = [f"def _compress{'_pad' if padding_block else ''}_lane(st, w, j):"]
     lines += [f"    {v}0 = st[{i} * _NL + j]" for i, v in enumerate(names)]
-    lines += [f"    w{t} = w[{t} * _NL + j]" for t in range(16)]
+    if padding_block:
+        lines.append("    w0 = w[j]")
+        lines += [f"    w{t} = _U({NODE_PADDING_WORDS[t]})" for t in range(1, 16)]
+    else:
+        lines += [f"    w{t} = w[{t} * _NL + j]" for t in range(16)]
     # state after round r: a_r, ..., with b_r = a_{r-1} etc.; keep a table of names.
     reg = [f"{v}0" for v in names]
     for t in range(64):
@@ -153,6 +166,10 @@ _namespace: dict[str, object] = {
 }
 exec(compile(_compress_lane_source(), "<sha256 rounds>", "exec"), _namespace)
 _compress_lane = njit(inline="always")(cast(Callable[..., Any], _namespace["_compress_lane"]))
+exec(compile(_compress_lane_source(True), "<sha256 padding rounds>", "exec"), _namespace)
+_compress_pad_lane = njit(inline="always")(
+    cast(Callable[..., Any], _namespace["_compress_pad_lane"])
+)
 
 
 @njit(types.void(types.uint32[::1], types.uint32[::1]), cache=True, nogil=True)
@@ -162,6 +179,13 @@ def _compress(st, w):
     numba emit negative-index checks that stop vectorizing."""
     for j in range(_NL):
         _compress_lane(st, w, j)
+
+
+@njit(types.void(types.uint32[::1], types.uint32[::1]), cache=True, nogil=True)
+def _compress_pad(st, w0):
+    """``_compress`` of the sixteen lanes' last node block, given only its word 0 per lane."""
+    for j in range(_NL):
+        _compress_pad_lane(st, w0, j)
 
 
 @njit(inline="always")
@@ -266,11 +290,8 @@ def _node_level(words, npairs):
         _init_state(st)
         _compress(st, w)
         for j in range(LANES):
-            w[0 * LANES + j] = _U(_U(last[j] << _U(24)) | _U(0x00800000))
-            for t in range(1, 15):
-                w[t * LANES + j] = _U(0)
-            w[15 * LANES + j] = _U(65 * 8)
-        _compress(st, w)
+            last[j] = _U(_U(last[j] << _U(24)) | _U(0x00800000))
+        _compress_pad(st, last)
         for j in range(min(LANES, npairs - g0)):
             dst = 8 * (g0 + j)
             for r in range(8):
@@ -328,6 +349,48 @@ def merkle_root_words(leaves, out):
         out[r] = roots[r]
 
 
+_AHEAD = 16
+"""Objects fetched ahead of the one being read (memory latency over the loop's time)."""
+
+
+@njit(
+    types.int64(types.uint64, types.int64, types.uint64, types.int64[::1], types.uint32[::1]),
+    cache=True,
+    nogil=False,  # reads Python objects it does not own: see ``pyobjects``
+)
+def merkle_root_objects(items, n, bytes_type, offsets, out):
+    """``merkle_root_words`` over ``n`` (>= 1) ``bytes`` objects whose addresses are the
+    words at ``items``, each read where it lies. ``offsets`` = [type, size, data] field
+    offsets of a ``bytes`` object. Returns -1 with the root in ``out``, or the index of
+    the first element that is not a 32-byte ``bytes`` (nothing is read past its type)."""
+    type_at, size_at, data_at = offsets[0], offsets[1], offsets[2]
+    nchunks = (n + MERKLE_CHUNK_LEAVES - 1) // MERKLE_CHUNK_LEAVES
+    roots = np.empty(8 * nchunks, dtype=np.uint32)
+    words = np.empty(8 * min(n, MERKLE_CHUNK_LEAVES), dtype=np.uint32)
+    for c in range(nchunks):
+        lo = c * MERKLE_CHUNK_LEAVES
+        m = min(MERKLE_CHUNK_LEAVES, n - lo)
+        for k in range(m):
+            if lo + k + _AHEAD < n:
+                ahead = pyobjects.load(items + np.uint64(8 * (lo + k + _AHEAD)), np.uint64(0))
+                pyobjects.prefetch(ahead + np.uint64(data_at))
+            obj = pyobjects.load(items + np.uint64(8 * (lo + k)), np.uint64(0))
+            if pyobjects.load(obj + np.uint64(type_at), np.uint64(0)) != bytes_type:
+                return lo + k
+            if pyobjects.load(obj + np.uint64(size_at), np.uint64(0)) != 32:
+                return lo + k
+            data = obj + np.uint64(data_at)
+            for r in range(8):
+                words[8 * k + r] = _bswap(pyobjects.load(data + np.uint64(4 * r), np.uint32(0)))
+        _reduce_levels(words, m)
+        for r in range(8):
+            roots[8 * c + r] = words[r]
+    _reduce_levels(roots, nchunks)
+    for r in range(8):
+        out[r] = roots[r]
+    return -1
+
+
 def _digest_bytes(words: np.ndarray) -> bytes:
     return words.astype(">u4").tobytes()
 
@@ -382,6 +445,14 @@ def leaf_hash_array(datas: Sequence[bytes]) -> HashArray:
     return HashArray(_digest_bytes(_hash_words(datas, 0)))
 
 
+_OFFSETS = np.array(
+    [pyobjects.LAYOUT.type_offset, pyobjects.LAYOUT.size_offset, pyobjects.LAYOUT.bytes_data_offset]
+    if pyobjects.LAYOUT is not None
+    else [0, 0, 0],
+    dtype=np.int64,
+)
+
+
 def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 9162 ``MTH`` over 32-byte leaf hashes (empty: SHA-256 of nothing)."""
     if not leaf_hashes:
@@ -390,6 +461,15 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     if isinstance(leaf_hashes, HashArray):
         merkle_root_words(np.frombuffer(leaf_hashes.buffer, dtype=np.uint8), out)
         return _digest_bytes(out)
+    layout = pyobjects.LAYOUT
+    if layout is not None and type(leaf_hashes) in (list, tuple):
+        # Read in place (see ``pyobjects``); anything but 32-byte ``bytes`` goes below.
+        seq: Any = leaf_hashes
+        bad = merkle_root_objects(
+            pyobjects.items_address(seq), len(seq), layout.bytes_type, _OFFSETS, out
+        )
+        if bad < 0:
+            return _digest_bytes(out)
     # Equal lengths and the right total: all 32 (a C-speed pass, no Python loop).
     if len(set(map(len, leaf_hashes))) != 1 or len(leaf_hashes[0]) != 32:
         # Not a tree of SHA-256 leaves; hashlib gives the reference answer for any input.
@@ -412,3 +492,4 @@ def warmup() -> None:
     """Compile (or load from cache) every specialization the API uses."""
     hash_many([b"", b"abc"], prefix=0)
     merkle_root([bytes(32)] * 3)
+    merkle_root(HashArray(bytes(96)))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.kernels import backend, reference, sha256
+from chain.kernels import backend, pyobjects, reference, sha256
 from chain.kernels.hasharray import HashArray
 from tests.conftest import VECTORS
 
@@ -97,6 +99,7 @@ def test_merkle_kernel_directly_across_chunk_boundaries(n: int) -> None:
     leaves = [rng.randbytes(32) for _ in range(n)]
     want = reference.merkle_root(leaves)
     assert sha256.merkle_root(leaves) == want
+    assert sha256.merkle_root(tuple(leaves)) == want
     assert sha256.merkle_root(HashArray.from_hashes(leaves)) == want
 
 
@@ -120,3 +123,55 @@ def test_hash_many_matches_hashlib(datas: list[bytes], prefix: int) -> None:
 @given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=200))
 def test_merkle_root_matches_reference(leaves: list[bytes]) -> None:
     assert sha256.merkle_root(leaves) == reference.merkle_root(leaves)
+
+
+def test_bytes_objects_are_read_in_place_on_this_interpreter() -> None:
+    # The fast path for lists exists here; the tests above then exercise it, not the gather.
+    assert pyobjects.LAYOUT is not None
+
+
+class _Hash(bytes):
+    """A bytes subclass: equal bytes, but not the object layout the kernel reads."""
+
+
+@pytest.mark.parametrize("where", [0, 1, 17, 4095, 4096, 5000])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        lambda h: bytearray(h),
+        lambda h: memoryview(h),
+        lambda h: _Hash(h),
+        lambda h: h[:31],
+        lambda h: h + b"!",
+    ],
+    ids=["bytearray", "memoryview", "subclass", "short", "long"],
+)
+def test_merkle_root_of_a_list_with_one_odd_element(where: int, odd: Any) -> None:
+    rng = random.Random(where)
+    leaves: list[Any] = [rng.randbytes(32) for _ in range(5001)]
+    leaves[where] = odd(leaves[where])
+    n = len(leaves)
+    if pyobjects.LAYOUT is not None:  # the kernel names the first element it cannot take
+        out = np.empty(8, dtype=np.uint32)
+        bad = sha256.merkle_root_objects(
+            pyobjects.items_address(leaves), n, pyobjects.LAYOUT.bytes_type, sha256._OFFSETS, out
+        )
+        assert bad == where
+    want = reference.merkle_root([bytes(h) for h in leaves])
+    if all(len(h) == 32 for h in leaves):
+        assert sha256.merkle_root(leaves) == want
+    else:
+        assert sha256.merkle_root(leaves) == reference.merkle_root(leaves)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=300),
+    st.booleans(),
+)
+def test_merkle_root_of_lists_and_tuples_matches_reference(
+    leaves: list[bytes], as_tuple: bool
+) -> None:
+    seq = tuple(leaves) if as_tuple else leaves
+    for be in BACKENDS:
+        assert be.merkle_root(seq) == reference.merkle_root(leaves)
