@@ -36,7 +36,7 @@ from acl.views import EventView, GrantView, HistoryEntry, jsonify
 from chain import codec
 from chain.hashing import leaf_hash
 from chain.tx import TxError, decode_tx
-from node.api.block_json import tx_kind
+from node.api.block_json import header_json, tx_kind
 from node.api.params import bad_request, int_param
 from node.api.service import NodeService
 
@@ -190,7 +190,9 @@ async def blocks(request: web.Request) -> web.Response:
 
 
 async def block_txs(request: web.Request) -> web.Response:
-    """The txs of one block in block order, with kinds and results by name."""
+    """A block's header and signers, and its txs in block order with kinds and results
+    by name (one request for the explorer's block page; ``/v1/blocks/{height}`` lists
+    every tx of the block at once)."""
     node = _node(request)
     try:
         height = int(request.match_info["height"])
@@ -222,6 +224,8 @@ async def block_txs(request: web.Request) -> web.Response:
             "timestamp_ms": h.timestamp_ms,
             "proposer": h.proposer,
             "tx_count": h.tx_count,
+            "header": header_json(h),
+            "certificate": sorted(n for n, _ in node.store.certificate(height)),
             "items": page,
             "next_cursor": str(end) if end < len(block.txs) else None,
         }

@@ -250,7 +250,8 @@ OPENAPI: dict[str, Any] = {
             [_CURSOR_HEIGHT, _LIMIT],
         ),
         "/v1/explore/blocks/{height}/txs": _get(
-            "The txs of a block in block order: id, kind, result by name (paginated)",
+            "A block's header and the validators that signed it, and its txs in block order: "
+            "id, kind, result by name (paginated)",
             [_p("height", "block height", "integer"), _CURSOR_POSITION, _LIMIT],
         ),
         "/v1/explore/txs/{tx_id}": _get(

@@ -12,6 +12,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "crypto": ("benchmarks.crypto", "numba kernels vs OpenSSL/hashlib: Ed25519 and Merkle."),
     "acl": ("benchmarks.acl", "Grant/audit state machine apply rate."),
     "e2e": ("benchmarks.e2e", "Committed signed txs/s and latency on a local cluster."),
+    "explorer": (
+        "benchmarks.explorer",
+        "Each audit explorer page's wait with 1M txs in the chain.",
+    ),
     "mqtt": (
         "benchmarks.mqtt",
         "MQTT ingest vs the HTTP batch path, and publish-to-answer latency.",

@@ -180,15 +180,24 @@ function blocks() {
 }
 
 async function block(height) {
-  const b = await get(`/v1/blocks/${enc(height)}`);
-  const hd = b.header;
-  return h("div", {}, h("h1", {}, `Block ${b.height}`),
-    h("div", { class: "nav-row" }, b.height > 1 ? link(`#/block/${b.height - 1}`, "← previous block") : null, " ", link(`#/block/${b.height + 1}`, "next block →")),
-    kv([["hash", b.hash], ["previous", hd.prev_hash], ["time", fmtTime(hd.timestamp_ms)], ["proposer", hd.proposer],
+  const first = await get(`/v1/explore/blocks/${enc(height)}/txs`, { limit: PAGE });
+  const hd = first.header;
+  let initial = first;
+  const txPage = (cursor) => {
+    if (cursor === null && initial) {
+      const page = initial;
+      initial = null; // the first page came with the header
+      return Promise.resolve(page);
+    }
+    return get(`/v1/explore/blocks/${enc(height)}/txs`, { cursor, limit: PAGE });
+  };
+  return h("div", {}, h("h1", {}, `Block ${first.height}`),
+    h("div", { class: "nav-row" }, first.height > 1 ? link(`#/block/${first.height - 1}`, "← previous block") : null, " ", link(`#/block/${first.height + 1}`, "next block →")),
+    kv([["hash", first.hash], ["previous", hd.prev_hash], ["time", fmtTime(hd.timestamp_ms)], ["proposer", hd.proposer],
       ["term", hd.round], ["txs", hd.tx_count], ["log size", hd.log_size], ["tx root", hd.tx_root],
       ["results root", hd.results_root], ["state root", hd.state_root],
-      ["certificate", b.certificate.map((c) => c.node_id).join(", ") || "not yet certified"]]),
-    section("Transactions", pager((cursor) => get(`/v1/explore/blocks/${enc(height)}/txs`, { cursor, limit: PAGE }), (items) =>
+      ["certificate", first.certificate.join(", ") || "not yet certified"]]),
+    section("Transactions", pager(txPage, (items) =>
       table(["#", "tx", "kind", "result"], items.map((t) => h("tr", {},
         h("td", {}, t.position), h("td", {}, txLink(t.tx_id)), h("td", {}, t.kind ?? "—"), h("td", {}, resultBadge(t.result))))))));
 }

@@ -230,6 +230,30 @@ def test_a_violation_appears_within_two_seconds_of_its_commit(
     assert page.errors == []
 
 
+def test_the_audit_report_downloads_as_json_and_csv(
+    page: Page, explorer: Explorer, tmp_path: Path
+) -> None:
+    until_ms = int(time.time() * 1000) + 3_600_000
+    report = explorer.get("/v1/audit/report", from_ms=0, until_ms=until_ms).json()
+    page.show(f"#/report?from_ms=0&until_ms={until_ms}", "report")
+    with page.page.expect_download() as got:
+        page.page.click("[data-testid=download-csv]")
+    csv_path = tmp_path / "report.csv"
+    got.value.save_as(csv_path)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith('"block_time_utc","timestamp_ms","height"')
+    assert len(lines) == 1 + report["total"]
+    assert sum('"no_grant"' in line for line in lines) == report["by_result"]["no_grant"]
+    with page.page.expect_download() as got:
+        page.page.click("[data-testid=download-json]")
+    json_path = tmp_path / "report.json"
+    got.value.save_as(json_path)
+    doc = json.loads(json_path.read_text())
+    assert doc["report"]["total"] == report["total"] == len(doc["events"])
+    assert doc["events_truncated"] is False
+    assert page.errors == []
+
+
 # -- receipts in the browser ----------------------------------------------------------------
 def _receipt(ex: Explorer) -> dict[str, Any]:
     tx_id = ex.story.result("training run 2 after revocation")["tx_id"]
