@@ -50,6 +50,13 @@ def quorum(genesis: Genesis) -> int:
 
 def valid_signers(header: BlockHeader, sigs: list[HeaderSignature], genesis: Genesis) -> list[str]:
     """Distinct genesis validators whose signature over ``header`` verifies."""
+    return valid_signers_of_hash(header.hash, sigs, genesis)
+
+
+def valid_signers_of_hash(
+    header_hash: bytes, sigs: list[HeaderSignature], genesis: Genesis
+) -> list[str]:
+    """Distinct genesis validators whose signature over the header ``header_hash`` verifies."""
     keys = {v.node_id: v.public_key for v in genesis.validators}
     candidates = []
     seen: set[str] = set()
@@ -57,7 +64,7 @@ def valid_signers(header: BlockHeader, sigs: list[HeaderSignature], genesis: Gen
         if s.node_id in keys and s.node_id not in seen:
             seen.add(s.node_id)
             candidates.append(s)
-    msg = header_signing_bytes(header.hash)
+    msg = header_signing_bytes(header_hash)
     ok = signing.verify_batch(
         [keys[s.node_id] for s in candidates],
         [msg] * len(candidates),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import queue
 import random
@@ -25,10 +26,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain import codec
+from chain.receipt import quorum
 from consensus.config import RaftConfig
 from consensus.raft import Raft
-from consensus.types import Entry, EntryKind, InvariantViolation, Message, Role, Snapshot, Status
+from consensus.types import (
+    Entry,
+    EntryKind,
+    InstallSnapshot,
+    InvariantViolation,
+    Message,
+    Role,
+    Snapshot,
+    Status,
+)
+from node.consensus_driver import snapshot_data
 from node.consensus_driver.driver import Driver
 from node.consensus_driver.raft_storage import LmdbRaftStorage
 from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
@@ -159,7 +170,23 @@ class ConsensusLoop:
 
     # -- Transport and Applier for the driver (called on this thread) --------------
     def send(self, msg: Message) -> None:
+        if isinstance(msg, InstallSnapshot):
+            certified = self._certified_snapshot(msg)
+            if certified is None:
+                return  # as if lost: the core sends it again after snapshot_retry_ticks
+            msg = certified
         self._send(msg)
+
+    def _certified_snapshot(self, msg: InstallSnapshot) -> InstallSnapshot | None:
+        """``msg`` with its block's certificate in the data (``snapshot_data``), or None
+        while this node has no quorum of signatures for that block stored yet."""
+        height, _ = snapshot_data.target(msg.snapshot.data)
+        cert = self.ledger.store.certificate(height)
+        if len(cert) < quorum(self.ledger.genesis):
+            log.info("snapshot for %s waits for the certificate of block %d", msg.to, height)
+            return None
+        data = snapshot_data.certified_data(msg.snapshot.data, cert)
+        return dataclasses.replace(msg, snapshot=Snapshot(msg.snapshot.meta, data))
 
     def apply(self, entry: Entry) -> None:
         self._applied_bytes += len(entry.data)
@@ -187,7 +214,7 @@ class ConsensusLoop:
     def restore(self, snapshot: Snapshot) -> None:
         """Raft §7: the leader compacted past us. Our state is the block store, so
         "installing" the snapshot means fetching the committed blocks it covers."""
-        target_height, target_hash = codec.decode(snapshot.data)
+        target_height, target_hash = snapshot_data.target(snapshot.data)
         store = self.ledger.store
         failures = 0  # consecutive requests that brought nothing; progress resets it
         if store.height < target_height:
@@ -273,6 +300,13 @@ class ConsensusLoop:
     def _handle(self, item: object) -> None:
         if item is None:
             return
+        if isinstance(item, InstallSnapshot):
+            try:
+                snapshot_data.check_certified(item.snapshot.data, self.ledger.genesis)
+            except snapshot_data.SnapshotDataError as exc:
+                self.metrics.bad_peer_messages.inc()
+                log.warning("snapshot from %s refused: %s", item.frm, exc)
+                return
         self.core.step(item)  # type: ignore[arg-type]
 
     def _maybe_propose(self) -> None:
@@ -337,6 +371,6 @@ class ConsensusLoop:
         snap_index = self.storage.snapshot().meta.index
         if should_compact(st.applied_index, snap_index, self._applied_bytes):
             head = self.ledger.store.head()
-            data = codec.encode([head.height if head else 0, head.hash if head else b""])
+            data = snapshot_data.local_data(head.height if head else 0, head.hash if head else b"")
             self.driver.compact(st.applied_index, data)
             self._applied_bytes = 0
