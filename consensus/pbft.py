@@ -470,7 +470,7 @@ class Pbft:
         self._execute()
 
     def _execute(self) -> None:
-        while self._transfer is None:
+        while True:
             cert = self._committed.get(self.executed + 1)
             if cert is None:
                 return
@@ -488,6 +488,12 @@ class Pbft:
         self.executed = max(self.executed, entry.index)
         self.history = chain_digest(self.history, entry.index, entry.digest)
         self._deliver_out(entry, commits, source, via)
+        if self.executed == self.stable.seq and self.history != self.stable.digest:
+            raise InvariantViolation(
+                f"{self._id}: state at {self.executed} differs from the stable checkpoint"
+            )
+        if self._transfer is not None and self.executed >= self._transfer.seq:
+            self._transfer = None  # The protocol caught up first.
         self._requests.pop(entry.digest, None)
         self._assigned.discard(entry.digest)
         self._recent[entry.digest] = None
@@ -556,7 +562,10 @@ class Pbft:
         h = cert.seq
         self._instances = {k: v for k, v in self._instances.items() if k[1] > h}
         self._prepared = {s: p for s, p in self._prepared.items() if s > h}
-        self._committed = {s: c for s, c in self._committed.items() if s > h}
+        # Certificates just below h stay a while: they let a replica that is only a
+        # little behind catch up without a state transfer, and serve such replicas.
+        keep = min(h, self.executed) - self.cfg.log_window
+        self._committed = {s: c for s, c in self._committed.items() if s > keep}
         self._checkpoints = {s: c for s, c in self._checkpoints.items() if s > h}
         self._own_checkpoints = {s: d for s, d in self._own_checkpoints.items() if s > h}
         self._next_seq = max(self._next_seq, h)
@@ -613,7 +622,9 @@ class Pbft:
         entry committed whatever view we are in."""
         for c in m.certs[: self.cfg.catch_up_batch]:
             seq = c.entry.index
-            if seq <= self.executed or seq in self._committed or not self._in_window(seq):
+            if seq <= self.executed or seq in self._committed:
+                continue
+            if seq > self.stable.seq + self.cfg.log_window:
                 continue
             if not self.members.commit_cert_ok(c):
                 continue
@@ -634,9 +645,7 @@ class Pbft:
             mine = self._checkpoints[seq].get(self._id)
             if mine is not None and seq > s.stable:
                 self._send(frm, mine)
-        if s.executed < self.stable.seq:
-            pass  # It needs a state transfer; the proof above starts one.
-        elif s.executed < self.executed:
+        if s.executed < self.executed:
             certs = [
                 self._committed[seq]
                 for seq in range(s.executed + 1, self.executed + 1)
@@ -710,16 +719,16 @@ class Pbft:
 
     def _join_view_change(self) -> None:
         """CL §4.5.2: f+1 replicas asking for later views include a correct one; join
-        the smallest of those views rather than wait for our own timer."""
-        lowest: dict[str, int] = {}
+        the smallest of the views they are at rather than wait for our own timer."""
+        latest: dict[str, int] = {}  # each replica's latest view change: where it is
         for view in sorted(self._view_changes):
             if view <= self.view:
                 continue
             for r in self._view_changes[view]:
                 if r != self._id:
-                    lowest.setdefault(r, view)
-        if len(lowest) >= self.members.f + 1:
-            self._start_view_change(min(lowest.values()))
+                    latest[r] = view
+        if len(latest) >= self.members.f + 1:
+            self._start_view_change(min(latest.values()))
 
     def _maybe_new_view(self) -> None:
         view = self.view

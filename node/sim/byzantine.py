@@ -184,7 +184,7 @@ class Adversary:
                 send(Envelope(node, rng.choice(peers), env.body))
             # Old-view votes relabelled to the current view, signatures kept: rejected
             # by any core whose signatures cover the view (CL §4.2).
-            for env in list(self._seen):
+            for env in list(self._seen) if core.active else []:
                 body = env.body
                 if not isinstance(body, Prepare | Commit) or body.view >= core.view:
                     continue

@@ -80,7 +80,10 @@ class PbftSimOptions:
     behaviours: tuple[str, ...] = ()
     pbft: PbftConfig = field(
         default_factory=lambda: PbftConfig(
-            checkpoint_interval=8, log_window=32, view_change_timeout_ticks=20
+            checkpoint_interval=8,
+            log_window=32,
+            view_change_timeout_ticks=20,
+            catch_up_batch=8,
         )
     )
     core: PbftCoreFactory = default_pbft_core
