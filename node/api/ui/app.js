@@ -217,6 +217,9 @@ async function tx(id) {
       ["block time", fmtTime(t.block_timestamp_ms)], ["signed at", fmtTime(t.timestamp_ms)],
       ["sender", ident ? h("span", {}, orgLink(ident.org_id), ` / ${ident.name} (${ident.role})`) : h("span", { class: "mono" }, t.sender)],
       ["nonce", t.nonce]]),
+    t.result === "no_grant" ? h("div", { class: "error", role: "note" },
+      "Recorded as a violation: no grant in force at the block's time allowed this use",
+      t.payload && t.payload.purpose ? ` (purpose: ${t.payload.purpose})` : "", ". The attempt is kept as audit evidence.") : null,
     h("p", {}, link(`#/verify?tx=${enc(t.tx_id)}`, "Verify this tx's receipt in the browser →")),
     section("Payload", table(["field", "value"], payloadRows(t.payload), { class: "payload" })));
 }
@@ -370,7 +373,7 @@ async function report(params) {
   const fromMs = Number(params.get("from_ms") || now - DAY_MS);
   const untilMs = Number(params.get("until_ms") || now + 3600 * 1000);
   const r = await get("/v1/audit/report", { from_ms: fromMs, until_ms: untilMs });
-  const counts = (title, obj) => section(title, table(["", "events"], Object.entries(obj).map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", { class: "num" }, v)))));
+  const counts = (title, obj, show = (k) => k) => section(title, table(["", "events"], Object.entries(obj).map(([k, v]) => h("tr", {}, h("td", {}, show(k)), h("td", { class: "num" }, v)))));
   const status = h("span", { class: "hint", "data-testid": "download-status" });
   const events = async () => {
     status.textContent = "reading events…";
@@ -398,7 +401,7 @@ async function report(params) {
     h("div", { class: "cards" }, card("events", String(r.total), `${fmtTime(r.from_ms)} → ${fmtTime(Math.min(r.until_ms, 8.64e15))}`), card("violations", String(r.by_result.no_grant ?? 0), "no_grant", { class: `card${r.by_result.no_grant ? " alarm" : ""}` })),
     h("div", { class: "actions" }, h("button", { type: "button", "data-testid": "download-json", onclick: asJson }, "Download JSON"), h("button", { type: "button", "data-testid": "download-csv", onclick: asCsv }, "Download CSV"), status),
     section("By organisation and result", table(["organisation", "accepted", "no_grant", "other"], crossRows)),
-    h("div", { class: "grid2" }, counts("By dataset", r.by_dataset), counts("By purpose", r.by_purpose), counts("By kind", r.by_kind), counts("By result", r.by_result)),
+    h("div", { class: "grid2" }, counts("By dataset", r.by_dataset, datasetLink), counts("By purpose", r.by_purpose), counts("By kind", r.by_kind), counts("By result", r.by_result)),
     section("Violations in the range", table(EVENT_HEADERS, eventRows(r.violations.slice(0, 200)))));
 }
 
