@@ -13,3 +13,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"{FRESH_BASE}..{FRESH_BASE + FRESH_5_NODE_SEEDS - 1} (5 nodes); "
         f"rerun with GRANTCHAIN_SIM_SEED_BASE={FRESH_BASE}"
     )
+    terminalreporter.write_line(
+        f"pbft sim fresh seeds: {FRESH_BASE}..{FRESH_BASE + 1} (4 replicas, 1 Byzantine)"
+    )
