@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from chain import signing
 from consensus.pbft import Pbft
@@ -26,12 +26,29 @@ from consensus.pbft_storage import MemoryPbftStorage, PbftHardState, PbftReady, 
 from consensus.storage import RaftStorage
 from consensus.types import ConsensusCore, Entry, EntryKind, Ready, Snapshot
 from node.consensus_driver.driver import Driver, Transport
+from node.sim.byzantine import Adversary
 from node.sim.checker import Violation
 from node.sim.faults import NodeCrash
+from node.sim.network import SimNetwork
+from node.sim.options import PbftSimOptions
 from node.sim.pbft_checker import AGREEMENT, PbftChecker
 
-if TYPE_CHECKING:
-    from node.sim.pbft_world import PbftSimulation
+
+class PbftHost(Protocol):
+    """What a simulated replica needs of the run (``pbft_world.PbftSimulation``)."""
+
+    seed: int
+    now: int
+    opts: PbftSimOptions
+    checker: PbftChecker
+    net: SimNetwork[Envelope]
+    adversary: Adversary
+    verifier: Verifier
+
+    def config_for(self, node: str) -> PbftConfig: ...
+
+    def trace_event(self, what: object) -> None: ...
+
 
 _ZERO_ROOT = bytes(32)
 
@@ -144,7 +161,7 @@ class PbftSimTransport:
 
 
 class SimPbftNode:
-    def __init__(self, sim: PbftSimulation, node_id: str, replicas: list[str]) -> None:
+    def __init__(self, sim: PbftHost, node_id: str, replicas: list[str]) -> None:
         self.sim = sim
         self.id = node_id
         self.replicas = replicas

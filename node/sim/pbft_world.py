@@ -25,7 +25,7 @@ from consensus.pbft_messages import (
     PrePrepare,
     ViewChange,
 )
-from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier, Signer
+from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier, Signer, Verifier
 from consensus.types import InvariantViolation
 from node.sim.byzantine import Adversary
 from node.sim.checker import Violation
@@ -55,7 +55,9 @@ class PbftSimulation:
         correct = [n for n in names if n not in byz]
         self.checker = PbftChecker(names, correct)
         keys = {n: replica_key(seed, n) for n in names}
-        self.verifier = Ed25519Verifier({n: signing.public_key_bytes(k) for n, k in keys.items()})
+        self.verifier: Verifier = Ed25519Verifier(
+            {n: signing.public_key_bytes(k) for n, k in keys.items()}
+        )
         signers: dict[str, Signer] = {n: Ed25519Signer(keys[n]) for n in byz}
         self.adversary = Adversary(
             random.Random(f"{seed}:adversary"),
