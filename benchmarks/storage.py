@@ -66,14 +66,19 @@ def signed_txs(n: int) -> list[bytes]:
         return [tx for part in pool.map(_sign_range, jobs) for tx in part]
 
 
-def append_all(path: Path, txs: list[bytes]) -> float:
+def append_all(path: Path, txs: list[bytes], phases: dict[str, float] | None = None) -> float:
+    """Seconds to assemble and durably append every block; ``phases`` (if given) gets the
+    seconds spent assembling blocks (this thread), waiting for the writer, and the
+    writer thread's own phases (``LmdbBlockStore.append_phases_s``)."""
     started = time.perf_counter()
+    assemble_s = wait_s = 0.0
     head: BlockHeader | None = None
     frontier = Frontier()
     anchor = b"\x11" * 32
     with LmdbBlockStore.open(path) as store:
         in_flight: Future[None] | None = None  # build block h+1 while block h commits
         for height, start in enumerate(range(0, len(txs), BLOCK_TXS), 1):
+            t0 = time.perf_counter()
             batch = txs[start : start + BLOCK_TXS]
             block, frontier = assemble_block(
                 chain_id=CHAIN_ID,
@@ -87,12 +92,19 @@ def append_all(path: Path, txs: list[bytes]) -> float:
                 proposer="bench",
                 round=1,
             )
+            t1 = time.perf_counter()
+            assemble_s += t1 - t0
             if in_flight is not None:
                 in_flight.result()
+            wait_s += time.perf_counter() - t1
             in_flight = store.submit_append(block)
             head = block.header
         if in_flight is not None:
             in_flight.result()
+        if phases is not None:
+            phases["assemble"] = assemble_s
+            phases["wait_for_writer"] = wait_s
+            phases.update({f"writer_{k}": v for k, v in store.append_phases_s.items()})
     return time.perf_counter() - started
 
 
@@ -191,11 +203,14 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         avg_bytes = sum(map(len, txs[:1000])) / 1000
         click.echo(f"signed in {sign_s:.1f} s (avg {avg_bytes:.0f} bytes); appending ...", err=True)
         backend.active().warmup()  # as the node does at start: no kernel load in the timing
-        append_s = append_all(store_dir, txs)
+        phases: dict[str, float] = {}
+        append_s = append_all(store_dir, txs, phases)
         raw_s = raw_lmdb_append(Path(tmp) / "raw", txs)
         click.echo("verifying ...", err=True)
         t0 = time.perf_counter()
+        opened = t0
         with LmdbBlockStore.open(store_dir, create=False, readonly=True) as store:
+            opened = time.perf_counter()
             report = verify_store(store)
         verify_s = time.perf_counter() - t0
         if not report.ok:
@@ -212,9 +227,15 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         "append_txs_per_s": round(n_txs / append_s),
         "raw_lmdb_append_txs_per_s": round(n_txs / raw_s),
         "append_vs_raw_lmdb": round(raw_s / append_s, 3),
+        "append_phases_s": {k: round(v, 3) for k, v in phases.items()},
+        "append_s": round(append_s, 3),
+        "raw_lmdb_append_s": round(raw_s, 3),
         "verify_txs_per_s": round(n_txs / verify_s),
         "read_hash_floor_txs_per_s": round(n_txs / floor_s),
         "verify_vs_floor": round(floor_s / verify_s, 3),
+        "verify_s": round(verify_s, 3),
+        "verify_open_s": round(opened - t0, 3),
+        "read_hash_floor_s": round(floor_s, 3),
         "proof_ms_p50": round(_pct(lat, 50), 4),
         "proof_ms_p99": round(_pct(lat, 99), 4),
         "merkle_root_list_2p20_s": round(mk["kernel_s"], 4),

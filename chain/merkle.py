@@ -12,12 +12,11 @@ is 32 bytes, and a failure of any kind raises ``ProofError``, never another exce
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chain import limits
-from chain.hashing import EMPTY_ROOT, NODE_PREFIX, node_hash
+from chain.hashing import EMPTY_ROOT, node_hash
 from chain.kernels import backend
 
 NodeGetter = Callable[[int, int], bytes]
@@ -242,22 +241,37 @@ class Frontier:
     def extend(self, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
         """Add many leaves; return every completed node, level by level. Same nodes and
         root as ``append`` in a loop, with one list pass per level instead of per leaf."""
-        made: list[tuple[int, int, bytes]] = []
+        return [
+            (level, start + i, h)
+            for level, start, hashes in self.extend_levels(leaves)
+            for i, h in enumerate(hashes)
+        ]
+
+    def extend_levels(self, leaves: Sequence[bytes]) -> list[tuple[int, int, list[bytes]]]:
+        """``extend``, with the completed nodes grouped by level: ``(level, index of the
+        first, hashes)``, level 0 (the leaves) first. Each level's pairs are hashed in one
+        call to the kernel backend."""
+        made: list[tuple[int, int, list[bytes]]] = []
         new_low: list[bytes] = []  # new frontier nodes, lowest level first
         items = list(leaves)
         start = self.size  # index of items[0] within its level
         level = 0
-        sha = hashlib.sha256
+        # Leaves of other sizes (never a tx id) are hashed pair by pair, as ``append`` does.
+        by_level = not items or set(map(len, items)) == {limits.HASH_BYTES}
+        node_hashes = backend.active().node_hashes
         while items:
-            made.extend((level, start + i, h) for i, h in enumerate(items))
+            made.append((level, start, items))
             if start & 1:  # items[0] is a right child; its left sibling is on the frontier
-                items.insert(0, self._nodes.pop())
+                items = [self._nodes.pop(), *items]
                 start -= 1
             if len(items) & 1:  # the last one has no sibling yet: it joins the frontier
-                new_low.append(items.pop())
-            items = [
-                sha(NODE_PREFIX + items[i] + items[i + 1]).digest() for i in range(0, len(items), 2)
-            ]
+                new_low.append(items[-1])
+                items = items[:-1]
+            if by_level:
+                raw = node_hashes(b"".join(items))
+                items = [raw[i : i + 32] for i in range(0, len(raw), 32)]
+            else:
+                items = [node_hash(items[i], items[i + 1]) for i in range(0, len(items), 2)]
             start >>= 1
             level += 1
         self._nodes.extend(reversed(new_low))

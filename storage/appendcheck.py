@@ -15,6 +15,15 @@ def check_and_extend(
 
     ``frontier`` is advanced only on success (the caller passes a copy it can drop).
     """
+    ids, levels = check_and_extend_levels(block, head, frontier)
+    return ids, [(lvl, s + i, h) for lvl, s, hashes in levels for i, h in enumerate(hashes)]
+
+
+def check_and_extend_levels(
+    block: Block, head: BlockHeader | None, frontier: Frontier
+) -> tuple[list[bytes], list[tuple[int, int, list[bytes]]]]:
+    """``check_and_extend`` with the completed nodes grouped by level, as
+    ``Frontier.extend_levels`` gives them: ``(level, first index, hashes)``."""
     h = block.header
     expected_height = 1 if head is None else head.height + 1
     if h.height != expected_height:
@@ -36,7 +45,7 @@ def check_and_extend(
         raise AppendError(f"block {h.height}: {exc}") from None
     if len(set(ids)) != len(ids):
         raise AppendError(f"block {h.height}: the same tx appears twice")
-    nodes = frontier.extend(ids)
+    levels = frontier.extend_levels(ids)
     if frontier.root() != h.log_root:
         raise AppendError(f"block {h.height}: log_root does not match the log")
-    return ids, nodes
+    return ids, levels

@@ -25,6 +25,9 @@ class Backend:
     register_keys: Callable[[Sequence[bytes]], None] = reference.register_keys
     """Keys about to sign (registered signers, validators): the numba backend builds
     their verification tables now rather than on first use. Verdicts never depend on it."""
+    node_hashes: Callable[[bytes], bytes] = reference.node_hashes
+    """RFC 9162 node hashes of many (left, right) pairs of 32-byte hashes laid end to end
+    (``Frontier.extend`` hashes a level at a time with it)."""
     canonical_msgpack: Callable[[Sequence[bytes]], list[bool]] | None = None
     """Screens a batch for ``chain.batch_decode.decode_many`` (verdicts of
     ``reference.canonical_msgpack``); None: decode each input in full instead."""
@@ -71,5 +74,6 @@ def load(name: str) -> Backend:
             warmup=numba_backend.warmup,
             register_keys=numba_backend.register_keys,
             canonical_msgpack=numba_backend.canonical_msgpack,
+            node_hashes=numba_backend.node_hashes,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

@@ -34,6 +34,16 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return sha256.merkle_root(leaf_hashes)
 
 
+NODES_MIN_FOR_KERNEL = 16
+"""Below this many pairs, hashlib in a loop is as fast as the kernel call."""
+
+
+def node_hashes(pairs: bytes) -> bytes:
+    if len(pairs) < 64 * NODES_MIN_FOR_KERNEL:
+        return reference.node_hashes(pairs)
+    return sha256.node_hashes(pairs)
+
+
 KEY_TABLES = KeyTables()
 """The process's per-key tables (bounded LRU); ``register_keys`` fills it ahead of time."""
 

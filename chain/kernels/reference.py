@@ -35,6 +35,14 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def node_hashes(pairs: bytes) -> bytes:
+    """RFC 9162 node hashes ``SHA-256(0x01 || l || r)`` of the 64-byte pairs in ``pairs``."""
+    if len(pairs) % 64:
+        raise ValueError("node_hashes takes pairs of 32-byte hashes")
+    sha = hashlib.sha256
+    return b"".join(sha(NODE_PREFIX + pairs[i : i + 64]).digest() for i in range(0, len(pairs), 64))
+
+
 def verify_one(public_key: bytes, message: bytes, signature: bytes) -> bool:
     if len(public_key) != 32 or len(signature) != 64:
         return False

@@ -391,6 +391,26 @@ def merkle_root_objects(items, n, bytes_type, offsets, out):
     return -1
 
 
+@njit(types.void(_BYTES_RO, types.uint32[::1]), cache=True, nogil=True)
+def node_hashes_words(pairs, out):
+    """``out[8*i:8*i+8]`` = state words of ``SHA-256(0x01 || pairs[64*i : 64*i+64])``: the
+    RFC 9162 node hash of each (left, right) pair of 32-byte hashes laid end to end."""
+    n = pairs.shape[0] // 64
+    words = np.empty(16 * min(n, MERKLE_CHUNK_LEAVES), dtype=np.uint32)
+    for lo in range(0, n, MERKLE_CHUNK_LEAVES):
+        m = min(MERKLE_CHUNK_LEAVES, n - lo)
+        for i in range(16 * m):
+            q = 4 * (16 * lo + i)
+            words[i] = _U(
+                _U(_U(pairs[q]) << _U(24))
+                | _U(_U(pairs[q + 1]) << _U(16))
+                | _U(_U(pairs[q + 2]) << _U(8))
+                | _U(pairs[q + 3])
+            )
+        _node_level(words, m)
+        out[8 * lo : 8 * (lo + m)] = words[: 8 * m]
+
+
 def _digest_bytes(words: np.ndarray) -> bytes:
     return words.astype(">u4").tobytes()
 
@@ -488,8 +508,22 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return bytes(roots)
 
 
+def node_hashes(pairs: bytes) -> bytes:
+    """RFC 9162 node hashes of the (left, right) pairs of 32-byte hashes in ``pairs``
+    (a multiple of 64 bytes), laid end to end."""
+    if len(pairs) % 64:
+        raise ValueError("node_hashes takes pairs of 32-byte hashes")
+    n = len(pairs) // 64
+    if not n:
+        return b""
+    out = np.empty(8 * n, dtype=np.uint32)
+    node_hashes_words(np.frombuffer(pairs, dtype=np.uint8), out)
+    return _digest_bytes(out)
+
+
 def warmup() -> None:
     """Compile (or load from cache) every specialization the API uses."""
     hash_many([b"", b"abc"], prefix=0)
     merkle_root([bytes(32)] * 3)
     merkle_root(HashArray(bytes(96)))
+    node_hashes(bytes(64))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chain import merkle
 from chain.hashing import EMPTY_ROOT, leaf_hash, node_hash
-from chain.kernels import reference
+from chain.kernels import backend, reference
 from tests.conftest import VECTORS
 
 MERKLE = VECTORS / "merkle"
@@ -193,3 +193,32 @@ def test_frontier_extend_equals_append_one_by_one(start: int, batches: list[int]
         assert sorted(made_one) == sorted(made_many)
         assert one.size == many.size == n
         assert one.root() == many.root()
+
+
+@pytest.mark.parametrize("name", backend.BACKENDS)
+@pytest.mark.parametrize("start", [0, 1, 5, 1000])
+def test_frontier_extend_levels_on_both_backends(
+    name: str, start: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend, "_active", backend.load(name))
+    one, many = merkle.Frontier(), merkle.Frontier()
+    first = [leaf_hash(i.to_bytes(4, "big")) for i in range(start)]
+    for leaf in first:
+        one.append(leaf)
+    many.extend(first)
+    leaves = [leaf_hash(b"x" + i.to_bytes(4, "big")) for i in range(1000)]
+    made_one = [node for leaf in leaves for node in one.append(leaf)]
+    levels = many.extend_levels(leaves)
+    flat = [(lvl, s + i, h) for lvl, s, hashes in levels for i, h in enumerate(hashes)]
+    assert sorted(flat) == sorted(made_one)
+    assert [lvl for lvl, _, _ in levels] == list(range(len(levels)))
+    assert one.root() == many.root()
+
+
+def test_frontier_extend_with_leaves_that_are_not_hashes() -> None:
+    # Any bytes may be a leaf of a Frontier; only 32-byte ones go to the kernel.
+    leaves = [bytes([i]) * (i % 40) for i in range(100)]
+    one, many = merkle.Frontier(), merkle.Frontier()
+    made_one = [node for leaf in leaves for node in one.append(leaf)]
+    assert sorted(many.extend(leaves)) == sorted(made_one)
+    assert one.root() == many.root()

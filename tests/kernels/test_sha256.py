@@ -175,3 +175,27 @@ def test_merkle_root_of_lists_and_tuples_matches_reference(
     seq = tuple(leaves) if as_tuple else leaves
     for be in BACKENDS:
         assert be.merkle_root(seq) == reference.merkle_root(leaves)
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 4095, 4096, 4097, 9000])
+def test_node_hashes_on_both_backends_match_hashlib(n: int) -> None:
+    rng = random.Random(n)
+    pairs = rng.randbytes(64 * n)
+    want = b"".join(
+        hashlib.sha256(b"\x01" + pairs[i : i + 64]).digest() for i in range(0, len(pairs), 64)
+    )
+    assert sha256.node_hashes(pairs) == want
+    for be in BACKENDS:
+        assert be.node_hashes(pairs) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=64 * 40).map(lambda b: b[: len(b) // 64 * 64]))
+def test_node_hashes_matches_reference(pairs: bytes) -> None:
+    assert sha256.node_hashes(pairs) == reference.node_hashes(pairs)
+
+
+@pytest.mark.parametrize("fn", [sha256.node_hashes, reference.node_hashes])
+def test_node_hashes_refuses_a_half_pair(fn: Any) -> None:
+    with pytest.raises(ValueError):
+        fn(bytes(96))
