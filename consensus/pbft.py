@@ -156,6 +156,11 @@ class Pbft:
             if isinstance(r, PreparedCert):
                 self._prepared[r.pre_prepare.seq] = r
                 continue
+            if isinstance(r, Checkpoint):
+                if r.seq > self.stable.seq:
+                    self._checkpoints.setdefault(r.seq, {})[self._id] = r
+                    self._own_checkpoints[r.seq] = r.digest
+                continue
             inst = self._instance(r.view, r.seq)
             if isinstance(r, PrePrepare):
                 inst.pre_prepare = r
@@ -523,6 +528,7 @@ class Pbft:
         self._own_checkpoints[seq] = d
         c = Checkpoint(seq, d, self._id, self._sign(Kind.CHECKPOINT, 0, seq, d))
         self._checkpoints.setdefault(seq, {})[self._id] = c
+        self._records.append(c)
         self._broadcast(c)
         self._check_stable(seq)
 

@@ -7,7 +7,8 @@ vote a replica sends is a *record* persisted in the same ``PbftReady`` as the me
 before it is sent (persist -> send -> apply -> advance, docs/architecture.md §4).
 
 Records: the pre-prepare a replica accepted for (view, seq) (or assigned, as primary),
-its own prepare and commit there, its best prepared certificate per seq, and every
+its own prepare and commit there, its own checkpoint messages (without them a cluster
+whose replicas all restarted could never prove the next checkpoint stable), its best prepared certificate per seq, and every
 committed entry with its certificate (``CommitCert``; empty ``commits`` when it came by
 state transfer, proved by a stable checkpoint instead). ``PbftHardState`` holds the
 view, the view-change message if one is under way (so a retransmission is the same
@@ -33,6 +34,7 @@ from typing import Protocol
 from consensus.pbft_messages import (
     GENESIS_CHECKPOINT,
     GENESIS_DIGEST,
+    Checkpoint,
     CheckpointCert,
     Commit,
     CommitCert,
@@ -57,7 +59,7 @@ class PbftHardState:
     history: bytes = GENESIS_DIGEST
 
 
-PbftRecord = PrePrepare | Prepare | Commit | PreparedCert | CommitCert
+PbftRecord = PrePrepare | Prepare | Commit | Checkpoint | PreparedCert | CommitCert
 
 
 def record_key(r: PbftRecord) -> tuple[str, int, int]:
@@ -68,6 +70,8 @@ def record_key(r: PbftRecord) -> tuple[str, int, int]:
         return ("prepare", r.view, r.seq)
     if isinstance(r, Commit):
         return ("commit", r.view, r.seq)
+    if isinstance(r, Checkpoint):
+        return ("checkpoint", 0, r.seq)
     if isinstance(r, PreparedCert):
         return ("prepared", 0, r.pre_prepare.seq)
     return ("committed", 0, r.entry.index)
