@@ -77,3 +77,17 @@ def test_a_restart_keeps_the_stable_checkpoint_and_its_proof() -> None:
     c.restart("r2")
     assert c.nodes["r2"].core.stable == before
     assert not [m for m in c.flush("r2") if isinstance(m.body, PrePrepare)]
+
+
+def test_own_checkpoints_survive_a_restart_of_every_replica() -> None:
+    """CL §4.3 with §4.6: a replica's checkpoint messages are persisted; if all were
+    lost before anyone heard them and every replica restarted, no checkpoint could ever
+    become stable again and the window would stay full."""
+    c = Cluster()
+    _run(c, CFG.checkpoint_interval, keep=lambda m: not isinstance(m.body, Checkpoint))
+    for n in c.names:
+        assert c.nodes[n].core.stable.seq == 0
+        c.restart(n)
+    c.tick(CFG.status_interval_ticks)
+    for n in c.names:
+        assert c.nodes[n].core.stable.seq == CFG.checkpoint_interval
