@@ -143,6 +143,10 @@ class Pbft:
         self._prev_soft_state = self._soft_state()
         if not bugs.forget_votes:
             self._restore(storage, applied)
+        if self.executed < self.stable.seq:
+            # Crashed in the middle of a state transfer: resume it.
+            self._transfer = self.stable
+            self._request_state()
 
     def _restore(self, storage: PbftStorage, applied: int) -> None:
         """Rebuild the log from the persisted records (CL §4.6): the pre-prepares this

@@ -112,3 +112,18 @@ def test_the_planted_double_delivery_bug_delivers_twice() -> None:
     """The negative control for the test above."""
     idx = _race(bug=True)
     assert len(idx) != len(set(idx))
+
+
+def test_a_replica_restarted_during_a_state_transfer_resumes_it() -> None:
+    c = Cluster()
+    _load(c, ["r0", "r1", "r2"], 2 * CFG.log_window)
+    for _ in range(12):
+        c.tick(1, keep=_cut_off("r3"))
+    # r3 learns the stable checkpoint, but every state reply is lost, then it restarts.
+    c.tick(2 * CFG.status_interval_ticks, keep=lambda m: not isinstance(m.body, StateReply))
+    r3 = c.nodes["r3"]
+    assert r3.core.executed < r3.core.stable.seq
+    c.restart("r3")
+    c.tick(CFG.state_retry_ticks)
+    assert r3.core.executed >= r3.core.stable.seq
+    assert c.data("r3") == c.data("r0")[: len(c.data("r3"))]
