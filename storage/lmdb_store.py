@@ -7,12 +7,13 @@ is full (under an exclusive lock, since no transaction may be open during a resi
 schema version is stored and checked at open; stale reader slots are cleared at open.
 
 Named databases:
-  meta      b"schema", b"anchor", b"height", b"log_size"
+  meta      b"schema", b"anchor", b"height", b"log_size", b"indexed_height", b"txruns",
+            b"txfilter/" + run (4 bytes BE) -> that run's filter
   headers   height (8 bytes BE)            -> header bytes
   bodies    height                         -> [log_start, results]
   hashes    header hash                    -> height
   txs       log index (8 bytes BE)         -> tx bytes
-  txindex   tx id                          -> packed TxLocation
+  txindex   run (4 bytes BE) + tx id       -> packed TxLocation
   nodes     end (8 bytes BE) + level (1)   -> perfect-subtree hash (level >= 1)
   state     ACL state keys                 -> values
   certs     height                         -> [[node_id, header signature], ...]
@@ -22,17 +23,31 @@ Named databases:
 Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
 nodes sort after all stored ones and go in with LMDB's fast append.
 
-The tx index is the one table keyed by random hashes: inserting a block's 1,000 ids
-dirties ~1,000 B-tree pages, so a commit would write megabytes. It is therefore derived
-data, written in sorted batches of ``INDEX_FLUSH_TXS``; ids of the blocks since the last
-complete batch (``meta/indexed_height``) live in memory and are rebuilt from the blocks
-themselves at open. Nothing acknowledged depends on the batch: the blocks are durable on
-every append. A batch goes to disk in ``INDEX_FLUSH_CHUNKS`` key ranges, one inside each
-of the next blocks' transactions (each range touches its own share of the index's
-pages), so that no one block waits for the whole batch; the last range also records the
-batch's height. An id may thus be written twice (a crash between two ranges, then the
-rebuild): index writes overwrite, with the same value. Duplicate txs are refused before,
-by the append's own lookup.
+The tx index is the one table keyed by random hashes. Kept as one B-tree keyed by id
+(schema 1), each batch of ids dirtied pages all over it: at 1M txs a block's share of
+the index wrote ~1 MB (four times the txs themselves), growing with the chain, and a
+duplicate check was a random B-tree lookup per id. Schema 2 writes it as **runs**, after
+LSM trees: every ``INDEX_FLUSH_TXS`` ids are sorted and appended under the next run
+number, so a run is written once, sequentially, with LMDB's fast append, whatever the
+size of the index; a Bloom filter per run (``storage/txfilter.py``, persisted with the
+run's last range and loaded at open) says which runs may hold an id, so a lookup reads
+one run, almost never two. Considered: RocksDB (``rocksdict``) is an LSM with the same
+idea and background compaction, but a second storage engine, with its own WAL and fsync
+policy, next to the LMDB transaction that must commit a block and its index together;
+a separate LMDB environment with sorted batch inserts still rewrites pages all over its
+B-tree. Runs are never merged yet: a lookup tests every run's filter at once (one AND of
+bit-sliced rows), but memory is 2 bytes per indexed tx and a false positive costs an
+extra read per ~400 runs; merging runs (fewer, larger ones) is the next step at ~100M txs.
+
+Ids since the last whole run live in memory (``_pending``) and are rebuilt from the
+blocks themselves at open (``meta/indexed_height``): nothing acknowledged depends on the
+index, the blocks are durable on every append. A run goes to disk in
+``INDEX_FLUSH_CHUNKS`` key ranges, one inside each of the next blocks' transactions, so
+that no one block waits for the whole run; the last range also writes the run's filter,
+the run count and the height the run covers. Its ids stay findable in memory
+(``_round_ids``) until then. A run cut short by a crash or a close is dropped at the next
+writable open and written again from the blocks. Duplicate txs are refused by the
+append's own lookup (memory, then the candidate runs, in one ``getmulti``).
 """
 
 from __future__ import annotations
@@ -63,8 +78,10 @@ from storage.blockstore import (
     TxLocation,
 )
 from storage.rwlock import RWLock
+from storage.txfilter import TxFilter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: the tx index is keyed by run number and id, with a filter per run (was: by id)."""
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
 MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
 INDEX_FLUSH_TXS = 65_536
@@ -126,6 +143,14 @@ def _node_items(levels: Sequence[tuple[int, int, Sequence[bytes]]]) -> list[tupl
 
 def _u64(n: int) -> bytes:
     return n.to_bytes(8, "big")
+
+
+def _u32(n: int) -> bytes:
+    return n.to_bytes(4, "big")
+
+
+_FILTER_KEY = b"txfilter/"
+_TX_ID_BYTES = 32
 
 
 def _node_key(level: int, index: int) -> bytes:
@@ -221,19 +246,33 @@ class LmdbBlockStore:
                 self._head = _header(raw, self._height)
         self._frontier = Frontier.load(self._get_node, log_size)
         self._pending: dict[bytes, bytes] = {}
+        self._filter = TxFilter()
         with self._read() as txn:
             raw_indexed = txn.get(b"indexed_height", db=dbs["meta"])
+            runs = int.from_bytes(txn.get(b"txruns", b"\0" * 4, db=dbs["meta"]), "big")
+            filters = [txn.get(_FILTER_KEY + _u32(r), db=dbs["meta"]) for r in range(runs)]
+        if any(f is None for f in filters):
+            raise NotAGrantchainStore(f"{path}: a tx index run has no filter")
+        self._filter.add_runs([f for f in filters if f is not None])
         self._indexed_height = int.from_bytes(raw_indexed, "big") if raw_indexed else 0
+        if not readonly:  # a run cut short by a crash is written again from the blocks
+            self._writer.submit(self._drop_partial_run_on_writer).result()
         pending: dict[bytes, bytes] = {}
         for block in self.iter_blocks(self._indexed_height + 1):
             h = block.header
             locs = _locations(h.height, h.log_size - h.tx_count, block.results)
             pending.update(zip(block.tx_ids(), locs, strict=True))
         self._pending = pending
-        self._round: list[list[bytes]] = []
-        """The key ranges (sorted ids) of the batch being written still to go, in order."""
+        """Ids in no complete run and not in the run being written, -> packed location."""
+        self._round: list[list[tuple[bytes, bytes]]] = []
+        """The run being written: its (key, value) ranges still to go, in key order."""
         self._round_height = self._indexed_height
-        """The height the batch being written covers."""
+        """The height the run being written covers."""
+        self._round_ids: dict[bytes, bytes] = {}
+        """Every id of the run being written, found here until the run is whole (then
+        dropped at once: deleting them one by one left a dict slow to probe)."""
+        self._round_filter = b""
+        """The filter of the run being written, persisted and loaded with its last range."""
         self.append_phases_s: dict[str, float] = dict.fromkeys(APPEND_PHASES, 0.0)
         """Writer-thread seconds per phase of ``append``, summed since open: checking
         the block, the tx index, the other writes, and the commit (with its fsync)."""
@@ -383,12 +422,11 @@ class LmdbBlockStore:
     def index_problem(self, height: int, tx_ids: Sequence[bytes]) -> str | None:
         """Why the tx index disagrees with block ``height`` holding ``tx_ids``, or None."""
         with self._read() as txn:
-            idx = self._dbs["txindex"]
-            pending = self._pending
-            found = [pending.get(tx_id) for tx_id in tx_ids]
+            pending, in_round = self._pending, self._round_ids
+            found = [pending.get(tx_id) or in_round.get(tx_id) for tx_id in tx_ids]
             stored = [tx_id for tx_id, raw in zip(tx_ids, found, strict=True) if raw is None]
-            if stored:  # one C call for all of them, sorted (neighbours share pages)
-                got = dict(txn.cursor(db=idx).getmulti(sorted(stored)))
+            if stored:
+                got = dict(self._stored(txn, stored))
                 found = [raw or got.get(tx_id) for tx_id, raw in zip(tx_ids, found, strict=True)]
             if None not in found:
                 raw_all = b"".join(found)  # type: ignore[arg-type]
@@ -412,9 +450,10 @@ class LmdbBlockStore:
         return None if raw is None else int.from_bytes(raw, "big")
 
     def _index_get(self, txn: Any, tx_id: bytes) -> bytes | None:
-        raw: bytes | None = self._pending.get(tx_id)
-        if raw is None:
-            raw = txn.get(tx_id, db=self._dbs["txindex"])
+        raw: bytes | None = self._pending.get(tx_id) or self._round_ids.get(tx_id)
+        if raw is None and len(tx_id) == _TX_ID_BYTES:
+            for _, value in self._stored(txn, [tx_id]):
+                return bytes(value)
         return raw
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
@@ -617,24 +656,37 @@ class LmdbBlockStore:
         t0 = time.perf_counter()
         with self._lock.shared(), self._env.begin(write=True) as txn:
             index = dbs["txindex"]
-            pending = self._pending
-            # One C call looks every id up (sorted: neighbouring ids share B-tree pages).
-            if not pending.keys().isdisjoint(ids) or txn.cursor(db=index).getmulti(sorted(ids)):
-                dup = next(i for i in ids if i in pending or txn.get(i, db=index) is not None)
+            pending, in_round = self._pending, self._round_ids
+            if (
+                not pending.keys().isdisjoint(ids)
+                or not in_round.keys().isdisjoint(ids)
+                or self._stored(txn, ids)
+            ):
+                dup = next(
+                    i for i in ids if i in pending or i in in_round or self._stored(txn, [i])
+                )
                 raise DuplicateTxError(f"block {h.height}: tx {dup.hex()} is already stored")
             new_index = dict(zip(ids, _locations(h.height, log_start, block.results), strict=True))
             chunks, round_height = self._round, self._round_height
-            if not chunks and len(pending) + len(new_index) >= INDEX_FLUSH_TXS:
-                keys = sorted([*pending, *new_index])  # 3x faster than sorting the items
-                size = -(-len(keys) // INDEX_FLUSH_CHUNKS)
-                chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
+            round_filter = self._round_filter
+            starts_round = not chunks and len(pending) + len(new_index) >= INDEX_FLUSH_TXS
+            if starts_round:
+                in_round = {**pending, **new_index}
+                run = _u32(self._filter.runs)  # no other run completes while this one goes
+                keys = sorted(in_round)  # 3x faster than sorting the items
+                items = [(run + k, in_round[k]) for k in keys]
+                size = -(-len(items) // INDEX_FLUSH_CHUNKS)
+                chunks = [items[i : i + size] for i in range(0, len(items), size)]
                 round_height = h.height
+                round_filter = TxFilter.bits_of(keys)
             if chunks:
-                txn.cursor(db=index).putmulti(
-                    [(k, new_index.get(k) or pending[k]) for k in chunks[0]]
-                )
+                run = _u32(self._filter.runs)
+                _append_sorted(txn, index, chunks[0], "tx index")
                 if len(chunks) == 1:
-                    txn.put(b"indexed_height", _u64(round_height), db=dbs["meta"])
+                    meta = dbs["meta"]
+                    txn.put(b"indexed_height", _u64(round_height), db=meta)
+                    txn.put(_FILTER_KEY + run, round_filter, db=meta)
+                    txn.put(b"txruns", _u32(self._filter.runs + 1), db=meta)
             t1 = time.perf_counter()
             phases["index"] += t1 - t0
             items = list(
@@ -665,13 +717,21 @@ class LmdbBlockStore:
             t2 = time.perf_counter()
             phases["write"] += t2 - t1
         phases["commit"] += time.perf_counter() - t2
-        # Committed: only now may readers stop finding the written ids in memory.
-        pending.update(new_index)
+        # Committed: only now may readers stop finding the run's ids in memory, and only
+        # once the whole run is on disk and its filter in place. Readers look in
+        # ``_pending`` then ``_round_ids``: an id moves from the first to the second by
+        # being in both for a moment, never in neither.
+        if starts_round:
+            self._round_ids = in_round
+            self._pending = {}
+        else:
+            pending.update(new_index)
         if chunks:
-            for tx_id in chunks[0]:
-                del pending[tx_id]
             self._round, self._round_height = chunks[1:], round_height
+            self._round_filter = round_filter
             if len(chunks) == 1:
+                self._filter.add_runs([round_filter])
+                self._round_ids, self._round_filter = {}, b""
                 self._indexed_height = round_height
 
     def _ensure_room(self, bytes_needed: int) -> None:
@@ -690,21 +750,31 @@ class LmdbBlockStore:
         info = self._env.info()
         return (info["last_pgno"] + 1) * self._env.stat()["psize"], info["map_size"]
 
-    def _flush_index_on_writer(self) -> None:
-        if not self._pending:
-            return
-        batch = sorted(self._pending.items())
+    def _drop_partial_run_on_writer(self) -> None:
+        """Delete the keys of a run that a crash cut short: the next run, numbered the
+        same, is appended after every stored key."""
         with self._lock.shared(), self._env.begin(write=True) as txn:
-            txn.cursor(db=self._dbs["txindex"]).putmulti(batch)
-            txn.put(b"indexed_height", _u64(self._height), db=self._dbs["meta"])
-        self._pending = {}
-        self._round = []
-        self._indexed_height = self._round_height = self._height
+            cur = txn.cursor(db=self._dbs["txindex"])
+            if cur.set_range(_u32(self._filter.runs)):
+                while cur.delete():
+                    pass
+
+    def _stored(self, txn: Any, ids: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+        """(id, packed location) of those ``ids`` that are in a complete run on disk."""
+        probes = [
+            _u32(run) + tx_id
+            for tx_id, runs in zip(ids, self._filter.candidates(ids), strict=True)
+            for run in runs
+        ]
+        if not probes:
+            return []
+        # One C call for every candidate, sorted: neighbouring keys share B-tree pages.
+        found = txn.cursor(db=self._dbs["txindex"]).getmulti(sorted(probes))
+        return [(k[4:], v) for k, v in found]
 
     def close(self) -> None:
-        if not self._readonly:
-            self._ensure_room(len(self._pending) * 200)
-            self._writer.submit(self._flush_index_on_writer).result()
+        # The ids not yet in a run are not written here: the next open rebuilds them from
+        # the blocks, as after a crash, and a run is only ever a whole batch.
         self._writer.shutdown(wait=True)
         self._env.close()
 

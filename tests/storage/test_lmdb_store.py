@@ -147,8 +147,25 @@ def test_the_tx_index_goes_to_disk_a_key_range_per_block(
     # the next batch (blocks 4 to 7: 28 ids, 4 ranges of 7), complete at block 10.
     assert [n for n, _ in on_disk] == [0, 0, 6, 12, 18, 21, 28, 35, 42, 49, 56, 63]
     assert [h for _, h in on_disk] == [0, 0, 0, 0, 0, 3, 3, 3, 3, 7, 7, 7]
-    with LmdbBlockStore.open(tmp_path) as s:  # close wrote them all
-        assert _indexed_on_disk(s) == (12 * 7, 12)
+    # Runs: blocks 1-3 (21 ids) and 4-7 (28 ids) are whole on disk; the third, begun with
+    # block 11, was cut short by the close: it is dropped at open and its ids (blocks 8
+    # to 12) are rebuilt in memory from the blocks, then written as a run again.
+    with LmdbBlockStore.open(tmp_path) as s:
+        assert _indexed_on_disk(s) == (21 + 28, 7)
+        assert s._filter.runs == 2 and len(s._pending) == 5 * 7
+        for blk in blocks:
+            for pos, raw in enumerate(blk.txs):
+                loc = s.tx_location(leaf_hash(raw))
+                assert loc is not None and (loc.height, loc.position) == (blk.header.height, pos)
+        for _ in range(6):
+            blocks.append(b.block(7))
+            s.append(blocks[-1])
+        # Blocks 8-13 (42 ids) make a run with blocks 13-16; blocks 14-17 (28 ids) start
+        # the next one, two ranges of 7 written by block 18.
+        assert _indexed_on_disk(s) == (21 + 28 + 42 + 14, 13)
+        for old in (blocks[0], blocks[7], blocks[-1]):
+            with pytest.raises(AppendError, match="already stored"):
+                s.append(_block_with(s, old.txs[:1]))
 
 
 def _block_with(s: LmdbBlockStore, raws: tuple[bytes, ...]) -> Block:
