@@ -132,7 +132,8 @@ def _pages(store: LmdbBlockStore, picks: dict[str, Any]) -> list[tuple[str, list
         (
             "dataset",
             [
-                f"/v1/datasets/{ds}",
+                f"/v1/explore/datasets/{ds}",
+                f"/v1/explore/datasets/{ds}/versions?limit=25",
                 f"/v1/explore/grants?dataset={ds}&limit=25",
                 f"/v1/explore/datasets/{ds}/history?limit=25",
             ],

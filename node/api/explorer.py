@@ -27,12 +27,12 @@ import acl.queries as q
 from acl import keys as K
 from acl.audit_log import encode_time_bound
 from acl.consortium import organisations, validators
-from acl.evidence import TxRef
+from acl.evidence import TxRef, parse_ref
 from acl.kinds import KIND_BY_CODE
 from acl.lookups import load_record
 from acl.results import label
 from acl.state import prefix_end, scan_prefix
-from acl.views import EventView, GrantView, HistoryEntry, jsonify
+from acl.views import DatasetView, EventView, GrantView, HistoryEntry, jsonify
 from chain import codec
 from chain.hashing import leaf_hash
 from chain.tx import TxError, decode_tx
@@ -289,6 +289,35 @@ async def datasets(request: web.Request) -> web.Response:
     )
 
 
+async def dataset(request: web.Request) -> web.Response:
+    """A dataset without its versions (``/versions`` pages through them; a dataset may
+    have any number)."""
+    dataset_id = request.match_info["dataset_id"]
+    rec = load_record(_state(request), K.DATASET + K.dataset_key(dataset_id))
+    if rec is None:
+        raise q.QueryError(f"no dataset {dataset_id!r}")
+    doc = DatasetView.from_record(rec, ()).to_json()
+    del doc["versions"]
+    return web.json_response({**doc, "version_count": rec["version_count"]})
+
+
+async def dataset_versions(request: web.Request) -> web.Response:
+    """A dataset's versions, oldest first."""
+    dataset_id = request.match_info["dataset_id"]
+    cursor = _key_cursor(request, 4)
+    limit = _limit(request)
+    state = _state(request)
+    if state.get(K.DATASET + K.dataset_key(dataset_id)) is None:
+        raise q.QueryError(f"no dataset {dataset_id!r}")
+
+    def build(key: bytes, value: bytes) -> dict[str, Any]:
+        v = codec.decode(value)
+        return {**jsonify(v), "added": parse_ref(v["added"]).to_json()}
+
+    prefix = K.VERSION + K.dataset_key(dataset_id)
+    return web.json_response(_page(state, prefix, 4, cursor, limit, build))
+
+
 async def dataset_history(request: web.Request) -> web.Response:
     dataset_id = request.match_info["dataset_id"]
     cursor = _key_cursor(request, 12)
@@ -543,7 +572,10 @@ def add_routes(app: web.Application, node: NodeService) -> None:
     r.add_get(PREFIX + r"/blocks/{height}/txs", block_txs)
     r.add_get(PREFIX + "/txs/{tx_id}", tx)
     r.add_get(f"{PREFIX}/datasets", datasets)
+    # Ids may contain "/" (org/name): the longer routes first.
     r.add_get(PREFIX + "/datasets/{dataset_id:.+}/history", dataset_history)
+    r.add_get(PREFIX + "/datasets/{dataset_id:.+}/versions", dataset_versions)
+    r.add_get(PREFIX + "/datasets/{dataset_id:.+}", dataset)
     r.add_get(f"{PREFIX}/grants", grants)
     r.add_get(f"{PREFIX}/violations", violations)
     r.add_get(f"{PREFIX}/events", events)

@@ -263,6 +263,15 @@ OPENAPI: dict[str, Any] = {
             "Datasets: id, owner, sensitivity, licence, version count (paginated)",
             [_CURSOR, _LIMIT],
         ),
+        "/v1/explore/datasets/{dataset_id}": _get(
+            "A dataset: owner, sensitivity, location, licence, consent basis, version_count "
+            "(its versions: /versions)",
+            [_p("dataset_id", "dataset id")],
+        ),
+        "/v1/explore/datasets/{dataset_id}/versions": _get(
+            "A dataset's versions, oldest first: content hash, parent, location, tx (paginated)",
+            [_p("dataset_id", "dataset id"), _CURSOR, _LIMIT],
+        ),
         "/v1/explore/datasets/{dataset_id}/history": _get(
             "A dataset's history in chain order: registration, versions, grants, revocations, "
             "audit events (paginated)",

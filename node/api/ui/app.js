@@ -246,14 +246,15 @@ function grantRows(items, { showDataset = true, showGrantee = true } = {}) {
 const grantHeaders = (showDataset, showGrantee) => [showDataset ? "dataset" : null, showGrantee ? "grantee" : null, "purposes", "valid", "status", "issued in"].filter(Boolean);
 
 async function dataset(id) {
-  const d = await get(`/v1/datasets/${enc(id)}`);
+  const d = await get(`/v1/explore/datasets/${enc(id)}`);
   return h("div", {}, h("h1", {}, "Dataset ", h("span", { class: "mono" }, d.dataset_id)),
     kv([["title", d.title], ["owner", orgLink(d.owner_org)], ["sensitivity", h("span", { class: `badge sens-${d.sensitivity}` }, d.sensitivity)],
       ["location", d.location], ["licence", d.licence], ["consent basis", d.consent_basis],
       ["original purpose", d.original_purpose], ["registered", h("span", {}, fmtTime(d.registered_ms), " in ", txLink(d.registered.tx_id))]]),
-    section("Versions", table(["version", "content hash", "parent", "location", "added"], d.versions.map((v) => h("tr", {},
-      h("td", {}, v.version), h("td", { class: "mono" }, short(v.content_hash, 20)), h("td", {}, v.parent_version ?? "—"),
-      h("td", {}, v.location ?? "—"), h("td", {}, fmtTime(v.added_ms), " ", txLink(v.added.tx_id)))))),
+    section(`Versions (${d.version_count})`, pager((cursor) => get(`/v1/explore/datasets/${enc(id)}/versions`, { cursor, limit: PAGE }), (items) =>
+      table(["version", "content hash", "parent", "location", "added"], items.map((v) => h("tr", {},
+        h("td", {}, v.version), h("td", { class: "mono" }, short(v.content_hash, 20)), h("td", {}, v.parent_version ?? "—"),
+        h("td", {}, v.location ?? "—"), h("td", {}, fmtTime(v.added_ms), " ", txLink(v.added.tx_id))))))),
     section("Grants", pager((cursor) => get("/v1/explore/grants", { dataset: id, cursor, limit: PAGE }), (items) =>
       table(grantHeaders(false, true), grantRows(items, { showDataset: false })))),
     section("History", pager((cursor) => get(`/v1/explore/datasets/${enc(id)}/history`, { cursor, limit: PAGE }), (items) =>

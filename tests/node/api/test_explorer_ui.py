@@ -454,6 +454,12 @@ def test_explore_lists_page_through_everything_once(explorer: Explorer) -> None:
     assert len(heights) == len(set(heights)) and heights[-1] == 1
     datasets = [d["dataset_id"] for d in _all_pages(explorer, "/v1/explore/datasets")]
     assert explorer.story.dataset_id in datasets and len(datasets) == len(set(datasets))
+    ds = explorer.story.dataset_id
+    whole_ds = explorer.get(f"/v1/datasets/{ds}").json()
+    versions = _all_pages(explorer, f"/v1/explore/datasets/{ds}/versions")
+    assert versions == whole_ds["versions"]
+    one = explorer.get(f"/v1/explore/datasets/{ds}").json()
+    assert one == {**{k: v for k, v in whole_ds.items() if k != "versions"}, "version_count": 1}
     grants = _all_pages(explorer, "/v1/explore/grants", dataset=explorer.story.dataset_id)
     assert [g["grant_id"] for g in grants] == [explorer.story.grant_id]
     assert grants[0]["revoked"] is not None and grants[0]["in_force"] is False
@@ -526,6 +532,7 @@ def test_explore_tx_search_dashboard_and_consortium(explorer: Explorer) -> None:
         ("/v1/explore/search", {}, "query parameter 'q' is required"),
         ("/v1/explore/models/m/0/lineage", {}, "model version must be in [1, 2**32)"),
         ("/v1/explore/models/m/1/uses", {"cursor": "00"}, "cursor must be 24 hex characters"),
+        ("/v1/explore/datasets/d/versions", {"cursor": "00"}, "cursor must be 8 hex characters"),
     ],
 )
 def test_explore_rejects_bad_input_with_a_400_naming_it(
@@ -540,6 +547,8 @@ def test_explore_unknown_things_are_404(explorer: Explorer) -> None:
     assert explorer.get("/v1/explore/txs/" + "ab" * 32).status_code == 404
     assert explorer.get("/v1/explore/blocks/999999/txs").status_code == 404
     assert explorer.get("/v1/explore/datasets/nope/history").status_code == 404
+    assert explorer.get("/v1/explore/datasets/nope/versions").status_code == 404
+    assert explorer.get("/v1/explore/datasets/nope").status_code == 404
     assert explorer.get("/v1/explore/models/nope/1/lineage").status_code == 404
     assert explorer.get("/v1/explore/models/nope/1/uses").status_code == 404
 
