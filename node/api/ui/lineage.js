@@ -153,8 +153,8 @@ export function drawGraph(graph) {
     },
     s("title", {}, `${node.label}\n${node.sub}`),
     s("rect", { width: BOX_W, height: BOX_H, rx: 6 }),
-    s("text", { x: 10, y: 20, class: "label" }, clip(node.label, 34)),
-    s("text", { x: 10, y: 38, class: "sub" }, clip(node.sub, 38)));
+    s("text", { x: 10, y: 20, class: "label" }, clip(node.label, 31)),
+    s("text", { x: 10, y: 38, class: "sub" }, clip(node.sub, 36)));
     svg.append(g);
   }
   return svg;
