@@ -14,14 +14,16 @@ Named databases:
   hashes    header hash                    -> height
   txs       log index (8 bytes BE)         -> tx bytes
   txindex   run (4 bytes BE) + tx id       -> packed TxLocation
-  nodes     end (8 bytes BE) + level (1)   -> perfect-subtree hash (level >= 1)
+  nodes     log end of a block (8 bytes)   -> its log start, then the perfect-subtree
+                                            hashes (level >= 1) it completed
   state     ACL state keys                 -> values
   certs     height                         -> [[node_id, header signature], ...]
   clog      consensus log index (8 bytes)  -> entry bytes (opaque; the node encodes them)
   meta also holds b"genesis" (the chain this directory belongs to), b"consensus/hard" and
   b"consensus/snapshot" (opaque bytes for the consensus core).
-Log nodes are keyed by the leaf *after* their subtree, then level, so every block's new
-nodes sort after all stored ones and go in with LMDB's fast append.
+Log nodes are stored a block at a time (schema 3; one key per node before), keyed by the
+end of the block's log range, so they go in with LMDB's fast append, one put per block,
+and a node is found with one ``set_range`` on its subtree's end and a computed offset.
 
 The tx index is the one table keyed by random hashes. Kept as one B-tree keyed by id
 (schema 1), each batch of ids dirtied pages all over it: at 1M txs a block's share of
@@ -80,8 +82,9 @@ from storage.blockstore import (
 from storage.rwlock import RWLock
 from storage.txfilter import TxFilter
 
-SCHEMA_VERSION = 2
-"""2: the tx index is keyed by run number and id, with a filter per run (was: by id)."""
+SCHEMA_VERSION = 3
+"""2: the tx index is keyed by run number and id, with a filter per run (was: by id).
+3: the log nodes a block completed are one value per block (was: one key per node)."""
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
 MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
 INDEX_FLUSH_TXS = 65_536
@@ -126,19 +129,34 @@ def _locations(height: int, log_start: int, results: Sequence[int]) -> list[byte
     return [raw[i : i + size] for i in range(0, len(raw), size)]
 
 
-def _node_items(levels: Sequence[tuple[int, int, Sequence[bytes]]]) -> list[tuple[bytes, bytes]]:
-    """(key, hash) of the completed log nodes above the leaves, in key order. Keys are
-    (end, level): at a given end, lower levels first; so the levels merge by end."""
-    items: list[tuple[bytes, bytes]] = []
-    pack = _U64.pack
+def _nodes_value(
+    log_start: int, log_end: int, levels: Sequence[tuple[int, int, Sequence[bytes]]]
+) -> bytes:
+    """A block's ``nodes`` value: ``log_start`` (8 bytes), then the log nodes the block
+    completed, level by level from level 1, each level's in index order. At level L they
+    are the nodes ``[log_start >> L, log_end >> L)`` (those whose subtree ends in the
+    block), which ``_node_in`` relies on: checked here, before anything is written."""
+    parts = [_u64(log_start)]
     for level, start, hashes in levels:
-        if level == 0 or not hashes:
+        if level == 0:
             continue
-        tag = bytes([level])
-        ends = range((start + 1) << level, (start + len(hashes) + 1) << level, 1 << level)
-        items.extend(zip([pack(e) + tag for e in ends], hashes, strict=True))
-    items.sort()
-    return items
+        if start != log_start >> level or len(hashes) != (log_end >> level) - start:
+            raise StoreError(f"log nodes of level {level} do not cover the block's leaves")
+        parts.extend(hashes)
+    return b"".join(parts)
+
+
+def _node_in(value: bytes, key: bytes, level: int, index: int) -> bytes | None:
+    """Node ``(level, index)`` from the ``nodes`` value of the block whose log range
+    ``[start, end)`` holds the node's last leaf (``key`` = end), or None."""
+    start, end = int.from_bytes(value[:8], "big"), int.from_bytes(key, "big")
+    if not level or not start < (index + 1) << level <= end:
+        return None
+    offset = sum((end >> lv) - (start >> lv) for lv in range(1, level))
+    offset += index - (start >> level)
+    at = 8 + 32 * offset
+    node = value[at : at + 32]
+    return node if len(node) == 32 else None
 
 
 def _u64(n: int) -> bytes:
@@ -153,8 +171,6 @@ _FILTER_KEY = b"txfilter/"
 _TX_ID_BYTES = 32
 
 
-def _node_key(level: int, index: int) -> bytes:
-    return _u64((index + 1) << level) + bytes([level])
 
 
 class LmdbStateView:
@@ -479,10 +495,12 @@ class LmdbBlockStore:
                 if raw is None:
                     raise StoreError(f"{self.path}: log leaf {index} is missing")
                 return leaf_hash(raw)
-            value = txn.get(_node_key(level, index), db=self._dbs["nodes"])
-        if value is None:
+            end = (index + 1) << level
+            cur = txn.cursor(db=self._dbs["nodes"])
+            value = cur.value() if cur.set_range(_u64(end)) else None
+            node = None if value is None else _node_in(value, cur.key(), level, index)
+        if node is None:
             raise StoreError(f"{self.path}: log node ({level}, {index}) is missing")
-        node: bytes = value
         return node
 
     def log_root(self, size: int | None = None) -> bytes:
@@ -697,7 +715,9 @@ class LmdbBlockStore:
                 )
             )
             _append_sorted(txn, dbs["txs"], items, "txs")
-            _append_sorted(txn, dbs["nodes"], _node_items(levels), "log nodes")
+            if len(levels) > 1:  # the block completed a node above the leaves
+                nodes = _nodes_value(log_start, h.log_size, levels)
+                _append_sorted(txn, dbs["nodes"], [(_u64(h.log_size), nodes)], "log nodes")
             _append_sorted(txn, dbs["headers"], [(key, raw_header)], "headers")
             _append_sorted(txn, dbs["bodies"], [(key, body)], "bodies")
             txn.put(header_hash, key, db=dbs["hashes"])

@@ -8,11 +8,13 @@ from pathlib import Path
 import lmdb
 import pytest
 
+from chain import merkle
 from chain.assemble import assemble_block
 from chain.block import Block
 from chain.hashing import leaf_hash
+from chain.merkle import MemoryTree
 from storage import lmdb_store
-from storage.blockstore import AppendError, NotAGrantchainStore
+from storage.blockstore import AppendError, NotAGrantchainStore, StoreError
 from storage.lmdb_store import LmdbBlockStore
 from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder
 
@@ -202,3 +204,32 @@ def test_closed_views_kept_alive_hold_no_reader_slot(tmp_path: Path) -> None:
             assert view.get(b"k") is None
     finally:
         store.close()
+
+
+def test_every_log_node_is_found_where_blocks_of_any_size_put_it(tmp_path: Path) -> None:
+    """Log nodes are stored a block at a time (schema 3): blocks of 0, 1, odd and power-of
+    -two sizes, across reopening, give every perfect subtree the in-memory tree has."""
+    b = ChainBuilder()
+    tree = MemoryTree()
+    sizes = [1, 0, 1, 3, 8, 0, 5, 16, 1, 1, 31, 2, 64, 7]
+    with LmdbBlockStore.open(tmp_path) as s:
+        for n in sizes[:7]:
+            block = b.block(n)
+            s.append(block)
+            tree.extend(block.tx_ids())
+    with LmdbBlockStore.open(tmp_path) as s:
+        for n in sizes[7:]:
+            block = b.block(n)
+            s.append(block)
+            tree.extend(block.tx_ids())
+        size = s.log_size
+        assert size == sum(sizes)
+        for level in range(size.bit_length()):
+            for index in range(size >> level):
+                assert s._get_node(level, index) == tree.get_node(level, index), (level, index)
+        with pytest.raises(StoreError, match="missing"):
+            s._get_node(1, size >> 1)
+        for size1 in range(1, size + 1, 7):
+            assert s.log_root(size1) == tree.root(size1)
+            proof = s.consistency_proof(size1, size)
+            merkle.verify_consistency(size1, size, proof, tree.root(size1), tree.root())
