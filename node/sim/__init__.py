@@ -10,4 +10,10 @@ the exit status is 1. Modules: ``options`` (what a run is made of), ``world``
 (one seeded cluster run and its fault injection), ``replica`` (one node: core, driver,
 storage, state machine), ``faults`` (per-seed fault profile), ``network`` (links),
 ``checker`` (the Raft properties), ``runner`` (many seeds, reports).
+
+PBFT: ``python -m node.sim --protocol pbft --byzantine F --seeds A..B [--nodes N]
+[--behaviour B]... [--bug NAME]...``. Modules: ``pbft_world`` (one seeded run),
+``pbft_replica`` (one replica: the real ``Pbft`` core and ``Driver``), ``byzantine``
+(the adversary that drives the faulty replicas), ``pbft_checker`` (the PBFT
+properties, over correct replicas only).
 """
