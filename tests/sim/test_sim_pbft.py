@@ -98,3 +98,16 @@ def test_the_cli_runs_pbft_and_exits_nonzero_on_a_violation(
     out = capsys.readouterr().out
     assert code == 1
     assert "VIOLATION" in out and "reproduce with --seed 0" in out
+
+
+def test_a_seed_replays_exactly() -> None:
+    """Reproducibility: one seed, one run (no wall clock, no global random, no set
+    order in anything that decides)."""
+    a = run_pbft_seed(5, _opts(byzantine=1, ticks=350, heal_bound_ticks=250))
+    b = run_pbft_seed(5, _opts(byzantine=1, ticks=350, heal_bound_ticks=250))
+    assert (a.ok, a.committed, a.messages, a.violation) == (
+        b.ok,
+        b.committed,
+        b.messages,
+        b.violation,
+    )
