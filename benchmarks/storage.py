@@ -66,12 +66,38 @@ def signed_txs(n: int) -> list[bytes]:
         return [tx for part in pool.map(_sign_range, jobs) for tx in part]
 
 
-def append_all(path: Path, txs: list[bytes], phases: dict[str, float] | None = None) -> float:
+DECADE_TXS = 1_000_000
+LOOKUP_SAMPLES = 1_000
+
+
+def _bytes_written() -> int | None:
+    """Bytes this process has caused to be written to storage (Linux), else None."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def append_all(
+    path: Path,
+    txs: list[bytes],
+    phases: dict[str, float] | None = None,
+    decades: list[dict[str, float]] | None = None,
+    decade_txs: int = DECADE_TXS,
+) -> float:
     """Seconds to assemble and durably append every block; ``phases`` (if given) gets the
     seconds spent assembling blocks (this thread), waiting for the writer, and the
-    writer thread's own phases (``LmdbBlockStore.append_phases_s``)."""
+    writer thread's own phases (``LmdbBlockStore.append_phases_s``). ``decades`` (if
+    given) gets one row per ``decade_txs`` appended: that decade's append rate, bytes
+    written per tx, and the p99 of ``LOOKUP_SAMPLES`` lookups of random txs stored so far
+    (timed apart from the appends), so the curve over the chain's size is visible."""
     started = time.perf_counter()
-    assemble_s = wait_s = 0.0
+    assemble_s = wait_s = lookups_s = 0.0
+    rng = random.Random(3)
+    decade_start, decade_bytes = started, _bytes_written()
     head: BlockHeader | None = None
     frontier = Frontier()
     anchor = b"\x11" * 32
@@ -99,13 +125,40 @@ def append_all(path: Path, txs: list[bytes], phases: dict[str, float] | None = N
             wait_s += time.perf_counter() - t1
             in_flight = store.submit_append(block)
             head = block.header
+            done = start + len(batch)
+            if decades is not None and (done % decade_txs == 0 or done == len(txs)):
+                in_flight.result()
+                now, written = time.perf_counter(), _bytes_written()
+                span = done - (decades[-1]["txs"] if decades else 0)
+                row: dict[str, float] = {
+                    "txs": done,
+                    "append_txs_per_s": round(span / (now - decade_start)),
+                    "bytes_written_per_tx": (
+                        round((written - decade_bytes) / span)
+                        if written is not None and decade_bytes is not None
+                        else -1
+                    ),
+                }
+                lat = []
+                for _ in range(LOOKUP_SAMPLES):
+                    tx_id = leaf_hash(txs[rng.randrange(done)])
+                    t0 = time.perf_counter()
+                    found = store.tx(tx_id)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                    if found is None:
+                        raise click.ClickException(f"tx {tx_id.hex()} not found at {done:,}")
+                row["lookup_ms_p50"] = round(_pct(lat, 50), 4)
+                row["lookup_ms_p99"] = round(_pct(lat, 99), 4)
+                decades.append(row)
+                decade_start, decade_bytes = time.perf_counter(), _bytes_written()
+                lookups_s += decade_start - now
         if in_flight is not None:
             in_flight.result()
         if phases is not None:
             phases["assemble"] = assemble_s
             phases["wait_for_writer"] = wait_s
             phases.update({f"writer_{k}": v for k, v in store.append_phases_s.items()})
-    return time.perf_counter() - started
+    return time.perf_counter() - started - lookups_s
 
 
 def raw_lmdb_append(path: Path, txs: list[bytes]) -> float:
@@ -187,8 +240,14 @@ def _pct(values: list[float], q: float) -> float:
     type=click.Path(path_type=Path),
     help="Keep the store here (a temp dir otherwise).",
 )
+@click.option(
+    "--decade-txs",
+    default=DECADE_TXS,
+    show_default=True,
+    help="Report append rate, bytes written per tx and lookup latency every this many txs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object on the last line.")
-def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
+def command(n_txs: int, data_dir: Path | None, decade_txs: int, as_json: bool) -> None:
     """Durable append, verify rate and proof latency on LMDB, with same-run baselines."""
     if n_txs < BLOCK_TXS:
         raise click.BadParameter(f"at least {BLOCK_TXS}", param_hint="--txs")
@@ -204,7 +263,10 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         click.echo(f"signed in {sign_s:.1f} s (avg {avg_bytes:.0f} bytes); appending ...", err=True)
         backend.active().warmup()  # as the node does at start: no kernel load in the timing
         phases: dict[str, float] = {}
-        append_s = append_all(store_dir, txs, phases)
+        decades: list[dict[str, float]] = []
+        append_s = append_all(
+            store_dir, txs, phases, decades, max(BLOCK_TXS, decade_txs // BLOCK_TXS * BLOCK_TXS)
+        )
         raw_s = raw_lmdb_append(Path(tmp) / "raw", txs)
         click.echo("verifying ...", err=True)
         t0 = time.perf_counter()
@@ -228,6 +290,7 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         "raw_lmdb_append_txs_per_s": round(n_txs / raw_s),
         "append_vs_raw_lmdb": round(raw_s / append_s, 3),
         "append_phases_s": {k: round(v, 3) for k, v in phases.items()},
+        "decades": decades,
         "append_s": round(append_s, 3),
         "raw_lmdb_append_s": round(raw_s, 3),
         "verify_txs_per_s": round(n_txs / verify_s),
@@ -242,6 +305,12 @@ def command(n_txs: int, data_dir: Path | None, as_json: bool) -> None:
         "merkle_root_hashlib_loop_2p20_s": round(mk["hashlib_s"], 4),
         "merkle_root_list_vs_hashlib": round(mk["ratio"], 2),
     }
+    for d in decades:
+        click.echo(
+            f"  up to {d['txs']:>11,} txs: append {d['append_txs_per_s']:>8,} txs/s, "
+            f"{d['bytes_written_per_tx']:>6,} bytes written per tx, "
+            f"lookup p50 {d['lookup_ms_p50']} ms p99 {d['lookup_ms_p99']} ms"
+        )
     click.echo(
         f"append  {result['append_txs_per_s']:>10,} txs/s durable "
         f"(raw LMDB baseline {result['raw_lmdb_append_txs_per_s']:,}; ratio {result['append_vs_raw_lmdb']})\n"
