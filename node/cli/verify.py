@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+import lmdb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -73,6 +74,13 @@ def command(data_dir: Path, signatures: bool, genesis_file: Path | None, as_json
             show_progress=sys.stderr.isatty() and not as_json,
             anchor=anchor,
         )
+    except lmdb.Error as exc:  # damaged beyond what LMDB can open or read its header of
+        exc = StoreError(f"{data_dir}: not a readable store: {exc}")
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(exc)}))
+        else:
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except (NotAGrantchainStore, StoreError, GenesisError) as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "error": str(exc)}))
