@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         help="pbft: plant a bug in every core (the checker must flag it)",
     )
     ap.add_argument(
-        "--rate", type=int, default=SimOptions.proposals_per_tick, help="proposals per tick"
+        "--rate",
+        type=int,
+        help=f"proposals per tick (default {SimOptions.proposals_per_tick} raft, 1 pbft)",
     )
     ap.add_argument("--no-faults", action="store_true", help="calm network (throughput)")
     ap.add_argument(
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = SimOptions(
         nodes=args.nodes,
         ticks=args.ticks,
-        proposals_per_tick=args.rate,
+        proposals_per_tick=args.rate if args.rate is not None else SimOptions.proposals_per_tick,
         faults=not args.no_faults,
     )
     if args.core:
@@ -112,7 +114,7 @@ def _main_pbft(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         nodes=nodes,
         byzantine=args.byzantine,
         ticks=ticks,
-        proposals_per_tick=args.rate if args.rate != SimOptions.proposals_per_tick else 1,
+        proposals_per_tick=args.rate if args.rate is not None else defaults.proposals_per_tick,
         faults=not args.no_faults,
         behaviours=tuple(args.behaviour or ()),
         pbft=dataclasses.replace(defaults.pbft, bugs=bugs),
