@@ -129,6 +129,38 @@ def _locations(height: int, log_start: int, results: Sequence[int]) -> list[byte
     return [raw[i : i + size] for i in range(0, len(raw), size)]
 
 
+def _index_agrees(
+    height: int,
+    tx_ids: Sequence[bytes],
+    in_memory: list[bytes | None],
+    stored: list[tuple[bytes, bytes]],
+    wanted_stored: int,
+) -> bool:
+    """True if every id of block ``height`` is indexed at its own position: ``in_memory``
+    has the locations found in memory (None: look on disk), ``stored`` the (id, location)
+    pairs found on disk, in key order, for the ``wanted_stored`` others. False means
+    "look closer" (the caller names the first wrong id), never a wrong True."""
+    if len(stored) != wanted_stored:
+        return False
+    n = len(tx_ids)
+    mem = [(p, raw) for p, raw in enumerate(in_memory) if raw is not None]
+    raw_all = b"".join([raw for _, raw in mem] + [v for _, v in stored])
+    if len(raw_all) != _LOC.size * (len(mem) + len(stored)):
+        return False
+    rows = np.frombuffer(raw_all, dtype=_LOC_DTYPE)
+    if not (rows["height"] == height).all():
+        return False
+    positions = rows["pos"].tolist()
+    if len(positions) != n or len(set(positions)) != n:  # each position exactly once
+        return False
+    if positions[: len(mem)] != [p for p, _ in mem]:
+        return False
+    at = positions[len(mem) :]
+    if any(p >= n for p in at):
+        return False
+    return [tx_ids[p] for p in at] == [k for k, _ in stored]
+
+
 def _nodes_value(
     log_start: int, log_end: int, levels: Sequence[tuple[int, int, Sequence[bytes]]]
 ) -> bytes:
@@ -169,8 +201,6 @@ def _u32(n: int) -> bytes:
 
 _FILTER_KEY = b"txfilter/"
 _TX_ID_BYTES = 32
-
-
 
 
 class LmdbStateView:
@@ -263,6 +293,8 @@ class LmdbBlockStore:
         self._frontier = Frontier.load(self._get_node, log_size)
         self._pending: dict[bytes, bytes] = {}
         self._filter = TxFilter()
+        self._run_prefixes: list[bytes] = []
+        """``_u32(run)`` for every run, made once (a lookup builds a key per candidate)."""
         with self._read() as txn:
             raw_indexed = txn.get(b"indexed_height", db=dbs["meta"])
             runs = int.from_bytes(txn.get(b"txruns", b"\0" * 4, db=dbs["meta"]), "big")
@@ -439,19 +471,17 @@ class LmdbBlockStore:
         """Why the tx index disagrees with block ``height`` holding ``tx_ids``, or None."""
         with self._read() as txn:
             pending, in_round = self._pending, self._round_ids
-            found = [pending.get(tx_id) or in_round.get(tx_id) for tx_id in tx_ids]
-            stored = [tx_id for tx_id, raw in zip(tx_ids, found, strict=True) if raw is None]
-            if stored:
-                got = dict(self._stored(txn, stored))
-                found = [raw or got.get(tx_id) for tx_id, raw in zip(tx_ids, found, strict=True)]
-            if None not in found:
-                raw_all = b"".join(found)  # type: ignore[arg-type]
-                if len(raw_all) == _LOC.size * len(found):
-                    rows = np.frombuffer(raw_all, dtype=_LOC_DTYPE)
-                    if (rows["height"] == height).all() and (
-                        rows["pos"] == np.arange(len(found), dtype=np.uint32)
-                    ).all():
-                        return None
+            found: list[bytes | None]
+            if pending or in_round:
+                found = [pending.get(tx_id) or in_round.get(tx_id) for tx_id in tx_ids]
+                stored = [tx_id for tx_id, raw in zip(tx_ids, found, strict=True) if raw is None]
+            else:
+                found, stored = [None] * len(tx_ids), list(tx_ids)
+            pairs = self._stored(txn, stored) if stored else []
+            if _index_agrees(height, tx_ids, found, pairs, len(stored)):
+                return None
+            got = dict(pairs)
+            found = [raw or got.get(tx_id) for tx_id, raw in zip(tx_ids, found, strict=True)]
             for pos, (tx_id, raw) in enumerate(zip(tx_ids, found, strict=True)):
                 if raw is None:
                     return f"tx {pos} ({tx_id.hex()}) is missing from the tx index"
@@ -781,11 +811,11 @@ class LmdbBlockStore:
 
     def _stored(self, txn: Any, ids: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
         """(id, packed location) of those ``ids`` that are in a complete run on disk."""
-        probes = [
-            _u32(run) + tx_id
-            for tx_id, runs in zip(ids, self._filter.candidates(ids), strict=True)
-            for run in runs
-        ]
+        which, runs = self._filter.candidate_pairs(ids)
+        prefixes = self._run_prefixes
+        while len(prefixes) < self._filter.runs:
+            prefixes.append(_u32(len(prefixes)))
+        probes = [prefixes[r] + ids[i] for i, r in zip(which, runs, strict=True)]
         if not probes:
             return []
         # One C call for every candidate, sorted: neighbouring keys share B-tree pages.

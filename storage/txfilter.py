@@ -65,6 +65,37 @@ class TxFilter:
         self._rows = rows
         self.runs = first + len(filters)
 
+    def candidate_pairs(self, ids: Sequence[bytes]) -> tuple[list[int], list[int]]:
+        """Every (position in ``ids``, run) that may hold that id, as two lists, decoded
+        in numpy a set bit at a time (an id is almost always in at most one run)."""
+        runs = self.runs
+        if not ids or not runs:
+            return [], []
+        rows = self._rows
+        pos = self.positions(ids)
+        acc = rows[pos[:, 0]]
+        for j in range(1, HASHES):
+            acc = acc & rows[pos[:, j]]
+        which: list[int] = []
+        run_of: list[int] = []
+        one = np.uint64(1)
+        for w in range(acc.shape[1]):
+            col = acc[:, w]
+            while True:
+                hit = np.flatnonzero(col)
+                if not hit.size:
+                    break
+                bits = col[hit]
+                low = bits & (~bits + one)  # the lowest set bit of each
+                col[hit] = bits ^ low
+                # a power of two converts to float64 exactly, and so does its log2
+                found = (np.log2(low.astype(np.float64)).astype(np.int64) + 64 * w).tolist()
+                for i, r in zip(hit.tolist(), found, strict=True):
+                    if r < runs:
+                        which.append(i)
+                        run_of.append(r)
+        return which, run_of
+
     def candidates(self, ids: Sequence[bytes]) -> list[list[int]]:
         """For each id, the runs that may hold it, newest first (ids must be 32 bytes)."""
         runs = self.runs

@@ -62,3 +62,16 @@ def test_a_filter_of_the_wrong_size_is_refused() -> None:
     with pytest.raises(ValueError):
         f.add_runs([bytes(1 << (BITS_LOG2 - 3 - 1))])
     assert f.runs == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 150), st.integers(0, 2**32 - 1))
+def test_candidate_pairs_are_the_candidates(runs: int, seed: int) -> None:
+    rng = random.Random(seed)
+    f = TxFilter()
+    stored = [_ids(rng, 20) for _ in range(runs)]
+    f.add_runs([TxFilter.bits_of(ids) for ids in stored])
+    probe = [ids[rng.randrange(20)] for ids in stored[:: max(1, runs // 7)]] + _ids(rng, 30)
+    which, run_of = f.candidate_pairs(probe)
+    pairs = sorted(zip(which, run_of, strict=True))
+    assert pairs == sorted((i, r) for i, cands in enumerate(f.candidates(probe)) for r in cands)
