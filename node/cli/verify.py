@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import lmdb
@@ -74,19 +75,10 @@ def command(data_dir: Path, signatures: bool, genesis_file: Path | None, as_json
             show_progress=sys.stderr.isatty() and not as_json,
             anchor=anchor,
         )
-    except lmdb.Error as exc:  # damaged beyond what LMDB can open or read its header of
-        exc = StoreError(f"{data_dir}: not a readable store: {exc}")
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": str(exc)}))
-        else:
-            click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    except lmdb.Error as exc:  # damaged beyond what LMDB can open, or read the head of
+        _unreadable(f"{data_dir}: not a readable store: {exc}", as_json)
     except (NotAGrantchainStore, StoreError, GenesisError) as exc:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": str(exc)}))
-        else:
-            click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _unreadable(str(exc), as_json)
     rate = report.txs_checked / seconds if seconds > 0 else 0.0
     if report.ok:
         click.echo(
@@ -105,3 +97,11 @@ def command(data_dir: Path, signatures: bool, genesis_file: Path | None, as_json
         doc = report.to_json() | {"seconds": round(seconds, 3), "txs_per_s": round(rate)}
         click.echo(json.dumps(doc))
     sys.exit(0 if report.ok else 1)
+
+
+def _unreadable(error: str, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": error}))
+    else:
+        click.echo(f"error: {error}", err=True)
+    sys.exit(2)
