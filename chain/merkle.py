@@ -18,6 +18,7 @@ from typing import Any
 from chain import limits
 from chain.hashing import EMPTY_ROOT, node_hash
 from chain.kernels import backend
+from chain.kernels.hasharray import split_hashes
 
 NodeGetter = Callable[[int, int], bytes]
 """``get_node(level, index)``: the hash of a perfect subtree (level 0 = leaf hash)."""
@@ -268,8 +269,7 @@ class Frontier:
                 new_low.append(items[-1])
                 items = items[:-1]
             if by_level:
-                raw = node_hashes(b"".join(items))
-                items = [raw[i : i + 32] for i in range(0, len(raw), 32)]
+                items = split_hashes(node_hashes(b"".join(items)))
             else:
                 items = [node_hash(items[i], items[i + 1]) for i in range(0, len(items), 2)]
             start >>= 1

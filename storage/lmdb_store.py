@@ -54,6 +54,7 @@ append's own lookup (memory, then the candidate runs, in one ``getmulti``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import struct
@@ -650,7 +651,15 @@ class LmdbBlockStore:
 
     def submit_append(self, block: Block, state_writes: Sequence[StateWrite] = ()) -> Future[None]:
         """Queue the append on the writer thread; the future resolves once it is durable
-        (or raises what ``append`` would). Lets a caller build the next block meanwhile."""
+        (or raises what ``append`` would). Lets a caller build the next block meanwhile.
+
+        The block's body is hashed here, on the caller's thread, while the writer may be
+        committing the block before (its fsync releases the GIL): ``check_body`` keeps
+        the ids it found in the immutable block, and the writer's own check reuses them.
+        Whatever is wrong with the body is left for the writer to find again and report
+        through the future, as before."""
+        with contextlib.suppress(Exception):
+            block.check_body()
         return self._writer.submit(self._append_on_writer, block, state_writes)
 
     def _append_on_writer(self, block: Block, state_writes: Sequence[StateWrite]) -> None:

@@ -26,7 +26,7 @@ from chain.kernels import (
     pyobjects,
     reference,
 )
-from chain.kernels.hasharray import HashArray
+from chain.kernels.hasharray import HashArray, split_hashes
 
 LANES = 16
 _BYTES_RO = types.Array(types.uint8, 1, "C", readonly=True)
@@ -416,8 +416,7 @@ def _digest_bytes(words: np.ndarray) -> bytes:
 
 
 def _split_digests(words: np.ndarray) -> list[bytes]:
-    raw = _digest_bytes(words)
-    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+    return split_hashes(_digest_bytes(words))
 
 
 CHUNK_BYTES = 1 << 18

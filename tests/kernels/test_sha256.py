@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.kernels import backend, pyobjects, reference, sha256
-from chain.kernels.hasharray import HashArray
+from chain.kernels.hasharray import HashArray, split_hashes
 from tests.conftest import VECTORS
 
 CAVP = VECTORS / "sha256"
@@ -199,3 +199,14 @@ def test_node_hashes_matches_reference(pairs: bytes) -> None:
 def test_node_hashes_refuses_a_half_pair(fn: Any) -> None:
     with pytest.raises(ValueError):
         fn(bytes(96))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 999, 4096, 4097, 9000])
+def test_split_hashes_is_slicing(n: int) -> None:
+    raw = random.Random(n).randbytes(32 * n)
+    assert split_hashes(raw) == [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+
+def test_split_hashes_refuses_a_partial_hash() -> None:
+    with pytest.raises(ValueError):
+        split_hashes(bytes(33))
