@@ -36,6 +36,9 @@ class AuditReport:
     last: TxRef | None
     evidence: tuple[TxRef, ...]
     truncated: bool
+    next_from_ms: int | None = None
+    """None when the counts cover the whole range; else the report stopped at its event
+    cap and covers ``[from_ms, next_from_ms)``: ask again from there for the rest."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,8 @@ class AuditReport:
             "last": None if self.last is None else self.last.to_json(),
             "evidence": [r.to_json() for r in self.evidence],
             "truncated": self.truncated,
+            "complete": self.next_from_ms is None,
+            "next_from_ms": self.next_from_ms,
         }
 
 
@@ -61,10 +66,13 @@ def _sorted_counts(counter: Counter[str]) -> dict[str, int]:
     return {key: counter[key] for key in sorted(counter)}
 
 
-def audit_report(state: StateReader, from_ms: int, until_ms: int) -> AuditReport:
+def audit_report(
+    state: StateReader, from_ms: int, until_ms: int, *, events_max: int | None = None
+) -> AuditReport:
     """One pass over the audit log of the time range. An event using several datasets
     counts once per dataset in ``by_dataset``; events without a purpose count under
-    ``"none"``."""
+    ``"none"``. With ``events_max``, the pass stops at the first block time after that
+    many events (a block's events are counted together) and says where to go on."""
     by_org: Counter[str] = Counter()
     by_dataset: Counter[str] = Counter()
     by_purpose: Counter[str] = Counter()
@@ -77,7 +85,13 @@ def audit_report(state: StateReader, from_ms: int, until_ms: int) -> AuditReport
     total = 0
     first: TxRef | None = None
     last: TxRef | None = None
+    next_from_ms: int | None = None
+    last_ms = from_ms
     for e in events(state, from_ms, until_ms):
+        if events_max is not None and total >= events_max and e.timestamp_ms != last_ms:
+            next_from_ms = e.timestamp_ms
+            break
+        last_ms = e.timestamp_ms
         total += 1
         result = label(e.result)
         by_org[e.org_id] += 1
@@ -111,4 +125,5 @@ def audit_report(state: StateReader, from_ms: int, until_ms: int) -> AuditReport
         last,
         evidence,
         truncated,
+        next_from_ms,
     )

@@ -213,10 +213,16 @@ OPENAPI: dict[str, Any] = {
             "A dataset and its versions", [_p("dataset_id", "dataset id")]
         ),
         "/v1/datasets/{dataset_id}/history": _get(
-            "Every event about a dataset", [_p("dataset_id", "dataset id")]
+            "Every event about a dataset: the first 10,000 entries in chain order "
+            "(entries_truncated says there are more: page through them with "
+            "/v1/explore/datasets/{dataset_id}/history). 503 with Retry-After while two "
+            "scanning queries run.",
+            [_p("dataset_id", "dataset id")],
         ),
         "/v1/grants": _get(
-            "Grants by dataset or by grantee organisation",
+            "Grants by dataset or by grantee organisation: at most 10,000 read (truncated "
+            "says there are more: page with /v1/explore/grants). 503 with Retry-After while "
+            "two scanning queries run.",
             [
                 _q("dataset", "dataset id"),
                 _q("grantee", "organisation id"),
@@ -228,14 +234,18 @@ OPENAPI: dict[str, Any] = {
             [_p("name", "model name"), _p("version", "model version", "integer")],
         ),
         "/v1/violations": _get(
-            "Audit events recorded as no_grant in a time range",
+            "Audit events recorded as no_grant in a time range (the first 10,000). 503 with "
+            "Retry-After while two scanning queries run.",
             [
                 _q("from_ms", "from (inclusive)", schema="integer"),
                 _q("until_ms", "until (exclusive)", schema="integer"),
             ],
         ),
         "/v1/audit/report": _get(
-            "Counts by organisation, dataset, purpose and result in a time range",
+            "Counts by organisation, dataset, purpose and result in a time range. One answer "
+            "counts about 200,000 events at most: complete false and next_from_ms say it "
+            "covers [from_ms, next_from_ms); ask again from there for the rest. 503 with "
+            "Retry-After while two scanning queries run.",
             [
                 _q("from_ms", "from (inclusive)", schema="integer"),
                 _q("until_ms", "until (exclusive)", schema="integer"),

@@ -7,6 +7,7 @@ unexpected failure is a 500 that is logged, never a crashed node.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -36,6 +37,12 @@ BODY_BYTES_MAX = 32 * 1024 * 1024
 WAIT_TIMEOUT_MS_DEFAULT = 10_000
 WAIT_TIMEOUT_MS_MAX = 60_000
 CERT_WAIT_S = 2.0
+SCANS_IN_FLIGHT_MAX = 2
+"""Scanning queries running at once (``_scan``); the node has two cores' worth of work."""
+REPORT_EVENTS_MAX = 200_000
+"""Events one audit report counts before it stops at a block time and names where to go
+on (``next_from_ms``): a year of events is many requests, each of bounded cost."""
+SCAN_SLOTS = web.AppKey("scan_slots", asyncio.Semaphore)
 NODE_KEY: web.AppKey[NodeService] = web.AppKey("node")
 
 
@@ -250,6 +257,28 @@ async def consistency(request: web.Request) -> web.Response:
     )
 
 
+async def _scan(request: web.Request, query: Callable[[Any], dict[str, Any]]) -> web.Response:
+    """Run a query whose cost grows with the chain (history, grants, violations, the
+    report) on a worker thread, in a read transaction of its own, at most
+    ``SCANS_IN_FLIGHT_MAX`` at a time: on the event loop, one such query held up peers'
+    heartbeats and every other request for as long as it ran. Past the limit: 503 with
+    ``Retry-After``, as a full mempool answers."""
+    slots = request.app[SCAN_SLOTS]
+    if slots.locked():
+        busy = _error(503, f"{SCANS_IN_FLIGHT_MAX} scanning queries are running; retry shortly")
+        busy.headers["Retry-After"] = "1"
+        return busy
+    store = _node(request).store
+
+    def run() -> dict[str, Any]:
+        with store.snapshot() as view:  # opened and closed on the worker thread
+            return query(view)
+
+    async with slots:
+        doc = await asyncio.to_thread(run)
+    return _json_fast(doc, status=200)
+
+
 def _state(request: web.Request) -> Any:
     """One read transaction for the whole query (closed with the request), so a long
     scan streams from LMDB instead of being copied into memory first."""
@@ -279,9 +308,8 @@ async def dataset(request: web.Request) -> web.Response:
 
 
 async def dataset_history(request: web.Request) -> web.Response:
-    return web.json_response(
-        q.dataset_history(_state(request), request.match_info["dataset_id"]).to_json()
-    )
+    dataset_id = request.match_info["dataset_id"]
+    return await _scan(request, lambda view: q.dataset_history(view, dataset_id).to_json())
 
 
 async def grants(request: web.Request) -> web.Response:
@@ -292,11 +320,12 @@ async def grants(request: web.Request) -> web.Response:
     at = request.query.get("at_ms")
     at_ms = _int_param(request, "at_ms") if at is not None else None
     if ds is not None:
-        return web.json_response(
-            q.grants_by_dataset(_state(request), ds, in_force_at_ms=at_ms).to_json()
+        return await _scan(
+            request, lambda view: q.grants_by_dataset(view, ds, in_force_at_ms=at_ms).to_json()
         )
-    return web.json_response(
-        q.grants_by_grantee(_state(request), grantee or "", in_force_at_ms=at_ms).to_json()
+    return await _scan(
+        request,
+        lambda view: q.grants_by_grantee(view, grantee or "", in_force_at_ms=at_ms).to_json(),
     )
 
 
@@ -313,13 +342,15 @@ async def lineage(request: web.Request) -> web.Response:
 async def violations(request: web.Request) -> web.Response:
     a = _int_param(request, "from_ms", 0)
     b = _int_param(request, "until_ms", 2**63 - 1)
-    return web.json_response(q.violations(_state(request), a, b).to_json())
+    return await _scan(request, lambda view: q.violations(view, a, b).to_json())
 
 
 async def audit_report(request: web.Request) -> web.Response:
     a = _int_param(request, "from_ms", 0)
     b = _int_param(request, "until_ms", 2**63 - 1)
-    return web.json_response(q.audit_report(_state(request), a, b).to_json())
+    return await _scan(
+        request, lambda view: q.audit_report(view, a, b, events_max=REPORT_EVENTS_MAX).to_json()
+    )
 
 
 async def kinds(request: web.Request) -> web.Response:
@@ -345,6 +376,7 @@ async def not_found(request: web.Request) -> web.Response:
 def make_app(node: NodeService, openlineage: LineageIntake | None = None) -> web.Application:
     app = web.Application(client_max_size=BODY_BYTES_MAX, middlewares=[errors])
     app[NODE_KEY] = node
+    app[SCAN_SLOTS] = asyncio.Semaphore(SCANS_IN_FLIGHT_MAX)
     app.router.add_get("/v1/status", status)
     app.router.add_post("/v1/txs", submit_txs)
     app.router.add_get("/v1/txs/{tx_id}", get_tx)
