@@ -31,6 +31,7 @@ from acl import payloads as pl
 from acl.results import Result, label
 from chain import codec
 from chain.block import BlockHeader
+from node.cli.tx import command as tx_command
 from node.cli.verify_receipt import command as verify_receipt_command
 from node.client import Client
 from node.cluster.consortium import Manifest
@@ -383,8 +384,12 @@ def test_a_tampered_receipt_is_shown_invalid(page: Page, explorer: Explorer, sho
 
 
 def test_a_receipt_file_can_be_dropped_in(page: Page, explorer: Explorer, tmp_path: Path) -> None:
+    """The file as ``grantchain tx get ID --json`` writes it, chosen in the file input."""
+    tx_id = explorer.story.result("model deployed")["tx_id"]
+    out = CliRunner().invoke(tx_command, ["get", tx_id, "--url", explorer.url, "--json"])
+    assert out.exit_code == 0, out.output
     rfile = tmp_path / "receipt.json"
-    rfile.write_text(json.dumps({"receipt": _receipt(explorer)}))
+    rfile.write_text(out.output)
     gfile = tmp_path / "genesis.json"
     gfile.write_text(explorer.genesis_text)
     page.show("#/verify", "verify")
@@ -397,6 +402,7 @@ def test_a_receipt_file_can_be_dropped_in(page: Page, explorer: Explorer, tmp_pa
     page.page.click("[data-testid=verify]")
     verdict = page.page.wait_for_selector("[data-testid=verdict] .overall")
     assert verdict is not None and verdict.get_attribute("data-valid") == "true"
+    assert tx_id in verdict.inner_text() and "result accepted (code 0)" in verdict.inner_text()
 
 
 def test_chain_strings_are_rendered_as_text_not_markup(page: Page, explorer: Explorer) -> None:
