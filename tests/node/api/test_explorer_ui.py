@@ -36,6 +36,7 @@ from node.cli.verify_receipt import command as verify_receipt_command
 from node.client import Client
 from node.cluster.consortium import Manifest
 from node.cluster.scenario import StoryRun, run_story, signer_for
+from tests.conftest import VECTORS
 from tests.node.clusters import running_cluster
 
 pytestmark = pytest.mark.slow
@@ -358,6 +359,29 @@ def test_browser_and_cli_give_the_same_verdict_on_valid_and_tampered_receipts(
     )
     assert names == [label(code) for code in range(len(Result))]
     assert page.errors == []
+
+
+def test_web_crypto_ed25519_gives_openssls_verdict_on_every_vector(page: Page) -> None:
+    """The browser checks signatures with Web Crypto (BoringSSL in Chromium); the node and
+    the CLI with OpenSSL's rule (docs/architecture.md §3). Same verdict on all 2,272
+    reference vectors, edge cases (small order, non-canonical A and R, S >= L) included."""
+    sets = json.loads((VECTORS / "ed25519" / "openssl_verdicts.json").read_text())["ed25519"]
+    cases = [c for s in sets.values() for c in s["cases"]]
+    assert len(cases) > 2000
+    verdicts = page.page.evaluate(
+        """async (cases) => {
+          const m = await import('/ui/receipt.js');
+          const hex = (t) => m.hexToBytes(t, 'vector');
+          const out = [];
+          for (const c of cases) out.push(await m.ed25519Verify(hex(c[0]), hex(c[1]), hex(c[2])));
+          return out;
+        }""",
+        [[c["public_key"], c["message"], c["signature"]] for c in cases],
+    )
+    differ = [
+        c["id"] for c, v in zip(cases, verdicts, strict=True) if v != (c["openssl"] == "accept")
+    ]
+    assert differ == []
 
 
 def _verify_in_page(page: Page, receipt: str, genesis: str) -> tuple[str, str]:
