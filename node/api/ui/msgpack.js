@@ -129,9 +129,9 @@ function check(value, depth) {
       if (typeof k !== "string") throw new DecodeError("map key is not a str");
     }
     for (let i = 1; i < value.entries.length; i++) {
-      if (codePointCompare(value.entries[i - 1][0], value.entries[i][0]) > 0) {
-        throw new DecodeError("non-canonical encoding (map keys not in ascending order)");
-      }
+      const order = codePointCompare(value.entries[i - 1][0], value.entries[i][0]);
+      if (order > 0) throw new DecodeError("non-canonical encoding (map keys not in ascending order)");
+      if (order === 0) throw new DecodeError("non-canonical encoding (a map key repeated)");
     }
     items = value.entries.map(([, v]) => v);
   } else if (Array.isArray(value)) {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgpack
 import pytest
 from click.testing import CliRunner
 
@@ -382,6 +384,67 @@ def test_web_crypto_ed25519_gives_openssls_verdict_on_every_vector(page: Page) -
         c["id"] for c, v in zip(cases, verdicts, strict=True) if v != (c["openssl"] == "accept")
     ]
     assert differ == []
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    pick = rng.randrange(9 if depth < 3 else 5)
+    if pick == 0:
+        return rng.choice([None, True, False])
+    if pick == 1:
+        return rng.choice([0, 1, 127, 128, 255, 256, 65535, 65536, 2**32, 2**53 + 1, 2**64 - 1,
+                           -1, -32, -33, -128, -129, -(2**31) - 1, -(2**63)])  # fmt: skip
+    if pick == 2:
+        return "".join(rng.choice("aZ09_é€😀") for _ in range(rng.choice([0, 3, 31, 32, 300])))
+    if pick == 3:
+        return bytes(rng.randrange(256) for _ in range(rng.choice([0, 5, 255, 256])))
+    if pick == 4:
+        return rng.randrange(-(2**63), 2**64)
+    if pick in (5, 6):
+        return [_random_value(rng, depth + 1) for _ in range(rng.choice([0, 2, 15, 16]))]
+    keys = {"".join(rng.choice("abcé😀") for _ in range(rng.randrange(1, 4))) for _ in range(5)}
+    return {key: _random_value(rng, depth + 1) for key in keys}
+
+
+def test_the_browsers_canonical_decoder_accepts_exactly_what_the_codec_does(page: Page) -> None:
+    """Receipts carry canonical msgpack (the header, the tx): the page must refuse every
+    encoding ``chain.codec.decode`` refuses (non-minimal widths, unsorted or repeated
+    keys, floats, extension types, trailing bytes) and accept the rest."""
+    rng = random.Random(17)
+    samples: list[bytes] = [
+        b"\xcc\x05", b"\xd0\x05", b"\xcd\x00\x10", b"\xd9\x01a", b"\xc4\x00", b"\xca\x00\x00\x00\x00",
+        b"\x82\xa1b\x01\xa1a\x02", b"\x82\xa1a\x01\xa1a\x02", b"\x81\x01\x02", b"\xd4\x01\x00",
+        b"\x01\x02", b"", b"\xa2\xff\xfe", b"\x91", b"\xdc\x00\x01\x01", b"\xc1",
+        msgpack.packb([1.5]), msgpack.packb({"é": 1, "z": 2}), msgpack.packb({"z": 1, "é": 2}),
+        msgpack.packb({"\uffff": 1, "😀": 2}), msgpack.packb({"😀": 1, "\uffff": 2}),
+    ]  # fmt: skip
+    for _ in range(300):
+        raw = codec.encode(_random_value(rng))
+        samples.append(raw)
+        mutated = bytearray(raw)
+        mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        samples.append(bytes(mutated))
+    python = []
+    for raw in samples:
+        try:
+            codec.decode(raw)
+            python.append(True)
+        except codec.DecodeError:
+            python.append(False)
+    browser = page.page.evaluate(
+        """async (samples) => {
+          const m = await import('/ui/msgpack.js');
+          const r = await import('/ui/receipt.js');
+          return samples.map((hex) => {
+            const raw = r.hexToBytes(hex, 'sample');
+            try { return m.equalBytes(m.encode(m.decode(raw, 1 << 24)), raw); }
+            catch (e) { if (e instanceof m.DecodeError) return false; throw e; }
+          });
+        }""",
+        [raw.hex() for raw in samples],
+    )
+    differ = [raw.hex() for raw, a, b in zip(samples, python, browser, strict=True) if a != b]
+    assert differ == []
+    assert 50 < sum(python) < len(samples)  # both verdicts were exercised
 
 
 def _verify_in_page(page: Page, receipt: str, genesis: str) -> tuple[str, str]:
