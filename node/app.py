@@ -57,6 +57,10 @@ log = logging.getLogger("grantchain.node")
 MEMPOOL_BYTES_MAX = 512 * 1024 * 1024
 WAITERS_MAX = 200_000
 MEMPOOL_FULL_ERROR = "the mempool is full; retry later"
+SENDER_FULL_ERROR = (
+    "sender_quota: this sender key holds its share of the mempool (mempool_sender_percent); "
+    "retry later"
+)
 CATCH_UP_BLOCKS_MAX = 64
 CATCH_UP_BYTES_MAX = 32 * 1024 * 1024
 RECERTIFY_HEIGHTS = 256
@@ -112,7 +116,11 @@ class Node:
             self.store, self.genesis, self._verify_in_parallel, reexecute=cfg.reexecute_blocks
         )
         self.ledger.ensure_genesis()
-        self.mempool = Mempool(txs_max=cfg.mempool_txs_max, bytes_max=MEMPOOL_BYTES_MAX)
+        self.mempool = Mempool(
+            txs_max=cfg.mempool_txs_max,
+            bytes_max=MEMPOOL_BYTES_MAX,
+            sender_txs_max=max(1, cfg.mempool_txs_max * cfg.mempool_sender_percent // 100),
+        )
         self.mempool_lock = threading.Lock()
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
         self.certs = CertificateCollector(
@@ -475,6 +483,8 @@ class Node:
                 if o is AddOutcome.ADDED
                 else Admitted(c.tx_id, Status.DUPLICATE)
                 if o is AddOutcome.DUPLICATE
+                else Admitted(c.tx_id, Status.MEMPOOL_FULL, SENDER_FULL_ERROR)
+                if o is AddOutcome.SENDER_FULL
                 else Admitted(c.tx_id, Status.MEMPOOL_FULL, MEMPOOL_FULL_ERROR)
                 for c, o in zip(passing, outcomes, strict=True)
             ]

@@ -99,6 +99,16 @@ def _sender_refusal(view: Lookup, public_key: bytes) -> str | None:
     return f"{found.label}: {_SENDER_REFUSALS.get(found, found.label)}"
 
 
+VERIFY_CHUNK_TXS = 512
+"""Signatures verified in one kernel call; between calls, the request's budget of bad
+signatures is checked (``_verify``)."""
+BAD_SIGNATURES_MAX = 32
+NOT_VERIFIED_ERROR = (
+    f"not_verified: this request already carried {BAD_SIGNATURES_MAX} bad signatures, "
+    "so the rest of it was not checked"
+)
+
+
 async def screen(
     raws: Sequence[bytes],
     *,
@@ -157,21 +167,42 @@ async def screen(
             seen.add(tx_id)
             verdicts.append(None)
             decoded.append((i, tx_id, raw, tx))
-    if decoded:
-        loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(
-            executor,
-            verify_batch,
-            [t.sender for *_, t in decoded],
-            [signing_bytes_of(raw) for _, _, raw, _ in decoded],
-            [t.signature for *_, t in decoded],
-        )
-    else:
-        ok = []
+    ok = await _verify(decoded, executor)
     passing: list[Candidate] = []
     for (i, tx_id, raw, tx), good in zip(decoded, ok, strict=True):
         if good:
             passing.append(Candidate(tx_id, raw, tx))
+        elif good is None:
+            verdicts[i] = Admitted(tx_id, Status.REJECTED, NOT_VERIFIED_ERROR)
         else:
             verdicts[i] = Admitted(tx_id, Status.REJECTED, "bad_signature")
     return verdicts, passing
+
+
+async def _verify(
+    decoded: Sequence[tuple[int, bytes, bytes, Tx]], executor: Executor
+) -> list[bool | None]:
+    """Each tx's signature verdict, in chunks of ``VERIFY_CHUNK_TXS``; once a request has
+    shown ``BAD_SIGNATURES_MAX`` bad signatures, the rest are not verified (None). Before,
+    a batch of junk signatures under a registered key cost up to 10,000 verifications a
+    request; now at most a chunk and the budget. The budget is per request, not per
+    sender key: anyone can put another member's key in a junk tx, so a per-key penalty
+    would let an attacker silence that member."""
+    loop = asyncio.get_running_loop()
+    out: list[bool | None] = []
+    bad = 0
+    for start in range(0, len(decoded), VERIFY_CHUNK_TXS):
+        chunk = decoded[start : start + VERIFY_CHUNK_TXS]
+        if bad >= BAD_SIGNATURES_MAX:
+            out += [None] * (len(decoded) - start)
+            break
+        ok = await loop.run_in_executor(
+            executor,
+            verify_batch,
+            [t.sender for *_, t in chunk],
+            [signing_bytes_of(raw) for _, _, raw, _ in chunk],
+            [t.signature for *_, t in chunk],
+        )
+        bad += ok.count(False)
+        out += ok
+    return out

@@ -4,6 +4,11 @@ Bounded by count and bytes: when full, ``add`` says so and the RPC answers 503 (
 pauses) — back-pressure, never unbounded memory. Txs leave only when a committed block
 holds them, so a block that is cut but never committed (a leader change) costs nothing:
 ``release`` makes its txs eligible again.
+
+One sender key may hold at most ``sender_txs_max`` of the pool (counted for txs added
+with their decoded form, as admission adds them): an identity that floods the node, by
+mistake or on purpose, fills its own share and gets 503s while every other member's txs
+still find room.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ class AddOutcome(enum.Enum):
     ADDED = "added"
     DUPLICATE = "duplicate"
     FULL = "full"
+    SENDER_FULL = "sender_full"
+    """The pool has room, but not for more of this sender's txs."""
 
 
 class Mempool:
-    def __init__(self, *, txs_max: int, bytes_max: int) -> None:
+    def __init__(self, *, txs_max: int, bytes_max: int, sender_txs_max: int | None = None) -> None:
         self.txs_max = txs_max
         self.bytes_max = bytes_max
+        self.sender_txs_max = txs_max if sender_txs_max is None else sender_txs_max
+        self._by_sender: dict[bytes, int] = {}
         self._txs: dict[bytes, bytes] = {}  # insertion order = arrival order
         self._decoded: dict[bytes, Tx] = {}  # as admission decoded them: not decoded twice
         self._in_block: set[bytes] = set()
@@ -47,11 +56,19 @@ class Mempool:
             return AddOutcome.DUPLICATE
         if len(self._txs) >= self.txs_max or self._bytes + len(raw) > self.bytes_max:
             return AddOutcome.FULL
-        self._txs[tx_id] = raw
         if tx is not None:
+            held = self._by_sender.get(tx.sender, 0)
+            if held >= self.sender_txs_max:
+                return AddOutcome.SENDER_FULL
+            self._by_sender[tx.sender] = held + 1
             self._decoded[tx_id] = tx
+        self._txs[tx_id] = raw
         self._bytes += len(raw)
         return AddOutcome.ADDED
+
+    def held_by(self, sender: bytes) -> int:
+        """Txs of ``sender`` in the pool (of those added with their decoded form)."""
+        return self._by_sender.get(sender, 0)
 
     def decoded(self, tx_id: bytes) -> Tx | None:
         return self._decoded.get(tx_id)
@@ -90,5 +107,11 @@ class Mempool:
             raw = self._txs.pop(tx_id, None)
             if raw is not None:
                 self._bytes -= len(raw)
-                self._decoded.pop(tx_id, None)
+                tx = self._decoded.pop(tx_id, None)
+                if tx is not None:
+                    held = self._by_sender[tx.sender] - 1
+                    if held:
+                        self._by_sender[tx.sender] = held
+                    else:
+                        del self._by_sender[tx.sender]
             self._in_block.discard(tx_id)

@@ -141,6 +141,9 @@ class NodeConfig:
     block_interval_ms: int = 2
     """Least time between cuts of blocks that are not full (full ones are cut at once)."""
     mempool_txs_max: int = 100_000
+    mempool_sender_percent: int = 50
+    """Share of ``mempool_txs_max`` one sender key may hold: a member that floods the
+    node fills its own share, and the others' txs still find room."""
     reexecute_blocks: bool = False
     """Re-execute every committed block and compare, rather than apply the change set the
     leader shipped with it after checking it against the header's state root (Raft; see
@@ -167,6 +170,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "block_txs_max": (1, limits.BLOCK_TXS_MAX),
     "block_interval_ms": (1, 60_000),
     "mempool_txs_max": (1, 100_000_000),
+    "mempool_sender_percent": (1, 100),
     "tick_ms": (1, 10_000),
     "election_timeout_ticks": (2, 1_000_000),
     "heartbeat_ticks": (1, 1_000_000),

@@ -10,7 +10,7 @@ import msgpack
 
 from acl import kinds as k
 from acl import payloads as pl
-from node.client import Client
+from node.client import Client, TxSigner
 from node.cluster.scenario import signer_for
 from tests.node.clusters import get, leader_url, running_cluster
 
@@ -29,9 +29,14 @@ def _post(url: str, raws: list[bytes], **params: str) -> httpx.Response:
 
 def test_a_full_mempool_answers_503_and_keeps_what_it_took(tmp_path: Path) -> None:
     # A block waits out a 60 s interval unless it is full: the first one is cut at once
-    # (the interval starts then), the next txs wait in a mempool of 4.
+    # (the interval starts then), the next txs wait in a mempool of 4, which one sender
+    # may fill here (its share is the whole pool).
     with running_cluster(
-        tmp_path / "c", nodes=1, mempool_txs_max=MEMPOOL_TXS, block_interval_ms=60_000
+        tmp_path / "c",
+        nodes=1,
+        mempool_txs_max=MEMPOOL_TXS,
+        mempool_sender_percent=100,
+        block_interval_ms=60_000,
     ) as manifest:
         url = leader_url(manifest)
         app = signer_for(manifest, sorted({n.org_id for n in manifest.nodes})[0], "app")
@@ -61,3 +66,30 @@ def test_a_full_mempool_answers_503_and_keeps_what_it_took(tmp_path: Path) -> No
         metrics = get(url + "/metrics").text
         assert 'grantchain_txs_submitted_total{status="mempool_full"} 3.0' in metrics
         assert "grantchain_mempool_txs 4.0" in metrics
+
+
+def test_one_sender_fills_only_its_share_of_the_mempool(tmp_path: Path) -> None:
+    """Issue 15 §4: with the default share (half), a flooding member gets 503 for its
+    own txs while another member's txs are still queued."""
+    with running_cluster(
+        tmp_path / "c", nodes=2, mempool_txs_max=MEMPOOL_TXS, block_interval_ms=60_000
+    ) as manifest:
+        url = leader_url(manifest)
+        flood, other = (signer_for(manifest, org, "app") for org in ("org1", "org2"))
+
+        def event(signer: TxSigner) -> bytes:
+            return signer.sign(
+                k.AUDIT_DATA_ACCESS, pl.data_access("org1/none", purpose="training")
+            ).to_bytes()
+
+        with Client([url]) as client:  # a first block starts the 60 s interval
+            assert client.submit([event(flood)], wait=True)["results"][0]["status"] == "committed"
+        r = _post(url, [event(flood) for _ in range(3)])
+        assert [d["status"] for d in r.json()["results"]] == [
+            "accepted",
+            "accepted",
+            "mempool_full",
+        ]
+        assert r.json()["results"][2]["error"].startswith("sender_quota")
+        r = _post(url, [event(other)])
+        assert [d["status"] for d in r.json()["results"]] == ["accepted"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chain.tx import Tx
 from node.pipeline.mempool import AddOutcome, Mempool
 
 
@@ -75,3 +76,22 @@ def test_decoded_txs_ride_along_and_leave_with_their_tx() -> None:
     assert m.decoded(_id(1)) == tx and m.decoded(_id(2)) is None
     m.remove([_id(1)])
     assert m.decoded(_id(1)) is None
+
+
+def test_one_sender_holds_at_most_its_share() -> None:
+    """Issue 15 §4: a member that floods the node fills its own share; others still
+    get in, and the share frees up as its txs leave in blocks."""
+    def tx(sender: int) -> Tx:
+        return Tx(1, "c", "k", bytes([sender]) * 32, 0, 0, {}, b"s" * 64)
+
+    m = Mempool(txs_max=10, bytes_max=1000, sender_txs_max=3)
+    assert [m.add(_id(i), b"x", tx(1)) for i in range(4)] == [AddOutcome.ADDED] * 3 + [
+        AddOutcome.SENDER_FULL
+    ]
+    assert m.add(_id(10), b"x", tx(2)) is AddOutcome.ADDED  # another member: room
+    assert m.held_by(bytes([1]) * 32) == 3 and len(m) == 4
+    m.remove([_id(0)])
+    assert m.held_by(bytes([1]) * 32) == 2
+    assert m.add(_id(3), b"x", tx(1)) is AddOutcome.ADDED
+    m.remove([_id(i) for i in (1, 2, 3)])
+    assert m.held_by(bytes([1]) * 32) == 0
