@@ -13,6 +13,7 @@ is 32 bytes, and a failure of any kind raises ``ProofError``, never another exce
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any
 
 from chain import limits
@@ -242,11 +243,10 @@ class Frontier:
     def extend(self, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
         """Add many leaves; return every completed node, level by level. Same nodes and
         root as ``append`` in a loop, with one list pass per level instead of per leaf."""
-        return [
-            (level, start + i, h)
-            for level, start, hashes in self.extend_levels(leaves)
-            for i, h in enumerate(hashes)
-        ]
+        made: list[tuple[int, int, bytes]] = []
+        for level, start, hashes in self.extend_levels(leaves):  # tuples built in C
+            made.extend(zip(repeat(level), range(start, start + len(hashes)), hashes))
+        return made
 
     def extend_levels(self, leaves: Sequence[bytes]) -> list[tuple[int, int, list[bytes]]]:
         """``extend``, with the completed nodes grouped by level: ``(level, index of the
