@@ -334,6 +334,8 @@ async def lineage(request: web.Request) -> web.Response:
         version = int(request.match_info["version"])
     except ValueError:
         raise _bad("model version must be an integer") from None
+    if not 0 <= version < 2**32:
+        raise _bad(f"model version must be in [0, {2**32 - 1}]")
     return web.json_response(
         q.model_lineage(_state(request), request.match_info["name"], version).to_json()
     )
