@@ -820,7 +820,11 @@ class LmdbBlockStore:
 
     def _stored(self, txn: Any, ids: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
         """(id, packed location) of those ``ids`` that are in a complete run on disk."""
-        which, runs = self._filter.candidate_pairs(ids)
+        if len(ids) == 1:
+            runs = self._filter.candidates_of(ids[0])
+            which = [0] * len(runs)
+        else:
+            which, runs = self._filter.candidate_pairs(ids)
         prefixes = self._run_prefixes
         while len(prefixes) < self._filter.runs:
             prefixes.append(_u32(len(prefixes)))

@@ -75,3 +75,14 @@ def test_candidate_pairs_are_the_candidates(runs: int, seed: int) -> None:
     which, run_of = f.candidate_pairs(probe)
     pairs = sorted(zip(which, run_of, strict=True))
     assert pairs == sorted((i, r) for i, cands in enumerate(f.candidates(probe)) for r in cands)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 150), st.integers(0, 2**32 - 1))
+def test_candidates_of_one_id_are_its_candidates(runs: int, seed: int) -> None:
+    rng = random.Random(seed)
+    f = TxFilter()
+    stored = [_ids(rng, 20) for _ in range(runs)]
+    f.add_runs([TxFilter.bits_of(ids) for ids in stored])
+    probe = [ids[rng.randrange(20)] for ids in stored] + _ids(rng, 30)
+    assert [f.candidates_of(i) for i in probe] == f.candidates(probe)
