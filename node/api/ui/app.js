@@ -397,8 +397,12 @@ async function report(params) {
     download(`${name}.csv`, "text/csv", `${lines.join("\r\n")}\r\n`);
   };
   const crossRows = Object.entries(r.by_org_result).map(([org, c]) => h("tr", {}, h("td", {}, orgLink(org)), h("td", { class: "num" }, c.accepted ?? 0), h("td", { class: "num bad-text" }, c.no_grant ?? 0), h("td", { class: "num" }, Object.entries(c).filter(([k]) => k !== "accepted" && k !== "no_grant").reduce((n, [, v]) => n + v, 0))));
+  const partial = r.next_from_ms !== undefined && r.next_from_ms !== null;
   return h("div", {}, h("h1", {}, "Audit report"),
     rangeForm(params, "#/report", { from: fromMs, until: untilMs }),
+    partial ? h("div", { class: "error", role: "note", "data-testid": "report-partial" },
+      `The range holds more events than one report counts: this one covers ${fmtTime(fromMs)} → ${fmtTime(r.next_from_ms)}. `,
+      link(`#/report?from_ms=${enc(r.next_from_ms)}&until_ms=${enc(untilMs)}`, "Report the rest →")) : null,
     h("div", { class: "cards" }, card("events", String(r.total), `${fmtTime(r.from_ms)} → ${fmtTime(Math.min(r.until_ms, 8.64e15))}`), card("violations", String(r.by_result.no_grant ?? 0), "no_grant", { class: `card${r.by_result.no_grant ? " alarm" : ""}` })),
     h("div", { class: "actions" }, h("button", { type: "button", "data-testid": "download-json", onclick: asJson }, "Download JSON"), h("button", { type: "button", "data-testid": "download-csv", onclick: asCsv }, "Download CSV"), status),
     section("By organisation and result", table(["organisation", "accepted", "no_grant", "other"], crossRows)),
