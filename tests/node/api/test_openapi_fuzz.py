@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
 from node.client import Client
@@ -43,6 +43,12 @@ def _check(url: str, case: Any, seen: list[str]) -> None:
     where = f"{case.method} {case.formatted_path} {case.query} -> {status}"
     assert status < 500 or status == BUSY, (where, response.text[:500])
     if 400 <= status < 500 or status == BUSY:
+        content_type = "".join(response.headers.get("content-type", []))  # a list here
+        if not content_type.startswith("application/json"):
+            # Refused by aiohttp's HTTP parser before any route (a request line over
+            # 8 KiB): plain text, which still says what is wrong.
+            assert status == 400 and "bytes when reading" in response.text, (where, response.text)
+            return
         doc = response.json()
         assert isinstance(doc, dict) and isinstance(doc.get("error"), str), (where, doc)
         assert len(doc["error"]) >= 8, (where, doc)
@@ -60,6 +66,7 @@ def test_no_server_error_and_every_4xx_names_its_problem(api: tuple[str, Any]) -
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
+            phases=[Phase.explicit, Phase.generate],  # a failure is reported, not shrunk
         )
         @given(op.as_strategy(mode))
         def fuzz(case: Any) -> None:
