@@ -307,10 +307,17 @@ class LmdbBlockStore:
         if not readonly:  # a run cut short by a crash is written again from the blocks
             self._writer.submit(self._drop_partial_run_on_writer).result()
         pending: dict[bytes, bytes] = {}
-        for block in self.iter_blocks(self._indexed_height + 1):
-            h = block.header
-            locs = _locations(h.height, h.log_size - h.tx_count, block.results)
-            pending.update(zip(block.tx_ids(), locs, strict=True))
+        try:
+            for block in self.iter_blocks(self._indexed_height + 1):
+                h = block.header
+                locs = _locations(h.height, h.log_size - h.tx_count, block.results)
+                pending.update(zip(block.tx_ids(), locs, strict=True))
+        except StoreError:
+            if not readonly:
+                raise
+            # A damaged block past the last run: a read-only open (``grantchain verify``)
+            # goes on with the ids before it, and the verifier names the damage and its
+            # height when it reaches that block.
         self._pending = pending
         """Ids in no complete run and not in the run being written, -> packed location."""
         self._round: list[list[tuple[bytes, bytes]]] = []
