@@ -121,7 +121,7 @@ class Receipt:
                 header=BlockHeader.from_bytes(base64.b64decode(doc["header"], validate=True)),
                 position=_int(doc["position"], "position"),
                 log_index=_int(doc["log_index"], "log_index"),
-                result=_int(doc["result"], "result"),
+                result=_int(doc["result"], "result", RESULT_CODE_END),
                 tx_proof=tuple(bytes.fromhex(p) for p in doc["tx_proof"]),
                 result_proof=tuple(bytes.fromhex(p) for p in doc["result_proof"]),
                 log_proof=tuple(bytes.fromhex(p) for p in doc["log_proof"]),
@@ -138,9 +138,14 @@ class Receipt:
             raise ReceiptError(f"malformed receipt: {exc!r}") from None
 
 
-def _int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ReceiptError(f"receipt {name} must be a non-negative integer")
+RESULT_CODE_END = 1 << 16
+"""Result codes are u16 in a block's results (``chain.block``)."""
+INDEX_END = 1 << 64
+
+
+def _int(value: Any, name: str, end: int = INDEX_END) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < end:
+        raise ReceiptError(f"receipt {name} must be an integer in [0, {end})")
     return value
 
 

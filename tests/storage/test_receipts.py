@@ -3,12 +3,15 @@ tampering is caught with a message naming the failed check."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chain import signing
 from chain.genesis import Genesis, Organisation, Validator
@@ -142,3 +145,91 @@ def test_malformed_receipt_json(doc: Any) -> None:
 
 def test_unknown_tx_has_no_receipt() -> None:
     assert build_receipt(MemoryBlockStore(), b"\x00" * 32) is None
+
+
+def _mutate(doc: Any, path: list[Any], value: Any) -> Any:
+    """``doc`` with the value at ``path`` (keys and indexes) replaced."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {**doc, head: _mutate(doc[head], rest, value)}
+    out = list(doc)
+    out[head] = _mutate(out[head], rest, value)
+    return out
+
+
+def _paths(doc: Any, prefix: list[Any]) -> list[list[Any]]:
+    found = [prefix]
+    if isinstance(doc, dict):
+        for k in sorted(doc):
+            found += _paths(doc[k], [*prefix, k])
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            found += _paths(v, [*prefix, i])
+    return found
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_change_to_a_receipt_document_is_refused_by_name(receipt: Receipt, data: Any) -> None:
+    """Issue 15 §6: the receipt verifier takes any JSON a stranger hands it. Replacing
+    any one value of a valid receipt's document (a field, a proof hash, a signature, a
+    whole object) gives a ReceiptError or a receipt that still verifies (the value was
+    equal), never another exception."""
+    doc = receipt.to_json()
+    path = data.draw(st.sampled_from(_paths(doc, [])))
+    value = data.draw(
+        JSON_VALUES
+        | st.binary(max_size=40).map(lambda b: b.hex())
+        | st.binary(max_size=80).map(lambda b: base64.b64encode(b).decode())
+    )
+    changed = json.loads(json.dumps(_mutate(doc, path, value)))
+    try:
+        verify_receipt(Receipt.from_json(changed), genesis())
+    except ReceiptError as exc:
+        assert str(exc)
+    else:
+        assert Receipt.from_json(changed) == receipt
+
+
+HOSTILE = [
+    None,
+    True,
+    0,
+    -1,
+    2**16,
+    2**64,
+    2**70,
+    "",
+    "zz",
+    "00" * 32,
+    "AAAA",
+    [],
+    {},
+    [1],
+    {"a": 1},
+]
+
+
+def test_every_field_replaced_by_each_hostile_value_is_refused_by_name(receipt: Receipt) -> None:
+    """The same promise, exhaustively over every path of the document and a fixed list
+    of values that once got through (a result code of 2**70 raised a BlockError)."""
+    doc = receipt.to_json()
+    for path in _paths(doc, []):
+        for value in HOSTILE:
+            changed = json.loads(json.dumps(_mutate(doc, path, value)))
+            try:
+                verify_receipt(Receipt.from_json(changed), genesis())
+            except ReceiptError:
+                continue
+            assert Receipt.from_json(changed) == receipt, (path, value)
