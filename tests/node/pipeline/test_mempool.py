@@ -81,6 +81,7 @@ def test_decoded_txs_ride_along_and_leave_with_their_tx() -> None:
 def test_one_sender_holds_at_most_its_share() -> None:
     """Issue 15 §4: a member that floods the node fills its own share; others still
     get in, and the share frees up as its txs leave in blocks."""
+
     def tx(sender: int) -> Tx:
         return Tx(1, "c", "k", bytes([sender]) * 32, 0, 0, {}, b"s" * 64)
 
