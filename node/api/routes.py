@@ -30,6 +30,7 @@ from node.api.params import int_param as _int_param
 from node.api.service import NodeService
 from node.api.tx_body import TxBodyError, parse_txs
 from node.pipeline.admission import Status
+from storage.blockstore import TxLocation
 
 log = logging.getLogger("grantchain.rpc")
 
@@ -37,6 +38,8 @@ BODY_BYTES_MAX = 32 * 1024 * 1024
 WAIT_TIMEOUT_MS_DEFAULT = 10_000
 WAIT_TIMEOUT_MS_MAX = 60_000
 CERT_WAIT_S = 2.0
+RESUBMIT_AFTER_S = 2.0
+"""How long a commit wait lasts before the txs not yet committed are submitted again."""
 SCANS_IN_FLIGHT_MAX = 2
 """Scanning queries running at once (``_scan``); the node has two cores' worth of work."""
 REPORT_EVENTS_MAX = 200_000
@@ -163,9 +166,11 @@ async def submit_txs(request: web.Request) -> web.Response:
         for v in verdicts
         if v.tx_id and v.status in (Status.ACCEPTED, Status.DUPLICATE, Status.COMMITTED)
     }
-    found = await node.wait_committed(list(want), timeout_ms / 1000)
-    node.metrics.commit_latency.observe(time.perf_counter() - started)
     deadline = started + timeout_ms / 1000
+    found = await _wait_resubmitting(
+        node, want, dict(zip((v.tx_id for v in verdicts), txs, strict=True)), deadline
+    )
+    node.metrics.commit_latency.observe(time.perf_counter() - started)
     if with_receipts:  # a receipt proves commitment only with its certificate
         for height in sorted({loc.height for loc in found.values()}):
             await node.wait_certified(
@@ -187,6 +192,30 @@ async def submit_txs(request: web.Request) -> web.Response:
         results.append(doc)
     all_done = all(v.tx_id in found for v in verdicts if v.tx_id in want)
     return _json_fast({"results": results}, status=200 if all_done else 202)
+
+
+async def _wait_resubmitting(
+    node: NodeService,
+    want: dict[bytes, None],
+    raw_of: dict[bytes | None, bytes],
+    deadline: float,
+) -> dict[bytes, TxLocation]:
+    """Wait for ``want`` to commit until ``deadline``, handing the txs still missing to
+    the node again every ``RESUBMIT_AFTER_S``. A follower forwards to the leader it knows
+    without an answer, so a tx forwarded to a leader that just died, or queued in a
+    deposed leader's mempool, is lost; the client then waited out its whole timeout for
+    a "pending". Submitting again is safe: txs are deduplicated by id everywhere (a tx
+    still queued is a duplicate, one committed meanwhile answers where it is)."""
+    found: dict[bytes, TxLocation] = {}
+    while True:
+        missing = [t for t in want if t not in found]
+        left = deadline - time.perf_counter()
+        if not missing or left <= 0:
+            return found
+        found.update(await node.wait_committed(missing, min(left, RESUBMIT_AFTER_S)))
+        missing = [t for t in want if t not in found]
+        if missing and deadline - time.perf_counter() > 0:
+            await node.submit([raw_of[t] for t in missing])
 
 
 async def get_tx(request: web.Request) -> web.Response:

@@ -221,6 +221,9 @@ def test_client_stream_resumes_on_another_node_after_a_sigkill(
             stop_node(victim, kill=True)  # SIGKILL under an open stream
             with Client(urls[1:]) as writer:
                 after = register_dataset(writer, manifest, "org2", "after")
+            # Committed, or the loop below would wait for its block for ever. (It was
+            # once "pending": forwarded to the leader just killed, and lost.)
+            assert after["status"] == "committed", after
             while after["tx_id"] not in tx_ids:
                 doc = next(stream)
                 heights.append(doc["height"])
