@@ -137,7 +137,7 @@ async function dashboard() {
   const rows = d.validators.map((v) => {
     const lag = v.last_signed_height === null ? null : head - v.last_signed_height;
     const health = v.status && v.status !== "active" ? ["removed", "warn"]
-      : lag === null ? ["no recent signature", "bad"] : lag <= 2 ? ["signing", "ok"] : [`${lag} blocks behind`, "warn"];
+      : lag === null ? ["not in recent certificates", "warn"] : lag <= 2 ? ["signing", "ok"] : [`${lag} blocks behind`, "warn"];
     return h("tr", {},
       h("td", {}, v.node_id, v.node_id === st.leader ? h("span", { class: "badge info" }, "leader") : null),
       h("td", {}, v.org_id ?? "—"),
@@ -156,7 +156,7 @@ async function dashboard() {
       card("violations, last 24 h", `${d.violations_last_day}${d.violations_count_capped ? "+" : ""}`,
         h("a", { href: "#/violations" }, "see them"), { class: `card${d.violations_last_day ? " alarm" : ""}`, "data-testid": "violations-24h" })),
     section("Throughput", drawSeries(series)),
-    section("Validators", h("p", { class: "hint" }, "Health is read from the block certificates: a validator that signs the recent headers is up and in step."),
+    section("Validators", h("p", { class: "hint" }, "Health is read from the block certificates: a validator that signs the recent headers is up and in step. A certificate keeps the first quorum of signatures, so under Raft one healthy validator can be missing from all of them."),
       table(["node", "organisation", "last signed height", "health"], rows)),
     section("Chain", kv([["chain id", st.chain_id], ["head hash", st.head_hash], ["kernels", st.kernels]])));
   let pending = false;
