@@ -183,6 +183,7 @@ class Node:
             on_applied=self._applied_from_consensus,
             on_fatal=self._fatal_from_consensus,
             clock_ms=wall_clock_ms,
+            block_time_skew_ms_max=cfg.block_time_skew_ms_max,
             metrics=self.metrics,
             seed=int.from_bytes(self.node_key.public_key().public_bytes_raw()[:8], "big"),
         )

@@ -30,8 +30,10 @@ from chain.receipt import quorum
 from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.types import (
+    AppendEntries,
     Entry,
     EntryKind,
+    Heartbeat,
     InstallSnapshot,
     InvariantViolation,
     Message,
@@ -42,6 +44,7 @@ from consensus.types import (
 from node.consensus_driver import snapshot_data
 from node.consensus_driver.driver import Driver
 from node.consensus_driver.raft_storage import LmdbRaftStorage
+from node.pipeline.entry import block_timestamp_ms
 from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
 from node.pipeline.mempool import Mempool
 from node.runtime.metrics import NodeMetrics
@@ -101,6 +104,7 @@ class ConsensusLoop:
         clock_ms: Callable[[], int],
         seed: int,
         metrics: NodeMetrics,
+        block_time_skew_ms_max: int = 10_000,
     ) -> None:
         self.node_id = node_id
         self.ledger = ledger
@@ -119,6 +123,10 @@ class ConsensusLoop:
         self._on_applied = on_applied
         self._on_fatal = on_fatal
         self._clock_ms = clock_ms
+        self.block_time_skew_ms_max = block_time_skew_ms_max
+        self._distrusted: tuple[str, int] | None = None
+        """(leader, term) whose blocks ran ahead of this node's clock: its messages are
+        dropped for the rest of that term (``_future_block``)."""
         # Bounded, like every queue of the node: when the core falls behind, peer messages
         # are dropped (Raft retransmits) rather than piling up without limit.
         self._inbox: queue.Queue[object] = queue.Queue(maxsize=INBOX_MESSAGES_MAX)
@@ -206,6 +214,9 @@ class ConsensusLoop:
             self._abandon_in_flight()  # another entry committed where ours were expected
         if result.outcome is ApplyOutcome.APPLIED:
             self.metrics.blocks_applied_from.labels(result.source).inc()
+            if result.block is not None:
+                skew_ms = result.block.header.timestamp_ms - self._clock_ms()
+                self.metrics.block_time_skew_ms.set(skew_ms)
             # Out of the mempool before announced: Node.wait_committed counts on it.
             with self.mempool_lock:
                 self.mempool.remove(result.tx_ids)
@@ -300,6 +311,10 @@ class ConsensusLoop:
     def _handle(self, item: object) -> None:
         if item is None:
             return
+        if isinstance(item, AppendEntries | Heartbeat) and self._from_distrusted(item):
+            return
+        if isinstance(item, AppendEntries) and self._future_block(item):
+            return
         if isinstance(item, InstallSnapshot):
             try:
                 snapshot_data.check_certified(item.snapshot.data, self.ledger.genesis)
@@ -308,6 +323,36 @@ class ConsensusLoop:
                 log.warning("snapshot from %s refused: %s", item.frm, exc)
                 return
         self.core.step(item)  # type: ignore[arg-type]
+
+    def _future_block(self, msg: AppendEntries) -> bool:
+        """Whether ``msg`` carries a block whose time is more than
+        ``block_time_skew_ms_max`` ahead of this node's clock. Such a message is not
+        taken (so never acknowledged: the block cannot commit unless a majority's clocks
+        agree with it), and the leader that sent it is distrusted for the rest of its
+        term: its heartbeats are dropped too, so this follower's election timer runs out
+        and, with the other followers, it elects a leader whose clock is right (the fast
+        leader's extra entries were never committed, and are overwritten)."""
+        limit = self._clock_ms() + self.block_time_skew_ms_max
+        for entry in msg.entries:
+            if entry.kind is not EntryKind.NORMAL:
+                continue
+            ts = block_timestamp_ms(entry.data)
+            if ts is not None and ts > limit:
+                self.metrics.blocks_refused_future.inc()
+                log.warning(
+                    "leader %s proposed a block %d ms ahead of this node's clock (limit %d "
+                    "ms): not taken; its messages are dropped for the rest of term %d",
+                    msg.frm,
+                    ts - (limit - self.block_time_skew_ms_max),
+                    self.block_time_skew_ms_max,
+                    msg.term,
+                )
+                self._distrusted = (msg.frm, msg.term)
+                return True
+        return False
+
+    def _from_distrusted(self, msg: AppendEntries | Heartbeat) -> bool:
+        return self._distrusted is not None and self._distrusted == (msg.frm, msg.term)
 
     def _maybe_propose(self) -> None:
         self._cut_waiting = False

@@ -12,6 +12,8 @@ Two forms, both canonical msgpack, told apart by their first byte:
 
 from __future__ import annotations
 
+import msgpack
+
 from chain import codec, limits
 
 ENTRY_BYTES_MAX = limits.BLOCK_BYTES_MAX
@@ -47,3 +49,33 @@ def decode_entry(data: bytes) -> tuple[bytes, bytes | None]:
     if type(block) is not bytes or type(change_set) is not bytes:
         raise EntryError("an entry is [block bytes, change set bytes]")
     return block, change_set
+
+
+_BIN_HEADER_BYTES = {0xC4: 2, 0xC5: 3, 0xC6: 5}  # bin 8/16/32: marker and length
+_HEADER_PEEK_BYTES = 1024
+"""More than any header's encoding (13 fields: 5 hashes, two ids of at most 64 chars)."""
+_TIMESTAMP_FIELD = 10  # chain.block.BlockHeader.fields()
+
+
+def block_timestamp_ms(data: bytes) -> int | None:
+    """The header timestamp of the block an entry carries, read from the entry's first
+    bytes without decoding the rest (a follower checks it as entries arrive); None when
+    the entry is not in a form that has one (it is then refused where it is applied)."""
+    start = 0
+    if data[:1] == _PAIR:
+        skip = _BIN_HEADER_BYTES.get(data[1]) if len(data) > 1 else None
+        if skip is None:
+            return None
+        start = 1 + skip
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=_HEADER_PEEK_BYTES)
+    unpacker.feed(data[start : start + _HEADER_PEEK_BYTES])
+    try:
+        if unpacker.read_array_header() != 3:
+            return None
+        fields = unpacker.unpack()
+    except Exception:  # msgpack's own: out of data, not an array, over a limit
+        return None
+    if not isinstance(fields, list) or len(fields) != 13:
+        return None
+    ts = fields[_TIMESTAMP_FIELD]
+    return ts if type(ts) is int else None

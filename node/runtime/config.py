@@ -144,6 +144,11 @@ class NodeConfig:
     mempool_sender_percent: int = 50
     """Share of ``mempool_txs_max`` one sender key may hold: a member that floods the
     node fills its own share, and the others' txs still find room."""
+    block_time_skew_ms_max: int = 10_000
+    """How far ahead of this node's clock a leader's block time may be: a follower does
+    not take (never acknowledges) a block further ahead, so one leader's clock running
+    fast cannot become block time, which would make every later tx stale and end grants
+    early (``node.consensus_driver.loop``)."""
     reexecute_blocks: bool = False
     """Re-execute every committed block and compare, rather than apply the change set the
     leader shipped with it after checking it against the header's state root (Raft; see
@@ -171,6 +176,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "block_interval_ms": (1, 60_000),
     "mempool_txs_max": (1, 100_000_000),
     "mempool_sender_percent": (1, 100),
+    "block_time_skew_ms_max": (1, 86_400_000),
     "tick_ms": (1, 10_000),
     "election_timeout_ticks": (2, 1_000_000),
     "heartbeat_ticks": (1, 1_000_000),

@@ -47,6 +47,19 @@ class NodeMetrics:
             "Peer frames that failed to decode or authenticate",
             registry=r,
         )
+        self.blocks_refused_future = Counter(
+            "grantchain_blocks_refused_future",
+            "Leader entries refused because their block time was more than "
+            "block_time_skew_ms_max ahead of this node's clock (the leader's clock is ahead, "
+            "or this node's behind)",
+            registry=r,
+        )
+        self.block_time_skew_ms = Gauge(
+            "grantchain_block_time_skew_ms",
+            "The last applied block's time minus this node's clock when it was applied "
+            "(positive: the proposer's clock runs ahead of this node's)",
+            registry=r,
+        )
         self.commit_latency = Histogram(
             "grantchain_commit_wait_seconds",
             "Submit to commit for ?wait=commit requests",
