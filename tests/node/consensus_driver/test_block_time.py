@@ -6,27 +6,18 @@ unchecked (``max(clock, prev)``), and one clock a day ahead made every later tx 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from acl.samples import story_genesis
-from chain import signing
 from chain.assemble import assemble_block
 from chain.merkle import Frontier
-from consensus.config import RaftConfig
 from consensus.types import AppendEntries, Entry, EntryKind, Heartbeat
 from node.consensus_driver.loop import ConsensusLoop
 from node.pipeline.entry import block_timestamp_ms, encode_entry
-from node.pipeline.ledger import Ledger
-from node.pipeline.mempool import Mempool
-from node.runtime.metrics import NodeMetrics
-from storage.lmdb_store import LmdbBlockStore
+from tests.node.consensus_driver.story_loop import GENESIS, story_loop
 
-GENESIS, _ = story_genesis()
-VOTERS = tuple(v.node_id for v in GENESIS.validators)
 NOW_MS = GENESIS.timestamp_ms + 3_600_000
 SKEW_MS = 10_000
 
@@ -57,30 +48,8 @@ def test_an_entrys_block_time_is_read_from_its_first_bytes() -> None:
 
 @pytest.fixture
 def loop(tmp_path: Path) -> Iterator[ConsensusLoop]:
-    store = LmdbBlockStore.open(tmp_path / "store")
-    ledger = Ledger(store, GENESIS, signing.verify_batch)
-    ledger.ensure_genesis()
-    yield ConsensusLoop(
-        node_id="hospital-node",
-        voters=VOTERS,
-        ledger=ledger,
-        mempool=Mempool(txs_max=10, bytes_max=1 << 20),
-        mempool_lock=threading.Lock(),
-        raft_config=RaftConfig(),
-        tick_s=0.01,
-        block_txs_max=10,
-        block_interval_s=0.01,
-        block_bytes_max=1 << 20,
-        send=lambda _: None,
-        request_blocks=lambda _: None,
-        on_applied=lambda _: None,
-        on_fatal=lambda _: None,
-        clock_ms=lambda: NOW_MS,
-        seed=1,
-        metrics=NodeMetrics(),
-        block_time_skew_ms_max=SKEW_MS,
-    )
-    store.close()
+    with story_loop(tmp_path, now_ms=NOW_MS, block_time_skew_ms_max=SKEW_MS) as made:
+        yield made
 
 
 def _append(term: int, timestamp_ms: int) -> AppendEntries:

@@ -4,26 +4,18 @@ InstallSnapshot was persisted, and the node failed to restore it at every restar
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from acl.samples import story_genesis
 from chain import codec, signing
 from chain.receipt import header_signing_bytes
-from consensus.config import RaftConfig
 from consensus.types import InstallSnapshot, Snapshot, SnapshotMeta
 from node.consensus_driver import snapshot_data as sd
 from node.consensus_driver.loop import ConsensusLoop
-from node.pipeline.ledger import Ledger
-from node.pipeline.mempool import Mempool
-from node.runtime.metrics import NodeMetrics
-from storage.lmdb_store import LmdbBlockStore
+from tests.node.consensus_driver.story_loop import GENESIS, KEYS, VOTERS, story_loop
 
-GENESIS, KEYS = story_genesis()
-VOTERS = tuple(v.node_id for v in GENESIS.validators)  # hospital-node, lab-node, regulator-node
 HASH = b"\x5a" * 32
 
 
@@ -72,29 +64,8 @@ def test_forged_snapshot_data_is_refused_with_a_reason(data: bytes, needle: str)
 
 @pytest.fixture
 def loop(tmp_path: Path) -> Iterator[ConsensusLoop]:
-    store = LmdbBlockStore.open(tmp_path / "store")
-    ledger = Ledger(store, GENESIS, signing.verify_batch)
-    ledger.ensure_genesis()
-    yield ConsensusLoop(
-        node_id="hospital-node",
-        voters=VOTERS,
-        ledger=ledger,
-        mempool=Mempool(txs_max=10, bytes_max=1 << 20),
-        mempool_lock=threading.Lock(),
-        raft_config=RaftConfig(),
-        tick_s=0.01,
-        block_txs_max=10,
-        block_interval_s=0.01,
-        block_bytes_max=1 << 20,
-        send=lambda _: None,
-        request_blocks=lambda _: None,
-        on_applied=lambda _: None,
-        on_fatal=lambda _: None,
-        clock_ms=lambda: GENESIS.timestamp_ms,
-        seed=1,
-        metrics=NodeMetrics(),
-    )
-    store.close()
+    with story_loop(tmp_path) as made:
+        yield made
 
 
 def _install(data: bytes) -> InstallSnapshot:
