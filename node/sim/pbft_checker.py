@@ -38,7 +38,6 @@ BAD_CERTIFICATE = "invalid commit certificate"
 EQUIVOCATION = "correct replica equivocated"
 DURABILITY = "committed entry lost in crash"
 PROGRESS = "no progress after heal"
-CORE_INVARIANT = "core invariant"
 
 
 class PbftChecker:

@@ -27,15 +27,14 @@ from consensus.pbft_messages import (
     ViewChange,
 )
 from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier, Signer, Verifier
-from consensus.types import InvariantViolation
 from node.sim.byzantine import Adversary
 from node.sim.checker import Violation
 from node.sim.faults import FaultProfile
 from node.sim.network import LinkFaults, SimNetwork
 from node.sim.options import PbftSimOptions
-from node.sim.pbft_checker import CORE_INVARIANT, PROGRESS, PbftChecker
+from node.sim.pbft_checker import PROGRESS, PbftChecker
 from node.sim.pbft_replica import SimPbftNode, replica_key
-from node.sim.world import SeedResult
+from node.sim.world import SeedResult, drive
 
 
 class PbftSimulation:
@@ -90,18 +89,7 @@ class PbftSimulation:
     # --- main loop ------------------------------------------------------------------
 
     def run(self) -> SeedResult:
-        try:
-            for node in self.nodes.values():
-                node.start()
-            for t in range(1, self.opts.ticks + 1):
-                self.now = t
-                self._tick()
-            self._final_checks()
-        except Violation as v:
-            return self._result(False, str(v))
-        except InvariantViolation as e:
-            return self._result(False, f"{CORE_INVARIANT}: {e}")
-        return self._result(True, None)
+        return self._result(*drive(self, self.nodes.values(), self.opts.ticks))
 
     def _result(self, ok: bool, violation: str | None) -> SeedResult:
         return SeedResult(

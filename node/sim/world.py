@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from consensus.types import (
     AppendEntriesResponse,
@@ -96,18 +98,7 @@ class Simulation:
     # --- main loop ------------------------------------------------------------------
 
     def run(self) -> SeedResult:
-        try:
-            for node in self.nodes.values():
-                node.start()
-            for t in range(1, self.opts.ticks + 1):
-                self.now = t
-                self._tick()
-            self._final_checks()
-        except Violation as v:
-            return self._result(False, str(v))
-        except InvariantViolation as e:
-            return self._result(False, f"{CORE_INVARIANT}: {e}")
-        return self._result(True, None)
+        return self._result(*drive(self, self.nodes.values(), self.opts.ticks))
 
     def _result(self, ok: bool, violation: str | None) -> SeedResult:
         return SeedResult(
@@ -358,6 +349,35 @@ class Simulation:
                     log.first_index, log.slice(log.first_index, log.last_index + 1)
                 )
         self.checker.check_log_matching(views)
+
+
+class _Ticked(Protocol):
+    now: int
+
+    def _tick(self) -> None: ...
+
+    def _final_checks(self) -> None: ...
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+
+
+def drive(world: _Ticked, nodes: Iterable[_Startable], ticks: int) -> tuple[bool, str | None]:
+    """Start the nodes, run ``ticks`` ticks and the final checks: (ok, the violation).
+    The one main loop of every protocol's simulation (``pbft_world`` uses it too)."""
+    try:
+        for node in nodes:
+            node.start()
+        for t in range(1, ticks + 1):
+            world.now = t
+            world._tick()
+        world._final_checks()
+    except Violation as v:
+        return False, str(v)
+    except InvariantViolation as e:
+        return False, f"{CORE_INVARIANT}: {e}"
+    return True, None
 
 
 def _fmt_cuts(cuts: set[tuple[str, str]]) -> str:

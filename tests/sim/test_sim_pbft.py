@@ -14,8 +14,9 @@ from sim_seeds import FRESH_BASE
 from consensus.pbft_config import PbftBugs
 from node.sim.__main__ import main
 from node.sim.byzantine import BEHAVIOURS
+from node.sim.checker import CORE_INVARIANT
 from node.sim.options import PbftSimOptions
-from node.sim.pbft_checker import AGREEMENT, BAD_CERTIFICATE, CORE_INVARIANT, EQUIVOCATION
+from node.sim.pbft_checker import AGREEMENT, BAD_CERTIFICATE, EQUIVOCATION
 from node.sim.pbft_world import run_pbft_seed
 from node.sim.runner import describe_failure
 
