@@ -7,7 +7,24 @@ verified certificate before anything else looks at it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from consensus.pbft_messages import (
+    Checkpoint,
+    CheckpointCert,
+    Commit,
+    CommitCert,
+    CommitProof,
+    Envelope,
+    NewView,
+    Prepare,
+    PreparedCert,
+    PrePrepare,
+    StateReply,
+    StateRequest,
+    ViewChange,
+)
+from consensus.pbft_messages import Status as PbftStatus
 from consensus.types import (
     AppendEntries,
     AppendEntriesResponse,
@@ -21,6 +38,7 @@ from consensus.types import (
     SnapshotMeta,
     TimeoutNow,
 )
+from node.transport.pbft_wire import shape_problem
 from node.transport.wire import MessageCodec
 
 
@@ -71,6 +89,15 @@ CONSENSUS_MESSAGES = (
     TimeoutNow,
 )
 
+PBFT_MESSAGES = (Envelope,)
+"""A PBFT replica's messages: each one a signed (or self-proving) body in an
+``Envelope`` whose ``frm`` the transport checks like any other message's."""
+
+
+def _shape_problem(msg: Any) -> str | None:
+    return shape_problem(msg) if isinstance(msg, Envelope) else None
+
+
 # Append only: a class's position is its tag on the wire.
 WIRE = MessageCodec(
     [
@@ -82,5 +109,20 @@ WIRE = MessageCodec(
         HeaderSig,
         BlockRequest,
         BlockResponse,
-    ]
+        Envelope,
+        PrePrepare,
+        Prepare,
+        Commit,
+        Checkpoint,
+        CheckpointCert,
+        PreparedCert,
+        ViewChange,
+        NewView,
+        PbftStatus,
+        StateRequest,
+        StateReply,
+        CommitProof,
+        CommitCert,
+    ],
+    check=_shape_problem,
 )

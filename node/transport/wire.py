@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chain import codec
@@ -25,9 +25,13 @@ class WireError(ValueError):
 
 
 class MessageCodec:
-    def __init__(self, classes: Sequence[type]) -> None:
+    def __init__(
+        self, classes: Sequence[type], check: Callable[[Any], str | None] | None = None
+    ) -> None:
         """``classes``: every dataclass that may appear on the wire; the position in this
-        sequence is the tag (so append only)."""
+        sequence is the tag (so append only). ``check``: what is wrong with a decoded
+        message beyond its field types (None when nothing), raised as a ``WireError``."""
+        self._check = check
         self._tag_of = {cls: i for i, cls in enumerate(classes)}
         self._cls_of = dict(enumerate(classes))
         self._hints = {cls: typing.get_type_hints(cls) for cls in classes}
@@ -53,7 +57,10 @@ class MessageCodec:
             value = codec.decode(raw, max_bytes=WIRE_BYTES_MAX)
         except codec.DecodeError as exc:
             raise WireError(f"frame is not canonical msgpack: {exc}") from None
-        return self._dec_dataclass(value, None, "message")
+        msg = self._dec_dataclass(value, None, "message")
+        if self._check is not None and (problem := self._check(msg)) is not None:
+            raise WireError(problem)
+        return msg
 
     def _dec_dataclass(self, value: Any, expected: type | None, where: str) -> Any:
         if not isinstance(value, list) or not value or not isinstance(value[0], int):
