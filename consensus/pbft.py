@@ -140,6 +140,8 @@ class Pbft:
         self._transfer_tries = 0
         #: What each peer last said it executed: retransmit only to a peer that is stuck.
         self._peer_executed: dict[str, int] = {}
+        #: Requests wait outside the core (a node's mempool): the view-change timer runs.
+        self._external_waiting = False
         self._prev_soft_state = self._soft_state()
         if not bugs.forget_votes:
             self._restore(storage, applied)
@@ -258,6 +260,31 @@ class Pbft:
         self._assign()
         return True
 
+    # --- what a node's loop asks beside the core interface ---------------------------
+
+    def set_waiting(self, waiting: bool) -> None:
+        """Whether client requests wait outside the core (in a node's mempool, where a
+        backup holds every client tx too): while they do, the CL §4.5.2 timer runs, and
+        a primary that orders nothing is replaced. Executing an entry resets the timer."""
+        self._external_waiting = waiting
+
+    def drop_requests(self) -> None:
+        """Forget the proposals this replica made and that have not executed (it
+        stopped being the primary: what it pre-prepared and got prepared comes back in
+        the next view's O set; the rest is rebuilt by the next primary)."""
+        self._requests.clear()
+
+    @property
+    def last_assigned(self) -> int:
+        """The highest sequence number assigned in this view (by a primary's
+        pre-prepare or a new view's O set); nothing above it is ordered yet."""
+        return self._next_seq
+
+    @property
+    def window_top(self) -> int:
+        """The high watermark H = h + L (CL §4.3): no sequence number above it."""
+        return self.stable.seq + self.cfg.log_window
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         if index > self.executed:
             raise ValueError(f"compact at {index} beyond executed {self.executed}")
@@ -363,7 +390,7 @@ class Pbft:
     def _waiting(self) -> bool:
         """CL §4.5.2: a backup's timer runs while a request it knows of has not
         executed."""
-        if self._requests or self._transfer is not None:
+        if self._requests or self._transfer is not None or self._external_waiting:
             return True
         return any(
             seq > self.executed and inst.pre_prepare is not None

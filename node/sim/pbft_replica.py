@@ -3,29 +3,27 @@ with the one effect PBFT adds, serving state transfer), in-memory durable storag
 volatile state machine, and a transport that the Byzantine adversary sits in for
 faulty replicas.
 
-The driver is annotated with Raft's types (``ConsensusCore``, ``RaftStorage``,
-``consensus.types.Ready``) but only reads the five effect fields a ``PbftReady`` has
-too, so it runs the PBFT core unchanged; ``PbftSimDriver`` states that with casts in
-one place, and serves ``PbftReady.serve`` after the rest of the Ready, which is what
-the node's driver must learn to do (issue 14, item 2).
+The driver is the node's own ``PbftDriver``: the generic ``Driver`` (persist -> send
+-> apply -> advance) plus PBFT's two extra effects, decisions reported to the checker
+and state-transfer requests answered from the store, after the sends (a replica's own
+commit counts in its certificate, and the checker knows it once it has left).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from collections.abc import Sequence
+from typing import Protocol
 
 from chain import signing
 from consensus.pbft import Pbft
 from consensus.pbft_config import PbftConfig
-from consensus.pbft_messages import Envelope, StateReply, StateRequest
+from consensus.pbft_messages import Envelope
 from consensus.pbft_signing import Ed25519Signer, Verifier
-from consensus.pbft_storage import MemoryPbftStorage, PbftHardState, PbftReady, PbftRecord
-from consensus.storage import RaftStorage
-from consensus.types import ConsensusCore, Entry, EntryKind, Ready, Snapshot
-from node.consensus_driver.driver import Driver, Transport
+from consensus.pbft_storage import MemoryPbftStorage, PbftHardState, PbftRecord
+from consensus.types import Entry, EntryKind, Snapshot
+from node.consensus_driver.driver import PbftDriver
 from node.sim.byzantine import Adversary
 from node.sim.checker import Violation
 from node.sim.faults import NodeCrash
@@ -101,45 +99,6 @@ class SimPbftStorage(MemoryPbftStorage):
         self._checker.on_persist(self._node_id, entries)
 
 
-class PbftSimDriver(Driver):
-    def __init__(
-        self,
-        core: Pbft,
-        storage: MemoryPbftStorage,
-        transport: PbftSimTransport,
-        applier: PbftStateMachine,
-        failpoint: Callable[[str], None],
-        node: SimPbftNode,
-    ) -> None:
-        super().__init__(
-            cast(ConsensusCore, core),
-            cast(RaftStorage, storage),
-            cast(Transport, transport),
-            applier,
-            failpoint,
-        )
-        self._pbft_storage = storage
-        self._pbft_transport = transport
-        self._node = node
-
-    def execute(self, rd: Ready) -> None:
-        prd = cast(PbftReady, rd)
-        super().execute(rd)
-        # After the sends: a replica's own commit counts in its certificate, and the
-        # checker knows it once it has left.
-        for d in prd.decisions:
-            self._node.sim.checker.on_decision(self._node.id, d)
-        for req in prd.serve:
-            body = req.body
-            assert isinstance(body, StateRequest)
-            if body.to_seq - body.from_seq > 4096:
-                continue
-            certs = self._pbft_storage.committed(body.from_seq + 1, body.to_seq)
-            if len(certs) == body.to_seq - body.from_seq:
-                reply = Envelope(req.to, req.frm, StateReply(tuple(c.entry for c in certs)))
-                self._pbft_transport.send(reply)
-
-
 class PbftSimTransport:
     def __init__(self, node: SimPbftNode) -> None:
         self._node = node
@@ -169,7 +128,7 @@ class SimPbftNode:
         self.up = False
         self.incarnation = 0
         self.core: Pbft
-        self.driver: PbftSimDriver
+        self.driver: PbftDriver
         self.sm: PbftStateMachine
         self.inbox: deque[Envelope] = deque()
         self.paused_until = 0
@@ -186,8 +145,13 @@ class SimPbftNode:
         snap = self.storage.snapshot()
         self.sm.restore(snap)
         self.core = self.make_core(sim.config_for(self.id), sim.verifier, snap.meta.index)
-        self.driver = PbftSimDriver(
-            self.core, self.storage, self.transport, self.sm, self._failpoint, self
+        self.driver = PbftDriver(
+            self.core,
+            self.storage,
+            self.transport,
+            self.sm,
+            self._failpoint,
+            on_decision=lambda d: sim.checker.on_decision(self.id, d),
         )
         self.up = True
         self.crash_countdown = 0

@@ -5,7 +5,6 @@ apply -> advance), and the quorum arithmetic of Castro-Liskov TOCS 2002 §4.1.""
 from __future__ import annotations
 
 import dataclasses
-from typing import cast
 
 import pytest
 from pbft_harness import CFG, key, verifier
@@ -15,9 +14,8 @@ from consensus.pbft_certs import Membership
 from consensus.pbft_messages import CommitCert, Envelope, PrePrepare
 from consensus.pbft_signing import Ed25519Signer
 from consensus.pbft_storage import MemoryPbftStorage, PbftReady
-from consensus.storage import RaftStorage
-from consensus.types import ConsensusCore, Entry, EntryKind, Snapshot
-from node.consensus_driver.driver import Driver, Transport
+from consensus.types import Entry, EntryKind, Snapshot
+from node.consensus_driver.driver import PbftDriver
 
 NAMES = ["r0", "r1", "r2", "r3"]
 
@@ -50,9 +48,7 @@ def test_the_driver_executes_a_pbft_ready_in_order() -> None:
     def failpoint(name: str) -> None:
         order.append(name)
 
-    driver = Driver(
-        cast(ConsensusCore, core), cast(RaftStorage, st), cast(Transport, sent), app, failpoint
-    )
+    driver = PbftDriver(core, st, sent, app, failpoint)
     assert core.propose(b"batch")
     assert driver.process() == 1
     # The pre-prepare was durable before it was sent.
