@@ -1,0 +1,190 @@
+"""A PBFT backup checks the block a pre-prepare proposes before it prepares it (issue
+14, item 2): a primary may lie, and a block that a quorum prepared is one that every
+correct replica will apply (or else stop, ``node.pipeline.ledger``).
+
+The block must be exactly the block an honest primary of that view would build from
+those txs on its parent: a well-formed entry, the chain's id, the primary as proposer
+and the view as round, every tx decoded strictly and its signature verified (the
+kernels), no tx the chain already holds, and the header that ``assemble_block`` gives
+for the results and state root the txs' execution produces on the parent's state. The
+comparison is of the whole header hash, so tx, results, log and state roots, heights,
+links and timestamps are all covered at once.
+
+The parent is the committed head, or a block this replica validated and has not yet
+seen committed (the primary keeps several sequence numbers in flight, CL §4.3): its
+state is the committed store under the write layers of the validated blocks between
+(``node.pipeline.speculation``). A block whose parent is neither is ``LATER``: its
+parent's pre-prepare has not arrived or not been checked yet, and the loop asks again
+after the next one is.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from acl.machine import apply_block
+from acl.state import StateError
+from chain.assemble import assemble_block
+from chain.block import Block, BlockError, BlockHeader
+from chain.genesis import Genesis
+from chain.merkle import Frontier
+from chain.tx import Tx, TxError, decode_txs, signing_bytes_of
+from node.pipeline.entry import EntryError, decode_entry
+from node.pipeline.speculation import SpeculativeView, WriteLayer
+from storage.lmdb_store import LmdbBlockStore
+
+VerifyBatch = Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
+
+VALIDATED_MAX = 256
+"""Validated, uncommitted blocks kept as parents (more than any log window holds)."""
+
+
+class Verdict(enum.Enum):
+    VALID = "valid"
+    INVALID = "invalid"
+    LATER = "later"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    verdict: Verdict
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    header: BlockHeader
+    layer: WriteLayer
+    frontier: Frontier
+    """The log frontier after this block."""
+
+
+class BlockValidator:
+    def __init__(
+        self,
+        store: LmdbBlockStore,
+        genesis: Genesis,
+        verify_batch: VerifyBatch,
+        *,
+        clock_ms: Callable[[], int],
+        skew_ms_max: int,
+    ) -> None:
+        self._store = store
+        self._genesis = genesis
+        self._verify_batch = verify_batch
+        self._clock_ms = clock_ms
+        self._skew_ms_max = skew_ms_max
+        self._valid: dict[bytes, _Valid] = {}
+
+    def check(self, data: bytes, *, primary: str, view: int) -> Check:
+        try:
+            raw_block, _ = decode_entry(data)  # a change set is ignored: we execute
+            block = Block.from_bytes(raw_block)
+        except (EntryError, BlockError) as exc:
+            return Check(Verdict.INVALID, f"malformed: {exc}")
+        h = block.header
+        self._forget_committed()
+        head = self._store.head()
+        head_height = head.height if head else 0
+        path: list[_Valid] = []
+        if h.height == head_height + 1 and h.prev_hash == (
+            head.hash if head else self._genesis.hash
+        ):
+            prev, frontier = head, None
+        elif h.prev_hash in self._valid:
+            parent = self._valid[h.prev_hash]
+            prev, frontier = parent.header, parent.frontier
+            path = self._path(parent)
+            base = path[0].header
+            if (base.height, base.prev_hash) != (
+                head_height + 1,
+                head.hash if head else self._genesis.hash,
+            ):
+                return Check(Verdict.INVALID, f"block {h.height} is on a branch that lost")
+        elif h.height > head_height + 1:
+            return Check(Verdict.LATER, f"parent of block {h.height} not validated yet")
+        else:
+            return Check(Verdict.INVALID, f"block {h.height} does not extend the chain")
+        if h.chain_id != self._genesis.chain_id:
+            return Check(Verdict.INVALID, "another chain")
+        if (h.proposer, h.round) != (primary, view):
+            return Check(
+                Verdict.INVALID, f"proposer {h.proposer!r} round {h.round}, not {primary!r} {view}"
+            )
+        if h.timestamp_ms > self._clock_ms() + self._skew_ms_max:
+            return Check(Verdict.INVALID, "timestamp ahead of this replica's clock")
+        try:
+            ids = block.check_body()
+        except BlockError as exc:
+            return Check(Verdict.INVALID, str(exc))
+        txs, problem = self._decode_and_verify(block)
+        if problem:
+            return Check(Verdict.INVALID, problem)
+        with self._store.snapshot() as snap:
+            if any(snap.tx_location(t) is not None for t in ids):
+                return Check(Verdict.INVALID, "holds a tx the chain already has")
+            view_state = SpeculativeView(snap, [v.layer for v in path]) if path else snap
+            try:
+                outcome = apply_block(
+                    view_state,
+                    genesis=self._genesis,
+                    height=h.height,
+                    timestamp_ms=h.timestamp_ms,
+                    txs=txs,
+                    tx_ids=ids,
+                )
+            except StateError as exc:  # the block's problem, not this node's
+                return Check(Verdict.INVALID, f"execution: {exc}")
+        expected, after = assemble_block(
+            chain_id=self._genesis.chain_id,
+            prev=prev,
+            anchor=self._genesis.hash,
+            frontier=frontier if frontier is not None else self._store.frontier(),
+            txs=list(block.txs),
+            results=outcome.results,
+            state_root=outcome.state_root,
+            timestamp_ms=h.timestamp_ms,
+            proposer=primary,
+            round=view,
+            tx_ids=ids,
+        )
+        if expected.header.hash != h.hash:
+            return Check(
+                Verdict.INVALID,
+                f"block {h.height} is not what its txs give (results, state root or header)",
+            )
+        if len(self._valid) < VALIDATED_MAX:
+            self._valid[h.hash] = _Valid(h, WriteLayer(outcome.writes), after)
+        return Check(Verdict.VALID)
+
+    def _path(self, top: _Valid) -> list[_Valid]:
+        """The validated blocks from just above the head up to ``top``, oldest first."""
+        out = [top]
+        while out[-1].header.prev_hash in self._valid:
+            out.append(self._valid[out[-1].header.prev_hash])
+        return list(reversed(out))
+
+    def _forget_committed(self) -> None:
+        height = self._store.height
+        if any(v.header.height <= height for v in self._valid.values()):
+            self._valid = {k: v for k, v in self._valid.items() if v.header.height > height}
+
+    def _decode_and_verify(self, block: Block) -> tuple[list[Tx], str]:
+        txs: list[Tx] = []
+        for pos, tx in enumerate(decode_txs(block.txs)):
+            if isinstance(tx, TxError):
+                return [], f"tx {pos}: {tx}"
+            if tx.chain_id != self._genesis.chain_id:
+                return [], f"tx {pos}: another chain"
+            txs.append(tx)
+        ok = self._verify_batch(
+            [t.sender for t in txs],
+            [signing_bytes_of(raw) for raw in block.txs],
+            [t.signature for t in txs],
+        )
+        bad = [i for i, good in enumerate(ok) if not good]
+        if bad:
+            return [], f"tx {bad[0]}: bad signature"
+        return txs, ""
