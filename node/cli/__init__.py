@@ -19,7 +19,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "make run: a local cluster, the audit story, a report, a receipt.",
     ),
     "bench": ("node.cli.bench", "Benchmarks: storage, crypto, acl, e2e."),
-    "init": ("node.cli.init", "Create a consortium: keys, TLS CA, genesis, node configs."),
+    "init": (
+        "node.cli.init",
+        "A local consortium: every org's org init, genesis build, configs.",
+    ),
+    "org": ("node.cli.org", "An organisation's own keys and bundle; its node configs."),
+    "genesis": ("node.cli.genesis", "Build the genesis from the members' public bundles."),
     "node": ("node.cli.node", "Run a node: grantchain node run --config FILE."),
     "verify-receipt": (
         "node.cli.verify_receipt",

@@ -1,8 +1,11 @@
 """``grantchain init DIR --nodes N [--orgs K] [--consensus raft|pbft] [--base-port P]
-[--chain-id ID] [--genesis-time-ms MS] [--force] [--json]``: a consortium in one command.
+[--chain-id ID] [--genesis-time-ms MS] [--force] [--json]``: a local consortium in one
+command.
 
-Writes keys, the consortium TLS CA and node certificates, the genesis and one config per
-node; the layout is described in ``node.cluster.consortium``.
+Plays every organisation on this host with the same steps a real consortium takes on
+many: each organisation's ``org init`` (its own keys and TLS CA), ``genesis build`` from
+the public bundles alone, and each organisation's ``org configure``; the layout is
+described in ``node.cluster.consortium``.
 """
 
 from __future__ import annotations
@@ -62,8 +65,10 @@ def command(
     force: bool,
     as_json: bool,
 ) -> None:
-    """Create a consortium in DIR: org admin and app identities, node keys, a TLS CA and
-    node certificates, the genesis, and one config per node. Keys are written 0600."""
+    """Create a local consortium in DIR: each organisation's admin and app identities,
+    node keys, its own TLS CA and node certificates; the genesis built from their public
+    bundles; one config per node. Keys are written 0600. For organisations on separate
+    hosts use 'grantchain org init' and 'grantchain genesis build' (deploy/README.md)."""
     now = datetime.datetime.now(datetime.UTC)
     spec = ConsortiumSpec(
         nodes=nodes,

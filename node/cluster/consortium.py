@@ -1,20 +1,29 @@
-"""A consortium directory: everything a local N-node network needs, made in one step, and
-the manifest (``consortium.json``) that lets tools find it again.
+"""A local consortium directory: everything a local N-node network needs, made in one
+step, and the manifest (``consortium.json``) that lets tools find it again.
+
+``grantchain init`` plays every member on one host, with the same steps a real
+consortium takes on many (deploy/README.md): each organisation runs ``org init``
+(``node.cluster.org``: its own keys, TLS CA and public bundle), the genesis is built from
+the bundles alone (``node.cluster.genesis_build``), and each organisation writes its own
+nodes' configs from it. Nothing is shared but the bundles and the build's public files.
 
 Layout (all paths in the manifest and the node configs are relative, so the directory can
 be moved or copied whole)::
 
     DIR/consortium.json          manifest: nodes and identities (see ``Manifest``)
     DIR/genesis.json             the genesis (chain.genesis.Genesis.to_json)
-    DIR/ca/ca.crt                consortium TLS CA certificate (PEM, ECDSA P-256)
-    DIR/ca/ca.key                its private key (PEM, 0600)
-    DIR/nodes/nI/config.toml     node config (node.runtime.config)
-    DIR/nodes/nI/node.key        node's Ed25519 signing key (hex, 0600; node.runtime.keys)
-    DIR/nodes/nI/tls.crt         node TLS certificate, SAN DNS=nI and IP=host
-    DIR/nodes/nI/tls.key         its private key (PEM, 0600)
-    DIR/nodes/nI/data/           data directory (created by the node)
+    DIR/tls-cas.pem              the trust bundle: every organisation's TLS CA
+    DIR/network.json             the nodes' addresses (genesis_build.Network)
+    DIR/orgs/orgJ/bundle.json    orgJ's public bundle
+    DIR/orgs/orgJ/tls-ca.crt     orgJ's TLS CA (ECDSA P-256, constrained to its node ids)
+    DIR/orgs/orgJ/tls-ca.key     its private key (PEM, 0600)
     DIR/orgs/orgJ/admin.key      orgJ's admin identity key (hex, 0600)
     DIR/orgs/orgJ/app.key        orgJ's app identity key (hex, 0600)
+    DIR/nodes/nI/config.toml     node config (node.runtime.config)
+    DIR/nodes/nI/node.key        node's Ed25519 signing key (hex, 0600; node.runtime.keys)
+    DIR/nodes/nI/tls.crt         node TLS certificate from its org's CA, SAN DNS=nI, IP=host
+    DIR/nodes/nI/tls.key         its private key (PEM, 0600)
+    DIR/nodes/nI/data/           data directory (created by the node)
 
 Nodes ``n1..nN`` are spread round-robin over organisations ``org1..orgK``; node ``nI``
 serves RPC on ``base_port + I - 1`` and peers on ``base_port + 100 + I - 1``. The
@@ -36,24 +45,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chain import limits, signing
-from chain.genesis import Genesis, Identity, Organisation, Validator
-from node.runtime.config import NodeConfig, PeerAddress, write_config
-from node.runtime.keys import write_private_key, write_secret_file
-from node.transport.tlsca import create_ca, issue_node_cert
+from chain import limits
+from node.cluster.genesis_build import (
+    GENESIS,
+    NETWORK,
+    TRUST_BUNDLE,
+    GenesisParams,
+    build_genesis,
+    load_published,
+    write_built,
+    write_node_configs,
+)
+from node.cluster.org import NodeAddress, OrgSpec, create_org, load_bundle
 
 MANIFEST = "consortium.json"
-GENESIS = "genesis.json"
-LAYOUT_ENTRIES = (MANIFEST, GENESIS, "ca", "nodes", "orgs")
-"""What ``--force`` replaces; nothing else in the directory is ever touched."""
+LAYOUT_ENTRIES = (MANIFEST, GENESIS, TRUST_BUNDLE, NETWORK, "ca", "nodes", "orgs")
+"""What ``--force`` replaces; nothing else in the directory is ever touched (``ca`` is
+where a consortium CA lived before each organisation had its own)."""
 
 BASE_PORT_DEFAULT = 7700
 PEER_PORT_OFFSET = 100
 NODES_MAX = PEER_PORT_OFFSET  # more would make RPC and peer port ranges overlap
 ORGS_MAX = 100
 HOST_DEFAULT = "127.0.0.1"
-ORG_IDENTITIES = (("admin", "admin"), ("app", "app"))
-"""(name suffix, role) of the identities each organisation starts with."""
 
 
 class ConsortiumError(ValueError):
@@ -125,6 +139,7 @@ class Manifest:
     genesis: Path
     genesis_hash: bytes
     ca_cert: Path
+    """The trust bundle (every organisation's TLS CA) the nodes verify peers against."""
     nodes: tuple[NodeEntry, ...]
     identities: tuple[IdentityEntry, ...]
 
@@ -282,99 +297,75 @@ def _install(staging: Path, directory: Path) -> None:
         elif old.exists() or old.is_symlink():
             old.unlink()
     for name in LAYOUT_ENTRIES:
-        (staging / name).rename(directory / name)
-
-
-def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, mode=0o700)
-    path.chmod(0o700)
-    return path
+        if (staging / name).exists():
+            (staging / name).rename(directory / name)
 
 
 def _build(root: Path, spec: ConsortiumSpec, now: datetime.datetime) -> None:
     orgs = [f"org{j}" for j in range(1, spec.orgs + 1)]
-    identities: list[IdentityEntry] = []
-    for org_id in orgs:
-        org_dir = _private_dir(root / "orgs" / org_id)
-        for suffix, role in ORG_IDENTITIES:
-            key = signing.generate_private_key()
-            path = org_dir / f"{suffix}.key"
-            write_private_key(path, key)
-            identities.append(
-                IdentityEntry(
-                    org_id, f"{org_id}-{suffix}", role, signing.public_key_bytes(key), path
-                )
-            )
-
-    ca = create_ca(f"grantchain consortium CA ({spec.chain_id})", now=now)
-    ca_dir = _private_dir(root / "ca")
-    (ca_dir / "ca.crt").write_bytes(ca.cert_pem)
-    write_secret_file(ca_dir / "ca.key", ca.key_pem)
-
     node_ids = [f"n{i}" for i in range(1, spec.nodes + 1)]
-    peer_port = {nid: spec.base_port + PEER_PORT_OFFSET + i for i, nid in enumerate(node_ids)}
-    nodes: list[NodeEntry] = []
-    for i, node_id in enumerate(node_ids):
-        node_dir = _private_dir(root / "nodes" / node_id)
-        key = signing.generate_private_key()
-        write_private_key(node_dir / "node.key", key)
-        tls = issue_node_cert(ca, node_id, ip=spec.host, now=now)
-        (node_dir / "tls.crt").write_bytes(tls.cert_pem)
-        write_secret_file(node_dir / "tls.key", tls.key_pem)
-        cfg = NodeConfig(
-            node_id=node_id,
-            data_dir=node_dir / "data",
-            genesis=root / GENESIS,
-            node_key=node_dir / "node.key",
-            tls_cert=node_dir / "tls.crt",
-            tls_key=node_dir / "tls.key",
-            ca_cert=ca_dir / "ca.crt",
-            rpc_host=spec.host,
-            rpc_port=spec.base_port + i,
-            peer_host=spec.host,
-            peer_port=peer_port[node_id],
-            peers=tuple(
-                PeerAddress(other, spec.host, peer_port[other])
-                for other in node_ids
-                if other != node_id
-            ),
-        )
-        write_config(cfg, node_dir / "config.toml")
-        nodes.append(
-            NodeEntry(
-                node_id=node_id,
-                org_id=orgs[i % len(orgs)],
-                public_key=signing.public_key_bytes(key),
-                rpc_host=cfg.rpc_host,
-                rpc_port=cfg.rpc_port,
-                peer_host=cfg.peer_host,
-                peer_port=cfg.peer_port,
-                config=node_dir / "config.toml",
-                data_dir=cfg.data_dir,
-                node_key=cfg.node_key,
+    node_org = {nid: orgs[i % len(orgs)] for i, nid in enumerate(node_ids)}
+    address = {
+        nid: NodeAddress(nid, spec.host, spec.base_port + i, spec.base_port + PEER_PORT_OFFSET + i)
+        for i, nid in enumerate(node_ids)
+    }
+    # 1. Each organisation makes its own keys and bundle (grantchain org init).
+    for org_id in orgs:
+        own = tuple(address[nid] for nid in node_ids if node_org[nid] == org_id)
+        create_org(root / "orgs" / org_id, OrgSpec(org_id, own), now=now, nodes_dir=root / "nodes")
+    # 2. The genesis from the public bundles only (grantchain genesis build).
+    bundles = [load_bundle(root / "orgs" / org_id / "bundle.json") for org_id in orgs]
+    params = GenesisParams(spec.chain_id, spec.genesis_time_ms, spec.consensus)
+    write_built(root, build_genesis(bundles, params))
+    published = load_published(root / GENESIS, root / TRUST_BUNDLE, root / NETWORK)
+    # 3. Each organisation checks the genesis and configures its nodes (org configure).
+    configs: dict[str, Path] = {}
+    for bundle in bundles:
+        configs.update(
+            write_node_configs(
+                bundle,
+                published,
+                nodes_dir=root / "nodes",
+                genesis=root / GENESIS,
+                trust_bundle=root / TRUST_BUNDLE,
             )
         )
-
-    genesis = Genesis(
-        chain_id=spec.chain_id,
-        consensus=spec.consensus,
-        timestamp_ms=spec.genesis_time_ms,
-        organisations=tuple(Organisation(org_id, org_id) for org_id in orgs),
-        identities=tuple(Identity(i.org_id, i.name, i.role, i.public_key) for i in identities),
-        validators=tuple(Validator(n.node_id, n.org_id, n.public_key) for n in nodes),
-        governance_quorum=len(orgs) // 2 + 1,
+    keys = {v.node_id: v.public_key for v in published.genesis.validators}
+    nodes = tuple(
+        NodeEntry(
+            node_id=nid,
+            org_id=node_org[nid],
+            public_key=keys[nid],
+            rpc_host=spec.host,
+            rpc_port=address[nid].rpc_port,
+            peer_host=spec.host,
+            peer_port=address[nid].peer_port,
+            config=configs[nid],
+            data_dir=root / "nodes" / nid / "data",
+            node_key=root / "nodes" / nid / "node.key",
+        )
+        for nid in node_ids
     )
-    genesis.check()
-    (root / GENESIS).write_text(genesis.to_json(), encoding="utf-8")
+    identities = tuple(
+        IdentityEntry(
+            org_id=b.org_id,
+            name=i.name,
+            role=i.role,
+            public_key=i.public_key,
+            key=root / "orgs" / b.org_id / f"{i.name.removeprefix(b.org_id + '-')}.key",
+        )
+        for b in bundles
+        for i in b.identities
+    )
     manifest = Manifest(
         directory=root,
         chain_id=spec.chain_id,
         consensus=spec.consensus,
         genesis=root / GENESIS,
-        genesis_hash=genesis.hash,
-        ca_cert=ca_dir / "ca.crt",
-        nodes=tuple(nodes),
-        identities=tuple(identities),
+        genesis_hash=published.genesis.hash,
+        ca_cert=root / TRUST_BUNDLE,
+        nodes=nodes,
+        identities=identities,
     )
     (root / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
 

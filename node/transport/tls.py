@@ -1,10 +1,14 @@
-"""TLS settings for the peer transport: mutual authentication against the consortium CA.
+"""TLS settings for the peer transport: mutual authentication against the consortium's
+trust bundle (every member organisation's TLS CA, ``node.transport.tlsca``).
 
-Both directions require a certificate chaining to the consortium CA and nothing else (no
-system trust store), TLS 1.3 only, OpenSSL's strict X.509 checks. The client also checks
-that the server's certificate names the node it meant to dial (hostname = node id); the
-server learns who dialled from the client's verified certificate with ``peer_identity``.
-Identity never comes from message payloads.
+Both directions require a certificate chaining to one of the members' CAs and nothing
+else (no system trust store), TLS 1.3 only, OpenSSL's strict X.509 checks. The bundle is
+checked before it is used (``check_trust_bundle``): with several CAs each is constrained
+to its own organisation's node ids, so OpenSSL refuses a certificate a member issued for
+another member's node. The client also checks that the server's certificate names the
+node it meant to dial (hostname = node id); the server learns who dialled from the
+client's verified certificate with ``peer_identity``. Identity never comes from message
+payloads.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from node.runtime.keys import check_secret_file_mode
+from node.transport.tlsca import TrustBundleError, check_trust_bundle
 
 
 class PeerIdentityError(ValueError):
@@ -22,6 +27,10 @@ class PeerIdentityError(ValueError):
 
 def _context(protocol: int, ca_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
     check_secret_file_mode(key)
+    try:
+        check_trust_bundle(Path(ca_cert).read_bytes())
+    except TrustBundleError as exc:
+        raise TrustBundleError(f"{ca_cert}: trust bundle refused: {exc}") from None
     ctx = ssl.SSLContext(protocol)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.verify_mode = ssl.CERT_REQUIRED
@@ -32,7 +41,7 @@ def _context(protocol: int, ca_cert: Path, cert: Path, key: Path) -> ssl.SSLCont
 
 
 def server_context(*, ca_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
-    """For accepting peers: a client certificate from the consortium CA is required."""
+    """For accepting peers: a client certificate from a member's CA is required."""
     return _context(ssl.PROTOCOL_TLS_SERVER, ca_cert, cert, key)
 
 

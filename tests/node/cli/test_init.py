@@ -1,5 +1,6 @@
 """``grantchain init``: a complete, loadable consortium with owner-only keys, refusing
-to overwrite one unless forced."""
+to overwrite one unless forced; made by the same steps a real consortium takes (each
+organisation's own keys and TLS CA, a genesis from public bundles)."""
 
 from __future__ import annotations
 
@@ -48,24 +49,25 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_writes_the_whole_layout(consortium: Path) -> None:
-    for rel in ("genesis.json", "consortium.json", "ca/ca.crt", "ca/ca.key"):
+    for rel in ("genesis.json", "consortium.json", "tls-cas.pem", "network.json"):
         assert (consortium / rel).is_file(), rel
+    assert not (consortium / "ca").exists(), "no consortium-wide CA any more"
     for i in range(1, 5):
         for name in ("node.key", "tls.key", "tls.crt", "config.toml"):
             assert (consortium / f"nodes/n{i}/{name}").is_file()
     for j in range(1, 4):
-        for name in ("admin.key", "app.key"):
+        for name in ("admin.key", "app.key", "tls-ca.key", "tls-ca.crt", "bundle.json"):
             assert (consortium / f"orgs/org{j}/{name}").is_file()
     assert not (consortium / "orgs/org4").exists()
 
 
 def test_every_private_key_is_0600(consortium: Path) -> None:
     keys = sorted(consortium.rglob("*.key"))
-    assert len(keys) == 1 + 4 * 2 + 3 * 2
+    assert len(keys) == 4 * 2 + 3 * 3  # node + TLS per node; admin, app, TLS CA per org
     assert {str(k.relative_to(consortium)): mode(k) for k in keys} == {
         str(k.relative_to(consortium)): 0o600 for k in keys
     }
-    for d in ("ca", "nodes/n1", "orgs/org1"):
+    for d in ("nodes/n1", "orgs/org1"):
         assert mode(consortium / d) == 0o700
 
 
@@ -103,13 +105,20 @@ def test_configs_load_and_point_at_the_files(consortium: Path) -> None:
         ]
 
 
-def test_tls_certs_chain_to_the_ca_and_name_the_node(consortium: Path) -> None:
-    ca = x509.load_pem_x509_certificate((consortium / "ca/ca.crt").read_bytes())
-    ca_key = ca.public_key()
-    assert isinstance(ca_key, ec.EllipticCurvePublicKey)
-    for i in range(1, 5):
+def test_tls_certs_chain_to_their_orgs_ca_and_name_the_node(consortium: Path) -> None:
+    bundle = x509.load_pem_x509_certificates((consortium / "tls-cas.pem").read_bytes())
+    cas = {
+        j: x509.load_pem_x509_certificate((consortium / f"orgs/org{j}/tls-ca.crt").read_bytes())
+        for j in (1, 2, 3)
+    }
+    assert bundle == [cas[1], cas[2], cas[3]], "the trust bundle is every org's CA"
+    for ca in cas.values():
+        assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey)
+    for i, org in ((1, 1), (2, 2), (3, 3), (4, 1)):
         cert = x509.load_pem_x509_certificate((consortium / f"nodes/n{i}/tls.crt").read_bytes())
-        cert.verify_directly_issued_by(ca)
+        cert.verify_directly_issued_by(cas[org])
+        with pytest.raises(ValueError):
+            cert.verify_directly_issued_by(cas[org % 3 + 1])
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert san.get_values_for_type(x509.DNSName) == [f"n{i}"]
         assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]

@@ -1,0 +1,85 @@
+"""``grantchain org init DIR --org ID --node ID=HOST[:RPC_PORT:PEER_PORT]... [--name NAME]``
+and ``grantchain org configure DIR --genesis-dir GDIR [--listen-host H]``: one
+organisation's side of setting up a consortium (``node.cluster.org``,
+``node.cluster.genesis_build``; deploy/README.md walks through it)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from node.cluster.genesis_build import GenesisBuildError, configure_org
+from node.cluster.org import BUNDLE, NodeAddress, OrgError, OrgSpec, init_org
+
+DIR = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+
+
+@click.group("org")
+def command() -> None:
+    """An organisation's own keys, its public bundle, and its nodes' configs."""
+
+
+@command.command("init")
+@DIR
+@click.option("--org", "org_id", required=True, help="Organisation id (a-z, 0-9, '-').")
+@click.option("--name", default="", help="Display name in the genesis [the org id].")
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    help="A node of this organisation: ID=HOST[:RPC_PORT:PEER_PORT] (ports 7700:7800). "
+    "Repeat; none for a member that runs no node.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle's path and summary.")
+def init(directory: Path, org_id: str, name: str, nodes: tuple[str, ...], as_json: bool) -> None:
+    """Make this organisation's keys in DIR (never shared) and its public bundle
+    (DIR/bundle.json: send it to the consortium)."""
+    try:
+        spec = OrgSpec(org_id, tuple(NodeAddress.parse(n) for n in nodes), name)
+        bundle = init_org(directory, spec, now=datetime.datetime.now(datetime.UTC))
+    except OrgError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    path = directory.absolute() / BUNDLE
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "org_id": bundle.org_id,
+                    "bundle": str(path),
+                    "nodes": [n.node_id for n in bundle.nodes],
+                }
+            )
+        )
+        return
+    click.echo(f"organisation {bundle.org_id}: keys in {directory.absolute()} (keep them there)")
+    click.echo(f"public bundle {path}: send it to whoever builds the genesis")
+
+
+@command.command("configure")
+@DIR
+@click.option(
+    "--genesis-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="Where genesis.json, tls-cas.pem and network.json from 'genesis build' are.",
+)
+@click.option(
+    "--listen-host",
+    default=None,
+    help="Address the nodes listen on [their own host]; 0.0.0.0 in a container.",
+)
+def configure(directory: Path, genesis_dir: Path, listen_host: str | None) -> None:
+    """Check that the genesis holds this organisation's keys as its bundle says, copy the
+    public files into DIR and write DIR/nodes/<id>/config.toml for each of its nodes."""
+    try:
+        configs = configure_org(directory, genesis_dir, listen_host=listen_host)
+    except (OrgError, GenesisBuildError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for node_id, path in configs.items():
+        click.echo(f"{node_id}: grantchain node run --config {path}")
