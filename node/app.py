@@ -1,7 +1,8 @@
 """The composition root: one node process, wired from its config.
 
 Threads: the asyncio loop (uvloop) runs RPC, peers and waiters; the consensus thread
-runs Raft, the driver and the ledger (LMDB writes happen on the store's own writer
+runs the core the genesis names (Raft, or PBFT: ``node.consensus_driver.pbft_loop``),
+the driver and the ledger (LMDB writes happen on the store's own writer
 thread); a small pool verifies signatures for admission. Every queue is bounded: the
 mempool, each peer's send queue, and the commit waiters.
 """
@@ -28,8 +29,10 @@ from chain.genesis import Genesis
 from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
 from consensus.config import RaftConfig
+from consensus.pbft_messages import Envelope
 from consensus.types import Message, Role
 from node.consensus_driver.loop import CatchUpRequest, ConsensusLoop
+from node.consensus_driver.pbft_loop import PbftConsensusLoop, pbft_config
 from node.pipeline.admission import Admitted, Candidate, Status, screen
 from node.pipeline.certificates import CertificateCollector
 from node.pipeline.ledger import Applied, Ledger
@@ -40,6 +43,7 @@ from node.runtime.metrics import NodeMetrics
 from node.transport import tls
 from node.transport.messages import (
     CONSENSUS_MESSAGES,
+    PBFT_MESSAGES,
     WIRE,
     BlockRequest,
     BlockResponse,
@@ -98,11 +102,7 @@ class Node:
             raise ValueError(
                 f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
             )
-        if self.genesis.consensus != "raft":
-            raise ValueError(
-                f"genesis {self.genesis.chain_id!r} asks for {self.genesis.consensus} consensus; "
-                "this version of the node runs Raft only"
-            )
+        self.pbft = self.genesis.consensus == "pbft"
         self.node_key = load_private_key(cfg.node_key)
         if (
             signing.public_key_bytes(self.node_key)
@@ -136,7 +136,7 @@ class Node:
         self._fatal: BaseException | None = None
         self._stopping = asyncio.Event()
         self.peers: PeerNetwork | None = None
-        self.consensus: ConsensusLoop | None = None
+        self.consensus: ConsensusLoop | PbftConsensusLoop | None = None
         self.warmup_s = 0.0
 
     def _verify_in_parallel(
@@ -164,7 +164,53 @@ class Node:
         )
         cfg = self.cfg
         voters = tuple(sorted(v.node_id for v in self.genesis.validators))
-        self.consensus = ConsensusLoop(
+        if self.pbft:
+            self.consensus = PbftConsensusLoop(
+                node_id=self.node_id,
+                genesis=self.genesis,
+                node_key=self.node_key,
+                data_dir=Path(cfg.data_dir),
+                ledger=self.ledger,
+                mempool=self.mempool,
+                mempool_lock=self.mempool_lock,
+                config=pbft_config(
+                    election_timeout_ticks=cfg.election_timeout_ticks,
+                    heartbeat_ticks=cfg.heartbeat_ticks,
+                ),
+                tick_s=cfg.tick_ms / 1000,
+                block_txs_max=cfg.block_txs_max,
+                block_interval_s=cfg.block_interval_ms / 1000,
+                block_bytes_max=8 * 1024 * 1024,
+                verify_batch=self._verify_in_parallel,
+                send=self._send_from_consensus,
+                on_applied=self._applied_from_consensus,
+                on_fatal=self._fatal_from_consensus,
+                clock_ms=wall_clock_ms,
+                block_time_skew_ms_max=cfg.block_time_skew_ms_max,
+                metrics=self.metrics,
+            )
+        else:
+            self.consensus = self._raft_loop(voters)
+        self.peers = PeerNetwork(
+            self.node_id,
+            cfg.peer_host,
+            cfg.peer_port,
+            {p.node_id: (p.host, p.port) for p in cfg.peers},
+            tls.server_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
+            tls.client_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
+            self._on_frame,
+            rng=random.Random(f"peers/{self.node_id}"),
+            options=PeerOptions(
+                frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max
+            ),
+        )
+        await self.peers.start()
+        self._recertify_recent()
+        self.consensus.start()
+
+    def _raft_loop(self, voters: tuple[str, ...]) -> ConsensusLoop:
+        cfg = self.cfg
+        return ConsensusLoop(
             node_id=self.node_id,
             voters=voters,
             ledger=self.ledger,
@@ -187,22 +233,6 @@ class Node:
             metrics=self.metrics,
             seed=int.from_bytes(self.node_key.public_key().public_bytes_raw()[:8], "big"),
         )
-        self.peers = PeerNetwork(
-            self.node_id,
-            cfg.peer_host,
-            cfg.peer_port,
-            {p.node_id: (p.host, p.port) for p in cfg.peers},
-            tls.server_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
-            tls.client_context(ca_cert=cfg.ca_cert, cert=cfg.tls_cert, key=cfg.tls_key),
-            self._on_frame,
-            rng=random.Random(f"peers/{self.node_id}"),
-            options=PeerOptions(
-                frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max
-            ),
-        )
-        await self.peers.start()
-        self._recertify_recent()
-        self.consensus.start()
 
     async def stop(self) -> None:
         if self.consensus is not None:
@@ -231,7 +261,7 @@ class Node:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(fn, *args)
 
-    def _send_from_consensus(self, msg: Message) -> None:
+    def _send_from_consensus(self, msg: Message | Envelope) -> None:
         payload = WIRE.encode(msg)
         self._call(self._send_payload, msg.to, payload)
 
@@ -341,7 +371,10 @@ class Node:
             return
         consensus = self.consensus
         if isinstance(msg, CONSENSUS_MESSAGES):
-            if msg.to == self.node_id and consensus is not None:
+            if msg.to == self.node_id and isinstance(consensus, ConsensusLoop):
+                consensus.post(msg)
+        elif isinstance(msg, PBFT_MESSAGES):
+            if msg.to == self.node_id and isinstance(consensus, PbftConsensusLoop):
                 consensus.post(msg)
         elif isinstance(msg, HeaderSig):
             if self.certs.add(msg):
@@ -352,7 +385,7 @@ class Node:
             self._spawn(self._on_forwarded(msg))
         elif isinstance(msg, BlockRequest):
             self._spawn(self._serve_blocks(msg))
-        elif isinstance(msg, BlockResponse) and consensus is not None:
+        elif isinstance(msg, BlockResponse) and isinstance(consensus, ConsensusLoop):
             consensus.post_blocks(msg)
 
     def _recertify_recent(self) -> None:
@@ -439,13 +472,15 @@ class Node:
         }
 
     async def submit(self, raws: Sequence[bytes], *, forwarded: bool = False) -> list[Admitted]:
-        """Admit txs: queue them here when leading, hand them to the leader otherwise.
+        """Admit txs: queue them here when leading, hand them to the leader otherwise
+        (PBFT: queue them here and hand them to every other replica).
 
         A leader whose mempool is full sheds the whole request before decoding or
         verifying anything: under overload, checking txs that cannot be queued would
         take the CPU that drains the mempool."""
         st = self.consensus.status if self.consensus else None
-        if st is not None and st.role is Role.LEADER and self.mempool.room() <= 0:
+        queues_here = self.pbft or (st is not None and st.role is Role.LEADER)
+        if queues_here and self.mempool.room() <= 0:
             self.metrics.txs_submitted.labels(Status.MEMPOOL_FULL.value).inc(len(raws))
             return [Admitted(leaf_hash(r), Status.MEMPOOL_FULL, MEMPOOL_FULL_ERROR) for r in raws]
         verdicts, passing = await screen(
@@ -471,7 +506,13 @@ class Node:
         if not passing:
             return []
         st = self.consensus.status if self.consensus else None
-        if st is not None and st.role is Role.LEADER:
+        if self.pbft and not forwarded and self.peers is not None:
+            # Every replica holds every client tx (issue 14: a silent primary is then
+            # noticed by the backups); each mempool deduplicates by tx id.
+            payload = WIRE.encode(ForwardTxs(self.node_id, tuple(c.raw for c in passing)))
+            for p in self.cfg.peers:
+                self.peers.send(p.node_id, payload)
+        if self.pbft or (st is not None and st.role is Role.LEADER):
             outcomes = []
             with self.mempool_lock:
                 for c in passing:

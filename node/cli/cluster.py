@@ -49,11 +49,8 @@ def command() -> None:
 @click.option("--base-port", default=7700, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def up(directory: Path, nodes: int, consensus: str, base_port: int, as_json: bool) -> None:
-    """Create the consortium if needed, start every node, return once a leader is elected."""
-    if consensus == "pbft":
-        raise click.ClickException(
-            "PBFT consensus is not available yet in this version; use --consensus raft"
-        )
+    """Create the consortium if needed, start every node, return once a leader (PBFT: a
+    primary) is elected. PBFT needs n = 3f+1 nodes to tolerate f faulty ones (4 for 1)."""
     try:
         manifest = ensure_consortium(
             directory, nodes=nodes, consensus=consensus, base_port=base_port

@@ -36,12 +36,14 @@ def running_cluster(
     nodes: int = 3,
     seed: int = 0,
     node_config: dict[str, dict[str, Any]] | None = None,
+    consensus: str = "raft",
     **config: Any,
 ) -> Iterator[Manifest]:
     """A started cluster; ``config`` overrides fields of every node's config, and
     ``node_config`` (by node id) of one node's."""
     spec = ConsortiumSpec(
         nodes=nodes,
+        consensus=consensus,
         orgs=min(nodes, 3),
         chain_id="test-" + directory.name[-20:].lower().replace("_", "-").strip("-"),
         genesis_time_ms=1_767_225_600_000,

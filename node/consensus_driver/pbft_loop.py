@@ -1,0 +1,374 @@
+"""The consensus thread of a PBFT node: the ``Pbft`` core, its ``PbftDriver``, the LMDB
+``PbftStorage`` and the ledger, off the event loop (as ``loop.ConsensusLoop`` for Raft,
+with the same face to ``node.app``: ``post``, ``wake``, ``status``, ``start``/``stop``).
+
+- Every replica holds every client tx in its mempool (the node forwards admitted txs
+  to all replicas; the mempool deduplicates by tx id). While any waits, the core's
+  view-change timer runs (``Pbft.set_waiting``, CL §4.5.2): a primary that orders
+  nothing, or only blocks the backups refuse, is replaced.
+- The primary builds blocks from its mempool, pipelined as Raft's leader does
+  (``node.pipeline.speculation``), and proposes each as one request batch. It builds only
+  once everything ordered before in its view has executed, so a new primary first
+  applies what the last view's O set carried.
+- A backup validates a pre-prepare's block (``pbft_validate``) before the core sees the
+  pre-prepare: the core prepares only what was found valid. A block whose parent has
+  not been validated yet waits (bounded) and is tried again after each step.
+- Committed entries are applied in order by the ledger, which re-executes and verifies
+  every PBFT block (``node.pipeline.ledger``); the header signatures each node then
+  exchanges (``node.app``) are the block's certificate, 2f+1 of n (``chain.receipt``).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chain import signing
+from chain.genesis import Genesis
+from consensus.pbft import Pbft
+from consensus.pbft_config import PbftConfig
+from consensus.pbft_messages import NULL_DIGEST, Envelope, PrePrepare
+from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier
+from consensus.pbft_storage import Decision
+from consensus.types import Entry, EntryKind, InvariantViolation, Role, Snapshot, Status
+from node.consensus_driver.driver import PbftDriver
+from node.consensus_driver.loop import INBOX_MESSAGES_MAX, PIPELINE_BLOCKS
+from node.consensus_driver.pbft_metrics import PbftMetrics
+from node.consensus_driver.pbft_storage import LmdbPbftStorage
+from node.consensus_driver.pbft_validate import BlockValidator, Verdict, VerifyBatch
+from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
+from node.pipeline.mempool import Mempool
+from node.runtime.metrics import NodeMetrics
+
+log = logging.getLogger("grantchain.pbft")
+
+KEEP_COMMITTED_ENTRIES = 1024
+"""Committed entries the PBFT store keeps beyond what is applied: what state transfer
+serves to a replica that fell behind (CL §5.3)."""
+LATER_MAX = 64
+"""Pre-prepares held while their block's parent is not validated yet."""
+CHECKED_MAX = 1024
+"""Verdicts remembered by digest (a retransmitted pre-prepare is not validated again)."""
+
+
+def pbft_config(*, election_timeout_ticks: int, heartbeat_ticks: int) -> PbftConfig:
+    """The node's PBFT timers from its Raft ones (same ``tick_ms``): a view change after
+    twice an election timeout without progress, status hints at the heartbeat."""
+    return PbftConfig(
+        checkpoint_interval=16,
+        log_window=64,
+        view_change_timeout_ticks=max(2, 2 * election_timeout_ticks),
+        status_interval_ticks=max(1, heartbeat_ticks),
+        state_retry_ticks=max(2, election_timeout_ticks // 2),
+        max_pending_requests=4 * PIPELINE_BLOCKS,
+    )
+
+
+class PbftConsensusLoop:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        genesis: Genesis,
+        node_key: signing.PrivateKey,
+        data_dir: Path,
+        ledger: Ledger,
+        mempool: Mempool,
+        mempool_lock: threading.Lock,
+        config: PbftConfig,
+        tick_s: float,
+        block_txs_max: int,
+        block_interval_s: float,
+        block_bytes_max: int,
+        verify_batch: VerifyBatch,
+        send: Callable[[Envelope], None],
+        on_applied: Callable[[Applied], None],
+        on_fatal: Callable[[BaseException], None],
+        clock_ms: Callable[[], int],
+        metrics: NodeMetrics,
+        block_time_skew_ms_max: int = 10_000,
+    ) -> None:
+        self.node_id = node_id
+        self.ledger = ledger
+        self.mempool = mempool
+        self.mempool_lock = mempool_lock
+        self.tick_s = tick_s
+        self.block_txs_max = block_txs_max
+        self.block_interval_s = block_interval_s
+        self.block_bytes_max = block_bytes_max
+        self.metrics = metrics
+        self.pbft_metrics = PbftMetrics(metrics.registry)
+        self._send = send
+        self._on_applied = on_applied
+        self._on_fatal = on_fatal
+        self._clock_ms = clock_ms
+        self._next_cut = 0.0
+        self._cut_waiting = False
+        self._inbox: queue.Queue[Envelope | None] = queue.Queue(maxsize=INBOX_MESSAGES_MAX)
+        self.inbox_dropped = 0
+        self._stop = threading.Event()
+        replicas = tuple(sorted(v.node_id for v in genesis.validators))
+        self.storage = LmdbPbftStorage(data_dir / "pbft", replicas)
+        self.core = Pbft(
+            node_id,
+            replicas,
+            self.storage,
+            Ed25519Signer(node_key),
+            Ed25519Verifier({v.node_id: v.public_key for v in genesis.validators}),
+            config,
+            applied=self.storage.snapshot().meta.index,
+        )
+        self.driver = PbftDriver(self.core, self.storage, self, self, on_decision=self._on_decision)
+        self.validator = BlockValidator(
+            ledger.store,
+            genesis,
+            verify_batch,
+            clock_ms=clock_ms,
+            skew_ms_max=block_time_skew_ms_max,
+        )
+        self.status: Status = self.core.status()
+        self._in_flight: collections.deque[tuple[bytes, float]] = collections.deque()
+        self._later: dict[tuple[int, int], Envelope] = {}
+        self._checked: collections.OrderedDict[bytes, Verdict] = collections.OrderedDict()
+        self._was_primary = False
+        self._view = self.core.view
+        self._stable = self.core.stable.seq
+        self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
+        self.stopped = threading.Event()
+
+    # -- the event loop's side ---------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def post(self, msg: Envelope) -> None:
+        try:
+            self._inbox.put_nowait(msg)
+        except queue.Full:
+            self.inbox_dropped += 1
+
+    def wake(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self._inbox.put_nowait(None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    # -- Transport and Applier for the driver (this thread) -----------------------------
+    def send(self, msg: Envelope) -> None:
+        self._send(msg)
+
+    def apply(self, entry: Entry) -> None:
+        if entry.kind is not EntryKind.NORMAL:
+            return
+        t0 = time.perf_counter()
+        result = self.ledger.apply(entry.data)
+        self.metrics.block_apply.observe(time.perf_counter() - t0)
+        if result.outcome is ApplyOutcome.SKIPPED:
+            log.warning("skipped committed entry %d: %s", entry.index, result.reason)
+        if self._in_flight and entry.digest == self._in_flight[0][0]:
+            _, proposed_at = self._in_flight.popleft()
+            self.metrics.block_replicate.observe(time.perf_counter() - proposed_at)
+            if result.outcome is not ApplyOutcome.APPLIED:
+                self._abandon_in_flight()
+        elif self._in_flight:
+            self._abandon_in_flight()
+        if result.outcome is ApplyOutcome.APPLIED:
+            self.metrics.blocks_applied_from.labels(result.source).inc()
+            with self.mempool_lock:
+                self.mempool.remove(result.tx_ids)
+            self._on_applied(result)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        raise InvariantViolation("the PBFT core never installs a snapshot")
+
+    def _on_decision(self, d: Decision) -> None:
+        self.pbft_metrics.decisions.labels(d.source).inc()
+
+    # -- the consensus thread ------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            log.critical("consensus stopped: %s", exc, exc_info=True)
+            self._on_fatal(exc)
+        finally:
+            self.storage.close()
+            self.stopped.set()
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        while not self._stop.is_set():
+            wake_at = min(next_tick, self._next_cut) if self._cut_waiting else next_tick
+            timeout = max(0.0, wake_at - time.monotonic())
+            try:
+                item = self._inbox.get(timeout=timeout)
+                self._handle(item)
+                while True:
+                    self._handle(self._inbox.get_nowait())
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if now >= next_tick:
+                self.core.set_waiting(self._requests_waiting())
+                self.core.tick()
+                next_tick = max(next_tick + self.tick_s, now)
+            self._maybe_propose()
+            self.driver.process()
+            self._retry_later()
+            self._after_process()
+
+    def _requests_waiting(self) -> bool:
+        with self.mempool_lock:
+            return self.mempool.pending() > 0
+
+    def _handle(self, item: Envelope | None) -> None:
+        if item is None:
+            return
+        body = item.body
+        if isinstance(body, PrePrepare) and not self._validated(item, body):
+            return
+        self.core.step(item)
+
+    def _validated(self, env: Envelope, pp: PrePrepare) -> bool:
+        """Whether ``pp`` may reach the core: a valid block, or a message the core will
+        judge itself (not for this view, not from its primary, a null request)."""
+        core = self.core
+        if (
+            not core.active
+            or pp.view != core.view
+            or pp.replica != core.primary
+            or pp.replica == self.node_id
+            or pp.seq <= core.executed
+            or (pp.digest == NULL_DIGEST and not pp.payload)
+        ):
+            return True
+        known = self._checked.get(pp.digest)
+        if known is Verdict.VALID:
+            return True
+        if known is Verdict.INVALID:
+            return False
+        if not core.members.signed_ok(pp):
+            return False  # forged: not worth executing its block
+        check = self.validator.check(pp.payload, primary=pp.replica, view=pp.view)
+        if check.verdict is Verdict.LATER:
+            if len(self._later) < LATER_MAX:
+                self._later[(pp.view, pp.seq)] = env
+            return False
+        self._checked[pp.digest] = check.verdict
+        while len(self._checked) > CHECKED_MAX:
+            self._checked.popitem(last=False)
+        if check.verdict is Verdict.INVALID:
+            self.pbft_metrics.blocks_refused.inc()
+            log.warning(
+                "primary %s proposed an invalid block at view %d seq %d: %s",
+                pp.replica,
+                pp.view,
+                pp.seq,
+                check.reason,
+            )
+            return False
+        return True
+
+    def _retry_later(self) -> None:
+        while self._later:
+            progress = False
+            for key in sorted(self._later):
+                env = self._later.pop(key)
+                before = len(self._later)
+                self._handle(env)
+                if len(self._later) == before:  # not put back: decided
+                    progress = True
+            if not progress:
+                return
+            self.driver.process()
+
+    def _maybe_propose(self) -> None:
+        self._cut_waiting = False
+        core = self.core
+        if not core.is_primary:
+            if self._in_flight:
+                self._abandon_in_flight()
+            if self._was_primary:
+                core.drop_requests()
+                self._was_primary = False
+            return
+        self._was_primary = True
+        if self.ledger.in_flight != len(self._in_flight):
+            self._abandon_in_flight()
+        if len(self._in_flight) >= PIPELINE_BLOCKS:
+            return
+        if core.last_assigned != core.executed + len(self._in_flight):
+            return  # entries ordered before ours still to execute (a new view's O set)
+        if core.last_assigned + 1 > core.window_top:
+            return
+        with self.mempool_lock:
+            pending = self.mempool.pending()
+            if not pending:
+                return
+            self._cut_waiting = pending < self.block_txs_max and time.monotonic() < self._next_cut
+            if self._cut_waiting:
+                return
+            batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
+        self._next_cut = time.monotonic() + self.block_interval_s
+        t0 = time.perf_counter()
+        with self.mempool_lock:
+            decoded = {t: tx for t, _ in batch if (tx := self.mempool.decoded(t)) is not None}
+        block, stored = self.ledger.build(
+            [raw for _, raw in batch],
+            tx_ids=[t for t, _ in batch],
+            decoded=decoded,
+            timestamp_ms=self._clock_ms(),
+            proposer=self.node_id,
+            round=core.view,
+        )
+        if stored or block is None:
+            with self.mempool_lock:
+                self.mempool.remove(stored)
+                if block is None:
+                    self.mempool.release(t for t, _ in batch)
+        if block is None:
+            return
+        data = self.ledger.entry(block)
+        self.metrics.block_build.observe(time.perf_counter() - t0)
+        if core.propose(data):
+            self._in_flight.append((Entry(0, 0, data).digest, time.perf_counter()))
+            self.metrics.block_pipeline_depth.observe(len(self._in_flight))
+        else:
+            self._abandon_in_flight()
+
+    def _abandon_in_flight(self) -> None:
+        self._in_flight.clear()
+        self.ledger.abandon()
+        with self.mempool_lock:
+            self.mempool.release()
+
+    def _after_process(self) -> None:
+        core = self.core
+        self.status = core.status()
+        m = self.pbft_metrics
+        m.view.set(core.view)
+        m.executed.set(core.executed)
+        if core.view > self._view:
+            m.view_changes.inc(core.view - self._view)
+            self._view = core.view
+        if core.stable.seq > self._stable:
+            m.checkpoints.inc()
+            self._stable = core.stable.seq
+            m.stable_checkpoint.set(self._stable)
+        snap_index = self.storage.snapshot().meta.index
+        keep_from = core.executed - KEEP_COMMITTED_ENTRIES
+        if keep_from - snap_index >= KEEP_COMMITTED_ENTRIES // 4:
+            self.driver.compact(keep_from, b"")
+
+    def role(self) -> Role:
+        return self.status.role

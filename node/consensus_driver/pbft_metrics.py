@@ -1,0 +1,40 @@
+"""The PBFT replica's own Prometheus metrics, on the node's registry: its view, the view
+changes it started or joined, its stable checkpoints, and the blocks it refused."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class PbftMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.view = Gauge("grantchain_pbft_view", "The PBFT view this replica is in", registry=r)
+        self.view_changes = Counter(
+            "grantchain_pbft_view_changes",
+            "Views this replica moved past since it started (a view change it started, "
+            "joined, or learnt of)",
+            registry=r,
+        )
+        self.stable_checkpoint = Gauge(
+            "grantchain_pbft_stable_checkpoint",
+            "Sequence number of the last stable checkpoint (2f+1 matching checkpoints)",
+            registry=r,
+        )
+        self.checkpoints = Counter(
+            "grantchain_pbft_checkpoints", "Checkpoints that became stable here", registry=r
+        )
+        self.executed = Gauge(
+            "grantchain_pbft_executed", "Sequence numbers executed by this replica", registry=r
+        )
+        self.blocks_refused = Counter(
+            "grantchain_pbft_blocks_refused",
+            "Pre-prepared blocks this backup found invalid and did not prepare",
+            registry=r,
+        )
+        self.decisions = Counter(
+            "grantchain_pbft_decisions",
+            "Entries executed, by how they were proved (protocol, transfer, replay)",
+            ["source"],
+            registry=r,
+        )
