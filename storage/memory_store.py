@@ -92,6 +92,10 @@ class MemoryBlockStore:
         _check_size(tree_size, self.log_size)
         return self._tree.inclusion_proof(log_index, tree_size)
 
+    def inclusion_proofs(self, log_indices: Sequence[int], tree_size: int) -> list[list[bytes]]:
+        _check_size(tree_size, self.log_size)
+        return [self._tree.inclusion_proof(i, tree_size) for i in log_indices]
+
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         _check_size(size2, self.log_size)
         return self._tree.consistency_proof(size1, size2)

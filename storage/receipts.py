@@ -47,7 +47,8 @@ def build_receipts(
             leaf_hashes([result_leaf(t, r) for t, r in zip(ids, block.results, strict=True)])
         )
         cert = tuple(HeaderSignature(n, s) for n, s in (certificate or store.certificate)(height))
-        for tx_id, raw, loc in items:
+        log_proofs = store.inclusion_proofs([loc.log_index for _, _, loc in items], h.log_size)
+        for (tx_id, raw, loc), log_proof in zip(items, log_proofs, strict=True):
             out[tx_id] = Receipt(
                 tx=raw,
                 header=h,
@@ -56,7 +57,7 @@ def build_receipts(
                 result=loc.result,
                 tx_proof=tuple(tx_tree.inclusion_proof(loc.position)),
                 result_proof=tuple(result_tree.inclusion_proof(loc.position)),
-                log_proof=tuple(store.inclusion_proof(loc.log_index, h.log_size)),
+                log_proof=tuple(log_proof),
                 certificate=cert,
             )
     return out

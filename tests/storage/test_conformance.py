@@ -73,8 +73,14 @@ def test_proofs_at_every_size(store: BlockStore) -> None:
         for size1 in range(1, tree_size + 1, 4):
             proof = store.consistency_proof(size1, tree_size)
             merkle.verify_consistency(size1, tree_size, proof, store.log_root(size1), root)
+        batch = list(range(0, tree_size, 2))
+        assert store.inclusion_proofs(batch, tree_size) == [
+            store.inclusion_proof(i, tree_size) for i in batch
+        ]
     with pytest.raises(merkle.ProofError):
         store.inclusion_proof(0, size + 1)
+    with pytest.raises(merkle.ProofError):
+        store.inclusion_proofs([0], size + 1)
 
 
 def test_rejects_blocks_that_do_not_continue_the_chain(store: BlockStore) -> None:
