@@ -87,11 +87,18 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
 @click.option(
     "--dir",
     "directory",
-    default="./.grantchain-demo",
+    default=None,
     type=click.Path(path_type=Path),
-    show_default=True,
+    help="[default: ./.grantchain-demo, or ./.grantchain-demo-pbft with --consensus pbft]",
 )
-@click.option("--nodes", default=3, show_default=True)
+@click.option(
+    "--consensus",
+    type=click.Choice(["raft", "pbft"]),
+    default="raft",
+    show_default=True,
+    help="PBFT runs 3f+1 replicas that each validate every block (4 nodes: f = 1).",
+)
+@click.option("--nodes", default=None, type=int, help="[default: 3, or 4 with --consensus pbft]")
 @click.option("--base-port", default=7700, show_default=True)
 @click.option(
     "--exit",
@@ -99,10 +106,25 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     is_flag=True,
     help="Stop the cluster and exit instead of waiting for Ctrl-C.",
 )
-def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> None:
+def command(
+    directory: Path | None, consensus: str, nodes: int | None, base_port: int, exit_after: bool
+) -> None:
     """Run a local cluster with sample traffic, an audit report and a verified receipt."""
+    pbft = consensus == "pbft"
+    if directory is None:
+        directory = Path("./.grantchain-demo-pbft" if pbft else "./.grantchain-demo")
+    if nodes is None:
+        nodes = 4 if pbft else 3
+    leader_word = "primary" if pbft else "leader"
     try:
-        manifest = ensure_consortium(directory, nodes=nodes, consensus="raft", base_port=base_port)
+        manifest = ensure_consortium(
+            directory, nodes=nodes, consensus=consensus, base_port=base_port
+        )
+        if manifest.consensus != consensus:
+            raise ConsortiumError(
+                f"{directory} holds a {manifest.consensus} consortium; pass another --dir "
+                f"for a {consensus} one"
+            )
         broker = start_broker(manifest.directory / "mosquitto", base_port + MQTT_PORT_OFFSET)
         mqtt = enable_mqtt(manifest, broker.port)
         click.echo(f"MQTT broker (Mosquitto) on {broker.host}:{broker.port}")
@@ -115,7 +137,7 @@ def command(directory: Path, nodes: int, base_port: int, exit_after: bool) -> No
         leader = wait_for_leader(manifest)
     except (ConsortiumError, ClusterError, BrokerError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"leader elected: {leader}")
+    click.echo(f"{leader_word} elected: {leader} ({consensus})")
     try:
         with Client([n.rpc_url for n in manifest.nodes]) as client:
             click.echo("\nthe audit story:")

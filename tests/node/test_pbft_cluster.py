@@ -7,6 +7,7 @@ SIGSTOPped backup catches up once it runs again."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from node.cluster.load import LoadReport, prepare_dataset, presign, run_load
 from node.cluster.local import read_pid, stop_node, wait_for_leader
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
+from tests.conftest import grantchain
 from tests.node.clusters import register_dataset, running_cluster, start_test_node, wait_converged
 
 NODES = 4
@@ -93,6 +95,17 @@ def test_txs_commit_through_any_replica_with_a_2f_plus_1_certificate(tmp_path: P
             assert _metric(n.rpc_url, "grantchain_pbft_view") == 0
             assert _metric(n.rpc_url, "grantchain_pbft_executed") >= len(docs)
             assert _metric(n.rpc_url, "grantchain_pbft_blocks_refused_total") == 0
+        # The CLI checks the quorum against the genesis validators: 2f+1 = 3 of 4.
+        receipt = _receipt(manifest.nodes[1].rpc_url, str(docs[0]["tx_id"]))
+        path = tmp_path / "receipt.json"
+        path.write_text(json.dumps(receipt))
+        cli = grantchain("verify-receipt", str(path), "--genesis", str(manifest.genesis))
+        assert cli.returncode == 0 and "quorum 3" in cli.stdout, cli.stdout + cli.stderr
+        certificate = receipt["certificate"]
+        assert isinstance(certificate, list)
+        path.write_text(json.dumps({**receipt, "certificate": certificate[:2]}))
+        cli = grantchain("verify-receipt", str(path), "--genesis", str(manifest.genesis))
+        assert cli.returncode == 1 and "3 needed" in cli.stdout + cli.stderr, cli.stdout
         status = httpx.get(manifest.node(primary).rpc_url + "/v1/status", timeout=10).json()
         assert (status["consensus"], status["role"], status["leader"]) == (
             "pbft",
