@@ -2,7 +2,10 @@
 on a local cluster, with the load generator on the same machine.
 
 Two runs on one fresh cluster: a latency run at 1,000 txs/s (the p50 target), then a
-throughput run offered above what the cluster can commit. Signing happens before each
+throughput run offered above what the cluster can commit. ``--consensus pbft`` runs a
+PBFT cluster (4 nodes by default: every replica validates every block and verifies
+every signature), and ``--baseline raft`` then runs the same on a Raft cluster in the
+same invocation, for the ratio. Signing happens before each
 measured window. The CPU time each node process used during the throughput run is read
 from /proc. Commit acknowledgements are ``?wait=commit&receipts=false``: a tx counts once
 the node that took it has applied it durably.
@@ -17,6 +20,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,7 +34,7 @@ from node.cluster.local import (
 from node.runtime import gc_policy
 from node.runtime.config import load_config, write_config
 
-TARGET_TXS_PER_S = 20_000
+TARGET_TXS_PER_S = {"raft": 20_000, "pbft": 10_000}
 LOW_RATE_PER_S = 1_000.0
 
 
@@ -55,7 +59,8 @@ def _summary(r: LoadReport) -> dict[str, float]:
 
 
 @click.command("e2e")
-@click.option("--nodes", default=3, show_default=True)
+@click.option("--consensus", type=click.Choice(["raft", "pbft"]), default="raft", show_default=True)
+@click.option("--nodes", default=None, type=int, help="[default: 3, or 4 with --consensus pbft]")
 @click.option("--duration", default=10.0, show_default=True, help="Seconds of the throughput run.")
 @click.option(
     "--rate", default=25_000.0, show_default=True, help="Offered rate of the throughput run, txs/s."
@@ -66,14 +71,46 @@ def _summary(r: LoadReport) -> dict[str, float]:
     default=None,
     help="Every node's block_txs_max (default: the node config's default).",
 )
+@click.option(
+    "--baseline",
+    type=click.Choice(["raft", "pbft"]),
+    default=None,
+    help="Also run this consensus (its default node count) after, same options: the ratio.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def command(
-    nodes: int, duration: float, rate: float, block_txs_max: int | None, as_json: bool
+    consensus: str,
+    nodes: int | None,
+    duration: float,
+    rate: float,
+    block_txs_max: int | None,
+    baseline: str | None,
+    as_json: bool,
 ) -> None:
     """Committed signed txs/s and latency on a local cluster (durable)."""
     gc_policy.tune()  # the load generator, as the nodes do
+    result = _run(consensus, nodes, duration, rate, block_txs_max)
+    _say(result)
+    if baseline is not None:
+        base = _run(baseline, None, duration, rate, block_txs_max)
+        _say(base)
+        result["baseline"] = base
+        result["ratio_to_baseline"] = (
+            round(result["committed_txs_per_s"] / base["committed_txs_per_s"], 3)
+            if base["committed_txs_per_s"]
+            else None
+        )
+        click.echo(f"{consensus} / {baseline} committed txs/s: {result['ratio_to_baseline']}")
+    if as_json:
+        click.echo(json.dumps(result))
+
+
+def _run(
+    consensus: str, nodes: int | None, duration: float, rate: float, block_txs_max: int | None
+) -> dict[str, Any]:
+    nodes = nodes if nodes is not None else 4 if consensus == "pbft" else 3
     with tempfile.TemporaryDirectory(prefix="grantchain-e2e-") as tmp:
-        manifest = bench_consortium(Path(tmp) / "c", nodes, "bench-e2e")
+        manifest = bench_consortium(Path(tmp) / "c", nodes, "bench-e2e", consensus)
         for n in manifest.nodes:
             if block_txs_max is not None:
                 cfg = dataclasses.replace(load_config(n.config), block_txs_max=block_txs_max)
@@ -83,7 +120,9 @@ def command(
             urls, dataset_id = start_for_load(manifest, lambda m: click.echo(m, err=True))
             low_s = max(3.0, duration / 2)
             click.echo(
-                f"signing {int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...", err=True
+                f"{consensus}, {nodes} nodes: signing "
+                f"{int(LOW_RATE_PER_S * low_s + rate * duration):,} txs ...",
+                err=True,
             )
             low_txs = presign(
                 manifest, dataset_id, int(LOW_RATE_PER_S * low_s), rate_per_s=LOW_RATE_PER_S
@@ -104,7 +143,9 @@ def command(
             for n in manifest.nodes:
                 stop_node(n)
     hi, lo = _summary(high), _summary(low)
-    result = {
+    target = TARGET_TXS_PER_S[consensus]
+    return {
+        "consensus": consensus,
         "nodes": nodes,
         "offered_txs_per_s": rate,
         "block_txs_max": block_txs,
@@ -114,17 +155,22 @@ def command(
         "latency_ms_p50_at_1000": lo["latency_ms_p50"],
         "latency_ms_p99_at_1000": lo["latency_ms_p99"],
         "committed_at_1000": lo["committed"],
-        "vs_target_20000": round(hi["committed_txs_per_s"] / TARGET_TXS_PER_S, 3),
+        f"vs_target_{target}": round(hi["committed_txs_per_s"] / target, 3),
         "cpu_s_per_node": cpu,
         "cpu_s_load_generator": gen_cpu,
         "duration_s": round(high.duration_s, 2),
     }
+
+
+def _say(result: dict[str, Any]) -> None:
+    target = TARGET_TXS_PER_S[result["consensus"]]
     click.echo(
-        f"throughput {result['committed_txs_per_s']:,} committed txs/s "
+        f"{result['consensus']} ({result['nodes']} nodes): throughput "
+        f"{result['committed_txs_per_s']:,} committed txs/s "
         f"(p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; "
-        f"{result['vs_target_20000']}x the 20,000 target)\n"
-        f"at 1,000 txs/s: p50 {result['latency_ms_p50_at_1000']} ms, p99 {result['latency_ms_p99_at_1000']} ms\n"
-        f"CPU s per node over {result['duration_s']} s: {cpu}; load generator {gen_cpu}"
+        f"{result[f'vs_target_{target}']}x the {target:,} target)\n"
+        f"at 1,000 txs/s: p50 {result['latency_ms_p50_at_1000']} ms, "
+        f"p99 {result['latency_ms_p99_at_1000']} ms\n"
+        f"CPU s per node over {result['duration_s']} s: {result['cpu_s_per_node']}; "
+        f"load generator {result['cpu_s_load_generator']}"
     )
-    if as_json:
-        click.echo(json.dumps(result))

@@ -84,11 +84,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def bench_consortium(directory: Path, nodes: int, chain_id: str) -> Manifest:
+def bench_consortium(
+    directory: Path, nodes: int, chain_id: str, consensus: str = "raft"
+) -> Manifest:
     """A fresh local consortium for a benchmark: up to 3 organisations, genesis now,
     free ports."""
     spec = ConsortiumSpec(
         nodes=nodes,
+        consensus=consensus,
         orgs=min(nodes, 3),
         chain_id=chain_id,
         genesis_time_ms=time.time_ns() // 1_000_000,

@@ -31,3 +31,23 @@ def test_bench_e2e_reports_throughput_latency_and_cpu() -> None:
     assert set(doc["cpu_s_per_node"]) == {"n1", "n2", "n3"}
     assert all(s > 0 for s in doc["cpu_s_per_node"].values())
     assert doc["vs_target_20000"] == round(doc["committed_txs_per_s"] / 20_000, 3)
+
+
+def test_bench_e2e_on_pbft_with_the_raft_baseline_of_the_same_run() -> None:
+    r = grantchain(
+        "bench", "e2e", "--consensus", "pbft", "--baseline", "raft", "--duration", "1",
+        "--rate", "500", "--block-txs-max", "100", "--json",
+        timeout_s=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (doc["consensus"], doc["nodes"]) == ("pbft", 4)
+    assert set(doc["cpu_s_per_node"]) == {"n1", "n2", "n3", "n4"}
+    assert doc["committed_at_1000"] == 3_000
+    assert 0 < doc["committed_txs_per_s"] <= 600
+    assert doc["vs_target_10000"] == round(doc["committed_txs_per_s"] / 10_000, 3)
+    base = doc["baseline"]
+    assert (base["consensus"], base["nodes"]) == ("raft", 3) and base["committed_at_1000"] == 3_000
+    assert doc["ratio_to_baseline"] == round(
+        doc["committed_txs_per_s"] / base["committed_txs_per_s"], 3
+    )
