@@ -611,11 +611,10 @@ class Node:
 
 async def serve(cfg: NodeConfig) -> int:
     """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
-    from aiohttp import web
-
     from node.api.lineage_route import LineageIntake
     from node.api.mqtt import MqttBridge
     from node.api.routes import make_app
+    from node.api.server import rpc_limits, start_rpc
     from node.runtime import gc_policy
 
     gc_policy.tune()
@@ -625,10 +624,9 @@ async def serve(cfg: NodeConfig) -> int:
     if cfg.openlineage.enabled:
         lineage = LineageIntake(node, cfg.openlineage, node.genesis.chain_id)
     app = make_app(node, lineage)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, cfg.rpc_host, cfg.rpc_port)
-    await site.start()
+    runner, rpc_server = await start_rpc(
+        app, cfg.rpc_host, cfg.rpc_port, rpc_limits(cfg), node.metrics.registry
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
@@ -643,6 +641,7 @@ async def serve(cfg: NodeConfig) -> int:
         bridge_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await bridge_task
+    rpc_server.close()
     await runner.cleanup()
     await node.stop()
     if node.fatal is not None:

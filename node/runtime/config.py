@@ -158,6 +158,16 @@ class NodeConfig:
     heartbeat_ticks: int = 10
     peer_frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT
     peer_queue_frames_max: int = 4096
+    rpc_connections_max: int = 1024
+    """RPC connections held at once; more are answered 503 and closed."""
+    rpc_connections_per_ip_max: int = 256
+    """RPC connections one address may hold (the load generator opens up to 256)."""
+    rpc_header_timeout_ms: int = 10_000
+    """A request head must be in within this of its first byte (slowloris), or 408."""
+    rpc_body_timeout_ms: int = 30_000
+    """A request body must be in within this of its head, or 408."""
+    rpc_keepalive_timeout_ms: int = 75_000
+    """An idle keep-alive connection is closed after this."""
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     openlineage: OpenLineageConfig = field(default_factory=OpenLineageConfig)
 
@@ -182,6 +192,11 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "heartbeat_ticks": (1, 1_000_000),
     "peer_frame_bytes_max": (1024, 2**32 - 1),
     "peer_queue_frames_max": (1, 10_000_000),
+    "rpc_connections_max": (1, 1_000_000),
+    "rpc_connections_per_ip_max": (1, 1_000_000),
+    "rpc_header_timeout_ms": (100, 3_600_000),
+    "rpc_body_timeout_ms": (100, 3_600_000),
+    "rpc_keepalive_timeout_ms": (100, 3_600_000),
 }
 _BOOL_KEYS = ("reexecute_blocks",)
 _TOP_KEYS = {*_REQUIRED_KEYS, *_INT_RANGES, *_BOOL_KEYS, "peers", "mqtt", "openlineage"}
