@@ -12,8 +12,10 @@ Authentication
     The dialler checks that the server's certificate names the node it meant to reach;
     the acceptor takes the remote node id from the client's verified certificate (its
     DNS SAN), never from a payload, and closes connections whose certificate names a
-    node that is not a current peer. A second connection from the same peer replaces
-    the first, so a valid certificate cannot be used to pile up connections.
+    node that is not a current peer. A certificate naming IP addresses is accepted only
+    from (and, dialling, at) one of them; a node listening on one address dials from
+    it. A second connection from the same peer replaces the first, so a valid
+    certificate cannot be used to pile up connections.
 
 Session start
     The dialler sends one ``HELLO`` frame; the acceptor answers with ``HELLO`` once it
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import random
 import ssl
@@ -56,7 +59,13 @@ from dataclasses import dataclass
 
 from node.runtime.config import FRAME_BYTES_MAX_DEFAULT, NodeConfig
 from node.transport.framer import FrameDecoder, FrameError, encode_frame
-from node.transport.tls import PeerIdentityError, client_context, peer_identity, server_context
+from node.transport.tls import (
+    PeerIdentityError,
+    check_peer_address,
+    client_context,
+    peer_identity,
+    server_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +206,9 @@ class PeerNetwork:
         self.options = options or PeerOptions()
         self.network_counters = NetworkCounters()
         self._listen = (listen_host, listen_port)
+        # Dial from the address we listen on when it is one address: a peer that checks
+        # our certificate's address against the connection's then sees the right one.
+        self._source = (listen_host, 0) if _is_one_address(listen_host) else None
         self._server_ssl = server_ssl
         self._client_ssl = client_ssl
         self._on_frame = on_frame
@@ -378,12 +390,15 @@ class PeerNetwork:
                 ssl=self._client_ssl,
                 server_hostname=link.peer_id,
                 ssl_handshake_timeout=timeout_s,
+                local_addr=self._source,
             )
         clean = False
         try:
-            remote = peer_identity(writer.get_extra_info("peercert"))
+            peercert = writer.get_extra_info("peercert")
+            remote = peer_identity(peercert)
             if remote != link.peer_id:  # check_hostname already did; never rely on one check
                 raise PeerIdentityError(f"dialled {link.peer_id!r} but reached {remote!r}")
+            check_peer_address(peercert, link.host)
             writer.write(encode_frame(HELLO))
             async with asyncio.timeout(timeout_s):
                 await writer.drain()
@@ -463,7 +478,9 @@ class PeerNetwork:
         clean = False
         try:
             try:
-                peer_id = peer_identity(writer.get_extra_info("peercert"))
+                peercert = writer.get_extra_info("peercert")
+                peer_id = peer_identity(peercert)
+                check_peer_address(peercert, str(writer.get_extra_info("peername")[0]))
             except PeerIdentityError as exc:
                 self.network_counters.rejected_connections += 1
                 log.warning("%s: rejected peer connection: %s", self.node_id, exc)
@@ -605,3 +622,10 @@ async def _close_writer(writer: asyncio.StreamWriter, options: PeerOptions, *, a
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _is_one_address(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False

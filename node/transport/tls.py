@@ -8,11 +8,14 @@ to its own organisation's node ids, so OpenSSL refuses a certificate a member is
 another member's node. The client also checks that the server's certificate names the
 node it meant to dial (hostname = node id); the server learns who dialled from the
 client's verified certificate with ``peer_identity``. Identity never comes from message
-payloads.
+payloads. A certificate that names IP addresses is good only at those addresses
+(``check_peer_address``): the dialler checks the address it dialled, the acceptor the
+address the connection comes from, so a node's key used from another host is refused.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from pathlib import Path
 from typing import Any
@@ -60,3 +63,32 @@ def peer_identity(peercert: dict[str, Any] | None) -> str:
     if len(names) != 1:
         raise PeerIdentityError(f"a node certificate names exactly one DNS SAN, got {names!r}")
     return str(names[0])
+
+
+def check_peer_address(peercert: dict[str, Any] | None, host: str) -> None:
+    """Raise ``PeerIdentityError`` if a verified certificate names IP addresses and
+    ``host`` (the address dialled, or the one a connection comes from) is not one of
+    them. A host name, or a certificate without IP addresses (nodes reached by name),
+    is not checked here: the node id is."""
+    try:
+        address = _unmapped(ipaddress.ip_address(host))
+    except ValueError:
+        return
+    named = [
+        _unmapped(ipaddress.ip_address(str(value).strip()))
+        for kind, value in (peercert or {}).get("subjectAltName", ())
+        if kind == "IP Address"
+    ]
+    if named and address not in named:
+        raise PeerIdentityError(
+            f"the certificate is bound to {', '.join(map(str, named))}, "
+            f"but the peer is at {address}"
+        )
+
+
+def _unmapped(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

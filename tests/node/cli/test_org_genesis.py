@@ -35,7 +35,13 @@ from node.cluster.local import free_base_port, stop_node, wait_for_leader
 from node.cluster.org import NodeAddress, OrgBundle, OrgError, load_bundle
 from node.runtime.config import load_config
 from node.runtime.keys import write_secret_file
-from node.transport.tls import client_context, peer_identity, server_context
+from node.transport.tls import (
+    PeerIdentityError,
+    check_peer_address,
+    client_context,
+    peer_identity,
+    server_context,
+)
 from node.transport.tlsca import (
     TrustBundleError,
     check_trust_bundle,
@@ -445,3 +451,19 @@ def test_nodes_configured_by_each_org_form_a_cluster(configured: dict[str, Path]
     finally:
         for n in nodes:
             stop_node(n, kill=True)
+
+
+def test_a_certificate_naming_addresses_is_good_only_at_them() -> None:
+    """The check both ends of a peer connection make (tests/deploy/test_netns.py runs it
+    over real addresses)."""
+    cert = {"subjectAltName": (("DNS", "n1"), ("IP Address", "10.0.0.1"))}
+    check_peer_address(cert, "10.0.0.1")
+    check_peer_address(cert, "::ffff:10.0.0.1")  # an IPv4 peer on a dual-stack socket
+    with pytest.raises(
+        PeerIdentityError, match=r"bound to 10\.0\.0\.1, but the peer is at 10\.0\.0\.2"
+    ):
+        check_peer_address(cert, "10.0.0.2")
+    check_peer_address(cert, "n1.example.org")  # dialled by name: the node id decides
+    check_peer_address({"subjectAltName": (("DNS", "n1"),)}, "10.0.0.2")  # no address named
+    v6 = {"subjectAltName": (("DNS", "n1"), ("IP Address", "FD00:0:0:0:0:0:0:1\n"))}
+    check_peer_address(v6, "fd00::1")
