@@ -26,12 +26,15 @@ def assemble_block(
 ) -> tuple[Block, Frontier]:
     """The block after ``prev`` (``anchor`` — the genesis hash — links block 1) and the
     log frontier after it. ``frontier`` itself is left unchanged. ``tx_ids``, when the
-    caller has them, are the txs' leaf hashes (the store re-derives them on append)."""
+    caller has them, are the txs' leaf hashes (the store re-derives them on append).
+
+    The block remembers what was computed here (``Block._remember_assembly``), so a store
+    in this process does not hash the txs or the log's new nodes a second time."""
     ids = list(tx_ids) if tx_ids is not None else leaf_hashes(txs)
     if len(ids) != len(txs):
         raise ValueError(f"{len(ids)} tx ids for {len(txs)} txs")
     after = frontier.copy()
-    after.extend(ids)
+    levels = after.extend_levels(ids)
     header = BlockHeader(
         version=limits.HEADER_VERSION,
         chain_id=chain_id,
@@ -47,4 +50,8 @@ def assemble_block(
         proposer=proposer,
         round=round,
     )
-    return Block(header, tuple(txs), tuple(results)), after
+    block = Block(header, tuple(txs), tuple(results))
+    # The ids are the txs' leaf hashes when computed here (never when a caller gave them:
+    # the store must then derive them), and the log's new nodes are the ids' alone.
+    block._remember_assembly(ids if tx_ids is None else None, frontier, levels, after)
+    return block, after

@@ -289,6 +289,18 @@ class Frontier:
     def copy(self) -> Frontier:
         return Frontier(self.size, self._nodes)
 
+    def set_to(self, other: Frontier) -> None:
+        """Make this frontier equal to ``other`` (which is left as it is)."""
+        self.size = other.size
+        self._nodes = list(other._nodes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Frontier):
+            return NotImplemented
+        return self.size == other.size and self._nodes == other._nodes
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
 
 class MemoryTree:
     """Every perfect node in memory: proofs for tests, the in-memory store and receipts."""

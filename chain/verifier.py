@@ -61,7 +61,7 @@ class ChainVerifier:
             raise VerifyError(
                 h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}"
             )
-        self.frontier.extend(ids)
+        self.frontier.extend_levels(ids)  # the nodes it returns are not kept
         if self.frontier.root() != h.log_root:
             raise VerifyError(h.height, "log_root does not match the txs since genesis")
         if self.check_signatures and block.txs:

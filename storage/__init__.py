@@ -1,5 +1,5 @@
 """Durable storage: the ``BlockStore`` protocol, its in-memory twin and the LMDB adapter.
 
-May import the standard library, ``lmdb``, ``msgpack`` and ``chain`` — never
+May import the standard library, ``lmdb``, ``msgpack``, ``numpy`` and ``chain`` — never
 ``consensus``, ``acl`` or ``node``.
 """

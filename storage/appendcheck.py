@@ -45,7 +45,12 @@ def check_and_extend_levels(
         raise AppendError(f"block {h.height}: {exc}") from None
     if len(set(ids)) != len(ids):
         raise AppendError(f"block {h.height}: the same tx appears twice")
-    levels = frontier.extend_levels(ids)
+    known = block.log_extension(frontier)  # sound: check_body has passed
+    if known is None:
+        levels = frontier.extend_levels(ids)
+    else:
+        levels, after = known
+        frontier.set_to(after)
     if frontier.root() != h.log_root:
         raise AppendError(f"block {h.height}: log_root does not match the log")
     return ids, levels

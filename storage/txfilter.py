@@ -10,8 +10,12 @@ Tx ids are SHA-256 outputs, so the bit positions are taken from the id itself (f
 32-bit words), not rehashed. An id ground to collide only costs a false positive: an
 extra LMDB lookup, never a wrong answer, since every candidate run is then read.
 
-Memory: ``2**BITS_LOG2`` bits per run (128 KiB for a run of 65,536 ids, 16 bits per id,
-a false-positive rate of about 0.24% per run).
+Memory: ``2**bits_log2`` bits per run (``BITS_LOG2``: 128 KiB for a run of 65,536 ids,
+16 bits per id, a false-positive rate of about 0.24% per run). Merged runs are larger and
+have their own, larger filters: one ``TxFilter`` per size.
+
+Runs are named by number (a column holds any run's filter): merging runs removes their
+columns and adds one for the merged run.
 """
 
 from __future__ import annotations
@@ -26,64 +30,104 @@ HASH_BYTES = 32
 
 
 class TxFilter:
-    __slots__ = ("_rows", "runs")
+    __slots__ = ("_rows", "_run_ids", "bits_log2")
 
-    def __init__(self) -> None:
-        self.runs = 0
-        self._rows = np.zeros((1 << BITS_LOG2, 1), dtype=np.uint64)
-        """``_rows[p, r // 64]`` bit ``r % 64``: bit ``p`` of run ``r``'s filter."""
+    def __init__(self, bits_log2: int = BITS_LOG2) -> None:
+        self.bits_log2 = bits_log2
+        self._run_ids: list[int] = []
+        """Column -> run number."""
+        self._rows = np.zeros((1 << bits_log2, 1), dtype=np.uint64)
+        """``_rows[p, c // 64]`` bit ``c % 64``: bit ``p`` of column ``c``'s filter."""
+
+    @property
+    def runs(self) -> int:
+        """How many runs the filter holds."""
+        return len(self._run_ids)
+
+    @property
+    def run_ids(self) -> list[int]:
+        return list(self._run_ids)
 
     @staticmethod
-    def positions(ids: Sequence[bytes]) -> np.ndarray:
+    def positions(ids: Sequence[bytes], bits_log2: int = BITS_LOG2) -> np.ndarray:
         """(len(ids), HASHES) bit positions; every id is 32 bytes."""
-        words = np.frombuffer(b"".join(ids), dtype=">u4").reshape(len(ids), HASH_BYTES // 4)
-        return (words[:, :HASHES] & np.uint32((1 << BITS_LOG2) - 1)).astype(np.int64)
+        return TxFilter.positions_joined(b"".join(ids), bits_log2)
 
     @staticmethod
-    def bits_of(ids: Sequence[bytes]) -> bytes:
+    def positions_joined(joined: bytes, bits_log2: int = BITS_LOG2) -> np.ndarray:
+        """``positions`` of the 32-byte ids laid end to end in ``joined``."""
+        words = np.frombuffer(joined, dtype=">u4").reshape(-1, HASH_BYTES // 4)
+        return (words[:, :HASHES] & np.uint32((1 << bits_log2) - 1)).astype(np.int64)
+
+    @staticmethod
+    def bits_of(ids: Sequence[bytes], bits_log2: int = BITS_LOG2) -> bytes:
         """One run's filter as a packed bit string (what the store persists)."""
-        bits = np.zeros(1 << BITS_LOG2, dtype=np.uint8)
-        if ids:
-            bits[TxFilter.positions(ids).ravel()] = 1
+        return TxFilter.bits_of_joined(b"".join(ids), bits_log2)
+
+    @staticmethod
+    def bits_of_joined(joined: bytes, bits_log2: int = BITS_LOG2) -> bytes:
+        """``bits_of`` the 32-byte ids laid end to end in ``joined``."""
+        bits = np.zeros(1 << bits_log2, dtype=np.uint8)
+        if joined:
+            bits[TxFilter.positions_joined(joined, bits_log2).ravel()] = 1
         return np.packbits(bits).tobytes()
 
-    def add_runs(self, filters: Sequence[bytes]) -> None:
-        """Make runs ``self.runs``, ``self.runs + 1``, ... visible, from their packed bits
-        (``bits_of``). Readers on other threads see the old table or the new one, never a
-        partial one: the table is replaced, not changed in place."""
+    def add_runs(self, filters: Sequence[bytes], run_ids: Sequence[int] | None = None) -> None:
+        """Make runs ``run_ids`` (default: numbered on from ``self.runs``) visible, from
+        their packed bits (``bits_of``). Readers on other threads see the old table or the
+        new one, never a partial one: the table is replaced, not changed in place."""
         if not filters:
             return
+        if run_ids is None:
+            run_ids = range(self.runs, self.runs + len(filters))
+        if len(run_ids) != len(filters):
+            raise ValueError("one run number per filter")
         first = self.runs
-        words = (first + len(filters) + 63) // 64
-        rows = np.zeros((1 << BITS_LOG2, words), dtype=np.uint64)
-        rows[:, : self._rows.shape[1]] = self._rows
-        for run, bits in enumerate(filters, first):
+        rows = self._widened(first + len(filters))
+        for col, bits in enumerate(filters, first):
             unpacked = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
-            if unpacked.shape[0] != 1 << BITS_LOG2:
-                raise ValueError(f"a run filter is {1 << BITS_LOG2} bits")
-            rows[np.flatnonzero(unpacked), run // 64] |= np.uint64(1 << (run % 64))
-        self._rows = rows
-        self.runs = first + len(filters)
+            if unpacked.shape[0] != 1 << self.bits_log2:
+                raise ValueError(f"a run filter is {1 << self.bits_log2} bits")
+            rows[np.flatnonzero(unpacked), col // 64] |= np.uint64(1 << (col % 64))
+        self._rows, self._run_ids = rows, [*self._run_ids, *run_ids]
+
+    def remove_runs(self, run_ids: Sequence[int]) -> None:
+        """Drop the filters of ``run_ids`` (a merge replaced them); the table is replaced."""
+        gone = set(run_ids)
+        keep = [(c, r) for c, r in enumerate(self._run_ids) if r not in gone]
+        rows = np.zeros((1 << self.bits_log2, max(1, (len(keep) + 63) // 64)), dtype=np.uint64)
+        old = self._rows
+        for new_col, (col, _) in enumerate(keep):
+            bit = (old[:, col // 64] >> np.uint64(col % 64)) & np.uint64(1)
+            rows[:, new_col // 64] |= bit << np.uint64(new_col % 64)
+        self._rows, self._run_ids = rows, [r for _, r in keep]
+
+    def _widened(self, columns: int) -> np.ndarray:
+        words = max(1, (columns + 63) // 64)
+        rows = np.zeros((1 << self.bits_log2, words), dtype=np.uint64)
+        rows[:, : self._rows.shape[1]] = self._rows
+        return rows
 
     def candidates_of(self, tx_id: bytes) -> list[int]:
         """``candidates([tx_id])[0]`` in plain Python: a single lookup (an API read, a
         receipt) would otherwise pay numpy's fixed costs, ~15 us, for four row reads."""
-        runs = self.runs
-        if not runs:
+        run_ids = self._run_ids
+        if not run_ids:
             return []
         rows = self._rows
-        mask = (1 << BITS_LOG2) - 1
+        mask = (1 << self.bits_log2) - 1
         acc = rows[int.from_bytes(tx_id[0:4], "big") & mask].tolist()
         for j in range(1, HASHES):
             row = rows[int.from_bytes(tx_id[4 * j : 4 * j + 4], "big") & mask].tolist()
             acc = [a & b for a, b in zip(acc, row, strict=True)]
         out: list[int] = []
+        n = len(run_ids)
         for w, word in enumerate(acc):
             while word:
                 low = word & -word
-                run = 64 * w + low.bit_length() - 1
-                if run < runs:
-                    out.append(run)
+                col = 64 * w + low.bit_length() - 1
+                if col < n:
+                    out.append(run_ids[col])
                 word ^= low
         out.sort(reverse=True)
         return out
@@ -91,11 +135,12 @@ class TxFilter:
     def candidate_pairs(self, ids: Sequence[bytes]) -> tuple[list[int], list[int]]:
         """Every (position in ``ids``, run) that may hold that id, as two lists, decoded
         in numpy a set bit at a time (an id is almost always in at most one run)."""
-        runs = self.runs
-        if not ids or not runs:
+        run_ids = self._run_ids
+        n = len(run_ids)
+        if not ids or not n:
             return [], []
         rows = self._rows
-        pos = self.positions(ids)
+        pos = self.positions(ids, self.bits_log2)
         acc = rows[pos[:, 0]]
         for j in range(1, HASHES):
             acc = acc & rows[pos[:, j]]
@@ -113,32 +158,17 @@ class TxFilter:
                 col[hit] = bits ^ low
                 # a power of two converts to float64 exactly, and so does its log2
                 found = (np.log2(low.astype(np.float64)).astype(np.int64) + 64 * w).tolist()
-                for i, r in zip(hit.tolist(), found, strict=True):
-                    if r < runs:
+                for i, c in zip(hit.tolist(), found, strict=True):
+                    if c < n:
                         which.append(i)
-                        run_of.append(r)
+                        run_of.append(run_ids[c])
         return which, run_of
 
     def candidates(self, ids: Sequence[bytes]) -> list[list[int]]:
         """For each id, the runs that may hold it, newest first (ids must be 32 bytes)."""
-        runs = self.runs
-        if not ids or not runs:
-            return [[] for _ in ids]
-        rows = self._rows
-        pos = self.positions(ids)
-        acc = rows[pos[:, 0]]
-        for j in range(1, HASHES):
-            acc = acc & rows[pos[:, j]]
         out: list[list[int]] = [[] for _ in ids]
-        hit_ids, hit_words = np.nonzero(acc)
-        for i, w in zip(hit_ids.tolist(), hit_words.tolist(), strict=True):
-            word = int(acc[i, w])
-            while word:
-                low = word & -word
-                run = 64 * w + low.bit_length() - 1
-                if run < runs:
-                    out[i].append(run)
-                word ^= low
+        for i, run in zip(*self.candidate_pairs(ids), strict=True):
+            out[i].append(run)
         for found in out:
             found.sort(reverse=True)
         return out

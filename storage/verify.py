@@ -53,14 +53,18 @@ def verify_store(
         anchor=anchor if anchor is not None else store.anchor(), check_signatures=check_signatures
     )
     bad: tuple[int, str] | None = None
+    index = store.index_checker()
     try:
         for block in store.iter_blocks():
             ids = v.feed(block)
-            problem = store.index_problem(block.header.height, ids)
-            if problem:
-                raise VerifyError(block.header.height, problem)
+            wrong = index.feed(block.header, ids, block.results)
+            if wrong:
+                raise VerifyError(*wrong)
             if on_block:
                 on_block(block.header.height, len(ids))
+        wrong = index.finish(v.height)
+        if wrong:
+            raise VerifyError(*wrong)
         if v.height != store.height:
             bad = (
                 v.height + 1,
@@ -76,10 +80,17 @@ def verify_store(
         bad = (v.height + 1, f"the store's pages are damaged: {exc}")
     except _DAMAGED_RECORD as exc:  # a record whose bytes no longer parse
         bad = (v.height + 1, f"a damaged record ({type(exc).__name__}: {exc})")
-    head_hash = v.head.hash.hex() if v.head else ""
+    height, head = v.height, v.head
+    if bad is not None and bad[0] <= height:  # a tx index run is checked at its end
+        height = bad[0] - 1
+        try:
+            head = store.header(height) if height else None
+        except (StoreError, lmdb.Error, *_DAMAGED_RECORD):
+            head = None
+    head_hash = head.hash.hex() if head else ""
     return VerifyReport(
         ok=bad is None,
-        height=v.height,
+        height=height,
         head_hash=head_hash,
         txs_checked=v.txs_checked,
         signatures_checked=v.signatures_checked,

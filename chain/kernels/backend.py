@@ -28,6 +28,9 @@ class Backend:
     node_hashes: Callable[[bytes], bytes] = reference.node_hashes
     """RFC 9162 node hashes of many (left, right) pairs of 32-byte hashes laid end to end
     (``Frontier.extend`` hashes a level at a time with it)."""
+    fixed_leaves_root: Callable[[bytes, int], bytes] = reference.fixed_leaves_root
+    """RFC 9162 root over the leaf hashes of fixed-size records laid end to end (a block's
+    results tree: ``tx_id || result`` leaves of 34 bytes)."""
     canonical_msgpack: Callable[[Sequence[bytes]], list[bool]] | None = None
     """Screens a batch for ``chain.batch_decode.decode_many`` (verdicts of
     ``reference.canonical_msgpack``); None: decode each input in full instead."""
@@ -75,5 +78,6 @@ def load(name: str) -> Backend:
             register_keys=numba_backend.register_keys,
             canonical_msgpack=numba_backend.canonical_msgpack,
             node_hashes=numba_backend.node_hashes,
+            fixed_leaves_root=numba_backend.fixed_leaves_root,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

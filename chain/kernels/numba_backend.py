@@ -34,6 +34,12 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return sha256.merkle_root(leaf_hashes)
 
 
+def fixed_leaves_root(records: bytes, size: int) -> bytes:
+    if size > 0 and len(records) < size * LEAVES_MIN_FOR_KERNEL:
+        return reference.fixed_leaves_root(records, size)
+    return sha256.fixed_leaves_root(records, size)
+
+
 NODES_MIN_FOR_KERNEL = 16
 """Below this many pairs, hashlib in a loop is as fast as the kernel call."""
 
@@ -68,6 +74,10 @@ def warmup() -> None:
     does not pay for either; then cross-check every kernel against its reference on
     this machine (raises ``selfcheck.KernelMismatch`` if one disagrees)."""
     sha256.warmup()
+    if fixed_leaves_root(bytes(range(34)) * 20, 34) != reference.fixed_leaves_root(
+        bytes(range(34)) * 20, 34
+    ):
+        raise selfcheck.KernelMismatch("fixed_leaves_root disagrees with hashlib")
     ed25519.warmup()
     msgpack_canon.warmup()
     selfcheck.run(sha256.leaf_hashes, sha256.merkle_root, _verify_fresh, msgpack_canon.canonical)

@@ -18,6 +18,14 @@ def leaf_hashes(datas: Sequence[bytes]) -> list[bytes]:
     return [sha(LEAF_PREFIX + d).digest() for d in datas]
 
 
+def fixed_leaves_root(records: bytes, size: int) -> bytes:
+    """RFC 9162 root over the leaf hashes of the ``size``-byte records laid end to end in
+    ``records`` (at least one)."""
+    if size <= 0 or not records or len(records) % size:
+        raise ValueError(f"{len(records)} bytes are not whole records of {size} bytes")
+    return merkle_root(leaf_hashes([records[i : i + size] for i in range(0, len(records), size)]))
+
+
 def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 9162 root by pairing level by level; an odd last node moves up unchanged,
     which gives the same tree as the RFC's split at the largest power of two."""

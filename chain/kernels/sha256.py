@@ -507,6 +507,22 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return bytes(roots)
 
 
+def fixed_leaves_root(records: bytes, size: int) -> bytes:
+    """RFC 9162 root over the leaf hashes of the ``size``-byte records laid end to end in
+    ``records`` (at least one): the leaves are hashed where they lie and their hashes go
+    to the tree kernel as one buffer, so no ``bytes`` object is made per leaf."""
+    if size <= 0 or not records or len(records) % size:
+        raise ValueError(f"{len(records)} bytes are not whole records of {size} bytes")
+    n = len(records) // size
+    offsets = np.arange(0, (n + 1) * size, size, dtype=np.int64)
+    words = np.empty(8 * n, dtype=np.uint32)
+    order = np.arange(n, dtype=np.int64)  # all the same length
+    sha256_many(np.frombuffer(records, dtype=np.uint8), offsets, 0, order, words)
+    out = np.empty(8, dtype=np.uint32)
+    merkle_root_words(np.frombuffer(_digest_bytes(words), dtype=np.uint8), out)
+    return _digest_bytes(out)
+
+
 def node_hashes(pairs: bytes) -> bytes:
     """RFC 9162 node hashes of the (left, right) pairs of 32-byte hashes in ``pairs``
     (a multiple of 64 bytes), laid end to end."""

@@ -142,7 +142,7 @@ def test_check_body_checks_once_and_a_changed_copy_again(
 ) -> None:
     """A block is immutable, so a passed check is kept (a follower's ledger and store
     both ask); a copy with other txs is a new block, checked anew."""
-    block = ChainBuilder().block(3)
+    block = Block.from_bytes(ChainBuilder().block(3).to_bytes())  # as a follower gets it
     calls = []
     real = Block.tx_ids
     monkeypatch.setattr(Block, "tx_ids", lambda self: calls.append(1) or real(self))
@@ -155,3 +155,45 @@ def test_check_body_checks_once_and_a_changed_copy_again(
     with pytest.raises(BlockError, match="tx_root"):
         forged.check_body()  # a failed check is not kept
     assert len(calls) == 3
+
+
+def test_an_assembled_block_is_checked_only_if_assemble_hashed_its_txs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``assemble_block`` computed the ids its roots commit to: its block needs no second
+    hashing. Ids its caller gave are not trusted: that block is hashed when checked."""
+    from chain.assemble import assemble_block
+    from chain.hashing import leaf_hashes
+    from chain.merkle import Frontier
+
+    raws = [b"tx %d" % i for i in range(5)]
+    calls: list[int] = []
+    real = Block.tx_ids
+
+    def counted(self: Block) -> list[bytes]:
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Block, "tx_ids", counted)
+    common = dict(
+        chain_id="c",
+        prev=None,
+        anchor=b"\x11" * 32,
+        frontier=Frontier(),
+        txs=raws,
+        results=[0] * 5,
+        state_root=bytes(32),
+        timestamp_ms=1,
+        proposer="p",
+        round=1,
+    )
+    own, after = assemble_block(**common)  # type: ignore[arg-type]
+    assert own.check_body() == leaf_hashes(raws) and calls == []
+    levels, known_after = own.log_extension(Frontier()) or ([], Frontier())
+    assert known_after == after and levels[0] == (0, 0, leaf_hashes(raws))
+    assert own.log_extension(after) is None  # another frontier: nothing known
+    given, _ = assemble_block(**common, tx_ids=leaf_hashes(raws))  # type: ignore[arg-type]
+    assert given.check_body() == leaf_hashes(raws) and calls == [1]
+    wrong, _ = assemble_block(**common, tx_ids=leaf_hashes(raws[::-1]))  # type: ignore[arg-type]
+    with pytest.raises(BlockError, match="tx_root"):
+        wrong.check_body()
