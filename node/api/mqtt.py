@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -365,7 +365,7 @@ class MqttBridge:
             for doc in outcome.results:
                 if doc.get("status") == "committed":
                     await client.publish(
-                        f"{self.prefix}/receipts/{doc['tx_id']}", json.dumps(doc), qos=1
+                        f"{self.prefix}/receipts/{doc['tx_id']}", orjson.dumps(doc), qos=1
                     )
         if outcome.errors:
             await self._report(client, org, outcome.errors, msg, respond=False)
@@ -380,7 +380,7 @@ class MqttBridge:
         respond: bool = True,
     ) -> None:
         doc = {"topic": str(msg.topic), "errors": errors}
-        await client.publish(f"{self.prefix}/errors/{org}", json.dumps(doc), qos=1)
+        await client.publish(f"{self.prefix}/errors/{org}", orjson.dumps(doc), qos=1)
         response = getattr(msg.properties, "ResponseTopic", None) if msg.properties else None
         if respond and response:
             await self._respond(client, response, doc, msg)
@@ -394,7 +394,7 @@ class MqttBridge:
         if correlation is not None:
             props.CorrelationData = correlation
         with contextlib.suppress(ValueError):  # a response topic with wildcards: drop it
-            await client.publish(topic, json.dumps(doc), qos=1, properties=props)
+            await client.publish(topic, orjson.dumps(doc), qos=1, properties=props)
 
     async def _publish_blocks(self, client: aiomqtt.Client) -> None:
         """``P/blocks``: the blocks this node proposed, from where the last connection
@@ -411,6 +411,6 @@ class MqttBridge:
                 )
                 if block is not None:
                     await client.publish(
-                        f"{self.prefix}/blocks", json.dumps(summary_json(block)), qos=1
+                        f"{self.prefix}/blocks", orjson.dumps(summary_json(block)), qos=1
                     )
                 self._blocks_after = height
