@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+import numpy as np
 
 from chain import codec, limits, merkle
 from chain.hashing import leaf_hashes, sha256
+from chain.kernels import backend
 
 ZERO_HASH = b"\x00" * 32
 _SCALARS = (int, str, bytes)
@@ -124,7 +126,28 @@ _CODES = [r.to_bytes(2, "big") for r in range(64)]
 each (a hot path: it runs when a block is built and again when it is checked)."""
 
 
+_RESULT_LEAF_BYTES = limits.HASH_BYTES + 2
+
+
 def results_root(tx_ids: Sequence[bytes], results: Sequence[int]) -> bytes:
+    n = len(tx_ids)
+    if (
+        n
+        and len(results) == n
+        and set(map(type, results)) == {int}  # no bool, no float (a C-speed pass)
+        and set(map(len, tx_ids)) == {limits.HASH_BYTES}
+    ):
+        # The leaves laid end to end by numpy and hashed where they lie (a hot path: it
+        # runs when a block is built and again when it is checked).
+        with contextlib.suppress(OverflowError):  # a code past 2**63: refused below
+            values = np.fromiter(results, dtype=np.int64, count=n)
+            if int(values.min()) >= 0 and int(values.max()) < 2**16:
+                rows = np.empty((n, _RESULT_LEAF_BYTES), dtype=np.uint8)
+                rows[:, : limits.HASH_BYTES] = np.frombuffer(
+                    b"".join(tx_ids), dtype=np.uint8
+                ).reshape(n, limits.HASH_BYTES)
+                rows[:, limits.HASH_BYTES :] = values.astype(">u2").view(np.uint8).reshape(n, 2)
+                return backend.active().fixed_leaves_root(rows.tobytes(), _RESULT_LEAF_BYTES)
     codes = _CODES
     leaves = [
         t + codes[r] if type(r) is int and 0 <= r < 64 else result_leaf(t, r)
@@ -143,6 +166,12 @@ class Block:
     )
     """The ids ``check_body`` found, once it has passed: the block is immutable, so a
     follower's ledger and its store check the body once between them."""
+    _log_extension: (
+        tuple[merkle.Frontier, list[tuple[int, int, list[bytes]]], merkle.Frontier] | None
+    ) = field(default=None, init=False, repr=False, compare=False)
+    """(frontier before, ``extend_levels`` of the ids, frontier after), as
+    ``chain.assemble`` computed them: a store appending the block on the same frontier
+    takes them instead of hashing the log's new nodes again (``log_extension``)."""
 
     def to_bytes(self) -> bytes:
         fields, txs, results = self.header.fields(), list(self.txs), list(self.results)
@@ -175,6 +204,32 @@ class Block:
         ):
             raise BlockError("block results must be a list of result codes")
         return cls(header, tuple(txs), tuple(results))
+
+    def _remember_assembly(
+        self,
+        checked_ids: Sequence[bytes] | None,
+        before: merkle.Frontier,
+        levels: list[tuple[int, int, list[bytes]]],
+        after: merkle.Frontier,
+    ) -> None:
+        """For ``chain.assemble`` only, which built this block's header from these values:
+        ``checked_ids`` (the leaf hashes it computed itself; None if its caller gave them,
+        so ``check_body`` still derives them) and the log's extension by them."""
+        if checked_ids is not None:
+            object.__setattr__(self, "_checked_ids", tuple(checked_ids))
+        object.__setattr__(self, "_log_extension", (before.copy(), levels, after.copy()))
+
+    def log_extension(
+        self, frontier: merkle.Frontier
+    ) -> tuple[list[tuple[int, int, list[bytes]]], merkle.Frontier] | None:
+        """``(frontier.extend_levels(ids), the frontier after)`` for this block's ids if
+        ``chain.assemble`` built this block on a frontier equal to ``frontier``, else None.
+        Sound only once ``check_body`` has passed: the ids are then the ones the header
+        commits to (``tx_root``), and the extension is a function of the ids alone."""
+        known = self._log_extension
+        if known is None or known[0] != frontier:
+            return None
+        return known[1], known[2].copy()
 
     def tx_ids(self) -> list[bytes]:
         return leaf_hashes(self.txs)
