@@ -274,6 +274,12 @@ class Pbft:
         the next view's O set; the rest is rebuilt by the next primary)."""
         self._requests.clear()
 
+    def pre_prepared(self, view: int, seq: int) -> bool:
+        """Whether this replica holds a pre-prepare for (view, seq) already (a second
+        one for the slot is ignored, CL §4.2)."""
+        inst = self._instances.get((view, seq))
+        return inst is not None and inst.pre_prepare is not None
+
     @property
     def last_assigned(self) -> int:
         """The highest sequence number assigned in this view (by a primary's

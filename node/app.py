@@ -33,6 +33,8 @@ from consensus.pbft_messages import Envelope
 from consensus.types import Message, Role
 from node.consensus_driver.loop import CatchUpRequest, ConsensusLoop
 from node.consensus_driver.pbft_loop import PbftConsensusLoop, pbft_config
+from node.consensus_driver.pbft_loop import block_bytes_max as pbft_block_bytes_max
+from node.consensus_driver.verified import RememberingVerifier, VerifyBatch
 from node.pipeline.admission import Admitted, Candidate, Status, screen
 from node.pipeline.certificates import CertificateCollector
 from node.pipeline.ledger import Applied, Ledger
@@ -102,7 +104,6 @@ class Node:
             raise ValueError(
                 f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
             )
-        self.pbft = self.genesis.consensus == "pbft"
         self.node_key = load_private_key(cfg.node_key)
         if (
             signing.public_key_bytes(self.node_key)
@@ -112,9 +113,13 @@ class Node:
         self.metrics = NodeMetrics()
         self.store = LmdbBlockStore.open(cfg.data_dir)
         self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
-        self.ledger = Ledger(
-            self.store, self.genesis, self._verify_in_parallel, reexecute=cfg.reexecute_blocks
+        self.pbft = self.genesis.consensus == "pbft"
+        # PBFT: a backup verifies a block's signatures as it validates the proposal; the
+        # ledger then finds them remembered when the block commits.
+        self._verify: VerifyBatch = (
+            RememberingVerifier(self._verify_in_parallel) if self.pbft else self._verify_in_parallel
         )
+        self.ledger = Ledger(self.store, self.genesis, self._verify, reexecute=cfg.reexecute_blocks)
         self.ledger.ensure_genesis()
         self.mempool = Mempool(
             txs_max=cfg.mempool_txs_max,
@@ -180,8 +185,8 @@ class Node:
                 tick_s=cfg.tick_ms / 1000,
                 block_txs_max=cfg.block_txs_max,
                 block_interval_s=cfg.block_interval_ms / 1000,
-                block_bytes_max=8 * 1024 * 1024,
-                verify_batch=self._verify_in_parallel,
+                block_bytes_max=pbft_block_bytes_max(cfg.peer_frame_bytes_max),
+                verify_batch=self._verify,
                 send=self._send_from_consensus,
                 on_applied=self._applied_from_consensus,
                 on_fatal=self._fatal_from_consensus,
@@ -266,6 +271,15 @@ class Node:
         self._call(self._send_payload, msg.to, payload)
 
     def _send_payload(self, to: str, payload: bytes) -> None:
+        if len(payload) > self.cfg.peer_frame_bytes_max:
+            # A consensus message larger than a frame (a PBFT catch-up of many blocks):
+            # never sent, as if lost; the protocol asks again or asks another peer.
+            if isinstance(self.consensus, PbftConsensusLoop):
+                self.consensus.pbft_metrics.messages_oversize.inc()
+            log.warning(
+                "message of %d bytes to %s is over the frame limit: dropped", len(payload), to
+            )
+            return
         if self.peers is not None:
             self.peers.send(to, payload)
 
@@ -611,6 +625,7 @@ class Node:
 
 async def serve(cfg: NodeConfig) -> int:
     """Run a node until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1)."""
+    from node.api import secure
     from node.api.lineage_route import LineageIntake
     from node.api.mqtt import MqttBridge
     from node.api.routes import make_app
@@ -624,9 +639,19 @@ async def serve(cfg: NodeConfig) -> int:
     if cfg.openlineage.enabled:
         lineage = LineageIntake(node, cfg.openlineage, node.genesis.chain_id)
     app = make_app(node, lineage)
-    runner, rpc_server = await start_rpc(
-        app, cfg.rpc_host, cfg.rpc_port, rpc_limits(cfg), node.metrics.registry
+    checker = secure.rpc_auth(
+        cfg, node, chain_id=node.genesis.chain_id, auditor_orgs=node.genesis.auditor_orgs
     )
+    runner, rpc_server = await start_rpc(
+        app,
+        cfg.rpc_host,
+        cfg.rpc_port,
+        rpc_limits(cfg),
+        node.metrics.registry,
+        ssl_context=secure.rpc_ssl_context(cfg),
+        middlewares=secure.rpc_middlewares(app, checker),
+    )
+    metrics_runner = await secure.start_metrics(cfg, node)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
@@ -635,7 +660,14 @@ async def serve(cfg: NodeConfig) -> int:
         bridge = MqttBridge(node, cfg.mqtt, node_id=cfg.node_id, chain_id=node.genesis.chain_id)
         bridge_task = loop.create_task(bridge.run(), name="mqtt-bridge")
     gc_policy.freeze_startup()
-    log.info("node %s serving RPC on http://%s:%d", cfg.node_id, cfg.rpc_host, cfg.rpc_port)
+    log.info(
+        "node %s serving RPC on %s://%s:%d (reads: %s)",
+        cfg.node_id,
+        "https" if cfg.rpc_tls else "http",
+        cfg.rpc_host,
+        cfg.rpc_port,
+        cfg.rpc_auth,
+    )
     await node.wait_stopped()
     if bridge_task is not None:  # unacknowledged messages go back to the broker
         bridge_task.cancel()
@@ -643,6 +675,8 @@ async def serve(cfg: NodeConfig) -> int:
             await bridge_task
     rpc_server.close()
     await runner.cleanup()
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     await node.stop()
     if node.fatal is not None:
         log.critical("stopped on a fatal error: %s", node.fatal)

@@ -42,12 +42,14 @@ from node.consensus_driver.loop import INBOX_MESSAGES_MAX, PIPELINE_BLOCKS
 from node.consensus_driver.pbft_metrics import PbftMetrics
 from node.consensus_driver.pbft_storage import LmdbPbftStorage
 from node.consensus_driver.pbft_validate import BlockValidator, Verdict, VerifyBatch
+from node.pipeline.entry import encode_entry
 from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
 from node.pipeline.mempool import Mempool
 from node.runtime.metrics import NodeMetrics
 
 log = logging.getLogger("grantchain.pbft")
 
+CHECKPOINT_INTERVAL = 4
 KEEP_COMMITTED_ENTRIES = 1024
 """Committed entries the PBFT store keeps beyond what is applied: what state transfer
 serves to a replica that fell behind (CL §5.3)."""
@@ -57,14 +59,29 @@ CHECKED_MAX = 1024
 """Verdicts remembered by digest (a retransmitted pre-prepare is not validated again)."""
 
 
+def block_bytes_max(frame_bytes_max: int) -> int:
+    """The largest block a PBFT primary builds: a view change's prepared entries (at most
+    a checkpoint interval and the pipeline above the stable checkpoint, twice over for
+    slack) must fit one peer frame."""
+    return max(64 * 1024, frame_bytes_max // (2 * (CHECKPOINT_INTERVAL + PIPELINE_BLOCKS + 1)))
+
+
 def pbft_config(*, election_timeout_ticks: int, heartbeat_ticks: int) -> PbftConfig:
     """The node's PBFT timers from its Raft ones (same ``tick_ms``): a view change after
-    twice an election timeout without progress, status hints at the heartbeat."""
+    three election timeouts without progress, status hints every 5 heartbeats.
+
+    Entries are whole blocks, and a view-change message carries every prepared entry
+    above the stable checkpoint: a checkpoint every ``CHECKPOINT_INTERVAL`` blocks keeps
+    that to a few blocks (see ``block_bytes_max``), and commit proofs go a few at a time."""
     return PbftConfig(
-        checkpoint_interval=16,
-        log_window=64,
-        view_change_timeout_ticks=max(2, 2 * election_timeout_ticks),
-        status_interval_ticks=max(1, heartbeat_ticks),
+        checkpoint_interval=CHECKPOINT_INTERVAL,
+        log_window=4 * CHECKPOINT_INTERVAL,
+        catch_up_batch=2,
+        view_change_timeout_ticks=max(2, 3 * election_timeout_ticks),
+        # A status hint makes the peers that are ahead retransmit whole blocks to a
+        # replica that looks stuck: not every heartbeat, or the retransmissions crowd
+        # out the protocol's own messages while blocks take longer than a heartbeat.
+        status_interval_ticks=max(1, 5 * heartbeat_ticks),
         state_retry_ticks=max(2, election_timeout_ticks // 2),
         max_pending_requests=4 * PIPELINE_BLOCKS,
     )
@@ -250,6 +267,7 @@ class PbftConsensusLoop:
             or pp.replica == self.node_id
             or pp.seq <= core.executed
             or (pp.digest == NULL_DIGEST and not pp.payload)
+            or core.pre_prepared(pp.view, pp.seq)  # a retransmission, or a new view's O
         ):
             return True
         known = self._checked.get(pp.digest)
@@ -338,7 +356,9 @@ class PbftConsensusLoop:
                     self.mempool.release(t for t, _ in batch)
         if block is None:
             return
-        data = self.ledger.entry(block)
+        # No change set: every PBFT replica re-executes (node.pipeline.ledger), and the
+        # entry travels in pre-prepares, view changes and catch-up many times over.
+        data = encode_entry(block.to_bytes(), None)
         self.metrics.block_build.observe(time.perf_counter() - t0)
         if core.propose(data):
             self._in_flight.append((Entry(0, 0, data).digest, time.perf_counter()))

@@ -32,6 +32,12 @@ class PbftMetrics:
             "Pre-prepared blocks this backup found invalid and did not prepare",
             registry=r,
         )
+        self.messages_oversize = Counter(
+            "grantchain_pbft_messages_oversize",
+            "PBFT messages not sent for being over peer_frame_bytes_max (a state transfer "
+            "of many blocks; the replica that asked then asks another, or stays behind)",
+            registry=r,
+        )
         self.decisions = Counter(
             "grantchain_pbft_decisions",
             "Entries executed, by how they were proved (protocol, transfer, replay)",
