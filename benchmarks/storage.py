@@ -2,7 +2,9 @@
 real LMDB store, each next to a baseline measured in the same run:
 
 - append: the node's path (roots, tx index, log nodes, one synced write txn per block of
-  1,000 txs) vs a raw LMDB baseline writing the same tx bytes in the same synced txns;
+  1,000 txs) vs a raw LMDB baseline writing the same tx bytes in the same synced txns,
+  the two taking turns every ``SEGMENT_BLOCKS`` blocks (a disk shared with other work
+  changed speed 10x between two runs back to back);
 - verify: ``verify_store`` vs a floor that only reads and leaf-hashes every tx;
 - proofs: inclusion proofs for random txs at the full tree size (tx lookup included);
 - merkle: the public ``chain.merkle.root`` over 2^20 leaf hashes in a ``list[bytes]``, one
@@ -17,6 +19,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -66,6 +69,8 @@ def signed_txs(n: int) -> list[bytes]:
         return [tx for part in pool.map(_sign_range, jobs) for tx in part]
 
 
+IN_FLIGHT_BLOCKS = 2
+"""Blocks handed to the store and not yet durable, at most (a node's pipeline depth)."""
 DECADE_TXS = 1_000_000
 LOOKUP_SAMPLES = 1_000
 
@@ -87,8 +92,11 @@ def append_all(
     phases: dict[str, float] | None = None,
     decades: list[dict[str, float]] | None = None,
     decade_txs: int = DECADE_TXS,
+    raw: RawLmdb | None = None,
 ) -> float:
-    """Seconds to assemble and durably append every block; ``phases`` (if given) gets the
+    """Seconds to assemble and durably append every block; with ``raw``, the baseline
+    appends the same txs in turns of ``SEGMENT_BLOCKS`` blocks, timed apart (so both
+    meet the same moments of a disk shared with other work). ``phases`` (if given) gets the
     seconds spent assembling blocks (this thread), waiting for the writer, and the
     writer thread's own phases (``LmdbBlockStore.append_phases_s``). ``decades`` (if
     given) gets one row per ``decade_txs`` appended: that decade's append rate, bytes
@@ -98,11 +106,15 @@ def append_all(
     assemble_s = wait_s = lookups_s = 0.0
     rng = random.Random(3)
     decade_start, decade_bytes = started, _bytes_written()
+    decade_apart_s, decade_apart_bytes = 0.0, 0  # the baseline's turns within the decade
+    raw_from = 0
     head: BlockHeader | None = None
     frontier = Frontier()
     anchor = b"\x11" * 32
     with LmdbBlockStore.open(path) as store:
-        in_flight: Future[None] | None = None  # build block h+1 while block h commits
+        # Build the next blocks while earlier ones commit; the writer finds the next block
+        # queued when it finishes one, rather than idling until this thread wakes up.
+        in_flight: deque[Future[None]] = deque()
         for height, start in enumerate(range(0, len(txs), BLOCK_TXS), 1):
             t0 = time.perf_counter()
             batch = txs[start : start + BLOCK_TXS]
@@ -120,21 +132,34 @@ def append_all(
             )
             t1 = time.perf_counter()
             assemble_s += t1 - t0
-            if in_flight is not None:
-                in_flight.result()
+            while len(in_flight) >= IN_FLIGHT_BLOCKS:
+                in_flight.popleft().result()
             wait_s += time.perf_counter() - t1
-            in_flight = store.submit_append(block)
+            in_flight.append(store.submit_append(block))
             head = block.header
             done = start + len(batch)
+            if raw is not None and (height % SEGMENT_BLOCKS == 0 or done == len(txs)):
+                while in_flight:
+                    in_flight.popleft().result()
+                before, before_bytes = time.perf_counter(), _bytes_written()
+                raw.append(txs[raw_from:done])
+                raw_from = done
+                after_bytes = _bytes_written()
+                apart = time.perf_counter() - before
+                lookups_s += apart
+                decade_apart_s += apart
+                if before_bytes is not None and after_bytes is not None:
+                    decade_apart_bytes += after_bytes - before_bytes
             if decades is not None and (done % decade_txs == 0 or done == len(txs)):
-                in_flight.result()
+                while in_flight:
+                    in_flight.popleft().result()
                 now, written = time.perf_counter(), _bytes_written()
                 span = done - (decades[-1]["txs"] if decades else 0)
                 row: dict[str, float] = {
                     "txs": done,
-                    "append_txs_per_s": round(span / (now - decade_start)),
+                    "append_txs_per_s": round(span / (now - decade_start - decade_apart_s)),
                     "bytes_written_per_tx": (
-                        round((written - decade_bytes) / span)
+                        round((written - decade_bytes - decade_apart_bytes) / span)
                         if written is not None and decade_bytes is not None
                         else -1
                     ),
@@ -151,9 +176,10 @@ def append_all(
                 row["lookup_ms_p99"] = round(_pct(lat, 99), 4)
                 decades.append(row)
                 decade_start, decade_bytes = time.perf_counter(), _bytes_written()
+                decade_apart_s, decade_apart_bytes = 0.0, 0
                 lookups_s += decade_start - now
-        if in_flight is not None:
-            in_flight.result()
+        while in_flight:
+            in_flight.popleft().result()
         if phases is not None:
             phases["assemble"] = assemble_s
             phases["wait_for_writer"] = wait_s
@@ -161,20 +187,45 @@ def append_all(
     return time.perf_counter() - started - lookups_s
 
 
-def raw_lmdb_append(path: Path, txs: list[bytes]) -> float:
-    started = time.perf_counter()
-    env = lmdb.open(str(path), map_size=4 * 1024**3, sync=True, metasync=True, writemap=False)
-    try:
+SEGMENT_BLOCKS = 25
+"""Blocks per turn when the store and the raw LMDB baseline take turns."""
+
+
+class RawLmdb:
+    """The baseline: the same tx bytes in the same synced transactions, one per block of
+    ``BLOCK_TXS``, keyed by log index, with nothing else (no roots, no index)."""
+
+    def __init__(self, path: Path) -> None:
+        self._env = lmdb.open(
+            str(path), map_size=4 * 1024**3, sync=True, metasync=True, writemap=False
+        )
+        self._next = 0
+        self.seconds = 0.0
+
+    def append(self, txs: list[bytes]) -> None:
+        """Append ``txs`` (the next ones of the log) a block at a time, timed."""
+        started = time.perf_counter()
         for start in range(0, len(txs), BLOCK_TXS):
-            with env.begin(write=True) as txn:
+            with self._env.begin(write=True) as txn:
                 items = [
-                    (i.to_bytes(8, "big"), txs[i])
+                    ((self._next + i).to_bytes(8, "big"), txs[i])
                     for i in range(start, min(start + BLOCK_TXS, len(txs)))
                 ]
                 txn.cursor().putmulti(items, append=True)
+        self._next += len(txs)
+        self.seconds += time.perf_counter() - started
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def raw_lmdb_append(path: Path, txs: list[bytes]) -> float:
+    raw = RawLmdb(path)
+    try:
+        raw.append(txs)
     finally:
-        env.close()
-    return time.perf_counter() - started
+        raw.close()
+    return raw.seconds
 
 
 def read_and_hash_floor(path: Path) -> float:
@@ -264,10 +315,19 @@ def command(n_txs: int, data_dir: Path | None, decade_txs: int, as_json: bool) -
         backend.active().warmup()  # as the node does at start: no kernel load in the timing
         phases: dict[str, float] = {}
         decades: list[dict[str, float]] = []
-        append_s = append_all(
-            store_dir, txs, phases, decades, max(BLOCK_TXS, decade_txs // BLOCK_TXS * BLOCK_TXS)
-        )
-        raw_s = raw_lmdb_append(Path(tmp) / "raw", txs)
+        raw = RawLmdb(Path(tmp) / "raw")
+        try:
+            append_s = append_all(
+                store_dir,
+                txs,
+                phases,
+                decades,
+                max(BLOCK_TXS, decade_txs // BLOCK_TXS * BLOCK_TXS),
+                raw,
+            )
+        finally:
+            raw.close()
+        raw_s = raw.seconds
         click.echo("verifying ...", err=True)
         t0 = time.perf_counter()
         opened = t0
