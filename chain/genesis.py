@@ -52,6 +52,10 @@ class Genesis:
     validators: tuple[Validator, ...]
     governance_quorum: int
     """How many organisations must approve a governance proposal."""
+    auditor_orgs: tuple[str, ...] = ()
+    """The organisations the consortium designates as auditing: their ``auditor``
+    identities read everything over the RPC (``acl.read_policy``). Hashed only when
+    set, so a genesis without it keeps the hash it had."""
 
     def to_value(self) -> list[Any]:
         return [
@@ -63,6 +67,7 @@ class Genesis:
             [[i.org_id, i.name, i.role, i.public_key] for i in self.identities],
             [[v.node_id, v.org_id, v.public_key] for v in self.validators],
             self.governance_quorum,
+            *([list(self.auditor_orgs)] if self.auditor_orgs else []),
         ]
 
     @property
@@ -81,6 +86,7 @@ class Genesis:
             "consensus": self.consensus,
             "timestamp_ms": self.timestamp_ms,
             "governance_quorum": self.governance_quorum,
+            "auditor_orgs": list(self.auditor_orgs),
             "organisations": [{"org_id": o.org_id, "name": o.name} for o in self.organisations],
             "identities": [
                 {
@@ -128,6 +134,7 @@ class Genesis:
                     for v in doc["validators"]
                 ),
                 governance_quorum=int(doc["governance_quorum"]),
+                auditor_orgs=tuple(_str(o, "auditor_orgs[]") for o in doc.get("auditor_orgs", [])),
             )
         except GenesisError:
             raise
@@ -154,6 +161,11 @@ class Genesis:
         for org_id in [i.org_id for i in self.identities] + [v.org_id for v in self.validators]:
             if org_id not in org_ids:
                 raise GenesisError(f"unknown organisation {org_id!r}")
+        if len(set(self.auditor_orgs)) != len(self.auditor_orgs):
+            raise GenesisError("auditor_orgs must be unique")
+        for org_id in self.auditor_orgs:
+            if org_id not in org_ids:
+                raise GenesisError(f"auditor_orgs: unknown organisation {org_id!r}")
         for i in self.identities:
             if i.role not in ROLES:
                 raise GenesisError(f"identity {i.name!r}: role must be one of {ROLES}")

@@ -75,10 +75,16 @@ OPENAPI: dict[str, Any] = {
         "title": "grantchain node RPC",
         "version": "1",
         "description": "Submit signed txs (dataset grants and AI audit events), read blocks, receipts and "
-        "proofs, and query grants and audit history. Errors are JSON objects with an 'error' field.",
+        "proofs, and query grants and audit history. Errors are JSON objects with an 'error' field. "
+        "On a node with rpc_auth = 'members', every request but GET /v1/status, /health, "
+        "/openapi.json, /ui/, POST /v1/txs and /api/v1/lineage carries an 'Authorization: "
+        "GrantChain-Ed25519 key=.., ts=.., nonce=.., sig=..' header signed by a registered key "
+        "(401 with a 'reason' otherwise), and reads follow the read policy: an organisation sees "
+        "its own datasets, grants and events; other organisations' records answer 404.",
     },
     "paths": {
         "/v1/status": _get("Node id, role, leader, term, height, head hash"),
+        "/health": _get("Liveness: {\"status\": \"ok\"}; no data, never authenticated"),
         "/v1/txs": {
             "post": {
                 "summary": "Submit one tx or a batch",
@@ -354,6 +360,16 @@ OPENAPI: dict[str, Any] = {
         "/openapi.json": _get("This document"),
     },
     "components": {
+        "securitySchemes": {
+            "GrantChain-Ed25519": {
+                "type": "http",
+                "scheme": "GrantChain-Ed25519",
+                "description": "Ed25519 over b'grantchain-rpc-v1\\n' + chain_id, METHOD, "
+                "path with raw query, ts (unix ms), nonce (32 hex) and sha256(body) hex, "
+                "joined by newlines, by an identity's current registered key "
+                "(docs/architecture.md, 'Reads are for members').",
+            }
+        },
         "schemas": {
             "Error": {
                 "type": "object",

@@ -27,6 +27,7 @@ from node.api.lineage_route import LineageIntake
 from node.api.openapi import OPENAPI
 from node.api.params import bad_request as _bad
 from node.api.params import int_param as _int_param
+from node.api.secure import health
 from node.api.service import NodeService
 from node.api.tx_body import TxBodyError, parse_txs
 from node.pipeline.admission import Status
@@ -409,6 +410,7 @@ def make_app(node: NodeService, openlineage: LineageIntake | None = None) -> web
     app[NODE_KEY] = node
     app[SCAN_SLOTS] = asyncio.Semaphore(SCANS_IN_FLIGHT_MAX)
     app.router.add_get("/v1/status", status)
+    app.router.add_get("/health", health)
     app.router.add_post("/v1/txs", submit_txs)
     app.router.add_get("/v1/txs/{tx_id}", get_tx)
     app.router.add_get("/v1/blocks/{height}", get_block)

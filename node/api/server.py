@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -269,17 +270,29 @@ async def deadlines(
 
 
 async def start_rpc(
-    app: web.Application, host: str, port: int, limits: RpcLimits, registry: CollectorRegistry
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: RpcLimits,
+    registry: CollectorRegistry,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    middlewares: Sequence[Any] = (),
 ) -> tuple[web.AppRunner, asyncio.Server]:
-    """Serve ``app`` on ``host:port`` behind a ``ConnectionGuard``."""
+    """Serve ``app`` on ``host:port`` behind a ``ConnectionGuard``, over TLS if
+    ``ssl_context`` is given; ``middlewares`` run after the deadlines' (the request
+    authentication of ``node.api.auth``, which reads the body under its deadline)."""
     guard = ConnectionGuard(limits, GuardMetrics(registry))
     app[GUARD_KEY] = guard
     app.middlewares.append(deadlines)
+    app.middlewares.extend(middlewares)
     runner = web.AppRunner(
         app, access_log=None, keepalive_timeout=limits.keepalive_timeout_s, shutdown_timeout=1.0
     )
     await runner.setup()
     assert runner.server is not None
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(guard.wrap(runner.server), host, port, reuse_address=True)
+    server = await loop.create_server(
+        guard.wrap(runner.server), host, port, reuse_address=True, ssl=ssl_context
+    )
     return runner, server

@@ -1,5 +1,5 @@
 """``grantchain genesis build --out DIR BUNDLE... --chain-id ID [--consensus raft|pbft]
-[--genesis-time-ms MS] [--governance-quorum Q] [--force] [--json]``: the genesis from the
+[--genesis-time-ms MS] [--governance-quorum Q] [--auditor-org ORG]... [--force] [--json]``: the genesis from the
 members' public bundles (``node.cluster.genesis_build``); it opens no private key."""
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ def command() -> None:
 @click.option(
     "--governance-quorum", type=int, default=None, help="Approving orgs needed [a majority]."
 )
+@click.option(
+    "--auditor-org",
+    "auditor_orgs",
+    multiple=True,
+    help="An organisation designated as auditing: its auditor identities read everything "
+    "over the RPC (repeat for several).",
+)
 @click.option("--force", is_flag=True, help="Replace a build in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def build(
@@ -43,6 +50,7 @@ def build(
     consensus: str,
     genesis_time_ms: int | None,
     governance_quorum: int | None,
+    auditor_orgs: tuple[str, ...],
     force: bool,
     as_json: bool,
 ) -> None:
@@ -53,6 +61,7 @@ def build(
         genesis_time_ms=genesis_time_ms if genesis_time_ms is not None else time.time_ns() // 10**6,
         consensus=consensus,
         governance_quorum=governance_quorum,
+        auditor_orgs=auditor_orgs,
     )
     try:
         built = build_from_files(bundles, params, out_dir, force=force)
@@ -69,6 +78,7 @@ def build(
                     "trust_bundle_sha256": built.network.trust_bundle_sha256.hex(),
                     "organisations": [o.org_id for o in g.organisations],
                     "validators": [v.node_id for v in g.validators],
+                    "auditor_orgs": list(g.auditor_orgs),
                 }
             )
         )

@@ -1,5 +1,9 @@
 """``Client`` and ``AsyncClient``: a node's RPC over HTTP, with failover between URLs.
 
+Given a ``signer`` (``node.client.request_auth.RequestSigner``: an identity's key and the
+chain id) every request is signed, as a node with ``rpc_auth = "members"`` requires; given
+``ca_cert`` (the consortium's CA bundle) ``https://`` URLs are verified against it.
+
 ``Client`` follows writes to the leader only in the sense that any node accepts them
 (followers forward); on a 503 or a connection error it tries the next URL it was given,
 which is how a caller rides through a leader change.
@@ -9,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +26,8 @@ from node.client.block_stream import HEADERS as STREAM_HEADERS
 from node.client.block_stream import PATH as STREAM_PATH
 from node.client.block_stream import BlockSequence, StreamError, StreamInterrupted
 from node.client.sse import SseParser
+
+CaCert = str | Path | None
 
 TIMEOUT_S = 30.0
 STREAM_READ_TIMEOUT_S = 45.0
@@ -76,6 +84,14 @@ def _stream_failure(exc: Exception) -> Exception:
     if isinstance(exc, StreamError):
         raise exc
     return _retryable(exc)
+
+
+def tls_verify(ca_cert: CaCert) -> ssl.SSLContext | bool:
+    """What httpx verifies servers with: the consortium's CA bundle if given, else the
+    system's trust store."""
+    if ca_cert is None:
+        return True
+    return ssl.create_default_context(cafile=str(ca_cert))
 
 
 class _Failover:
@@ -146,10 +162,17 @@ class _StreamSession:
 class Client(_Failover):
     """Synchronous client. ``urls``: one node, or several to fail over between."""
 
-    def __init__(self, urls: str | Sequence[str], *, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        urls: str | Sequence[str],
+        *,
+        timeout_s: float = TIMEOUT_S,
+        signer: httpx.Auth | None = None,
+        ca_cert: CaCert = None,
+    ) -> None:
         super().__init__(urls)
         self._timeout_s = timeout_s
-        self._http = httpx.Client(timeout=timeout_s)
+        self._http = httpx.Client(timeout=timeout_s, auth=signer, verify=tls_verify(ca_cert))
 
     def __enter__(self) -> Client:
         return self
@@ -230,10 +253,22 @@ class Client(_Failover):
 class AsyncClient(_Failover):
     """The asyncio twin of ``Client``."""
 
-    def __init__(self, urls: str | Sequence[str], *, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        urls: str | Sequence[str],
+        *,
+        timeout_s: float = TIMEOUT_S,
+        signer: httpx.Auth | None = None,
+        ca_cert: CaCert = None,
+    ) -> None:
         super().__init__(urls)
         self._timeout_s = timeout_s
-        self._http = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
+        self._http = httpx.AsyncClient(
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=64),
+            auth=signer,
+            verify=tls_verify(ca_cert),
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self

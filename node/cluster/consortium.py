@@ -83,6 +83,8 @@ class ConsortiumSpec:
     consensus: str = "raft"
     base_port: int = BASE_PORT_DEFAULT
     host: str = HOST_DEFAULT
+    auditor_orgs: tuple[str, ...] = ()
+    """Organisations designated as auditing (``grantchain genesis build --auditor-org``)."""
 
     def check(self) -> None:
         if not 1 <= self.nodes <= NODES_MAX:
@@ -315,7 +317,9 @@ def _build(root: Path, spec: ConsortiumSpec, now: datetime.datetime) -> None:
         create_org(root / "orgs" / org_id, OrgSpec(org_id, own), now=now, nodes_dir=root / "nodes")
     # 2. The genesis from the public bundles only (grantchain genesis build).
     bundles = [load_bundle(root / "orgs" / org_id / "bundle.json") for org_id in orgs]
-    params = GenesisParams(spec.chain_id, spec.genesis_time_ms, spec.consensus)
+    params = GenesisParams(
+        spec.chain_id, spec.genesis_time_ms, spec.consensus, auditor_orgs=spec.auditor_orgs
+    )
     write_built(root, build_genesis(bundles, params))
     published = load_published(root / GENESIS, root / TRUST_BUNDLE, root / NETWORK)
     # 3. Each organisation checks the genesis and configures its nodes (org configure).

@@ -54,6 +54,9 @@ class GenesisParams:
     consensus: str = "raft"
     governance_quorum: int | None = None
     """Organisations that must approve a governance proposal [a majority]."""
+    auditor_orgs: tuple[str, ...] = ()
+    """Organisations designated as auditing: their ``auditor`` identities read
+    everything over the RPC (``acl.read_policy``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,7 @@ def build_genesis(bundles: Sequence[OrgBundle], params: GenesisParams) -> Built:
         ),
         validators=tuple(Validator(n.node_id, org_id, n.public_key) for n, org_id in nodes),
         governance_quorum=quorum if quorum is not None else len(orgs) // 2 + 1,
+        auditor_orgs=tuple(sorted(set(params.auditor_orgs))),
     )
     try:
         genesis.check()

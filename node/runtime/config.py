@@ -22,6 +22,9 @@ File layout (``write_config`` writes exactly this shape)::
     peer_host = "127.0.0.1"
     peer_port = 7800
     block_txs_max = 4000          # optional, defaults as in NodeConfig
+    rpc_auth = "members"          # optional: "open" (default) or "members" (signed reads)
+    rpc_tls = true                # optional: the RPC over TLS with tls_cert/tls_key
+    metrics_port = 9100           # optional: /metrics unauthenticated on metrics_host
     ...
     [mqtt]                         # optional; disabled unless enabled = true
     enabled = false
@@ -168,6 +171,26 @@ class NodeConfig:
     """A request body must be in within this of its head, or 408."""
     rpc_keepalive_timeout_ms: int = 75_000
     """An idle keep-alive connection is closed after this."""
+    rpc_auth: str = "open"
+    """``"members"``: every request but the open ones is signed by a registered key and
+    reads under the read policy (``node.api.auth``, ``acl.read_policy``); ``"open"``:
+    anyone who reaches the port reads everything (a node for one organisation's tests)."""
+    rpc_auth_skew_ms: int = 60_000
+    """How far a signed request's time may be from this node's clock."""
+    rpc_auth_nonces_max: int = 1_000_000
+    """Request nonces remembered at once (~100 bytes each); more in one window: 503."""
+    rpc_tls: bool = False
+    """Serve the RPC over TLS with the node's certificate (``tls_cert``/``tls_key``);
+    clients verify it with the consortium's CA bundle (``ca_cert``)."""
+    explorer_reads: str = "auditors"
+    """With ``rpc_auth = "members"``: ``"auditors"`` (the explorer's pages are read by
+    auditors, signed) or ``"open"`` (the explorer's pages, the commit stream, the audit
+    report and tx receipts are read without signing: a local demo's setting)."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    """If set, ``/metrics`` (and ``/health``) are also served on ``metrics_host:port``
+    without authentication, for a scraper on a private network; on the RPC port
+    ``/metrics`` needs a signed request when ``rpc_auth = "members"``."""
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     openlineage: OpenLineageConfig = field(default_factory=OpenLineageConfig)
 
@@ -197,9 +220,25 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "rpc_header_timeout_ms": (100, 3_600_000),
     "rpc_body_timeout_ms": (100, 3_600_000),
     "rpc_keepalive_timeout_ms": (100, 3_600_000),
+    "rpc_auth_skew_ms": (1_000, 3_600_000),
+    "rpc_auth_nonces_max": (1_000, 100_000_000),
 }
-_BOOL_KEYS = ("reexecute_blocks",)
-_TOP_KEYS = {*_REQUIRED_KEYS, *_INT_RANGES, *_BOOL_KEYS, "peers", "mqtt", "openlineage"}
+_BOOL_KEYS = ("reexecute_blocks", "rpc_tls")
+_CHOICE_KEYS: dict[str, tuple[str, ...]] = {
+    "rpc_auth": ("open", "members"),
+    "explorer_reads": ("auditors", "open"),
+}
+_TOP_KEYS = {
+    *_REQUIRED_KEYS,
+    *_INT_RANGES,
+    *_BOOL_KEYS,
+    *_CHOICE_KEYS,
+    "metrics_host",
+    "metrics_port",
+    "peers",
+    "mqtt",
+    "openlineage",
+}
 _MQTT_PATHS = ("password_file", "ca_file", "cert_file", "key_file")
 _MQTT_KEYS = {
     "enabled",
@@ -249,7 +288,14 @@ def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
     tunables: dict[str, Any] = {
         key: v.integer(doc[key], key, lo, hi) for key, (lo, hi) in _INT_RANGES.items() if key in doc
     }
-    flags = {key: v.boolean(doc[key], key) for key in _BOOL_KEYS if key in doc}
+    flags: dict[str, Any] = {key: v.boolean(doc[key], key) for key in _BOOL_KEYS if key in doc}
+    choices: dict[str, Any] = {
+        key: v.choice(doc[key], key, _CHOICE_KEYS[key]) for key in _CHOICE_KEYS if key in doc
+    }
+    if "metrics_host" in doc:
+        choices["metrics_host"] = v.string(doc["metrics_host"], "metrics_host")
+    if "metrics_port" in doc:
+        choices["metrics_port"] = v.integer(doc["metrics_port"], "metrics_port", 0, 65535)
     cfg = NodeConfig(
         node_id=node_id,
         rpc_host=v.string(doc["rpc_host"], "rpc_host"),
@@ -267,6 +313,7 @@ def config_from_mapping(doc: dict[str, Any], path: Path) -> NodeConfig:
         ca_cert=p("ca_cert"),
         **tunables,
         **flags,
+        **choices,
     )
     if cfg.heartbeat_ticks >= cfg.election_timeout_ticks:
         raise ConfigError(
@@ -304,6 +351,11 @@ class _Checker:
         if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, got {value!r}")
         return value
+
+    def choice(self, value: Any, key: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            raise self.fail(key, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return str(value)
 
     def node_id(self, value: Any, key: str) -> str:
         text = self.string(value, key)
@@ -436,6 +488,10 @@ def write_config(cfg: NodeConfig, path: Path | str) -> None:
     ]
     lines += [f"{key} = {getattr(cfg, key)}" for key in _INT_RANGES]
     lines += [f"{key} = {'true' if getattr(cfg, key) else 'false'}" for key in _BOOL_KEYS]
+    lines += [f"{key} = {toml_string(getattr(cfg, key))}" for key in _CHOICE_KEYS]
+    lines.append(f"metrics_host = {toml_string(cfg.metrics_host)}")
+    if cfg.metrics_port is not None:
+        lines.append(f"metrics_port = {cfg.metrics_port}")
     m = cfg.mqtt
     lines += [
         "",

@@ -37,6 +37,7 @@ def running_cluster(
     seed: int = 0,
     node_config: dict[str, dict[str, Any]] | None = None,
     consensus: str = "raft",
+    auditor_orgs: tuple[str, ...] = (),
     **config: Any,
 ) -> Iterator[Manifest]:
     """A started cluster; ``config`` overrides fields of every node's config, and
@@ -48,6 +49,7 @@ def running_cluster(
         chain_id="test-" + directory.name[-20:].lower().replace("_", "-").strip("-"),
         genesis_time_ms=1_767_225_600_000,
         base_port=free_base_port(nodes, random.Random(f"{directory}/{seed}")),
+        auditor_orgs=auditor_orgs,
     )
     manifest = create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
     for n in manifest.nodes:

@@ -8,6 +8,7 @@ one from a CA that is not in the consortium's trust bundle.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import random
@@ -259,6 +260,29 @@ def test_a_member_without_a_node_has_no_tls_ca(public: Path, tmp_path: Path) -> 
         str(tmp_path / "org9" / "bundle.json"), "--chain-id", "c",
     )  # fmt: skip
     assert r.returncode == 2 and "no organisation runs a node" in r.stderr
+
+
+def test_genesis_build_designates_auditing_organisations(public: Path, tmp_path: Path) -> None:
+    """Issue 15 §3: which organisations' auditors read everything is the consortium's
+    decision, in the genesis; an unknown one is refused, and a genesis without any keeps
+    the hash it had before the field existed."""
+    bundles = [str(public / f"{o}.json") for o in ("org1", "org2")]
+    r = grantchain(
+        "genesis", "build", "--out", str(tmp_path / "a"), *bundles, "--chain-id", "c",
+        "--genesis-time-ms", "1", "--auditor-org", "org2", "--json",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["auditor_orgs"] == ["org2"]
+    g = Genesis.from_json((tmp_path / "a" / "genesis.json").read_text())
+    assert g.auditor_orgs == ("org2",)
+    plain = dataclasses.replace(g, auditor_orgs=())
+    assert plain.hash != g.hash
+    assert len(plain.to_value()) == 8  # the layout before auditor_orgs: same hash as then
+    r = grantchain(
+        "genesis", "build", "--out", str(tmp_path / "b"), *bundles, "--chain-id", "c",
+        "--auditor-org", "org7",
+    )  # fmt: skip
+    assert r.returncode == 2 and "auditor_orgs: unknown organisation 'org7'" in r.stderr
 
 
 def test_genesis_build_cli_errors(public: Path, tmp_path: Path, build: Path) -> None:

@@ -57,6 +57,11 @@ def sample(tmp_path: Path) -> NodeConfig:
         block_txs_max=500,
         reexecute_blocks=True,
         heartbeat_ticks=5,
+        rpc_auth="members",
+        rpc_tls=True,
+        explorer_reads="open",
+        metrics_host="10.0.0.2",
+        metrics_port=9100,
         mqtt=MqttConfig(
             enabled=True,
             host="broker",
@@ -87,6 +92,7 @@ def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path: Path) -> None
     assert cfg.peers == ()
     assert cfg.mqtt == MqttConfig(enabled=False)
     assert cfg.reexecute_blocks is False
+    assert (cfg.rpc_auth, cfg.rpc_tls, cfg.metrics_port) == ("open", False, None)
 
 
 def test_write_then_load_round_trips(tmp_path: Path) -> None:
@@ -116,6 +122,11 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
         (MINIMAL + "block_txs_max = 0\n", "block_txs_max", "1..10000"),
         (MINIMAL + "heartbeat_ticks = 100\n", "heartbeat_ticks", "below election_timeout"),
         (MINIMAL + "reexecute_blocks = 1\n", "reexecute_blocks", "true or false"),
+        (MINIMAL + "rpc_auth = 'member'\n", "rpc_auth", "one of 'open', 'members'"),
+        (MINIMAL + "rpc_tls = 'yes'\n", "rpc_tls", "true or false"),
+        (MINIMAL + "explorer_reads = true\n", "explorer_reads", "one of 'auditors', 'open'"),
+        (MINIMAL + "rpc_auth_skew_ms = 10\n", "rpc_auth_skew_ms", "1000..3600000"),
+        (MINIMAL + "metrics_port = -1\n", "metrics_port", "0..65535"),
         (MINIMAL + "[mqtt]\nenabled = 1\n", "mqtt.enabled", "true or false"),
         (MINIMAL + "[mqtt]\nbroker = 'x'\n", "mqtt.broker", "unknown key"),
         (MINIMAL + "[mqtt]\ntopic_prefix = 'a/#'\n", "mqtt.topic_prefix", "no wildcards"),
