@@ -21,7 +21,8 @@ time leaves the window (after which the time check refuses a replay), at most
 ``nonces_max`` of them: when that many signed requests came within one window the node
 answers ``503`` with ``Retry-After`` rather than remember more (memory stays bounded).
 
-Open without authentication (``is_open``): ``GET /v1/status``, ``/health``,
+Open without authentication (``is_open``; a request that carries the header anyway is
+checked all the same): ``GET /v1/status``, ``/health``,
 ``/openapi.json``, the explorer's static files (``/ui``), ``POST /v1/txs`` (each tx is
 signed by its sender already, and the answer only concerns the submitted txs) and
 ``/api/v1/lineage`` (its own bearer key). With ``explorer_reads = "open"``, also what
@@ -209,11 +210,15 @@ def refusal(exc: Refused) -> web.Response:
 async def authenticate(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Check the request's signature where one is required (``RpcAuth.required``) and
-    keep its reader under ``READER``."""
+    """Check the request's signature where one is required (``RpcAuth.required``), or
+    wherever one is presented (a signed request to an open endpoint is checked as well,
+    so a client signing everything learns of a wrong key at once), and keep its reader
+    under ``READER``."""
     auth = request.app.get(AUTH_KEY)
-    if auth is None or not auth.required(request.method, request.path):
+    if auth is None or auth.settings.mode != "members":
         return await handler(request)
+    if "Authorization" not in request.headers and not auth.required(request.method, request.path):
+        return await handler(request)  # open, and no credentials presented
     body = await request.read() if request.body_exists else b""
     try:
         reader = auth.check(

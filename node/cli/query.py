@@ -7,16 +7,24 @@ from typing import Any
 import click
 import orjson
 
+from node.cli import reader
 from node.cli.tx import emit
-from node.client import Client, RpcError, StreamError
+from node.client import RpcError, StreamError
 
-URL = click.option("--url", required=True, help="A node's RPC URL.")
+_URL = click.option("--url", required=True, help="A node's RPC URL.")
+
+
+def URL(f: Any) -> Any:
+    """``--url`` and who reads (``node.cli.reader``: --key, --consortium, --ca-cert)."""
+    return _URL(reader.options(f))
+
+
 JSON = click.option("--json", "as_json", is_flag=True)
 
 
 def _run(url: str, path: str, as_json: bool, **params: Any) -> None:
     try:
-        with Client(url) as client:
+        with reader.read_as().client(url) as client:
             emit(client.query(path, **params), as_json)
     except RpcError as exc:
         raise click.ClickException(str(exc)) from None
@@ -171,11 +179,12 @@ def kinds(url: str, as_json: bool) -> None:
     multiple=True,
     help="A node's RPC URL; repeat it to resume on another node when one stops.",
 )
+@reader.options
 def stream(from_height: int | None, count: int | None, urls: tuple[str, ...]) -> None:
     """Follow committed blocks: one JSON line per block, in height order, resumed across
     nodes without a gap or a repeat."""
     try:
-        with Client(list(urls)) as client:
+        with reader.read_as().client(list(urls)) as client:
             for n, doc in enumerate(client.stream(from_height), 1):
                 click.echo(orjson.dumps(doc))
                 if count is not None and n >= count:

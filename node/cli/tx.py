@@ -19,6 +19,7 @@ import click
 from acl.kinds import KINDS
 from acl.payloads import PayloadError, build
 from chain.tx import Tx
+from node.cli import reader
 from node.client import Client, RpcError, TxSigner
 from node.runtime.keys import KeyFileError
 
@@ -92,6 +93,7 @@ def command() -> None:
     "--wait/--no-wait", default=True, show_default=True, help="Wait for commit and the receipt."
 )
 @click.option("--json", "as_json", is_flag=True)
+@reader.CA_CERT
 def submit(
     kind: str,
     payload: str,
@@ -100,11 +102,13 @@ def submit(
     urls: tuple[str, ...],
     wait: bool,
     as_json: bool,
+    ca_cert: Path | None,
 ) -> None:
-    """Sign a KIND tx with KEY and submit it; prints the node's answer (with the receipt)."""
+    """Sign a KIND tx with KEY and submit it; prints the node's answer (with the receipt).
+    Submitting needs no signed request (the tx is signed); --ca-cert verifies an https node."""
     tx = _signed(kind, payload, key_file, chain_id)
     try:
-        with Client(list(urls)) as client:
+        with Client(list(urls), ca_cert=ca_cert) as client:
             doc = client.submit([tx], wait=wait)["results"][0]
     except RpcError as exc:
         raise click.ClickException(str(exc)) from None
@@ -135,10 +139,11 @@ def sign(kind: str, payload: str, key_file: Path, chain_id: str) -> None:
 @click.argument("tx_id")
 @click.option("--url", required=True)
 @click.option("--json", "as_json", is_flag=True)
+@reader.options
 def get(tx_id: str, url: str, as_json: bool) -> None:
     """A committed tx: height, position, result and its receipt."""
     try:
-        with Client(url) as client:
+        with reader.read_as().client(url) as client:
             emit(client.tx(tx_id), as_json)
     except RpcError as exc:
         raise click.ClickException(str(exc)) from None

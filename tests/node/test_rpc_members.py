@@ -5,6 +5,7 @@ the open endpoints stay open."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +17,7 @@ from chain import signing
 from node.client import Client, RequestSigner, RpcError, TxSigner
 from node.cluster.consortium import Manifest
 from node.cluster.scenario import StoryRun, run_story, signer_for
+from tests.conftest import grantchain
 from tests.node.clusters import running_cluster, wait_converged
 
 
@@ -109,3 +111,25 @@ def test_a_replayed_request_is_refused_by_the_node(cluster: Manifest) -> None:
     assert first.status_code == 200
     again = httpx.get(url + "/v1/kinds", headers={"Authorization": header})
     assert again.status_code == 401 and again.json()["reason"] == "replayed_nonce"
+
+
+def test_the_cli_reads_as_the_identity_it_is_given(cluster: Manifest, story: StoryRun) -> None:
+    url = cluster.nodes[0].rpc_url
+    unsigned = grantchain("query", "grants", "--grantee", "org2", "--url", url, "--json")
+    assert unsigned.returncode != 0 and "HTTP 401" in unsigned.stderr
+    key = next(i.key for i in cluster.identities if i.org_id == "org2" and i.role == "app")
+    by_key = grantchain(
+        "query", "grants", "--grantee", "org2", "--url", url, "--json", "--key", str(key)
+    )  # the chain id asked of the node
+    assert by_key.returncode == 0, by_key.stderr
+    assert json.loads(by_key.stdout)["grants"], "org2 is the story's grantee"
+    by_dir = grantchain(
+        "query", "kinds", "--url", url, "--json", "--consortium", str(cluster.directory),
+        "--identity", "org3-admin",
+    )  # fmt: skip
+    assert by_dir.returncode == 0, by_dir.stderr
+    first = next(
+        iter(grantchain("query", "stream", "--url", url, "--from-height", "1", "--count", "1",
+                        "--key", str(key)).stdout.splitlines())
+    )  # fmt: skip
+    assert json.loads(first)["height"] == 1

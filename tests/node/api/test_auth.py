@@ -230,6 +230,15 @@ def test_open_endpoints_answer_without_a_signature() -> None:
                 got = await c.get(url + path)
                 assert got.status_code == 200 and got.json()["reader"] is None, path
             assert (await c.post(url + "/v1/txs", json={"txs": []})).status_code == 200
+            # credentials presented to an open endpoint are checked all the same
+            bad = _signed(_key(9), "POST", "/v1/txs", NOW_MS, b"\x01" * 16, b"{}")
+            _refused(
+                await c.post(url + "/v1/txs", content=b"{}", headers={"Authorization": bad}),
+                "unknown_key",
+            )
+            good = _signed(ORG1_APP, "POST", "/v1/txs", NOW_MS, b"\x02" * 16, b"{}")
+            signed = await c.post(url + "/v1/txs", content=b"{}", headers={"Authorization": good})
+            assert signed.json()["reader"] == ["org1", "org1-app", "app", False]
             for path in ("/metrics", "/v1/explore/dashboard"):
                 _refused(await c.get(url + path), "missing")
         async with (
