@@ -15,7 +15,8 @@ The machine: ``machine`` (``genesis_state``, ``apply_block``, ``replay_block``, 
 dispatcher that hands each tx to its kind's handler) over the rules of each family of
 kinds — ``governance_rules``, ``identity_rules``, ``dataset_rules``, ``grant_rules``,
 ``audit_rules`` and ``run_rules`` — which work on ``block_context`` (one block's overlay,
-caches and shared checks) and store ``records`` (record encodings); ``state_root`` (the
+caches and shared checks) and store ``records`` (record encodings); ``audit_counters`` (the running counts
+of the audit log the report reads, written after each block's txs); ``state_root`` (the
 chained state root).
 
 The queries: ``queries`` (what auditors ask, in one namespace) over one module per

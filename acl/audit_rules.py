@@ -57,6 +57,8 @@ def record_data_access(b: BlockContext, p: Principal, payload: dict[str, Any]) -
     tx_id, ms = b.tx_id, b.ms
     at = K.position(b.height, b.index)
     pos = K.u64(ms) + at
+    purpose = payload["purpose"]
+    b.tally.append((_ACCESS_CODE, p.org_id, int(result), purpose, (dataset_id,), b.index, tx_id))
     put = b.ov.put_trusted
     put(
         K.LOG + pos,
@@ -65,7 +67,7 @@ def record_data_access(b: BlockContext, p: Principal, payload: dict[str, Any]) -
             tx_id,
             p.actor_bytes,
             result,
-            payload["purpose"],
+            purpose,
             ((dataset_id, version, gid),),
             None,
             payload.get("on_behalf_of"),

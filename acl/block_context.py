@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from acl import keys as K
 from acl import kinds as k
+from acl.audit_counters import Tally
 from acl.records import ActiveGrant, decode_active, decode_record, encode_event
 from acl.results import Result
 from acl.senders import active_sender
@@ -48,7 +49,17 @@ class BlockContext:
     so reads after writes in the same block are coherent.
     """
 
-    __slots__ = ("chain_id", "height", "index", "ms", "ov", "records", "senders", "tx_id")
+    __slots__ = (
+        "chain_id",
+        "height",
+        "index",
+        "ms",
+        "ov",
+        "records",
+        "senders",
+        "tally",
+        "tx_id",
+    )
 
     def __init__(self, ov: Overlay, chain_id: str, height: int, timestamp_ms: int) -> None:
         self.ov = ov
@@ -59,6 +70,8 @@ class BlockContext:
         self.senders: dict[bytes, Principal | Result] = {}
         self.index = 0
         self.tx_id = b""
+        self.tally: list[Tally] = []
+        """The audit events recorded so far, in block order (``acl.audit_counters``)."""
 
     # -- records -----------------------------------------------------------------------
 
@@ -210,15 +223,19 @@ class BlockContext:
         extra_datasets: Sequence[str] = (),
     ) -> None:
         """Record an applied audit event: the log by time, violations, dataset history,
-        model uses. The event record: ``[kind code, tx id, org, identity, key epoch,
-        result, purpose, uses, subject, on_behalf_of, run_id]``."""
+        model uses, and its tally for the counters. The event record: ``[kind code, tx id,
+        org, identity, key epoch, result, purpose, uses, subject, on_behalf_of, run_id]``."""
         pos = K.time_position(self.ms, self.height, self.index)
+        code = k.KIND_CODES[kind]
+        purpose = payload.get("purpose")
+        used = tuple(dict.fromkeys(u[0] for u in uses))
+        self.tally.append((code, p.org_id, int(result), purpose, used, self.index, self.tx_id))
         record = encode_event(
-            k.KIND_CODES[kind],
+            code,
             self.tx_id,
             p.actor_bytes,
             int(result),
-            payload.get("purpose"),
+            purpose,
             [u[:3] for u in uses],
             subject,
             payload.get("on_behalf_of"),
@@ -228,7 +245,7 @@ class BlockContext:
         put(K.LOG + pos, record)
         if result is Result.NO_GRANT:
             put(K.VIOLATION + pos, b"")
-        mark = K.MARK.pack(k.KIND_CODES[kind], result, self.ms, self.tx_id)
+        mark = K.MARK.pack(code, result, self.ms, self.tx_id)
         at = K.position(self.height, self.index)
         if len(uses) == 1 and not extra_datasets:
             put(K.HISTORY + K.dataset_key(uses[0][0]) + at, mark)

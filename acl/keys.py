@@ -29,6 +29,10 @@ prefix      rest of the key                          value
 ``M``       model (name), version u32 (0: owner)     model record
 ``N``       model (name), version u32, height, index kind, result, block ms, tx id: uses
 ``W``       output dataset, height u64, index u32    derivation: input datasets (lineage)
+``Y``       label (``acl.audit_counters``)           the label's audit events so far, first and
+                                                     last block ms, its name
+``Z``       label, block ms u64, height u64          the label's audit events in the blocks
+                                                     before this one (prefix sums)
 ==========  =======================================  ===========================================
 """
 
@@ -60,6 +64,8 @@ RUN_EVENT: Final = b"S"
 MODEL: Final = b"M"
 MODEL_USE: Final = b"N"
 DERIVATION: Final = b"W"
+COUNT: Final = b"Y"
+COUNT_AT: Final = b"Z"
 
 META_ROOT: Final = META + b"root"
 META_HEIGHT: Final = META + b"height"
@@ -68,9 +74,12 @@ META_QUORUM: Final = META + b"governance_quorum"
 META_CHAIN: Final = META + b"chain_id"
 META_LAYOUT: Final = META + b"layout"
 
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
 """The version of this key layout and of the records under it, stored at genesis and
-checked on every block: state written by another layout is refused, never misread."""
+checked on every block: state written by another layout is refused, never misread.
+2: the audit counters (``Y``, ``Z``: ``acl.audit_counters``). A state of layout 1 lacks
+them, and a block applied on it is refused: re-create the state from genesis (re-apply
+the chain's blocks), since the counters are part of every state root from block 1."""
 
 _U64 = struct.Struct(">Q")
 _POS = struct.Struct(">QI")

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from acl import (
+    audit_counters,
     audit_rules,
     changeset,
     dataset_rules,
@@ -190,6 +191,7 @@ def apply_block(
         [int(judge(block, i, tx, tid)) for i, (tx, tid) in enumerate(zip(txs, tx_ids, strict=True))]
     )
     ov = block.ov
+    audit_counters.record(ov, height, timestamp_ms, block.tally)
     ov.put(K.META_HEIGHT, K.u64(height))
     ov.put(K.META_TIMESTAMP, K.u64(timestamp_ms))
     writes = list(ov.writes())

@@ -15,7 +15,8 @@ the module of its question:
 - ``lineage``: ``model_lineage``;
 - ``audit_log``: ``events``, ``event``, ``tx_result``;
 - ``violations``: ``violations``;
-- ``audit_report``: ``audit_report``;
+- ``audit_report``: ``audit_report`` (from the audit counters, ``audit_counters``) and
+  ``audit_report_scan`` (the same by reading every event: the reference);
 - ``consortium``: ``organisations``, ``validators``, ``identity``, ``proposal``;
 - ``lookups``: one record by id (``dataset``, ``grant``, ``model``, ``run``),
   ``state_root`` and ``QueryError``;
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from acl.access import AccessDecision, access_check, grants_for_pair
 from acl.audit_log import event, events, tx_result
-from acl.audit_report import AuditReport, audit_report
+from acl.audit_report import AuditReport, audit_report, audit_report_scan
 from acl.consortium import identity, organisations, proposal, validators
 from acl.dataset_history import DatasetHistory, dataset_history
 from acl.evidence import EVIDENCE_MAX, TxRef
@@ -56,6 +57,7 @@ __all__ = [
     "Violations",
     "access_check",
     "audit_report",
+    "audit_report_scan",
     "dataset",
     "dataset_history",
     "event",

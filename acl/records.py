@@ -32,6 +32,15 @@ def _bin32(value: bytes) -> bytes:
     return _BIN32 + value
 
 
+def event_tx_id(raw: bytes) -> bytes:
+    """The tx id of an audit event record (``encode_event``) without decoding the rest:
+    after the array header and a kind code under 128, the id is at a fixed place."""
+    if raw[0] == 0x9B and raw[1] < 0x80 and raw[2:4] == _BIN32:
+        return raw[4:36]
+    tx_id: bytes = codec.decode(raw)[1]
+    return tx_id
+
+
 def array_header(n: int) -> bytes:
     """The canonical msgpack array header for ``n`` items: an array's canonical encoding is
     this header followed by the canonical encodings of its items, so records can be built

@@ -16,9 +16,12 @@ first pages: a cursor is the last key returned, so a page should cost the same w
 it starts. The baseline, measured in the same run: ``GET /v1/status``, the cheapest
 request the node answers. The target: every page under ``TARGET_MS``.
 
-The audit report (``/v1/audit/report``) counts every event of its time range in one
-pass, so its cost grows with the range: it is timed for the whole chain and for the
-last hour of block time, and reported apart from the paginated pages.
+The audit report (``/v1/audit/report``) is counted from the audit counters the state
+keeps (``acl.audit_counters``: at most two seeks per label, whatever the range holds) and
+lists the first violations and events of its range: it is timed for the whole chain (no
+seek: every label lies inside), the last hour of block time, and the middle half of the
+chain (two seeks per label: both ends cut blocks off), under the same target as the
+pages.
 """
 
 from __future__ import annotations
@@ -45,8 +48,6 @@ from storage.lmdb_store import LmdbBlockStore
 
 TARGET_MS = 200.0
 TXS_PER_BLOCK = 1_000
-REPORT_REPEAT = 3
-"""Loads of the report pages: each reads every event of its range."""
 
 
 class StoreNode:
@@ -155,8 +156,16 @@ def _pages(store: LmdbBlockStore, picks: dict[str, Any]) -> list[tuple[str, list
     if m is not None:
         base = f"/v1/explore/models/{m['model_name']}/{m['model_version']}"
         pages.append(("model lineage", [f"{base}/lineage", f"{base}/uses?limit=25"]))
+    span = last_ms - first_ms
+    quarter, three_quarters = first_ms + span // 4, first_ms + 3 * span // 4
     pages.append(("report, last hour", [f"/v1/audit/report?from_ms={last_ms - 3_600_000}"]))
     pages.append(("report, whole chain", ["/v1/audit/report?from_ms=0"]))
+    pages.append(
+        (
+            "report, middle half",
+            [f"/v1/audit/report?from_ms={quarter}&until_ms={three_quarters}"],
+        )
+    )
     return pages
 
 
@@ -187,8 +196,7 @@ async def _measure(
         async with ClientSession() as session:
             status = [await _time(session, base, ["/v1/status"]) for _ in range(repeat)]
             for name, paths in _pages(store, picks):
-                n = min(repeat, REPORT_REPEAT) if name.startswith("report") else repeat
-                times = [await _time(session, base, paths) for _ in range(n)]
+                times = [await _time(session, base, paths) for _ in range(repeat)]
                 rows.append(
                     {
                         "page": name,
@@ -232,7 +240,8 @@ def command(n_txs: int, repeat: int, seed: int, data_dir: Path | None, as_json: 
             height = store.height
             chain_id = (store.state().get(K.META_CHAIN) or b"bench").decode()
             rows, baseline = asyncio.run(_measure(store, chain_id, repeat))
-    worst = max(r["max_ms"] for r in rows if r["paginated"])
+    worst_paginated = max(r["max_ms"] for r in rows if r["paginated"])
+    worst = max(r["max_ms"] for r in rows)
     doc = {
         "txs": txs,
         "blocks": height,
@@ -242,7 +251,8 @@ def command(n_txs: int, repeat: int, seed: int, data_dir: Path | None, as_json: 
         "pages": rows,
         "baseline_status": baseline,
         "target_ms": TARGET_MS,
-        "paginated_pages_max_ms": worst,
+        "paginated_pages_max_ms": worst_paginated,
+        "pages_max_ms": worst,
         "target_met": worst < TARGET_MS,
     }
     if as_json:
@@ -261,6 +271,7 @@ def command(n_txs: int, repeat: int, seed: int, data_dir: Path | None, as_json: 
         f"baseline GET /v1/status: median {baseline['median_ms']} ms, max {baseline['max_ms']} ms"
     )
     click.echo(
-        f"paginated pages: worst {worst:.1f} ms against the {TARGET_MS:.0f} ms target: "
+        f"every page, the reports included: worst {worst:.1f} ms "
+        f"(paginated pages {worst_paginated:.1f} ms) against the {TARGET_MS:.0f} ms target: "
         + ("met" if doc["target_met"] else "NOT met")
     )

@@ -248,10 +248,13 @@ OPENAPI: dict[str, Any] = {
             ],
         ),
         "/v1/audit/report": _get(
-            "Counts by organisation, dataset, purpose and result in a time range. One answer "
-            "counts about 200,000 events at most: complete false and next_from_ms say it "
-            "covers [from_ms, next_from_ms); ask again from there for the rest. 503 with "
-            "Retry-After while two scanning queries run.",
+            "Counts by organisation, dataset, purpose, kind and result in a time range of "
+            "block time, read from the audit counters the state keeps (its cost does not grow "
+            "with the range; complete is always true, next_from_ms always null). Lists the "
+            "first 200 violations (violations_truncated; violations_next_cursor: the cursor "
+            "for /v1/explore/violations with the same range) and the first 1,000 events' "
+            "places (evidence, truncated; evidence_next_cursor: the cursor for "
+            "/v1/explore/events). 503 with Retry-After while two scanning queries run.",
             [
                 _q("from_ms", "from (inclusive)", schema="integer"),
                 _q("until_ms", "until (exclusive)", schema="integer"),
