@@ -38,7 +38,7 @@ INSTALL_STEPS = (
     "chown grantchain:grantchain /opt/grantchain/numba-cache",
 )
 """What the image build does that a test cannot: make the environment and the user."""
-HEALTH_URL = "http://127.0.0.1:7700/v1/status"
+HEALTH_URL = "http://127.0.0.1:7700/health"
 RUN_TIMEOUT_S = 600
 
 
@@ -132,9 +132,9 @@ def test_health_check_passes_on_a_node_and_fails_without_one(tmp_path: Path) -> 
         return subprocess.run(cmd, env=env(), capture_output=True, timeout=60).returncode
 
     with running_cluster(tmp_path / "c", nodes=1) as manifest:
-        assert check(manifest.nodes[0].rpc_url + "/v1/status") == 0
+        assert check(manifest.nodes[0].rpc_url + "/health") == 0
     dead = free_base_port(1, random.Random())
-    assert check(f"http://127.0.0.1:{dead}/v1/status") != 0
+    assert check(f"http://127.0.0.1:{dead}/health") != 0
 
 
 def compose() -> dict[str, Any]:
@@ -172,7 +172,7 @@ def test_compose_runs_the_consortium_its_init_script_writes(tmp_path: Path) -> N
         cfg = load_config(out / Path(command[3]).relative_to(mount))
         assert cfg.node_id == name
         assert (cfg.rpc_host, cfg.rpc_port, cfg.peer_port) == ("0.0.0.0", 7700, 7800)
-        assert HEALTH_URL.endswith(f":{cfg.rpc_port}/v1/status")
+        assert HEALTH_URL.endswith(f":{cfg.rpc_port}/health")
         assert {(p.node_id, p.host, p.port) for p in cfg.peers} == {
             (other, other, 7800) for other in nodes if other != name
         }, "peers are dialled by service name"

@@ -79,7 +79,7 @@ def test_a_node_is_a_statefulset_with_a_volume_services_probes_and_a_budget() ->
     (node,) = pod["containers"]
     mounts = {m["name"]: m["mountPath"] for m in node["volumeMounts"]}
     assert mounts["data"] == "/var/lib/grantchain/data"
-    assert node["readinessProbe"]["httpGet"] == {"path": "/v1/status", "port": "rpc"}
+    assert node["readinessProbe"]["httpGet"] == {"path": "/health", "port": "rpc"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert node["securityContext"]["allowPrivilegeEscalation"] is False
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -149,7 +149,7 @@ def test_the_init_script_lays_out_a_node_that_starts_and_gets_ready(tmp_path: Pa
         status = None
         while time.monotonic() < deadline:  # the readiness probe, as the kubelet polls it
             try:
-                status = httpx.get(node.rpc_url + "/v1/status", timeout=2).status_code
+                status = httpx.get(node.rpc_url + "/health", timeout=2).status_code
             except httpx.HTTPError:
                 status = None
             if status == 200:
