@@ -649,7 +649,7 @@ async def serve(cfg: NodeConfig) -> int:
         rpc_limits(cfg),
         node.metrics.registry,
         ssl_context=secure.rpc_ssl_context(cfg),
-        middlewares=secure.rpc_middlewares(app, checker),
+        middlewares=secure.rpc_middlewares(app, checker, node),
     )
     metrics_runner = await secure.start_metrics(cfg, node)
     loop = asyncio.get_running_loop()

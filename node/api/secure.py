@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.api import auth
+from node.api import auth, read_guard
 from node.api.service import NodeService
 from node.runtime.config import NodeConfig
 
@@ -40,9 +40,9 @@ def rpc_auth(
     )
 
 
-def rpc_middlewares(app: web.Application, checker: auth.RpcAuth) -> list[Any]:
+def rpc_middlewares(app: web.Application, checker: auth.RpcAuth, node: NodeService) -> list[Any]:
     """The middlewares that authenticate requests and apply the read policy, in order."""
-    return auth.install(app, checker)
+    return [*auth.install(app, checker), *read_guard.install(app, node)]
 
 
 async def health(request: web.Request) -> web.Response:

@@ -28,7 +28,9 @@ Wire form, one event per block in height order, never a gap or a repeat::
            "txs": [{"tx_id": "..", "kind": "dataset.register", "result": "accepted"}, ..]}
 
 (``data`` is one line; ``node.api.block_json.summary_json`` builds it, from the same
-functions as ``GET /v1/blocks/{height}``). The answer's ``X-Grantchain-From-Height``
+functions as ``GET /v1/blocks/{height}``). Where reads are for members, a member's stream
+carries every block's header fields but only its own txs (``"txs_filtered": true``), as
+``GET /v1/blocks/{height}`` answers it. The answer's ``X-Grantchain-From-Height``
 header names the first height the stream will send, so a client that asked for "from
 now" can resume elsewhere without a gap. A failure inside the stream (a damaged store)
 ends it with an ``event: error`` whose data is ``{"error": ".."}``.
@@ -59,14 +61,18 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 from aiohttp import web
 
+from acl.read_policy import Reader, sees_sender
 from chain.block import Block
+from node.api import auth
 from node.api.block_json import summary_json
 from node.api.params import bad_request, int_param
+from node.api.read_guard import SenderOrgs
 from node.api.service import NodeService
 
 log = logging.getLogger("grantchain.rpc")
@@ -86,13 +92,15 @@ HEIGHT_MAX = 2**63 - 2
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 
-def event_bytes(block: Block) -> bytes:
-    """One SSE event for a block (orjson never writes a newline, so ``data`` is one line)."""
-    return (
-        b"id: %d\nevent: block\ndata: " % block.header.height
-        + orjson.dumps(summary_json(block))
-        + b"\n\n"
-    )
+def event_bytes(block: Block, keep: Callable[[bytes], bool] | None = None) -> bytes:
+    """One SSE event for a block (orjson never writes a newline, so ``data`` is one line);
+    with ``keep``, only the txs it keeps (a member's stream: its own txs, and
+    ``"txs_filtered": true``)."""
+    doc = summary_json(block)
+    if keep is not None:
+        doc["txs"] = [t for t, raw in zip(doc["txs"], block.txs, strict=True) if keep(raw)]
+        doc["txs_filtered"] = True
+    return b"id: %d\nevent: block\ndata: " % block.header.height + orjson.dumps(doc) + b"\n\n"
 
 
 class Streams:
@@ -147,26 +155,35 @@ class Streams:
             )
         self.active += 1
         try:
-            return await self._serve(request, start)
+            return await self._serve(request, start, auth.reader_of(request))
         finally:
             self.active -= 1
 
-    def _read(self, first: int, head: int) -> tuple[bytes, int]:
-        """Events of the blocks from ``first`` (on a reader thread); the next height."""
+    def _read(self, first: int, head: int, reader: Reader | None) -> tuple[bytes, int]:
+        """Events of the blocks from ``first`` (on a reader thread); the next height. A
+        member's stream (``reader``) shows only its own txs, as ``/v1/blocks`` does
+        (``node.api.read_guard``)."""
         out: list[bytes] = []
         size = 0
         height = first
         end = min(head, first + READ_BLOCKS_MAX - 1)
-        while height <= end and size < READ_BATCH_BYTES:
-            block = self.node.block(height)
-            if block is None:
-                raise LookupError(f"block {height} is missing below the head {head}")
-            out.append(event_bytes(block))
-            size += len(out[-1])
-            height += 1
+        with contextlib.ExitStack() as stack:
+            keep = None
+            if reader is not None and not reader.sees_all:
+                orgs = SenderOrgs(stack.enter_context(self.node.store.snapshot()))
+                keep = lambda raw: sees_sender(reader, orgs.of_tx(raw))  # noqa: E731
+            while height <= end and size < READ_BATCH_BYTES:
+                block = self.node.block(height)
+                if block is None:
+                    raise LookupError(f"block {height} is missing below the head {head}")
+                out.append(event_bytes(block, keep))
+                size += len(out[-1])
+                height += 1
         return b"".join(out), height
 
-    async def _serve(self, request: web.Request, start: int) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, start: int, reader: Reader | None
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -186,7 +203,7 @@ class Streams:
                 head = node.store.height
                 if next_height <= head:
                     events, next_height = await loop.run_in_executor(
-                        self._reader(), self._read, next_height, head
+                        self._reader(), self._read, next_height, head, reader
                     )
                     await resp.write(events)  # waits while the reader's socket is full
                     idle_since = loop.time()

@@ -133,3 +133,114 @@ def test_the_cli_reads_as_the_identity_it_is_given(cluster: Manifest, story: Sto
                         "--key", str(key)).stdout.splitlines())
     )  # fmt: skip
     assert json.loads(first)["height"] == 1
+
+
+# -- the read policy ----------------------------------------------------------------------
+AUDITORS: dict[str, signing.PrivateKey] = {
+    "org3": signing.private_key_from_bytes(b"\x71" * 32),  # org3 is designated auditing
+    "org2": signing.private_key_from_bytes(b"\x72" * 32),  # org2 made one for itself
+}
+
+
+@pytest.fixture(scope="module")
+def auditors(cluster: Manifest, story: StoryRun) -> dict[str, RequestSigner]:
+    """An ``auditor`` identity in org3 (designated by the genesis) and one org2's admin
+    registered in its own organisation (not designated)."""
+    txs = [
+        signer_for(cluster, org, "admin").sign(
+            k.IDENTITY_REGISTER,
+            pl.identity_register(f"{org}-auditor", "auditor", signing.public_key_bytes(key)),
+        )
+        for org, key in AUDITORS.items()
+    ]
+    with Client(urls(cluster)) as c:
+        assert [r["result"] for r in c.submit(txs, wait=True)["results"]] == ["accepted"] * 2
+    wait_converged(cluster)
+    return {org: RequestSigner(key, cluster.chain_id) for org, key in AUDITORS.items()}
+
+
+def read(manifest: Manifest, signer: RequestSigner, path: str, **params: object) -> httpx.Response:
+    return httpx.get(manifest.nodes[0].rpc_url + path, params=params, auth=signer, timeout=30)  # type: ignore[arg-type]
+
+
+def test_a_dataset_and_its_location_are_for_its_owner_and_grantees(
+    cluster: Manifest, story: StoryRun, auditors: dict[str, RequestSigner]
+) -> None:
+    path = f"/v1/datasets/{story.dataset_id}"
+    owner = read(cluster, reader(cluster, "org1", "app"), path)
+    assert owner.status_code == 200 and owner.json()["location"].startswith("s3://")
+    # org2's grant was revoked at the end of the story: it sees the dataset, not where it is
+    past = read(cluster, reader(cluster, "org2"), path)
+    assert past.status_code == 200, past.text
+    assert past.json()["location"] is None and past.json()["owner_org"] == "org1"
+    # org3 never had a grant: as if there were no such dataset, word for word
+    other = read(cluster, reader(cluster, "org3"), path)
+    absent = read(cluster, reader(cluster, "org3"), "/v1/datasets/org1/no-such")
+    assert other.status_code == absent.status_code == 404
+    assert other.json()["error"] == f"no dataset {story.dataset_id!r}"
+    assert absent.json()["error"] == "no dataset 'org1/no-such'"
+    assert read(cluster, reader(cluster, "org3"), path + "/history").status_code == 404
+    assert read(cluster, reader(cluster, "org2"), path + "/history").status_code == 403
+    assert read(cluster, reader(cluster, "org1"), path + "/history").status_code == 200
+    # an auditor of a designated organisation sees everything; a self-made one does not
+    designated = read(cluster, auditors["org3"], path)
+    assert designated.status_code == 200 and designated.json()["location"].startswith("s3://")
+    assert read(cluster, auditors["org2"], path).json()["location"] is None
+    access = {"org": "org2", "dataset": story.dataset_id, "purpose": "training"}
+    assert read(cluster, reader(cluster, "org3"), "/v1/access", **access).status_code == 404
+    assert read(cluster, reader(cluster, "org2"), "/v1/access", **access).status_code == 200
+    assert read(cluster, reader(cluster, "org1"), "/v1/access", **access).status_code == 200
+
+
+def test_grants_events_and_txs_are_for_the_parties(
+    cluster: Manifest, story: StoryRun, auditors: dict[str, RequestSigner]
+) -> None:
+    by_dataset = {"dataset": story.dataset_id}
+    for org, count in (("org1", 1), ("org2", 1), ("org3", 0)):
+        doc = read(cluster, reader(cluster, org), "/v1/grants", **by_dataset).json()
+        assert len(doc["grants"]) == count, (org, doc)
+        assert len(doc["evidence"]) == (2 if count else 0)  # issued and revoked
+    assert len(read(cluster, auditors["org3"], "/v1/grants", **by_dataset).json()["grants"]) == 1
+    assert read(cluster, auditors["org2"], "/v1/grants", grantee="org1").json()["grants"] == []
+    # the lab's (org2) uses of org1's data without a grant: org1 and org2 see them
+    for org, seen in (("org1", True), ("org2", True), ("org3", False)):
+        doc = read(cluster, reader(cluster, org), "/v1/violations", from_ms=0).json()
+        assert bool(doc["events"]) is seen, (org, doc)
+        assert doc["count"] == len(doc["events"])
+    assert read(cluster, auditors["org3"], "/v1/violations", from_ms=0).json()["events"]
+    # the grant tx was sent by org1: its receipt is org1's, not org3's
+    grant_tx = story.result("grant: the lab may use it for training")["tx_id"]
+    assert read(cluster, reader(cluster, "org1"), f"/v1/txs/{grant_tx}").status_code == 200
+    hidden = read(cluster, reader(cluster, "org3"), f"/v1/txs/{grant_tx}")
+    assert hidden.status_code == 404
+    assert hidden.json()["error"] == f"tx {grant_tx} is not in the chain or this node's mempool"
+    assert read(cluster, auditors["org3"], f"/v1/txs/{grant_tx}").status_code == 200
+    # the audit report and raw blocks are for auditors; block headers for everyone
+    assert read(cluster, reader(cluster, "org3"), "/v1/audit/report").status_code == 403
+    assert read(cluster, auditors["org2"], "/v1/audit/report").status_code == 403
+    assert read(cluster, auditors["org3"], "/v1/audit/report").status_code == 200
+    height = story.result("grant: the lab may use it for training")["height"]
+    full = read(cluster, auditors["org3"], f"/v1/blocks/{height}").json()
+    mine = read(cluster, reader(cluster, "org1"), f"/v1/blocks/{height}").json()
+    theirs = read(cluster, reader(cluster, "org3"), f"/v1/blocks/{height}").json()
+    assert full["header"] == mine["header"] == theirs["header"]
+    assert full["certificate"] and theirs["certificate"] == full["certificate"]
+    assert grant_tx in [t["tx_id"] for t in mine["txs"]]
+    assert theirs["txs"] == [] and theirs["txs_filtered"] is True
+    raw = read(cluster, reader(cluster, "org1"), f"/v1/blocks/{height}", format="msgpack")
+    assert raw.status_code == 403
+    assert read(cluster, auditors["org3"], "/v1/explore/dashboard").status_code == 200
+    assert read(cluster, reader(cluster, "org1"), "/v1/explore/dashboard").status_code == 403
+
+
+def test_a_members_stream_carries_every_header_and_its_own_txs(
+    cluster: Manifest, story: StoryRun
+) -> None:
+    grant = story.result("grant: the lab may use it for training")
+    seen: dict[str, list[str]] = {}
+    for org in ("org1", "org3"):
+        with Client(urls(cluster)[0], signer=reader(cluster, org)) as c:
+            doc = next(iter(c.stream(from_height=grant["height"])))
+        assert doc["height"] == grant["height"] and doc["txs_filtered"] is True
+        seen[org] = [t["tx_id"] for t in doc["txs"]]
+    assert grant["tx_id"] in seen["org1"] and seen["org3"] == []
