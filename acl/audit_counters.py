@@ -53,6 +53,7 @@ from typing import Final
 from acl import keys as K
 from acl.evidence import TxRef
 from acl.kinds import KIND_BY_CODE
+from acl.results import Result
 from acl.state import Overlay, StateReader, prefix_end
 
 DIM_ALL: Final = b"t"
@@ -62,6 +63,7 @@ DIM_PURPOSE: Final = b"p"
 DIM_KIND: Final = b"k"
 LABEL_BYTES: Final = 35
 ALL: Final = DIM_ALL + bytes(32) + b"\x00\x00"
+_NO_GRANT: Final = int(Result.NO_GRANT)
 NO_PURPOSE: Final = "none"
 """The name events without a purpose are counted under (not a purpose: ``kinds.PURPOSES``)."""
 
@@ -169,6 +171,12 @@ class RangeCounts:
     """``Z`` seeks it took (at most two per label): what the answer cost."""
 
 
+def violations_count(state: StateReader, from_ms: int, until_ms: int) -> int:
+    """The ``no_grant`` events of the range, from the organisation x result labels."""
+    counts = range_counts(state, from_ms, until_ms, dim=DIM_ORG_RESULT)
+    return sum(c.count for c in counts.labels if c.result == _NO_GRANT)
+
+
 def _bound(value: int) -> bytes:
     return _U64.pack(min(max(int(value), 0), 2**64 - 1))
 
@@ -181,8 +189,12 @@ def _before(state: StateReader, lab: bytes, at: bytes) -> bytes | None:
     return None
 
 
-def range_counts(state: StateReader, from_ms: int, until_ms: int) -> RangeCounts:
-    """The events of the blocks with ``from_ms <= block time < until_ms``, by label."""
+def range_counts(
+    state: StateReader, from_ms: int, until_ms: int, *, dim: bytes | None = None
+) -> RangeCounts:
+    """The events of the blocks with ``from_ms <= block time < until_ms``, by label; with
+    ``dim``, of that dimension's labels only (``total`` and ``last`` then stay 0 and None
+    unless it is ``DIM_ALL``)."""
     a, b = _bound(from_ms), _bound(until_ms)
     a_ms, b_ms = _U64.unpack(a)[0], _U64.unpack(b)[0]
     labels: list[LabelCount] = []
@@ -191,7 +203,8 @@ def range_counts(state: StateReader, from_ms: int, until_ms: int) -> RangeCounts
     seeks = 0
     if b_ms <= a_ms:
         return RangeCounts(0, None, (), 0)
-    for key, raw in state.range(K.COUNT, prefix_end(K.COUNT)):
+    prefix = K.COUNT if dim is None else K.COUNT + dim
+    for key, raw in state.range(prefix, prefix_end(prefix)):
         lab = key[1:]
         count, first_ms, last_ms = _HEAD.unpack_from(raw)
         if last_ms < a_ms or first_ms >= b_ms:

@@ -70,6 +70,7 @@ def same_report(chain: LocalChain, a: int, b: int) -> None:
     counted = q.audit_report(chain.state, a, b).to_json()
     scanned = q.audit_report_scan(chain.state, a, b).to_json()
     assert counted == scanned, (a, b)
+    assert C.violations_count(chain.state, a, b) == scanned["by_result"].get("no_grant", 0)
 
 
 STEPS = st.lists(st.sampled_from([0, 0, 1, 7, 500, 1_000, 1_999]), min_size=1, max_size=6)
@@ -221,6 +222,8 @@ def test_an_event_counts_once_per_dataset_and_without_a_purpose_under_none() -> 
     assert one.by_dataset == {story.dataset_id: 2}
     assert one.by_dataset_result == {story.dataset_id: {"accepted": 1, "no_grant": 1}}
     assert one.by_purpose == {"research": 1, "training": 1}
+    assert C.violations_count(chain.state, at, at + 1) == 1
+    assert C.violations_count(chain.state, 0, at) == 1  # the story's evaluation
     assert one.to_json() == q.audit_report_scan(chain.state, at, at + 1).to_json()
     whole = q.audit_report(chain.state, 0, 2**63 - 1)
     assert whole.by_purpose["none"] > 0
