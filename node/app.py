@@ -114,10 +114,12 @@ class Node:
         self.store = LmdbBlockStore.open(cfg.data_dir)
         self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
         self.pbft = self.genesis.consensus == "pbft"
-        # PBFT: a backup verifies a block's signatures as it validates the proposal; the
-        # ledger then finds them remembered when the block commits.
+        # PBFT: a backup verifies a block's signatures as it validates the proposal, on
+        # the consensus thread itself (the kernel pool is busy admitting the txs every
+        # replica receives: a proposal must not queue behind them), and the ledger then
+        # finds them remembered when the block commits.
         self._verify: VerifyBatch = (
-            RememberingVerifier(self._verify_in_parallel) if self.pbft else self._verify_in_parallel
+            RememberingVerifier(signing.verify_batch) if self.pbft else self._verify_in_parallel
         )
         self.ledger = Ledger(self.store, self.genesis, self._verify, reexecute=cfg.reexecute_blocks)
         self.ledger.ensure_genesis()

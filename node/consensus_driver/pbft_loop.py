@@ -155,6 +155,9 @@ class PbftConsensusLoop:
         self._checked: collections.OrderedDict[bytes, Verdict] = collections.OrderedDict()
         self._was_primary = False
         self._view = self.core.view
+        self._applied_seq = self.storage.snapshot().meta.index
+        """The last sequence number the ledger applied (the core's ``executed`` runs
+        ahead of it between a delivery and the driver's apply)."""
         self._stable = self.core.stable.seq
         self._thread = threading.Thread(target=self._run, name="consensus", daemon=True)
         self.stopped = threading.Event()
@@ -185,6 +188,7 @@ class PbftConsensusLoop:
         self._send(msg)
 
     def apply(self, entry: Entry) -> None:
+        self._applied_seq = entry.index
         if entry.kind is not EntryKind.NORMAL:
             return
         t0 = time.perf_counter()
@@ -325,8 +329,8 @@ class PbftConsensusLoop:
             self._abandon_in_flight()
         if len(self._in_flight) >= PIPELINE_BLOCKS:
             return
-        if core.last_assigned != core.executed + len(self._in_flight):
-            return  # entries ordered before ours still to execute (a new view's O set)
+        if core.last_assigned != self._applied_seq + len(self._in_flight):
+            return  # entries ordered before ours still to apply (a new view's O set)
         if core.last_assigned + 1 > core.window_top:
             return
         with self.mempool_lock:

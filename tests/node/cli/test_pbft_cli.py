@@ -9,8 +9,6 @@ import json
 import random
 from pathlib import Path
 
-import httpx
-
 from node.cluster.local import free_base_port
 from tests.conftest import grantchain
 
@@ -26,10 +24,12 @@ def test_cluster_up_runs_pbft_on_four_nodes(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stdout + r.stderr
         up = json.loads(r.stdout.splitlines()[-1])
         assert len(up["nodes"]) == 4
-        for n in up["nodes"]:
-            status = httpx.get(n["rpc_url"] + "/v1/status", timeout=10).json()
-            assert status["consensus"] == "pbft"
-            assert status["leader"] == up["leader"]
+        st = grantchain("cluster", "status", str(d), "--json")
+        assert st.returncode == 0, st.stdout + st.stderr
+        states = json.loads(st.stdout.splitlines()[-1])["nodes"]
+        assert [s["up"] for s in states] == [True] * 4, states
+        assert {s["leader"] for s in states} == {up["leader"]}
+        assert json.loads((d / "genesis.json").read_text())["consensus"] == "pbft"
     finally:
         grantchain("cluster", "down", str(d))
 
