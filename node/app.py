@@ -39,6 +39,7 @@ from node.pipeline.admission import Admitted, Candidate, Status, screen
 from node.pipeline.certificates import CertificateCollector
 from node.pipeline.ledger import Applied, Ledger
 from node.pipeline.mempool import AddOutcome, Mempool
+from node.pipeline.sender_rate import SenderRates
 from node.runtime.config import NodeConfig
 from node.runtime.keys import load_private_key
 from node.runtime.metrics import NodeMetrics
@@ -66,6 +67,9 @@ MEMPOOL_FULL_ERROR = "the mempool is full; retry later"
 SENDER_FULL_ERROR = (
     "sender_quota: this sender key holds its share of the mempool (mempool_sender_percent); "
     "retry later"
+)
+SENDER_RATE_ERROR = (
+    "sender_rate: this sender key sent more than sender_txs_per_s_max txs a second; retry later"
 )
 CATCH_UP_BLOCKS_MAX = 64
 CATCH_UP_BYTES_MAX = 32 * 1024 * 1024
@@ -129,6 +133,7 @@ class Node:
             sender_txs_max=max(1, cfg.mempool_txs_max * cfg.mempool_sender_percent // 100),
         )
         self.mempool_lock = threading.Lock()
+        self.sender_rates = SenderRates(cfg.sender_txs_per_s_max)
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
         self.certs = CertificateCollector(
             self.genesis, self.node_id, self.node_key, applied_height=self.store.height
@@ -529,10 +534,14 @@ class Node:
             for p in self.cfg.peers:
                 self.peers.send(p.node_id, payload)
         if self.pbft or (st is not None and st.role is Role.LEADER):
-            outcomes = []
+            outcomes: list[AddOutcome | None] = []
+            now_s = time.monotonic()
             with self.mempool_lock:
                 for c in passing:
-                    outcomes.append(self.mempool.add(c.tx_id, c.raw, c.tx))
+                    if not self.sender_rates.take(c.tx.sender, now_s):
+                        outcomes.append(None)  # over its rate: not placed
+                    else:
+                        outcomes.append(self.mempool.add(c.tx_id, c.raw, c.tx))
             if self.consensus is not None:
                 self.consensus.wake()
             # (identity tests: hashing an Enum member runs Python code, and this runs per tx)
@@ -543,6 +552,8 @@ class Node:
                 if o is AddOutcome.DUPLICATE
                 else Admitted(c.tx_id, Status.MEMPOOL_FULL, SENDER_FULL_ERROR)
                 if o is AddOutcome.SENDER_FULL
+                else Admitted(c.tx_id, Status.MEMPOOL_FULL, SENDER_RATE_ERROR)
+                if o is None
                 else Admitted(c.tx_id, Status.MEMPOOL_FULL, MEMPOOL_FULL_ERROR)
                 for c, o in zip(passing, outcomes, strict=True)
             ]

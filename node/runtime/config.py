@@ -161,6 +161,9 @@ class NodeConfig:
     heartbeat_ticks: int = 10
     peer_frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT
     peer_queue_frames_max: int = 4096
+    sender_txs_per_s_max: int = 20_000
+    """Txs a second one sender key may place in the mempool (0: no limit); past it,
+    503 ``sender_rate``. Per node, charged only for txs whose signature verified."""
     rpc_connections_max: int = 1024
     """RPC connections held at once; more are answered 503 and closed."""
     rpc_connections_per_ip_max: int = 256
@@ -215,6 +218,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "heartbeat_ticks": (1, 1_000_000),
     "peer_frame_bytes_max": (1024, 2**32 - 1),
     "peer_queue_frames_max": (1, 10_000_000),
+    "sender_txs_per_s_max": (0, 100_000_000),
     "rpc_connections_max": (1, 1_000_000),
     "rpc_connections_per_ip_max": (1, 1_000_000),
     "rpc_header_timeout_ms": (100, 3_600_000),

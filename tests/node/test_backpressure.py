@@ -93,3 +93,29 @@ def test_one_sender_fills_only_its_share_of_the_mempool(tmp_path: Path) -> None:
         assert r.json()["results"][2]["error"].startswith("sender_quota")
         r = _post(url, [event(other)])
         assert [d["status"] for d in r.json()["results"]] == ["accepted"]
+
+
+def test_one_sender_is_held_to_its_rate(tmp_path: Path) -> None:
+    """Issue 15 §4 (per-identity rate limits): past ``sender_txs_per_s_max`` a sender's
+    txs get 503 ``sender_rate`` while another member's txs are still queued."""
+    rate = 5
+    with running_cluster(
+        tmp_path / "c", nodes=2, sender_txs_per_s_max=rate, block_interval_ms=60_000
+    ) as manifest:
+        url = leader_url(manifest)
+        flood, other = (signer_for(manifest, org, "app") for org in ("org1", "org2"))
+
+        def event(signer: TxSigner) -> bytes:
+            return signer.sign(
+                k.AUDIT_DATA_ACCESS, pl.data_access("org1/none", purpose="training")
+            ).to_bytes()
+
+        # One request: the bucket (one second's worth) refills by at most a few tokens
+        # while it is screened, so most of the 40 are refused.
+        r = _post(url, [event(flood) for _ in range(40)])
+        statuses = [d["status"] for d in r.json()["results"]]
+        assert rate <= statuses.count("accepted") < 20
+        refused = [d for d in r.json()["results"] if d["status"] == "mempool_full"]
+        assert refused and all(d["error"].startswith("sender_rate") for d in refused)
+        r = _post(url, [event(other)])
+        assert [d["status"] for d in r.json()["results"]] == ["accepted"]
