@@ -32,12 +32,11 @@ from typing import Any
 import httpx
 import pytest
 
-from node.cluster.consortium import IdentityEntry, Manifest, NodeEntry
-from node.cluster.org import load_bundle
 from node.runtime.config import load_config
 from node.transport.framer import encode_frame
 from node.transport.peer import HELLO
 from tests.conftest import grantchain
+from tests.deploy.members import members_consortium, write_view
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ("n1", "n2", "n3")
@@ -199,47 +198,6 @@ def load(view: Path, out: Path) -> set[str]:
     return acked
 
 
-def write_view(directory: Path, members: list[Member], chain_id: str) -> Path:
-    """A consortium.json naming these nodes and the organisations' app keys, for
-    ``grantchain load`` (which runs from the test's side of the bridge)."""
-    directory.mkdir(exist_ok=True)
-    nodes, identities = [], []
-    for m in members:
-        cfg = load_config(m.config)
-        bundle = load_bundle(m.org_dir / "bundle.json")
-        nodes.append(
-            NodeEntry(
-                m.node_id,
-                bundle.org_id,
-                bundle.nodes[0].public_key,
-                cfg.rpc_host,
-                cfg.rpc_port,
-                cfg.peer_host,
-                cfg.peer_port,
-                m.config,
-                cfg.data_dir,
-                cfg.node_key,
-            )
-        )
-        identities += [
-            IdentityEntry(
-                bundle.org_id,
-                i.name,
-                i.role,
-                i.public_key,
-                m.org_dir / f"{i.name.removeprefix(bundle.org_id + '-')}.key",
-            )
-            for i in bundle.identities
-        ]
-    genesis = members[0].org_dir / "genesis.json"
-    manifest = Manifest(
-        directory, chain_id, "raft", genesis, b"", members[0].org_dir / "tls-cas.pem",
-        tuple(nodes), tuple(identities),
-    )  # fmt: skip
-    (directory / "consortium.json").write_text(manifest.to_json())
-    return directory
-
-
 def committed_everywhere(members: list[Member], client: httpx.Client, tx_ids: set[str]) -> None:
     for m in members:
         missing = [
@@ -273,37 +231,17 @@ def hello_from(net: Net, target: Member, cert_of: Member) -> bytes:
 
 def test_a_consortium_over_real_addresses(tmp_path: Path) -> None:
     with bridged_namespaces() as net, httpx.Client() as client:
-        members = []
-        for i, node_id in enumerate(NODES):
-            org_id, org_dir = f"org{i + 1}", tmp_path / f"org{i + 1}"
-            r = grantchain(
-                "org", "init", str(org_dir), "--org", org_id, "--node",
-                f"{node_id}={net.address(node_id)}",
-            )  # fmt: skip
-            assert r.returncode == 0, r.stderr
-            members.append((node_id, org_id, org_dir))
-        bundles = [str(d / "bundle.json") for _, _, d in members]
-        r = grantchain(
-            "genesis", "build", "--out", str(tmp_path / "genesis"), *bundles,
-            "--chain-id", "netns",
-        )  # fmt: skip
-        assert r.returncode == 0, r.stderr
-        nodes: list[Member] = []
-        for node_id, _, org_dir in members:
-            r = grantchain(
-                "org", "configure", str(org_dir), "--genesis-dir", str(tmp_path / "genesis")
-            )
-            assert r.returncode == 0, r.stderr
-            config = org_dir / "nodes" / node_id / "config.toml"
-            cfg = load_config(config)
-            assert cfg.peer_host == net.address(node_id)
-            nodes.append(Member(node_id, org_dir, config, f"http://{cfg.rpc_host}:{cfg.rpc_port}"))
+        view = members_consortium(
+            tmp_path, len(NODES), hosts={n: net.address(n) for n in NODES}, chain_id="netns"
+        )
+        nodes = [Member(n.node_id, n.config.parents[2], n.config, n.rpc_url) for n in view.nodes]
+        for m in nodes:
+            assert load_config(m.config).peer_host == net.address(m.node_id)
         try:
             for m in nodes:
                 start(net, m)
             leader = wait_leader(nodes, client)
-            view = write_view(tmp_path / "all", nodes, "netns")
-            acked = load(view, tmp_path / "before.txt")
+            acked = load(view.directory, tmp_path / "before.txt")
 
             # A certificate bound to another address: n2's genuine one, from the test's own.
             target = next(m for m in nodes if m.node_id != "n2")
@@ -318,12 +256,13 @@ def test_a_consortium_over_real_addresses(tmp_path: Path) -> None:
             _ip("-n", net.ns(leader), "link", "set", "eth0", "down")
             rest = [m for m in nodes if m.node_id != leader]
             new_leader = wait_leader(rest, client, not_=leader)
-            acked |= load(write_view(tmp_path / "rest", rest, "netns"), tmp_path / "during.txt")
+            partial = write_view(tmp_path / "rest", [m.org_dir for m in rest], "netns")
+            acked |= load(partial.directory, tmp_path / "during.txt")
 
             # Heal: the old leader follows, catches up, and nothing acknowledged is lost.
             _ip("-n", net.ns(leader), "link", "set", "eth0", "up")
             assert wait_leader(nodes, client) in {m.node_id for m in nodes}
-            acked |= load(view, tmp_path / "after.txt")
+            acked |= load(view.directory, tmp_path / "after.txt")
             wait_converged(nodes, client)
             committed_everywhere(nodes, client, acked)
             assert new_leader != leader

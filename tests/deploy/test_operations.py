@@ -23,7 +23,8 @@ from node.client import Client
 from node.cluster.consortium import Manifest, NodeEntry
 from node.cluster.local import read_pid, stop_node, wait_for_leader
 from tests.conftest import grantchain
-from tests.node.clusters import get, running_cluster, start_test_node, wait_converged
+from tests.deploy.members import members_consortium
+from tests.node.clusters import get, start_test_node, wait_converged
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "grantchain-dashboard.json"
@@ -86,8 +87,16 @@ def restart_the_leader(cluster: Manifest) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Manifest]:
-    with running_cluster(tmp_path_factory.mktemp("ops") / "c", nodes=3) as manifest:
+    """Three organisations' nodes, each set up as deploy/README.md says."""
+    manifest = members_consortium(tmp_path_factory.mktemp("ops") / "c")
+    try:
+        for n in manifest.nodes:
+            start_test_node(n)
+        wait_for_leader(manifest)
         yield manifest
+    finally:
+        for n in manifest.nodes:
+            stop_node(n, kill=True)
 
 
 def test_backup_then_restore_a_node_that_catches_up(
