@@ -21,6 +21,7 @@ columns and adds one for the merged run.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,14 +31,21 @@ HASH_BYTES = 32
 
 
 class TxFilter:
-    __slots__ = ("_rows", "_run_ids", "bits_log2")
+    __slots__ = ("_dtype", "_rows", "_run_ids", "_wb", "bits_log2")
 
-    def __init__(self, bits_log2: int = BITS_LOG2) -> None:
+    def __init__(self, bits_log2: int = BITS_LOG2, word_bits: int = 64) -> None:
+        """``word_bits`` (64 or 8): runs per word of a row. A table takes at least one
+        word a row: 8 MiB at 2**20 rows of 64 bits, but 128 MiB at 2**24, where bytes
+        (8 runs a word) waste less for the few large runs that merging makes."""
         self.bits_log2 = bits_log2
+        self._wb = word_bits
+        self._dtype: Any = np.uint64 if word_bits == 64 else np.uint8
+        if word_bits not in (8, 64):
+            raise ValueError("word_bits is 8 or 64")
         self._run_ids: list[int] = []
         """Column -> run number."""
-        self._rows = np.zeros((1 << bits_log2, 1), dtype=np.uint64)
-        """``_rows[p, c // 64]`` bit ``c % 64``: bit ``p`` of column ``c``'s filter."""
+        self._rows = np.zeros((1 << bits_log2, 1), dtype=self._dtype)
+        """``_rows[p, c // wb]`` bit ``c % wb``: bit ``p`` of column ``c``'s filter."""
 
     @property
     def runs(self) -> int:
@@ -88,23 +96,24 @@ class TxFilter:
             unpacked = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
             if unpacked.shape[0] != 1 << self.bits_log2:
                 raise ValueError(f"a run filter is {1 << self.bits_log2} bits")
-            rows[np.flatnonzero(unpacked), col // 64] |= np.uint64(1 << (col % 64))
+            rows[np.flatnonzero(unpacked), col // self._wb] |= self._dtype(1 << (col % self._wb))
         self._rows, self._run_ids = rows, [*self._run_ids, *run_ids]
 
     def remove_runs(self, run_ids: Sequence[int]) -> None:
         """Drop the filters of ``run_ids`` (a merge replaced them); the table is replaced."""
         gone = set(run_ids)
         keep = [(c, r) for c, r in enumerate(self._run_ids) if r not in gone]
-        rows = np.zeros((1 << self.bits_log2, max(1, (len(keep) + 63) // 64)), dtype=np.uint64)
+        wb, t = self._wb, self._dtype
+        rows = np.zeros((1 << self.bits_log2, max(1, -(-len(keep) // wb))), dtype=t)
         old = self._rows
         for new_col, (col, _) in enumerate(keep):
-            bit = (old[:, col // 64] >> np.uint64(col % 64)) & np.uint64(1)
-            rows[:, new_col // 64] |= bit << np.uint64(new_col % 64)
+            bit = (old[:, col // wb] >> t(col % wb)) & t(1)
+            rows[:, new_col // wb] |= bit << t(new_col % wb)
         self._rows, self._run_ids = rows, [r for _, r in keep]
 
     def _widened(self, columns: int) -> np.ndarray:
-        words = max(1, (columns + 63) // 64)
-        rows = np.zeros((1 << self.bits_log2, words), dtype=np.uint64)
+        words = max(1, -(-columns // self._wb))
+        rows = np.zeros((1 << self.bits_log2, words), dtype=self._dtype)
         rows[:, : self._rows.shape[1]] = self._rows
         return rows
 
@@ -125,7 +134,7 @@ class TxFilter:
         for w, word in enumerate(acc):
             while word:
                 low = word & -word
-                col = 64 * w + low.bit_length() - 1
+                col = self._wb * w + low.bit_length() - 1
                 if col < n:
                     out.append(run_ids[col])
                 word ^= low
@@ -146,7 +155,7 @@ class TxFilter:
             acc = acc & rows[pos[:, j]]
         which: list[int] = []
         run_of: list[int] = []
-        one = np.uint64(1)
+        one = self._dtype(1)
         for w in range(acc.shape[1]):
             col = acc[:, w]
             while True:
@@ -157,7 +166,8 @@ class TxFilter:
                 low = bits & (~bits + one)  # the lowest set bit of each
                 col[hit] = bits ^ low
                 # a power of two converts to float64 exactly, and so does its log2
-                found = (np.log2(low.astype(np.float64)).astype(np.int64) + 64 * w).tolist()
+                found = np.log2(low.astype(np.float64)).astype(np.int64) + self._wb * w
+                found = found.tolist()
                 for i, c in zip(hit.tolist(), found, strict=True):
                     if c < n:
                         which.append(i)

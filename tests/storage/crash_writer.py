@@ -13,9 +13,14 @@ from tests.factories import ANCHOR, CHAIN_ID, txs
 
 
 def main(path: str) -> None:
-    flush = os.environ.get("CRASH_INDEX_FLUSH")  # "txs,chunks": small tx index batches
+    # "txs,chunks[,merge runs,merge chunks]": small tx index batches, merged few at a time
+    flush = os.environ.get("CRASH_INDEX_FLUSH")
     if flush:
-        lmdb_store.INDEX_FLUSH_TXS, lmdb_store.INDEX_FLUSH_CHUNKS = map(int, flush.split(","))
+        sizes = [int(v) for v in flush.split(",")]
+        lmdb_store.INDEX_FLUSH_TXS, lmdb_store.INDEX_FLUSH_CHUNKS = sizes[:2]
+        if len(sizes) == 4:
+            lmdb_store.MERGE_RUNS, lmdb_store.MERGE_CHUNKS = sizes[2:]
+            lmdb_store.GARBAGE_PAGES_PER_BLOCK = 1
     store = LmdbBlockStore.open(path)
     print("ready", store.height, flush=True)
     while True:

@@ -86,3 +86,23 @@ def test_candidates_of_one_id_are_its_candidates(runs: int, seed: int) -> None:
     f.add_runs([TxFilter.bits_of(ids) for ids in stored])
     probe = [ids[rng.randrange(20)] for ids in stored] + _ids(rng, 30)
     assert [f.candidates_of(i) for i in probe] == f.candidates(probe)
+
+
+@pytest.mark.parametrize("word_bits", [8, 64])
+def test_runs_named_by_number_removed_and_added_in_any_order(word_bits: int) -> None:
+    """Merging replaces runs by one: their columns go, the others keep their ids."""
+    rng = random.Random(word_bits)
+    f = TxFilter(16, word_bits)
+    runs = {run: _ids(rng, 30) for run in range(3, 3 + 2 * 21, 2)}
+    f.add_runs([TxFilter.bits_of(ids, 16) for ids in runs.values()], list(runs))
+    gone = [5, 9, 11, 41]
+    f.remove_runs(gone)
+    assert f.run_ids == [r for r in runs if r not in gone]
+    merged = [i for r in gone for i in runs[r]]
+    f.add_runs([TxFilter.bits_of(merged, 16)], [100])
+    for run, ids in runs.items():
+        want = 100 if run in gone else run
+        for i, cands in enumerate(f.candidates(ids)):
+            assert want in cands, (run, i)
+            assert not set(cands) & set(gone)
+            assert f.candidates_of(ids[i]) == cands
