@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROKER := $(VENV)/.mosquitto
 BROWSER := $(VENV)/.chromium
+DEPLOY_TOOLS := $(VENV)/.deploy-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint clean
@@ -32,6 +33,15 @@ $(BROWSER): | $(STAMP)
 	    -y -qq --no-install-recommends chromium >/dev/null; }
 	touch $(BROWSER)
 
+# systemd-analyze and ip (iproute2), with which tests/deploy/ verifies the systemd unit and
+# runs nodes in network namespaces (Debian packages; the tests skip, saying why, without).
+$(DEPLOY_TOOLS): | $(STAMP)
+	@command -v systemd-analyze >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || { \
+	  echo "installing systemd and iproute2 (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+	    -y -qq --no-install-recommends systemd iproute2 >/dev/null; }
+	touch $(DEPLOY_TOOLS)
+
 run: $(STAMP) $(BROKER)
 	$(BIN)/grantchain demo --dir ./.grantchain-demo
 
@@ -40,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(BROKER) $(BROWSER)
+test: lint $(BROKER) $(BROWSER) $(DEPLOY_TOOLS)
 	$(BIN)/pytest -q
 
 clean:
