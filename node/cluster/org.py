@@ -35,12 +35,24 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from chain import limits, signing
 from chain.genesis import ROLES
 from node.runtime.config import NODE_ID_PATTERN
-from node.runtime.keys import write_private_key, write_secret_file
-from node.transport.tlsca import TrustBundleError, create_ca, issue_node_cert, permitted_node_ids
+from node.runtime.keys import (
+    KeyFileError,
+    check_secret_file_mode,
+    write_private_key,
+    write_secret_file,
+)
+from node.transport.tlsca import (
+    TrustBundleError,
+    create_ca,
+    issue_node_cert,
+    load_ca,
+    permitted_node_ids,
+)
 
 BUNDLE = "bundle.json"
 TLS_CA_CERT = "tls-ca.crt"
@@ -417,3 +429,30 @@ def init_org(directory: Path | str, spec: OrgSpec, *, now: datetime.datetime) ->
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return bundle
+
+
+def renew_node_cert(directory: Path | str, node_id: str, *, now: datetime.datetime) -> Path:
+    """A new TLS key and certificate for one of the organisation's nodes, from its own
+    CA (same node id and address; no other member need do anything), replacing
+    ``nodes/<id>/tls.crt`` and ``tls.key``; the node uses them from its next start.
+    Returns the certificate's path."""
+    org_dir = Path(directory)
+    bundle = load_bundle(org_dir / BUNDLE)
+    node = next((n for n in bundle.nodes if n.node_id == node_id), None)
+    if node is None:
+        raise OrgError(f"{bundle.org_id} runs no node {node_id!r}")
+    try:
+        check_secret_file_mode(org_dir / TLS_CA_KEY)
+        ca = load_ca((org_dir / TLS_CA_CERT).read_bytes(), (org_dir / TLS_CA_KEY).read_bytes())
+    except (OSError, KeyFileError, ValueError) as exc:
+        raise OrgError(f"{org_dir}: the organisation's TLS CA cannot be used: {exc}") from None
+    if ca.cert.public_bytes(serialization.Encoding.PEM) != bundle.tls_ca_pem:
+        raise OrgError(f"{org_dir / TLS_CA_CERT} is not the CA in {org_dir / BUNDLE}")
+    issued = issue_node_cert(ca, node_id, ip=node.host if is_ip(node.host) else None, now=now)
+    node_dir = org_dir / "nodes" / node_id
+    for name, data in (("tls.key", issued.key_pem), ("tls.crt", issued.cert_pem)):
+        fresh = node_dir / f".{name}.new"
+        fresh.unlink(missing_ok=True)
+        write_secret_file(fresh, data)
+        os.replace(fresh, node_dir / name)
+    return node_dir / "tls.crt"

@@ -33,9 +33,9 @@ from node.cluster.genesis_build import (
     configure_org,
 )
 from node.cluster.local import free_base_port, stop_node, wait_for_leader
-from node.cluster.org import NodeAddress, OrgBundle, OrgError, load_bundle
+from node.cluster.org import NodeAddress, OrgBundle, OrgError, load_bundle, renew_node_cert
 from node.runtime.config import load_config
-from node.runtime.keys import write_secret_file
+from node.runtime.keys import check_secret_file_mode, write_secret_file
 from node.transport.tls import (
     PeerIdentityError,
     check_peer_address,
@@ -491,3 +491,23 @@ def test_a_certificate_naming_addresses_is_good_only_at_them() -> None:
     check_peer_address({"subjectAltName": (("DNS", "n1"),)}, "10.0.0.2")  # no address named
     v6 = {"subjectAltName": (("DNS", "n1"), ("IP Address", "FD00:0:0:0:0:0:0:1\n"))}
     check_peer_address(v6, "fd00::1")
+
+
+def test_an_org_renews_its_nodes_certificate_alone(
+    configured: dict[str, Path], tmp_path: Path
+) -> None:
+    org1 = tmp_path / "org1"
+    shutil.copytree(configured["org1"], org1)  # modes kept: keys stay 0600
+    before = (org1 / "nodes/n4/tls.crt").read_bytes()
+    trust = (org1 / "tls-cas.pem").read_bytes()
+    cert = renew_node_cert(org1, "n4", now=NOW)
+    assert cert.read_bytes() != before and (org1 / "tls-cas.pem").read_bytes() == trust
+    check_secret_file_mode(org1 / "nodes/n4/tls.key")
+    assert not list((org1 / "nodes/n4").glob(".*.new"))
+    renewed = _node_files(org1, "n4")
+    assert _handshake(_node_files(configured["org2"], "n2"), renewed, dial="n2") == ("n4", "n2")
+    with pytest.raises(OrgError, match="runs no node 'n2'"):
+        renew_node_cert(org1, "n2", now=NOW)
+    (org1 / "tls-ca.key").chmod(0o644)
+    with pytest.raises(OrgError, match="too open"):
+        renew_node_cert(org1, "n4", now=NOW)
