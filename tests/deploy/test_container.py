@@ -7,13 +7,16 @@ checked against the consortium its init script really writes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import pytest
 import yaml
 
 from node.cluster.local import free_base_port, stop_node
-from node.runtime.config import load_config
+from node.runtime.config import load_config, write_config
 from tests.deploy.members import members_consortium
 from tests.node.clusters import start_test_node
 
@@ -40,7 +43,8 @@ INSTALL_STEPS = (
     "chown grantchain:grantchain /opt/grantchain/numba-cache",
 )
 """What the image build does that a test cannot: make the environment and the user."""
-HEALTH_URL = "http://127.0.0.1:7700/health"
+HEALTH_ADDRESS = "127.0.0.1:7700"
+HEALTH_URLS = (f"https://{HEALTH_ADDRESS}/health", f"http://{HEALTH_ADDRESS}/health")
 RUN_TIMEOUT_S = 600
 START_TIMEOUT_S = 120.0
 
@@ -52,7 +56,7 @@ def instructions() -> list[tuple[str, str]]:
         line = line.strip()
         if line and not line.startswith("#"):
             word, _, rest = line.partition(" ")
-            out.append((word.upper(), " ".join(rest.split())))
+            out.append((word.upper(), rest.strip()))  # spacing kept: python -c code
     return out
 
 
@@ -98,7 +102,7 @@ def test_image_is_multi_stage_non_root_with_a_health_check() -> None:
     users = [arg for kind, arg in steps if kind == "USER"]
     assert users == ["10001:10001"], "the node runs as the unprivileged user"
     (health,) = [arg for kind, arg in steps if kind == "HEALTHCHECK"]
-    assert HEALTH_URL in health
+    assert all(url in health for url in HEALTH_URLS)
     envs = " ".join(arg for kind, arg in steps if kind == "ENV")
     assert "NUMBA_CACHE_DIR=/opt/grantchain/numba-cache" in envs
 
@@ -125,26 +129,38 @@ def test_entrypoint_and_cmd_run() -> None:
     assert r.returncode == 0 and "org" in r.stdout and "genesis" in r.stdout
 
 
-def test_health_check_passes_on_a_node_and_fails_without_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rpc_tls", [False, True], ids=["http", "https"])
+def test_health_check_passes_on_a_node_and_fails_without_one(tmp_path: Path, rpc_tls: bool) -> None:
     (health,) = [arg for kind, arg in instructions() if kind == "HEALTHCHECK"]
     argv = exec_form(health.split(" CMD ", 1)[1])
-    assert argv[0] == "python" and HEALTH_URL in argv[-1]
+    assert argv[0] == "python" and HEALTH_ADDRESS in argv[-1]
 
-    def check(url: str) -> int:
-        cmd = [argv[0], *argv[1:-1], argv[-1].replace(HEALTH_URL, url)]
+    def check(address: str) -> int:
+        cmd = [argv[0], *argv[1:-1], argv[-1].replace(HEALTH_ADDRESS, address)]
         return subprocess.run(cmd, env=env(), capture_output=True, timeout=60).returncode
 
     (node,) = members_consortium(tmp_path / "c", nodes=1).nodes  # as compose-init.sh makes it
+    cfg = load_config(node.config)
+    write_config(dataclasses.replace(cfg, rpc_tls=rpc_tls), node.config)
     start_test_node(node)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while check(node.rpc_url + "/health") != 0:  # the health check's own retries
+        while check(f"{node.rpc_host}:{node.rpc_port}") != 0:  # the health check's retries
             assert time.monotonic() < deadline, "the node never became healthy"
             time.sleep(0.2)
+        scheme = "https" if rpc_tls else "http"
+        assert (
+            urllib.request.urlopen(  # the node does speak the scheme this run is about
+                f"{scheme}://{node.rpc_host}:{node.rpc_port}/health",
+                timeout=5,
+                context=ssl._create_unverified_context(),
+            ).status
+            == 200
+        )
     finally:
         stop_node(node, kill=True)
     dead = free_base_port(1, random.Random())
-    assert check(f"http://127.0.0.1:{dead}/health") != 0
+    assert check(f"127.0.0.1:{dead}") != 0
 
 
 def compose() -> dict[str, Any]:
@@ -182,7 +198,7 @@ def test_compose_runs_the_consortium_its_init_script_writes(tmp_path: Path) -> N
         cfg = load_config(out / Path(command[3]).relative_to(mount))
         assert cfg.node_id == name
         assert (cfg.rpc_host, cfg.rpc_port, cfg.peer_port) == ("0.0.0.0", 7700, 7800)
-        assert HEALTH_URL.endswith(f":{cfg.rpc_port}/health")
+        assert HEALTH_ADDRESS.endswith(f":{cfg.rpc_port}")
         assert {(p.node_id, p.host, p.port) for p in cfg.peers} == {
             (other, other, 7800) for other in nodes if other != name
         }, "peers are dialled by service name"
