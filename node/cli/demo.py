@@ -26,12 +26,12 @@ from acl import kinds
 from acl import payloads as pl
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
-from node.client import Client
 from node.cluster.broker import Broker, BrokerError, start_broker
 from node.cluster.consortium import ConsortiumError, Manifest
 from node.cluster.local import (
     ClusterError,
     ensure_consortium,
+    member_client,
     start_node,
     stop_node,
     wait_for_leader,
@@ -69,6 +69,23 @@ async def publish_over_mqtt(
                 doc: dict[str, Any] = json.loads(bytes(msg.payload))
                 return doc
     raise TimeoutError("no receipt")
+
+
+def _org_of(manifest: Manifest, index: int) -> str:
+    """The story's organisations in order (hospital, lab, regulator), as ``run_story``
+    picks them."""
+    orgs = sorted({n.org_id for n in manifest.nodes})
+    return orgs[min(index, len(orgs) - 1)]
+
+
+def _tls_note(manifest: Manifest) -> str:
+    if not any(n.rpc_tls for n in manifest.nodes):
+        return ""
+    return f" (TLS: trust {manifest.ca_cert} in the browser, or accept its warning)"
+
+
+def _curl_ca(manifest: Manifest) -> str:
+    return f" --cacert {manifest.ca_cert}" if any(n.rpc_tls for n in manifest.nodes) else ""
 
 
 def _report_lines(report: dict[str, Any]) -> list[str]:
@@ -139,7 +156,10 @@ def command(
         raise click.ClickException(str(exc)) from None
     click.echo(f"{leader_word} elected: {leader} ({consensus})")
     try:
-        with Client([n.rpc_url for n in manifest.nodes]) as client:
+        # Reads are for members: the demo reads as the lab's admin (the story's grantee,
+        # whose model and violations these are); the audit report is the explorer's,
+        # open in a local consortium (explorer_reads = "open").
+        with member_client(manifest, _org_of(manifest, 1), "admin") as client:
             click.echo("\nthe audit story:")
             story = run_story(manifest, client, say=click.echo)
             report = client.query("/v1/audit/report", from_ms=0)
@@ -185,8 +205,10 @@ def command(
     app_key = next(i.key for i in manifest.identities if i.org_id == "org2" and i.role == "app")
     click.echo(
         f"\nthe cluster keeps running: {urls}"
-        f"\n  audit explorer: {manifest.nodes[0].rpc_url}/ui/"
-        f"\n  try: curl {manifest.nodes[0].rpc_url}/v1/status"
+        f"\n  audit explorer: {manifest.nodes[0].rpc_url}/ui/{_tls_note(manifest)}"
+        f"\n  try: curl{_curl_ca(manifest)} {manifest.nodes[0].rpc_url}/v1/status"
+        f"\n  reads are signed: grantchain query grants --grantee org2 --url "
+        f"{manifest.nodes[0].rpc_url} --consortium {manifest.directory}"
         f"\n  MQTT: mosquitto_sub -p {broker.port} -t '{mqtt.topic_prefix}/receipts/#' -C 1 &"
         f"\n        grantchain tx sign audit.data_access --key {app_key} --chain-id "
         f'{manifest.chain_id} --payload \'{{"dataset_id": "{story.dataset_id}", '

@@ -1,6 +1,6 @@
 """``grantchain init DIR --nodes N [--orgs K] [--consensus raft|pbft] [--base-port P]
-[--chain-id ID] [--genesis-time-ms MS] [--force] [--json]``: a local consortium in one
-command.
+[--chain-id ID] [--genesis-time-ms MS] [--auditor-org ORG]... [--rpc-auth members|open]
+[--rpc-tls/--no-rpc-tls] [--force] [--json]``: a local consortium in one command.
 
 Plays every organisation on this host with the same steps a real consortium takes on
 many: each organisation's ``org init`` (its own keys and TLS CA), ``genesis build`` from
@@ -52,6 +52,25 @@ from node.cluster.consortium import (
     default=None,
     help="Genesis timestamp in Unix ms [now]; fix it for reproducible genesis hashes.",
 )
+@click.option(
+    "--auditor-org",
+    "auditor_orgs",
+    multiple=True,
+    help="An organisation designated as auditing (its auditor identities read everything).",
+)
+@click.option(
+    "--rpc-auth",
+    type=click.Choice(["members", "open"]),
+    default="members",
+    show_default=True,
+    help="members: every read signed by a registered key and under the read policy.",
+)
+@click.option(
+    "--rpc-tls/--no-rpc-tls",
+    default=True,
+    show_default=True,
+    help="Serve the RPC over TLS with each node's certificate.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing consortium in DIR.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def command(
@@ -62,6 +81,9 @@ def command(
     base_port: int,
     chain_id: str | None,
     genesis_time_ms: int | None,
+    auditor_orgs: tuple[str, ...],
+    rpc_auth: str,
+    rpc_tls: bool,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -79,6 +101,9 @@ def command(
         genesis_time_ms=(
             genesis_time_ms if genesis_time_ms is not None else int(now.timestamp() * 1000)
         ),
+        auditor_orgs=auditor_orgs,
+        rpc_auth=rpc_auth,
+        rpc_tls=rpc_tls,
     )
     try:
         manifest = create_consortium(directory, spec, now=now, force=force)

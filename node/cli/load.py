@@ -10,7 +10,7 @@ import click
 
 from node.client import Client
 from node.cluster.consortium import ConsortiumError, load_manifest
-from node.cluster.load import leader_first, prepare_dataset, presign, run_load
+from node.cluster.load import access_for, leader_first, prepare_dataset, presign, run_load
 from node.runtime import gc_policy
 
 
@@ -35,13 +35,16 @@ def command(directory: Path, rate: float, duration: float, out: Path | None, as_
     except (ConsortiumError, OSError) as exc:
         raise click.ClickException(f"{directory}: {exc}") from None
     urls = [n.rpc_url for n in manifest.nodes]
-    with Client(urls) as client:
+    access = access_for(manifest)  # TLS and signed requests where the nodes want them
+    with Client(urls, ca_cert=access.ca_cert, signer=access.signer) as client:
         dataset_id = prepare_dataset(manifest, client)
     n = int(rate * duration)
     click.echo(f"signing {n:,} access events on {dataset_id} ...", err=True)
     txs = presign(manifest, dataset_id, n, rate_per_s=rate)
     click.echo(f"submitting at {rate:,.0f} txs/s for {duration:.1f} s ...", err=True)
-    report = asyncio.run(run_load(leader_first(urls), txs, rate_per_s=rate, out=out))
+    report = asyncio.run(
+        run_load(leader_first(urls, access), txs, rate_per_s=rate, out=out, access=access)
+    )
     doc = {
         "submitted": report.submitted,
         "committed": report.committed,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from node.cluster.genesis_build import GenesisBuildError, configure_org
+from node.cluster.genesis_build import GenesisBuildError, RpcSettings, configure_org
 from node.cluster.org import BUNDLE, NodeAddress, OrgError, OrgSpec, init_org
 
 DIR = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
@@ -73,11 +73,27 @@ def init(directory: Path, org_id: str, name: str, nodes: tuple[str, ...], as_jso
     default=None,
     help="Address the nodes listen on [their own host]; 0.0.0.0 in a container.",
 )
-def configure(directory: Path, genesis_dir: Path, listen_host: str | None) -> None:
+@click.option(
+    "--rpc-auth",
+    type=click.Choice(["members", "open"]),
+    default="open",
+    show_default=True,
+    help="members: every read signed by a registered key and under the read policy.",
+)
+@click.option(
+    "--rpc-tls/--no-rpc-tls",
+    default=False,
+    show_default=True,
+    help="Serve the RPC over TLS with the node's certificate.",
+)
+def configure(
+    directory: Path, genesis_dir: Path, listen_host: str | None, rpc_auth: str, rpc_tls: bool
+) -> None:
     """Check that the genesis holds this organisation's keys as its bundle says, copy the
     public files into DIR and write DIR/nodes/<id>/config.toml for each of its nodes."""
+    rpc = RpcSettings(rpc_auth=rpc_auth, rpc_tls=rpc_tls)
     try:
-        configs = configure_org(directory, genesis_dir, listen_host=listen_host)
+        configs = configure_org(directory, genesis_dir, listen_host=listen_host, rpc=rpc)
     except (OrgError, GenesisBuildError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -51,6 +51,7 @@ from node.cluster.genesis_build import (
     NETWORK,
     TRUST_BUNDLE,
     GenesisParams,
+    RpcSettings,
     build_genesis,
     load_published,
     write_built,
@@ -85,6 +86,12 @@ class ConsortiumSpec:
     host: str = HOST_DEFAULT
     auditor_orgs: tuple[str, ...] = ()
     """Organisations designated as auditing (``grantchain genesis build --auditor-org``)."""
+    rpc_auth: str = "members"
+    """The nodes' ``rpc_auth``: reads signed by a member and under the read policy."""
+    rpc_tls: bool = True
+    """The nodes' ``rpc_tls``: the RPC over TLS with each node's certificate."""
+    explorer_reads: str = "open"
+    """The nodes' ``explorer_reads``: a local consortium's explorer reads without signing."""
 
     def check(self) -> None:
         if not 1 <= self.nodes <= NODES_MAX:
@@ -102,6 +109,12 @@ class ConsortiumSpec:
             raise ConsortiumError(f"chain id must be 1..{limits.CHAIN_ID_CHARS_MAX} chars")
         if not 0 <= self.genesis_time_ms <= limits.TIMESTAMP_MS_MAX:
             raise ConsortiumError(f"genesis time must be >= 0 ms, got {self.genesis_time_ms}")
+        orgs = {f"org{j}" for j in range(1, self.orgs + 1)}
+        for org_id in self.auditor_orgs:
+            if org_id not in orgs:
+                raise ConsortiumError(
+                    f"--auditor-org {org_id!r} is not one of org1..org{self.orgs}"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +129,13 @@ class NodeEntry:
     config: Path
     data_dir: Path
     node_key: Path
+    rpc_tls: bool = False
+    """The node serves its RPC over TLS: ``https://``, verified with the manifest's
+    ``ca_cert`` (the consortium's CA bundle)."""
 
     @property
     def rpc_url(self) -> str:
-        return f"http://{self.rpc_host}:{self.rpc_port}"
+        return f"{'https' if self.rpc_tls else 'http'}://{self.rpc_host}:{self.rpc_port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +182,7 @@ class Manifest:
                     "org_id": n.org_id,
                     "public_key": n.public_key.hex(),
                     "rpc_url": n.rpc_url,
+                    "rpc_tls": n.rpc_tls,
                     "rpc_host": n.rpc_host,
                     "rpc_port": n.rpc_port,
                     "peer_host": n.peer_host,
@@ -221,6 +238,7 @@ def load_manifest(directory: Path | str) -> Manifest:
                     config=at(n["config"]),
                     data_dir=at(n["data_dir"]),
                     node_key=at(n["node_key"]),
+                    rpc_tls=bool(n.get("rpc_tls", False)),
                 )
                 for n in doc["nodes"]
             ),
@@ -332,6 +350,7 @@ def _build(root: Path, spec: ConsortiumSpec, now: datetime.datetime) -> None:
                 nodes_dir=root / "nodes",
                 genesis=root / GENESIS,
                 trust_bundle=root / TRUST_BUNDLE,
+                rpc=RpcSettings(spec.rpc_auth, spec.rpc_tls, spec.explorer_reads),
             )
         )
     keys = {v.node_id: v.public_key for v in published.genesis.validators}
@@ -347,6 +366,7 @@ def _build(root: Path, spec: ConsortiumSpec, now: datetime.datetime) -> None:
             config=configs[nid],
             data_dir=root / "nodes" / nid / "data",
             node_key=root / "nodes" / nid / "node.key",
+            rpc_tls=spec.rpc_tls,
         )
         for nid in node_ids
     )

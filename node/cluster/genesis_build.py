@@ -60,6 +60,21 @@ class GenesisParams:
 
 
 @dataclass(frozen=True, slots=True)
+class RpcSettings:
+    """How an organisation's nodes serve their RPC (the node config's ``rpc_auth``,
+    ``rpc_tls`` and ``explorer_reads``; ``node.api.auth``)."""
+
+    rpc_auth: str = "members"
+    rpc_tls: bool = True
+    explorer_reads: str = "auditors"
+
+
+OPEN_RPC = RpcSettings("open", False, "auditors")
+"""Plain HTTP, reads open to anyone who reaches the port (``org configure``'s default
+until the deploy files speak TLS and sign their reads)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkNode:
     node_id: str
     org_id: str
@@ -297,11 +312,13 @@ def write_node_configs(
     genesis: Path,
     trust_bundle: Path,
     listen_host: str | None = None,
+    rpc: RpcSettings = OPEN_RPC,
 ) -> dict[str, Path]:
     """One ``config.toml`` per node of ``bundle``'s organisation in ``nodes_dir/<id>/``,
     pointing at its own keys there and at ``genesis`` and ``trust_bundle``; peers from
     the network description. Nodes listen on their own host unless ``listen_host``
-    (``0.0.0.0`` in a container). Returns node id -> config path."""
+    (``0.0.0.0`` in a container), and serve the RPC as ``rpc`` says. Returns node id ->
+    config path."""
     check_own_entries(published, bundle)
     out: dict[str, Path] = {}
     for n in bundle.nodes:
@@ -319,6 +336,9 @@ def write_node_configs(
             rpc_port=n.rpc_port,
             peer_host=host,
             peer_port=n.peer_port,
+            rpc_auth=rpc.rpc_auth,
+            rpc_tls=rpc.rpc_tls,
+            explorer_reads=rpc.explorer_reads,
             peers=tuple(
                 PeerAddress(p.node_id, p.host, p.peer_port)
                 for p in published.network.nodes
@@ -332,7 +352,11 @@ def write_node_configs(
 
 
 def configure_org(
-    org_dir: Path, build_dir: Path, *, listen_host: str | None = None
+    org_dir: Path,
+    build_dir: Path,
+    *,
+    listen_host: str | None = None,
+    rpc: RpcSettings = OPEN_RPC,
 ) -> dict[str, Path]:
     """``grantchain org configure``: copy the build's public files into ``org_dir``,
     check them against the organisation's own bundle, write its nodes' configs."""
@@ -356,4 +380,5 @@ def configure_org(
         genesis=org_dir / GENESIS,
         trust_bundle=org_dir / TRUST_BUNDLE,
         listen_host=listen_host,
+        rpc=rpc,
     )

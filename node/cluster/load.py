@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import ssl
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,10 +29,12 @@ import orjson
 from acl import kinds as k
 from acl import payloads as pl
 from chain.tx import sign_tx
-from node.client import Client
+from node.client import Client, RequestSigner
+from node.client.rpc import tls_verify
 from node.cluster.consortium import Manifest
 from node.cluster.local import start_node, wait_for_leader, warm_kernels
 from node.cluster.scenario import signer_for
+from node.runtime.config import load_config
 from node.runtime.keys import load_private_key
 
 YEAR_MS = 365 * 24 * 3600 * 1000
@@ -43,6 +47,39 @@ IN_FLIGHT_TXS_MAX = 50_000
 generator waits for answers instead of flooding the leader with txs it must shed."""
 REQUEST_TIMEOUT_S = 15.0
 SUBMIT_PARAMS = {"wait": "commit", "timeout_ms": "10000", "receipts": "false"}
+SUBMIT_TARGET = "/v1/txs?" + urllib.parse.urlencode(SUBMIT_PARAMS)
+
+
+@dataclass(frozen=True)
+class RpcAccess:
+    """How the load reaches the nodes: TLS verified with ``ca_cert`` (``https://``
+    URLs), and each request signed by ``signer`` (a node with ``rpc_auth = "members"``
+    checks a signature wherever one is presented, so this is the authenticated path)."""
+
+    ca_cert: Path | None = None
+    signer: RequestSigner | None = None
+
+    def ssl(self) -> ssl.SSLContext | bool:
+        return tls_verify(self.ca_cert) if self.ca_cert is not None else True
+
+    def headers(self, method: str, target: str, body: bytes) -> dict[str, str]:
+        if self.signer is None:
+            return {}
+        return {"Authorization": self.signer.header(method, target, body)}
+
+
+def access_for(manifest: Manifest) -> RpcAccess:
+    """The consortium's CA bundle where its nodes serve TLS, and a signer (the first
+    organisation's app) where they keep reads for members."""
+    ca_cert = manifest.ca_cert if any(n.rpc_tls for n in manifest.nodes) else None
+    members = any(load_config(n.config).rpc_auth == "members" for n in manifest.nodes)
+    signer = None
+    if members:
+        app = next(i for i in manifest.identities if i.role == "app")
+        signer = RequestSigner.from_key_file(app.key, chain_id=manifest.chain_id)
+    return RpcAccess(ca_cert, signer)
+
+
 RETRY_STATUSES = frozenset({"pending", "no_leader", "mempool_full", "accepted", "duplicate"})
 
 
@@ -71,7 +108,8 @@ def start_for_load(manifest: Manifest, say: Callable[[str], None]) -> tuple[list
         start_node(n, die_with_parent=True)
     wait_for_leader(manifest)
     urls = [n.rpc_url for n in manifest.nodes]
-    with Client(urls) as client:
+    access = access_for(manifest)
+    with Client(urls, ca_cert=access.ca_cert, signer=access.signer) as client:
         return urls, prepare_dataset(manifest, client)
 
 
@@ -184,12 +222,12 @@ def presign(
     return mixed[:n]
 
 
-def leader_first(urls: Sequence[str]) -> list[str]:
+def leader_first(urls: Sequence[str], access: RpcAccess | None = None) -> list[str]:
     """The URLs with the current leader's first (writes sent to a follower are forwarded,
     which costs a hop); unchanged when no node names a leader."""
     by_id: dict[str, str] = {}
     leader = None
-    with httpx.Client(timeout=2.0) as client:
+    with httpx.Client(timeout=2.0, verify=(access or RpcAccess()).ssl()) as client:
         for url in urls:
             try:
                 doc = client.get(url + "/v1/status").json()
@@ -202,10 +240,17 @@ def leader_first(urls: Sequence[str]) -> list[str]:
 
 
 async def run_load(
-    urls: Sequence[str], txs: Sequence[bytes], *, rate_per_s: float, out: Path | None = None
+    urls: Sequence[str],
+    txs: Sequence[bytes],
+    *,
+    rate_per_s: float,
+    out: Path | None = None,
+    access: RpcAccess | None = None,
 ) -> LoadReport:
     """Submit ``txs`` at ``rate_per_s``, a batch every ``BATCH_PERIOD_S``, each to the
-    first URL (the leader, see ``leader_first``) and to the next ones on failure."""
+    first URL (the leader, see ``leader_first``) and to the next ones on failure; over
+    TLS and signed as ``access`` says."""
+    access = access or RpcAccess()
     report = LoadReport()
     batch = max(1, round(rate_per_s * BATCH_PERIOD_S))
     batches = [txs[i : i + batch] for i in range(0, len(txs), batch)]
@@ -219,13 +264,13 @@ async def run_load(
         try:
             for attempt in range(len(urls) * 4):
                 url = urls[attempt % len(urls)]
+                body = msgpack.packb(todo, use_bin_type=True)
+                headers = {
+                    "content-type": "application/msgpack",
+                    **access.headers("POST", SUBMIT_TARGET, body),
+                }
                 try:
-                    async with client.post(
-                        url + "/v1/txs",
-                        params=SUBMIT_PARAMS,
-                        data=msgpack.packb(todo, use_bin_type=True),
-                        headers={"content-type": "application/msgpack"},
-                    ) as r:
+                    async with client.post(url + SUBMIT_TARGET, data=body, headers=headers) as r:
                         status = r.status
                         doc = await r.json(loads=orjson.loads) if status in (200, 202) else None
                 except (TimeoutError, aiohttp.ClientError, ValueError):
@@ -256,7 +301,7 @@ async def run_load(
         finally:
             sem.release()
 
-    connector = aiohttp.TCPConnector(limit=IN_FLIGHT_MAX)
+    connector = aiohttp.TCPConnector(limit=IN_FLIGHT_MAX, ssl=access.ssl())
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         tasks = []

@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from node.client import Client, RequestSigner
+from node.client.rpc import tls_verify
 from node.cluster.consortium import (
     ConsortiumSpec,
     Manifest,
@@ -85,10 +88,11 @@ def _port_free(port: int) -> bool:
 
 
 def bench_consortium(
-    directory: Path, nodes: int, chain_id: str, consensus: str = "raft"
+    directory: Path, nodes: int, chain_id: str, consensus: str = "raft", *, secure: bool = False
 ) -> Manifest:
     """A fresh local consortium for a benchmark: up to 3 organisations, genesis now,
-    free ports."""
+    free ports; ``secure``: reads for members (``rpc_auth = "members"``) over TLS, else
+    plain HTTP and open reads (the baseline the secure one is measured against)."""
     spec = ConsortiumSpec(
         nodes=nodes,
         consensus=consensus,
@@ -96,6 +100,8 @@ def bench_consortium(
         chain_id=chain_id,
         genesis_time_ms=time.time_ns() // 1_000_000,
         base_port=free_base_port(nodes, random.Random()),
+        rpc_auth="members" if secure else "open",
+        rpc_tls=secure,
     )
     return create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
 
@@ -255,8 +261,35 @@ def node_state(node: NodeEntry, client: httpx.Client) -> NodeState:
     )
 
 
+def rpc_verify(manifest: Manifest) -> ssl.SSLContext | bool:
+    """What a client verifies the consortium's nodes with: its CA bundle where they serve
+    TLS (``rpc_tls``)."""
+    return tls_verify(manifest.ca_cert) if any(n.rpc_tls for n in manifest.nodes) else True
+
+
+def member_client(
+    manifest: Manifest,
+    org_id: str | None = None,
+    role: str = "admin",
+    *,
+    urls: Sequence[str] | None = None,
+    **kw: Any,
+) -> Client:
+    """A ``Client`` for the consortium's nodes (or ``urls``) that signs its requests as
+    the ``role`` identity of ``org_id`` (default: the first organisation) and verifies
+    TLS with the consortium's CA bundle: what tools that read use."""
+    org_id = org_id or sorted(n.org_id for n in manifest.nodes)[0]
+    ident = next((i for i in manifest.identities if i.org_id == org_id and i.role == role), None)
+    if ident is None:
+        raise ClusterError(f"no {role} identity of {org_id} in {manifest.directory}")
+    signer = RequestSigner.from_key_file(ident.key, chain_id=manifest.chain_id)
+    ca_cert = manifest.ca_cert if any(n.rpc_tls for n in manifest.nodes) else None
+    targets = list(urls) if urls is not None else [n.rpc_url for n in manifest.nodes]
+    return Client(targets, signer=signer, ca_cert=ca_cert, **kw)
+
+
 def cluster_status(manifest: Manifest) -> list[NodeState]:
-    with httpx.Client() as client:
+    with httpx.Client(verify=rpc_verify(manifest)) as client:
         return [node_state(n, client) for n in manifest.nodes]
 
 
@@ -266,7 +299,7 @@ def wait_for_leader(
     """Block until the running nodes agree on one leader that says it leads."""
     nodes = list(nodes or manifest.nodes)
     deadline = time.monotonic() + timeout_s
-    with httpx.Client() as client:
+    with httpx.Client(verify=rpc_verify(manifest)) as client:
         while time.monotonic() < deadline:
             states = [node_state(n, client) for n in nodes]
             dead = [s.node_id for s in states if s.pid is None]

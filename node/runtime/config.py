@@ -181,7 +181,7 @@ class NodeConfig:
     rpc_auth_skew_ms: int = 60_000
     """How far a signed request's time may be from this node's clock."""
     rpc_auth_nonces_max: int = 1_000_000
-    """Request nonces remembered at once (~100 bytes each); more in one window: 503."""
+    """Request nonces remembered at once (~200 bytes each); more in one window: 503."""
     rpc_tls: bool = False
     """Serve the RPC over TLS with the node's certificate (``tls_cert``/``tls_key``);
     clients verify it with the consortium's CA bundle (``ca_cert``)."""

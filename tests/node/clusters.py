@@ -38,10 +38,13 @@ def running_cluster(
     node_config: dict[str, dict[str, Any]] | None = None,
     consensus: str = "raft",
     auditor_orgs: tuple[str, ...] = (),
+    rpc_tls: bool = False,
     **config: Any,
 ) -> Iterator[Manifest]:
     """A started cluster; ``config`` overrides fields of every node's config, and
-    ``node_config`` (by node id) of one node's."""
+    ``node_config`` (by node id) of one node's. Its RPC is plain HTTP with open reads
+    unless a test asks (``rpc_tls``, ``rpc_auth="members"``): most tests are about other
+    things (the RPC's security: tests/node/test_rpc_members.py)."""
     spec = ConsortiumSpec(
         nodes=nodes,
         consensus=consensus,
@@ -50,6 +53,9 @@ def running_cluster(
         genesis_time_ms=1_767_225_600_000,
         base_port=free_base_port(nodes, random.Random(f"{directory}/{seed}")),
         auditor_orgs=auditor_orgs,
+        rpc_auth="open",
+        rpc_tls=rpc_tls,
+        explorer_reads="auditors",
     )
     manifest = create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
     for n in manifest.nodes:

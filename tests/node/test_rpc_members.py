@@ -6,7 +6,10 @@ the open endpoints stay open."""
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -244,3 +247,33 @@ def test_a_members_stream_carries_every_header_and_its_own_txs(
         assert doc["height"] == grant["height"] and doc["txs_filtered"] is True
         seen[org] = [t["tx_id"] for t in doc["txs"]]
     assert grant["tx_id"] in seen["org1"] and seen["org3"] == []
+
+
+# -- TLS and the metrics listener ----------------------------------------------------------
+def test_the_rpc_over_tls_verified_with_the_consortiums_cas(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    with running_cluster(
+        tmp_path / "tls", nodes=1, rpc_tls=True, rpc_auth="members", metrics_port=metrics_port
+    ) as m:
+        (node,) = m.nodes
+        assert node.rpc_url.startswith("https://")
+        ca = ssl.create_default_context(cafile=str(m.ca_cert))
+        assert httpx.get(node.rpc_url + "/health", verify=ca).json() == {"status": "ok"}
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(node.rpc_url + "/health")  # not in the system's trust store
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(node.rpc_url.replace("https://", "http://") + "/health")
+        admin = signer_for(m, "org1", "admin")
+        with Client(node.rpc_url, signer=reader(m, "org1"), ca_cert=m.ca_cert) as c:
+            tx = admin.sign(
+                k.IDENTITY_REGISTER, pl.identity_register("org1-x", "app", b"\x01" * 32)
+            )
+            assert c.submit([tx], wait=True)["results"][0]["result"] == "accepted"
+            assert c.query("/v1/grants", grantee="org1")["grants"] == []
+        # /metrics: signed on the RPC port, open on the metrics listener (plain HTTP)
+        assert httpx.get(node.rpc_url + "/metrics", verify=ca).status_code == 401
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert scraped.status_code == 200 and "grantchain_height" in scraped.text
+        assert httpx.get(f"http://127.0.0.1:{metrics_port}/health").status_code == 200

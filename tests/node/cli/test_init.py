@@ -128,8 +128,11 @@ def test_manifest_describes_nodes_and_identities(consortium: Path) -> None:
     m = load_manifest(consortium)
     g = Genesis.from_json(m.genesis.read_text())
     assert m.genesis_hash == g.hash
-    assert [n.rpc_url for n in m.nodes] == [f"http://127.0.0.1:{9100 + i}" for i in range(4)]
+    # a local consortium's nodes serve TLS and keep reads for members (issue 15 §3)
+    assert [n.rpc_url for n in m.nodes] == [f"https://127.0.0.1:{9100 + i}" for i in range(4)]
     assert m.node("n3").config == (consortium / "nodes/n3/config.toml").resolve()
+    cfg = load_config(m.node("n3").config)
+    assert (cfg.rpc_auth, cfg.rpc_tls, cfg.explorer_reads) == ("members", True, "open")
     assert {(i.org_id, i.role) for i in m.identities} == {
         (f"org{j}", r) for j in (1, 2, 3) for r in ("admin", "app")
     }
@@ -172,6 +175,18 @@ def test_pbft_and_single_org(tmp_path: Path) -> None:
     assert {v.org_id for v in g.validators} == {"org1"}
 
 
+def test_init_designates_auditing_organisations_and_can_keep_the_rpc_open(tmp_path: Path) -> None:
+    r = grantchain(
+        "init", str(tmp_path / "a"), "--nodes", "2", "--auditor-org", "org2",
+        "--rpc-auth", "open", "--no-rpc-tls",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    m = load_manifest(tmp_path / "a")
+    assert Genesis.from_json(m.genesis.read_text()).auditor_orgs == ("org2",)
+    assert [n.rpc_url[:7] for n in m.nodes] == ["http://"] * 2
+    assert load_config(m.nodes[0].config).rpc_auth == "open"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -179,6 +194,10 @@ def test_pbft_and_single_org(tmp_path: Path) -> None:
         (["--nodes", "2", "--orgs", "0"], "--orgs must be in"),
         (["--nodes", "3", "--base-port", "65500"], "--base-port 65500"),
         (["--nodes", "2", "--consensus", "paxos"], "paxos"),
+        (
+            ["--nodes", "2", "--auditor-org", "org3"],
+            "--auditor-org 'org3' is not one of org1..org2",
+        ),
     ],
 )
 def test_bad_arguments_are_refused(tmp_path: Path, args: list[str], message: str) -> None:

@@ -308,6 +308,21 @@ def test_configure_writes_each_orgs_own_node_configs(configured: dict[str, Path]
     assert cfg.node_key == (configured["org1"] / "nodes/n4/node.key").resolve()
     assert [p.node_id for p in cfg.peers] == ["n1", "n2", "n3"]
     assert not (configured["org2"] / "nodes/n1").exists(), "org2 has no files of org1's nodes"
+    assert (cfg.rpc_auth, cfg.rpc_tls) == ("open", False)  # until asked (deploy/README.md)
+
+
+def test_configure_can_keep_reads_for_members_over_tls(configured: dict[str, Path]) -> None:
+    org2 = configured["org2"]
+    r = grantchain(
+        "org", "configure", str(org2), "--genesis-dir", str(org2), "--rpc-auth", "members",
+        "--rpc-tls",
+    )  # fmt: skip
+    try:
+        assert r.returncode == 0, r.stderr
+        cfg = load_config(org2 / "nodes/n2/config.toml")
+        assert (cfg.rpc_auth, cfg.rpc_tls, cfg.explorer_reads) == ("members", True, "auditors")
+    finally:  # the module's later tests start these nodes as configured at first
+        grantchain("org", "configure", str(org2), "--genesis-dir", str(org2))
 
 
 def test_configure_refuses_a_genesis_that_misstates_the_org(
