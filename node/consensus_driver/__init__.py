@@ -1,9 +1,12 @@
 """Runs a consensus core behind the ``consensus`` interface (``step``, ``tick``,
-``has_ready``, ``ready``, ``advance``): the ``Driver`` that executes a ``Ready`` in the
-order persist -> send -> apply -> advance, the ``ConsensusLoop`` thread that feeds it, and
-the LMDB storage a core persists through (``raft_storage``).
+``has_ready``, ``ready``, ``advance``): the generic ``Driver`` that executes a Ready in
+the order persist -> send -> apply -> advance (``PbftDriver`` adds PBFT's decisions and
+state-transfer answers), the consensus thread that feeds it (``loop`` for Raft,
+``pbft_loop`` for PBFT, chosen by the genesis), and the LMDB storage each core persists
+through (``raft_storage``, ``pbft_storage``). For PBFT also the block validation a
+backup runs before it prepares (``pbft_validate``), the signature memory between that
+validation and the commit (``verified``) and the replica's metrics (``pbft_metrics``).
 
-The home of every core's node-side code: a PBFT core lives in ``consensus/pbft.py`` and
-its storage adapter beside ``raft_storage`` here. May import ``chain``, ``consensus``,
-``storage``, ``node.runtime``, ``node.transport`` and ``node.pipeline``.
+May import ``chain``, ``consensus``, ``storage``, ``node.runtime``, ``node.transport``
+and ``node.pipeline``.
 """
