@@ -1,7 +1,8 @@
 """``grantchain org init DIR --org ID --node ID=HOST[:RPC_PORT:PEER_PORT]... [--name NAME]``
-and ``grantchain org configure DIR --genesis-dir GDIR [--listen-host H]``: one
-organisation's side of setting up a consortium (``node.cluster.org``,
-``node.cluster.genesis_build``; deploy/README.md walks through it)."""
+, ``grantchain org configure DIR --genesis-dir GDIR [--listen-host H]`` and
+``grantchain org renew-tls DIR --node ID``: one organisation's side of setting up and
+running a consortium (``node.cluster.org``, ``node.cluster.genesis_build``;
+deploy/README.md walks through it)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from node.cluster.genesis_build import GenesisBuildError, RpcSettings, configure_org
-from node.cluster.org import BUNDLE, NodeAddress, OrgError, OrgSpec, init_org
+from node.cluster.org import BUNDLE, NodeAddress, OrgError, OrgSpec, init_org, renew_node_cert
 
 DIR = click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 
@@ -99,3 +100,18 @@ def configure(
         sys.exit(2)
     for node_id, path in configs.items():
         click.echo(f"{node_id}: grantchain node run --config {path}")
+
+
+@command.command("renew-tls")
+@DIR
+@click.option("--node", "node_id", required=True, help="The node whose certificate to renew.")
+def renew_tls(directory: Path, node_id: str) -> None:
+    """Issue one of this organisation's nodes a new TLS key and certificate from its own
+    CA (same node id and address); restart the node to use them. No other member need
+    do anything: the trust bundle does not change."""
+    try:
+        cert = renew_node_cert(directory, node_id, now=datetime.datetime.now(datetime.UTC))
+    except OrgError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"{node_id}: new certificate {cert}; restart the node to use it")
