@@ -9,7 +9,8 @@ tx decodes strictly, belongs to the chain and carries a valid signature.
 
 from __future__ import annotations
 
-from chain.block import Block, BlockError, BlockHeader
+from chain import merkle
+from chain.block import Block, BlockError, BlockHeader, results_root
 from chain.merkle import Frontier
 from chain.signing import verify_batch
 from chain.tx import TxError, decode_tx
@@ -40,6 +41,51 @@ class ChainVerifier:
     def feed(self, block: Block) -> list[bytes]:
         """Check the next block; return its tx ids. Raises ``VerifyError``."""
         h = block.header
+        self._check_link(h)
+        try:
+            ids = block.check_body()
+        except BlockError as exc:
+            raise VerifyError(h.height, str(exc)) from None
+        self._extend(h, ids)
+        if self.check_signatures and block.txs:
+            self._check_signatures(block)
+        self._advance(h, ids)
+        return ids
+
+    def feed_pruned(self, header: BlockHeader, ids: list[bytes], results: list[int]) -> None:
+        """Check the next block, whose txs were pruned, from their ids (leaf hashes) and
+        results: everything ``feed`` checks but the ids being the txs' hashes and the
+        txs themselves (their signatures)."""
+        self._check_link(header)
+        if not len(ids) == len(results) == header.tx_count:
+            raise VerifyError(
+                header.height,
+                f"header says {header.tx_count} txs; {len(ids)} ids and {len(results)} results kept",
+            )
+        if any(len(i) != 32 for i in ids) or merkle.root(ids) != header.tx_root:
+            raise VerifyError(header.height, "tx_root does not match the ids kept")
+        try:
+            if results_root(ids, results) != header.results_root:
+                raise VerifyError(header.height, "results_root does not match the results kept")
+        except BlockError as exc:
+            raise VerifyError(header.height, str(exc)) from None
+        self._extend(header, ids)
+        self._advance(header, ids)
+
+    def _advance(self, h: BlockHeader, ids: list[bytes]) -> None:
+        self.head = h
+        self.txs_checked += len(ids)
+
+    def _extend(self, h: BlockHeader, ids: list[bytes]) -> None:
+        if h.log_size != self.frontier.size + h.tx_count:
+            raise VerifyError(
+                h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}"
+            )
+        self.frontier.extend_levels(ids)  # the nodes it returns are not kept
+        if self.frontier.root() != h.log_root:
+            raise VerifyError(h.height, "log_root does not match the txs since genesis")
+
+    def _check_link(self, h: BlockHeader) -> None:
         expected = self.height + 1
         if h.height != expected:
             raise VerifyError(expected, f"found height {h.height} where {expected} belongs")
@@ -53,22 +99,6 @@ class ChainVerifier:
                 raise VerifyError(h.height, f"chain_id {h.chain_id!r} differs from the chain's")
             if h.timestamp_ms < self.head.timestamp_ms:
                 raise VerifyError(h.height, "timestamp goes backwards")
-        try:
-            ids = block.check_body()
-        except BlockError as exc:
-            raise VerifyError(h.height, str(exc)) from None
-        if h.log_size != self.frontier.size + h.tx_count:
-            raise VerifyError(
-                h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}"
-            )
-        self.frontier.extend_levels(ids)  # the nodes it returns are not kept
-        if self.frontier.root() != h.log_root:
-            raise VerifyError(h.height, "log_root does not match the txs since genesis")
-        if self.check_signatures and block.txs:
-            self._check_signatures(block)
-        self.head = h
-        self.txs_checked += len(ids)
-        return ids
 
     def _check_signatures(self, block: Block) -> None:
         h = block.header

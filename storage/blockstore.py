@@ -25,6 +25,11 @@ class AppendError(StoreError):
     """A block does not continue the chain (wrong height, link, log size, or a duplicate tx)."""
 
 
+class TxPrunedError(StoreError):
+    """The tx is in the chain, but its bytes were pruned (its id, location and result,
+    and every proof over it, are kept)."""
+
+
 class DuplicateTxError(AppendError):
     """A block holds a tx the chain already has: nothing of it was written."""
 

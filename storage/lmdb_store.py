@@ -21,6 +21,8 @@ Named databases:
   state     ACL state keys                 -> values
   certs     height                         -> [[node_id, header signature], ...]
   clog      consensus log index (8 bytes)  -> entry bytes (opaque; the node encodes them)
+  leaves    log index                      -> the leaf hash (tx id) of a pruned tx
+  meta also holds b"pruned_height": blocks up to it keep their txs' ids, not their bytes.
   meta also holds b"genesis" (the chain this directory belongs to), b"consensus/hard" and
   b"consensus/snapshot" (opaque bytes for the consensus core).
 Log nodes are stored a block at a time (schema 3; one key per node before), keyed by the
@@ -87,6 +89,7 @@ from storage.blockstore import (
     StateWrite,
     StoreError,
     TxLocation,
+    TxPrunedError,
 )
 from storage.rwlock import RWLock
 from storage.txfilter import TxFilter
@@ -124,6 +127,7 @@ DB_NAMES = (
     "state",
     "certs",
     "clog",
+    "leaves",
 )
 _LOC = struct.Struct(">QIQH")
 _LOC_DTYPE = np.dtype([("height", ">u8"), ("pos", ">u4"), ("log_index", ">u8"), ("result", ">u2")])
@@ -388,10 +392,9 @@ class LmdbBlockStore:
             self._writer.submit(self._drop_partial_run_on_writer).result()
         pending: dict[bytes, bytes] = {}
         try:
-            for block in self.iter_blocks(self._indexed_height + 1):
-                h = block.header
-                locs = _locations(h.height, h.log_size - h.tx_count, block.results)
-                pending.update(zip(block.tx_ids(), locs, strict=True))
+            for h, ids, results in self.iter_block_ids(self._indexed_height + 1):
+                locs = _locations(h.height, h.log_size - h.tx_count, results)
+                pending.update(zip(ids, locs, strict=True))
         except StoreError:
             if not readonly:
                 raise
@@ -478,7 +481,16 @@ class LmdbBlockStore:
                 raise NotAGrantchainStore(f"{p}: empty LMDB environment, not a grantchain store")
             if not fresh and b"meta" not in names:
                 raise NotAGrantchainStore(f"{p}: an LMDB environment, but not a grantchain store")
-            dbs = {n: env.open_db(n.encode(), create=not readonly) for n in DB_NAMES}
+            # A store from before pruning, opened read-only, has no "leaves": it is
+            # read as empty (nothing was pruned).
+            optional = {"leaves"} if readonly and b"leaves" not in names else set()
+            dbs: dict[str, Any] = {
+                n: env.open_db(n.encode(), create=not readonly)
+                for n in DB_NAMES
+                if n not in optional
+            }
+            if optional:
+                dbs["leaves"] = None
             with env.begin(write=not readonly) as txn:
                 tag = txn.get(b"schema", db=dbs["meta"])
                 if tag is None and fresh and not readonly:
@@ -523,6 +535,8 @@ class LmdbBlockStore:
     def block(self, height: int) -> Block | None:
         if not 1 <= height <= self._height:
             return None
+        if height <= self.pruned_height:
+            raise TxPrunedError(f"the txs of block {height} were pruned")
         with self._read() as txn:
             raw_header = txn.get(_u64(height), db=self._dbs["headers"])
             raw_body = txn.get(_u64(height), db=self._dbs["bodies"])
@@ -543,6 +557,98 @@ class LmdbBlockStore:
         if len(txs) != header.tx_count:
             raise StoreError(f"{self.path}: block {height}: {len(txs)} of {header.tx_count} txs")
         return Block(header, tuple(txs), tuple(results))
+
+    @property
+    def pruned_height(self) -> int:
+        """Blocks up to this height keep their txs' ids (leaf hashes), not their bytes."""
+        with self._read() as txn:
+            raw = txn.get(b"pruned_height", db=self._dbs["meta"])
+        return int.from_bytes(raw, "big") if raw else 0
+
+    def iter_pruned(self, start: int = 1) -> Iterator[tuple[BlockHeader, list[bytes], list[int]]]:
+        """(header, tx ids, results) of every pruned block from ``start`` on."""
+        end = self.pruned_height
+        if start > end:
+            return
+        with self._read() as txn:
+            hcur = txn.cursor(db=self._dbs["headers"])
+            bcur = txn.cursor(db=self._dbs["bodies"])
+            lcur = txn.cursor(db=self._dbs["leaves"])
+            if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
+                raise StoreError(f"block {start} is missing")
+            for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
+                height = int.from_bytes(hkey, "big")
+                if height > end:
+                    return
+                if hkey != bkey:
+                    raise StoreError(f"block {height}: header and body tables disagree")
+                header = _header(raw_header, height)
+                log_start, results = _body(raw_body, height)
+                n = header.tx_count
+                got = []
+                if n:
+                    if not lcur.set_key(_u64(log_start)):
+                        raise StoreError(f"block {height}: the id of pruned tx 0 is missing")
+                    got = list(itertools.islice(lcur, n))
+                if len(got) != n or (n and got[-1][0] != _u64(log_start + n - 1)):
+                    raise StoreError(f"block {height}: ids of pruned txs are missing")
+                yield header, [v for _, v in got], results
+
+    def iter_block_ids(
+        self, start: int = 1
+    ) -> Iterator[tuple[BlockHeader, list[bytes], list[int]]]:
+        """(header, tx ids, results) of every block from ``start`` on, pruned or not."""
+        pruned = self.pruned_height
+        if start <= pruned:
+            yield from self.iter_pruned(start)
+        for block in self.iter_blocks(max(start, pruned + 1)):
+            yield block.header, block.tx_ids(), list(block.results)
+
+    # -- pruning ---------------------------------------------------------------------
+    def prune(self, before_height: int, blocks_per_txn: int = 64) -> int:
+        """Replace the txs of every block below ``before_height`` by their ids (leaf
+        hashes, 32 bytes; the txs are ~250): headers, results, certificates, log nodes,
+        the tx index and the state stay, so every root, proof and duplicate check still
+        answers and ``verify`` still checks every root; what is gone is the txs' bytes
+        (``tx`` answers ``TxPrunedError``). Done ``blocks_per_txn`` blocks per
+        transaction, each recording how far it got: a crash leaves a store pruned up to
+        some height, never half a block. Returns the new pruned height."""
+        if not 1 <= before_height <= self._height + 1:
+            raise StoreError(
+                f"prune before height {before_height}: the chain has {self._height} blocks"
+            )
+        target = before_height - 1
+        while self.pruned_height < target:
+            self._writer.submit(self._prune_on_writer, target, blocks_per_txn).result()
+        return self.pruned_height
+
+    def _prune_on_writer(self, target: int, blocks: int) -> None:
+        dbs = self._dbs
+        with self._lock.shared(), self._env.begin(write=True) as txn:
+            raw = txn.get(b"pruned_height", db=dbs["meta"])
+            done = int.from_bytes(raw, "big") if raw else 0
+            last = min(target, done + blocks)
+            tcur = txn.cursor(db=dbs["txs"])
+            leaves: list[tuple[bytes, bytes]] = []
+            for height in range(done + 1, last + 1):
+                header = _header(txn.get(_u64(height), db=dbs["headers"]) or b"", height)
+                start = header.log_size - header.tx_count
+                if not header.tx_count:
+                    continue
+                got = (
+                    list(itertools.islice(tcur, header.tx_count))
+                    if tcur.set_key(_u64(start))
+                    else []
+                )
+                if len(got) != header.tx_count or got[-1][0] != _u64(header.log_size - 1):
+                    raise StoreError(f"block {height}: txs are missing, cannot prune")
+                ids = leaf_hashes([v for _, v in got])
+                leaves.extend(zip((k for k, _ in got), ids, strict=True))
+                tcur.set_key(_u64(start))
+                for _ in range(header.tx_count):
+                    tcur.delete()
+            _append_sorted(txn, dbs["leaves"], leaves, "pruned tx ids")
+            txn.put(b"pruned_height", _u64(last), db=dbs["meta"])
 
     def iter_blocks(self, start: int = 1) -> Iterator[Block]:
         """Every block from ``start`` on, read with one cursor per table (for ``verify``)."""
@@ -640,6 +746,9 @@ class LmdbBlockStore:
                 return None
             loc = TxLocation(*_LOC.unpack(raw))
             data = txn.get(_u64(loc.log_index), db=self._dbs["txs"])
+            leaves = self._dbs["leaves"]
+            if data is None and leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
+                raise TxPrunedError(f"tx {tx_id.hex()} (block {loc.height}) was pruned")
         if data is None:
             raise StoreError(f"{self.path}: tx {tx_id.hex()} is indexed but missing")
         return data, loc
@@ -648,21 +757,34 @@ class LmdbBlockStore:
         with self._read() as txn:
             return self._node(txn, level, index)
 
+    def _leaf_hashes(self, txn: Any, start: int, end: int) -> list[bytes]:
+        """The log's leaf hashes ``[start, end)``: kept as they are for pruned txs (the
+        first ones of the log), hashed from the txs for the others."""
+        out: list[bytes] = []
+        leaves = self._dbs["leaves"]
+        if leaves is not None:
+            cur = txn.cursor(db=leaves)
+            if cur.set_key(_u64(start)):
+                got = list(itertools.islice(cur, end - start))
+                # Sorted unique keys: the last key right means none between is missing.
+                if got[-1][0] != _u64(start + len(got) - 1):
+                    raise StoreError(f"{self.path}: ids of pruned txs from {start} are missing")
+                out = [v for _, v in got]
+        at = start + len(out)
+        if at < end:
+            cur = txn.cursor(db=self._dbs["txs"])
+            got = list(itertools.islice(cur, end - at)) if cur.set_key(_u64(at)) else []
+            if len(got) != end - at or got[-1][0] != _u64(end - 1):
+                raise StoreError(f"{self.path}: log leaves {at}-{end - 1} are missing")
+            raws = [v for _, v in got]
+            out += [leaf_hash(raws[0])] if len(raws) == 1 else leaf_hashes(raws)
+        return out
+
     def _node(self, txn: Any, level: int, index: int) -> bytes:
-        if level == 0:
-            raw = txn.get(_u64(index), db=self._dbs["txs"])
-            if raw is None:
-                raise StoreError(f"{self.path}: log leaf {index} is missing")
-            return leaf_hash(raw)
         end = (index + 1) << level
         if level < NODES_MIN_LEVEL:  # not stored: the root of its 2**level leaves
-            start = index << level
-            cur = txn.cursor(db=self._dbs["txs"])
-            got = list(itertools.islice(cur, end - start)) if cur.set_key(_u64(start)) else []
-            # Sorted unique keys: the right count and last key mean none is missing.
-            if len(got) != end - start or got[-1][0] != _u64(end - 1):
-                raise StoreError(f"{self.path}: log leaves {start}-{end - 1} are missing")
-            return merkle.root(leaf_hashes([v for _, v in got]))
+            hashes = self._leaf_hashes(txn, index << level, end)
+            return hashes[0] if level == 0 else merkle.root(hashes)
         cur = txn.cursor(db=self._dbs["nodes"])
         value = cur.value() if cur.set_range(_u64(end)) else None
         node = None if value is None else _node_in(value, cur.key(), level, index)

@@ -28,6 +28,8 @@ class VerifyReport:
     signatures_checked: int
     bad_height: int | None = None
     problem: str | None = None
+    pruned_height: int = 0
+    """Blocks up to it were checked from their txs' ids (their bytes were pruned)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -38,6 +40,7 @@ class VerifyReport:
             "signatures_checked": self.signatures_checked,
             "bad_height": self.bad_height,
             "problem": self.problem,
+            "pruned_height": self.pruned_height,
         }
 
 
@@ -54,8 +57,17 @@ def verify_store(
     )
     bad: tuple[int, str] | None = None
     index = store.index_checker()
+    pruned = 0
     try:
-        for block in store.iter_blocks():
+        pruned = store.pruned_height
+        for header, ids, results in store.iter_pruned():
+            v.feed_pruned(header, ids, results)
+            wrong = index.feed(header, ids, results)
+            if wrong:
+                raise VerifyError(*wrong)
+            if on_block:
+                on_block(header.height, len(ids))
+        for block in store.iter_blocks(store.pruned_height + 1):
             ids = v.feed(block)
             wrong = index.feed(block.header, ids, block.results)
             if wrong:
@@ -96,4 +108,5 @@ def verify_store(
         signatures_checked=v.signatures_checked,
         bad_height=bad[0] if bad else None,
         problem=bad[1] if bad else None,
+        pruned_height=pruned,
     )

@@ -14,6 +14,7 @@ from node.cli.lazy_group import LazyGroup
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("node.cli.verify", "Re-check a data directory: hash links, roots, signatures."),
+    "prune": ("node.cli.prune", "Drop the bytes of old txs, keeping ids, roots and proofs."),
     "demo": (
         "node.cli.demo",
         "make run: a local cluster, the audit story, a report, a receipt.",
