@@ -17,7 +17,8 @@ kinds — ``governance_rules``, ``identity_rules``, ``dataset_rules``, ``grant_r
 ``audit_rules`` and ``run_rules`` — which work on ``block_context`` (one block's overlay,
 caches and shared checks) and store ``records`` (record encodings); ``audit_counters`` (the running counts
 of the audit log the report reads, written after each block's txs); ``state_root`` (the
-chained state root).
+chained state root); ``validator_history`` (the validator set after each block, rebuilt
+from the governance proposals, for who certifies each height).
 
 The queries: ``queries`` (what auditors ask, in one namespace) over one module per
 question — ``access``, ``grant_lists``, ``dataset_history``, ``lineage``, ``audit_log``,

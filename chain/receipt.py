@@ -3,11 +3,14 @@
 A receipt holds the tx, the header of its block, three RFC 9162 inclusion proofs — of the
 tx in the block (``tx_root``), of its result code (``results_root``) and of the tx in the
 log of every tx since genesis (``log_root`` at ``log_size``) — and the block's
-certificate: header signatures by a quorum of the genesis validators. Checking it needs
-only the genesis file.
+certificate: header signatures by a quorum of the validators in force at its height.
+Checking it needs only the genesis file.
 
-The validator set is the genesis one: a receipt for a block signed after a governance
-change of validators is checked against the validators the verifier is given.
+Where governance has changed the validator set at or below the receipt's height, the
+receipt also carries the certified history of those changes (``validator_sets``, see
+``chain.validator_sets``; receipt version 2): the verifier walks it from the genesis set,
+then checks the certificate with the set in force at the receipt's height. A receipt of
+a chain whose set never changed is version 1, as before.
 """
 
 from __future__ import annotations
@@ -22,26 +25,40 @@ from chain.block import BlockError, BlockHeader, result_leaf
 from chain.genesis import Genesis
 from chain.hashing import leaf_hash
 from chain.tx import TxError, decode_tx
+from chain.validator_sets import (
+    HeaderSignature,
+    SetChange,
+    ValidatorSetError,
+    check_certificate,
+    header_signing_bytes,
+    verify_history,
+)
 
 RECEIPT_VERSION = 1
+RECEIPT_VERSION_WITH_SETS = 2
+"""The version of a receipt that carries a validator-set history."""
+
+__all__ = [
+    "RECEIPT_VERSION",
+    "HeaderSignature",
+    "Receipt",
+    "ReceiptCheck",
+    "ReceiptError",
+    "header_signing_bytes",
+    "quorum",
+    "valid_signers",
+    "valid_signers_of_hash",
+    "verify_receipt",
+]
 
 
 class ReceiptError(ValueError):
     """The receipt does not prove what it claims; the message says which check failed."""
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderSignature:
-    node_id: str
-    signature: bytes
-
-
-def header_signing_bytes(header_hash: bytes) -> bytes:
-    return signing.HEADER_DOMAIN + header_hash
-
-
 def quorum(genesis: Genesis) -> int:
-    """Signatures a certificate needs: a majority (Raft), or 2f+1 of n = 3f+1 (PBFT)."""
+    """Signatures a certificate needs from the genesis set: a majority (Raft), or 2f+1 of
+    n = 3f+1 (PBFT)."""
     n = len(genesis.validators)
     if genesis.consensus == "pbft":
         return 2 * ((n - 1) // 3) + 1
@@ -84,6 +101,8 @@ class Receipt:
     result_proof: tuple[bytes, ...]
     log_proof: tuple[bytes, ...]
     certificate: tuple[HeaderSignature, ...]
+    validator_sets: tuple[SetChange, ...] = ()
+    """The certified validator-set changes from genesis to this receipt's height."""
 
     @property
     def tx_id(self) -> bytes:
@@ -91,7 +110,7 @@ class Receipt:
 
     def to_json(self, result_name: str | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "version": RECEIPT_VERSION,
+            "version": RECEIPT_VERSION_WITH_SETS if self.validator_sets else RECEIPT_VERSION,
             "tx_id": self.tx_id.hex(),
             "tx": base64.b64encode(self.tx).decode(),
             "height": self.header.height,
@@ -107,6 +126,8 @@ class Receipt:
                 {"node_id": s.node_id, "signature": s.signature.hex()} for s in self.certificate
             ],
         }
+        if self.validator_sets:
+            doc["validator_sets"] = [c.to_json() for c in self.validator_sets]
         if result_name is not None:
             doc["result_name"] = result_name
         return doc
@@ -114,8 +135,13 @@ class Receipt:
     @classmethod
     def from_json(cls, doc: Any) -> Receipt:
         try:
-            if doc["version"] != RECEIPT_VERSION:
+            if doc["version"] not in (RECEIPT_VERSION, RECEIPT_VERSION_WITH_SETS):
                 raise ReceiptError(f"unknown receipt version {doc['version']!r}")
+            sets = doc.get("validator_sets", []) if doc["version"] == 2 else []
+            if doc["version"] == RECEIPT_VERSION_WITH_SETS and not sets:
+                raise ReceiptError("a version 2 receipt carries validator_sets")
+            if not isinstance(sets, list):
+                raise ReceiptError("receipt validator_sets must be a list")
             return cls(
                 tx=base64.b64decode(doc["tx"], validate=True),
                 header=BlockHeader.from_bytes(base64.b64decode(doc["header"], validate=True)),
@@ -129,9 +155,12 @@ class Receipt:
                     HeaderSignature(str(s["node_id"]), bytes.fromhex(s["signature"]))
                     for s in doc["certificate"]
                 ),
+                validator_sets=tuple(SetChange.from_json(c) for c in sets),
             )
         except ReceiptError:
             raise
+        except ValidatorSetError as exc:
+            raise ReceiptError(str(exc)) from None
         except BlockError as exc:
             raise ReceiptError(f"receipt header: {exc}") from None
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
@@ -156,11 +185,16 @@ class ReceiptCheck:
     result: int
     signers: tuple[str, ...]
     quorum: int
+    validators: tuple[str, ...] = ()
+    """The validators in force at the receipt's height (who could sign its block)."""
+    changes: int = 0
+    """The validator-set changes the receipt's history proved."""
 
 
 def verify_receipt(receipt: Receipt, genesis: Genesis) -> ReceiptCheck:
-    """Check every part of a receipt against the genesis; raise ``ReceiptError`` naming
-    the first check that fails."""
+    """Check every part of a receipt against the genesis (walking its validator-set
+    history from the genesis set); raise ``ReceiptError`` naming the first check that
+    fails."""
     h = receipt.header
     if h.chain_id != genesis.chain_id:
         raise ReceiptError(
@@ -208,10 +242,32 @@ def verify_receipt(receipt: Receipt, genesis: Genesis) -> ReceiptCheck:
             raise ReceiptError(f"{what}: {exc}") from None
     if receipt.log_index != h.log_size - h.tx_count + receipt.position:
         raise ReceiptError("log_index does not match the tx's position in its block")
-    signers = valid_signers(h, list(receipt.certificate), genesis)
-    need = quorum(genesis)
-    if len(signers) < need:
+    try:
+        history = verify_history(genesis, receipt.validator_sets, h.height)
+    except ValidatorSetError as exc:
+        raise ReceiptError(str(exc)) from None
+    steps = receipt.validator_sets
+    if steps and steps[-1].header.height == h.height and steps[-1].header != h:
         raise ReceiptError(
-            f"certificate has {len(signers)} valid validator signatures, {need} needed"
+            f"validator-set change at height {h.height} is for another header than the receipt's"
         )
-    return ReceiptCheck(tx_id.hex(), h.height, receipt.result, tuple(signers), need)
+    in_force = history.in_force(h.height)
+    try:
+        signers = check_certificate(
+            f"block {h.height}",
+            in_force,
+            genesis.consensus,
+            history.signing_bytes(h.height, h.hash),
+            receipt.certificate,
+        )
+    except ValidatorSetError as exc:
+        raise ReceiptError(str(exc)) from None
+    return ReceiptCheck(
+        tx_id.hex(),
+        h.height,
+        receipt.result,
+        tuple(signers),
+        in_force.quorum(genesis.consensus),
+        in_force.node_ids,
+        len(steps),
+    )

@@ -22,12 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from acl import validator_history
 from acl.results import label
 from chain import signing
 from chain.block import Block
 from chain.genesis import Genesis
 from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
+from chain.receipt import Receipt
+from chain.validator_sets import ValidatorSet
 from consensus.config import RaftConfig
 from consensus.pbft_messages import Envelope
 from consensus.types import Message, Role
@@ -40,6 +43,7 @@ from node.pipeline.certificates import CertificateCollector
 from node.pipeline.ledger import Applied, Ledger
 from node.pipeline.mempool import AddOutcome, Mempool
 from node.pipeline.sender_rate import SenderRates
+from node.pipeline.validator_proofs import with_validator_sets
 from node.runtime.config import NodeConfig
 from node.runtime.keys import load_private_key
 from node.runtime.metrics import NodeMetrics
@@ -135,8 +139,21 @@ class Node:
         self.mempool_lock = threading.Lock()
         self.sender_rates = SenderRates(cfg.sender_txs_per_s_max)
         self.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="io")
+        with self.store.snapshot() as view:
+            history = validator_history.history(view, self.genesis)
+            active = validator_history.active_validators(view)
+            applied_height = self.store.height
+        if not history.latest.same_members(ValidatorSet.of(0, active)):
+            raise ValueError(
+                "the validator-set history rebuilt from the governance proposals ends in "
+                f"{history.latest.node_ids}, the state's active validators are "
+                f"{tuple(v.node_id for v in active)}"
+            )
+        self.validator_history = history
+        """Who certifies each height (``chain.validator_sets``): rebuilt from the state at
+        start, then each applied block that changes the set adds a step."""
         self.certs = CertificateCollector(
-            self.genesis, self.node_id, self.node_key, applied_height=self.store.height
+            history, self.node_id, self.node_key, applied_height=applied_height
         )
         self._waiters: dict[bytes, list[_CommitWait]] = {}
         self._waiter_count = 0
@@ -309,6 +326,15 @@ class Node:
         self.metrics.blocks_applied.inc()
         self.metrics.txs_committed.inc(len(applied.tx_ids))
         self.metrics.height.set(h.height)
+        if applied.validators is not None:
+            new = ValidatorSet.of(h.height, applied.validators)
+            if self.validator_history.record(new):
+                log.info(
+                    "block %d changes the validator set to %s: it certifies blocks from %d on",
+                    h.height,
+                    ", ".join(new.node_ids),
+                    h.height + 1,
+                )
         sig = self.certs.sign_applied(h)
         payload = WIRE.encode(sig)
         if self.peers is not None:
@@ -415,7 +441,7 @@ class Node:
         with theirs and receipts served here carry a quorum."""
         top = self.store.height
         for height in range(max(1, top - RECERTIFY_HEIGHTS + 1), top + 1):
-            if len(self.store.certificate(height)) >= self.certs.quorum:
+            if len(self.store.certificate(height)) >= self.certs.quorum_at(height):
                 continue
             header = self.store.header(height)
             if header is not None and self.peers is not None:
@@ -609,10 +635,10 @@ class Node:
 
     def _certificate(self, height: int) -> list[tuple[str, bytes]]:
         sigs = self.certs.signatures(height)
-        return sigs if len(sigs) >= self.certs.quorum else self.store.certificate(height)
+        return sigs if len(sigs) >= self.certs.quorum_at(height) else self.store.certificate(height)
 
     async def wait_certified(self, height: int, timeout_s: float) -> bool:
-        if len(self._certificate(height)) >= self.certs.quorum:
+        if len(self._certificate(height)) >= self.certs.quorum_at(height):
             return True
         ev = self._cert_events.setdefault(height, asyncio.Event())
         try:
@@ -628,9 +654,14 @@ class Node:
         """Receipts of committed txs (each block read once), certificates from memory
         when a quorum is there."""
         found = await asyncio.get_running_loop().run_in_executor(
-            self.io, build_receipts, self.store, tx_ids, self._certificate
+            self.io, self._receipts_with_sets, tx_ids
         )
         return {t: r.to_json(label(r.result)) for t, r in found.items()}
+
+    def _receipts_with_sets(self, tx_ids: Sequence[bytes]) -> dict[bytes, Receipt]:
+        """Receipts, each carrying the certified validator-set changes up to its height."""
+        found = build_receipts(self.store, tx_ids, self._certificate)
+        return with_validator_sets(self.store, found, self.validator_history, self._certificate)
 
     def block(self, height: int) -> Block | None:
         return self.store.block(height)

@@ -23,8 +23,10 @@ from chain.receipt import Receipt, ReceiptError, verify_receipt
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object on the last line.")
 def command(receipt_file: Path, genesis_file: Path, as_json: bool) -> None:
     """Check, with nothing but the genesis, that a tx is in the chain: its inclusion in the
-    block and in the log since genesis, its result, and the block's certificate. Accepts a
-    receipt, or a tx lookup / submit answer that holds one. Exit 0 valid, 1 invalid."""
+    block and in the log since genesis, its result, and the block's certificate by the
+    validators in force at its height (walking the receipt's certified validator-set
+    history from the genesis set when governance changed it). Accepts a receipt, or a tx
+    lookup / submit answer that holds one. Exit 0 valid, 1 invalid."""
     try:
         genesis = Genesis.from_json(genesis_file.read_text())
         doc = json.loads(receipt_file.read_text())
@@ -49,6 +51,8 @@ def command(receipt_file: Path, genesis_file: Path, as_json: bool) -> None:
                     "result": check.result,
                     "signers": list(check.signers),
                     "quorum": check.quorum,
+                    "validators": list(check.validators),
+                    "validator_set_changes": check.changes,
                 }
             )
         )
@@ -56,5 +60,12 @@ def command(receipt_file: Path, genesis_file: Path, as_json: bool) -> None:
         click.echo(
             f"valid: tx {check.tx_id} is at height {check.height} of chain {genesis.chain_id} "
             f"(result code {check.result}); certified by {', '.join(check.signers)} "
-            f"({len(check.signers)} of {len(genesis.validators)}, quorum {check.quorum})"
+            f"({len(check.signers)} of {len(check.validators)}, quorum {check.quorum}"
+            + (
+                f"; validators in force {', '.join(check.validators)} after "
+                f"{check.changes} validator-set changes since genesis"
+                if check.changes
+                else ""
+            )
+            + ")"
         )

@@ -50,9 +50,10 @@ from dataclasses import dataclass
 
 from acl.changeset import ChangeSetError
 from acl.machine import BlockOutcome, apply_block, genesis_state, replay_block
+from acl.validator_history import active_after_writes, active_validators
 from chain.assemble import assemble_block
 from chain.block import Block, BlockError
-from chain.genesis import Genesis
+from chain.genesis import Genesis, Validator
 from chain.hashing import leaf_hashes
 from chain.merkle import Frontier
 from chain.tx import Tx, TxError, decode_tx, decode_txs, signing_bytes_of
@@ -84,6 +85,9 @@ class Applied:
     source: str = ""
     """How an applied block's writes were obtained: ``built`` (this node's own block, its
     execution reused), ``change_set`` (the proposer's, replayed) or ``executed``."""
+    validators: tuple[Validator, ...] | None = None
+    """The active validators after this block, by node id, when it changed them (a
+    governance change: ``chain.validator_sets`` says from when it counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,8 @@ class Ledger:
         # The leader's blocks in flight, oldest first: each one's execution is reused
         # when it commits, and the next block is built on the last one.
         self._in_flight: collections.deque[_Proposal] = collections.deque()
+        self._validators: dict[str, Validator] | None = None
+        """The active validators at the head, read from the state at the first apply."""
 
     def ensure_genesis(self) -> None:
         self.store.initialize(self.genesis.hash, genesis_state(self.genesis).writes)
@@ -283,11 +289,24 @@ class Ledger:
                 f"block {h.height}: re-execution gives other results or state root than the "
                 f"proposer {h.proposer!r}: refusing to write a diverging state"
             )
+        before = self._active_validators()
+        after = active_after_writes(before, outcome.writes)
         try:
             self.store.append(block, outcome.writes)
         except DuplicateTxError:  # nothing of the block was written
             return Applied(ApplyOutcome.SKIPPED, block, reason=_DUPLICATE)
-        return Applied(ApplyOutcome.APPLIED, block, tuple(ids), source=source)
+        changed = None
+        if after is not None:
+            self._validators = after
+            if after != before:
+                changed = tuple(after[n] for n in sorted(after))
+        return Applied(ApplyOutcome.APPLIED, block, tuple(ids), source=source, validators=changed)
+
+    def _active_validators(self) -> dict[str, Validator]:
+        if self._validators is None:
+            with self.store.snapshot() as view:
+                self._validators = {v.node_id: v for v in active_validators(view)}
+        return self._validators
 
     def _replay(self, view: LmdbSnapshot, block: Block, change_set: bytes) -> BlockOutcome | None:
         """The block's outcome from its change set, or None (re-execute) if the change set

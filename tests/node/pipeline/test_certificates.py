@@ -9,6 +9,7 @@ from chain import signing
 from chain.block import BlockHeader
 from chain.genesis import Genesis, Organisation, Validator
 from chain.receipt import header_signing_bytes
+from chain.validator_sets import ValidatorHistory
 from node.pipeline.certificates import HEIGHTS_KEPT, CertificateCollector
 from node.transport.messages import HeaderSig
 from tests.factories import ChainBuilder
@@ -38,7 +39,9 @@ def _headers(n: int) -> list[BlockHeader]:
 
 
 def _collector(applied_height: int = 0) -> CertificateCollector:
-    return CertificateCollector(GENESIS, "n1", NODE_KEYS["n1"], applied_height=applied_height)
+    return CertificateCollector(
+        ValidatorHistory(GENESIS), "n1", NODE_KEYS["n1"], applied_height=applied_height
+    )
 
 
 def test_a_quorum_of_signatures_over_the_applied_header_is_a_certificate() -> None:
