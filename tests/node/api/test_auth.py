@@ -64,11 +64,13 @@ class State:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def revoke(self, org_id: str, name: str) -> None:
-        key = K.IDENTITY + K.identity_key(org_id, name)
+    def change(self, key: bytes, **fields: Any) -> None:
         raw = self.records[key]
         assert raw is not None
-        self.records[key] = codec.encode({**decode_record(raw), "status": "revoked"})
+        self.records[key] = codec.encode({**decode_record(raw), **fields})
+
+    def revoke(self, org_id: str, name: str) -> None:
+        self.change(K.IDENTITY + K.identity_key(org_id, name), status="revoked")
 
 
 class Clock:
@@ -203,6 +205,18 @@ def test_each_refusal_names_its_reason() -> None:
             # revoked after it was taken: refused from then on
             state.revoke("org1", "org1-app")
             _refused(await get(_signed(ORG1_APP, "GET", target, clock.ms, b"\x0a" * 16)), "revoked")
+            # a key rotated out, and a key of an organisation removed from the consortium
+            state.change(K.IDENTITY + K.identity_key("org2", "org2-auditor"), key_epoch=1)
+            _refused(
+                await get(_signed(ORG2_AUDITOR, "GET", target, clock.ms, b"\x0b" * 16)),
+                "key_rotated",
+            )
+            state.change(K.IDENTITY + K.identity_key("org2", "org2-auditor"), key_epoch=0)
+            state.change(K.ORG + K.org_key("org2"), status="removed")
+            _refused(
+                await get(_signed(ORG2_AUDITOR, "GET", target, clock.ms, b"\x0c" * 16)),
+                "org_inactive",
+            )
 
     run(go())
 
