@@ -1414,3 +1414,93 @@ def _body(raw: bytes, height: int) -> tuple[int, list[int]]:
 def _check_size(size: int, log_size: int) -> None:
     if not 0 <= size <= log_size:
         raise merkle.ProofError(f"tree size {size} is beyond the log size {log_size}")
+
+
+SNAPSHOT_META_KEYS = (
+    b"schema",
+    b"genesis",
+    b"anchor",
+    b"height",
+    b"log_size",
+    b"indexed_height",
+    b"txruns",
+)
+"""What a snapshot keeps of ``meta``, with every run's record and filter (not the consensus
+state: the node that imports it gets that from its peers)."""
+SNAPSHOT_TABLES = ("headers", "bodies", "hashes", "nodes", "certs", "state")
+"""Tables a snapshot copies as they are."""
+_COPY_BATCH = 50_000
+
+
+def export_snapshot(store: LmdbBlockStore, out: Path) -> int:
+    """Write at ``out`` (a new directory) a store holding the chain as of ``store``'s head
+    with every block pruned (``LmdbBlockStore.prune``): headers, certificates, results,
+    log nodes, the txs' ids, the tx index's runs and the state, read in one read
+    transaction (a consistent cut, whatever the node appends meanwhile). A new node opens
+    it as it would its own store, at that height. Returns the height."""
+    if (out / "data.mdb").exists():
+        raise StoreError(f"{out}: already holds a store")
+    out.mkdir(parents=True, exist_ok=True)
+    _, map_size = store.map_usage()
+    env = lmdb.open(
+        str(out),
+        map_size=max(map_size, MAP_SIZE_INITIAL_BYTES),
+        max_dbs=len(DB_NAMES) + 1,
+        sync=True,
+        metasync=True,
+        writemap=False,
+    )
+    try:
+        dst = {n: env.open_db(n.encode()) for n in DB_NAMES}
+        with store._read() as txn:
+            src = store._dbs
+            meta = txn.cursor(db=src["meta"])
+            items = [(k, v) for k, v in meta if k in SNAPSHOT_META_KEYS]
+            runs = set()
+            for k, v in txn.cursor(db=src["meta"]):
+                for prefix in (_RUN_KEY, _FILTER_KEY):
+                    if k.startswith(prefix):
+                        items.append((k, v))
+                        if prefix == _RUN_KEY:
+                            runs.add(k[len(prefix) :])
+            raw_height = txn.get(b"height", db=src["meta"])
+            height = int.from_bytes(raw_height, "big") if raw_height else 0
+            items.append((b"pruned_height", _u64(height)))
+            _copy(env, dst["meta"], sorted(items))
+            for name in SNAPSHOT_TABLES:
+                _copy(env, dst[name], txn.cursor(db=src[name]))
+            _copy(
+                env,
+                dst["txindex"],
+                ((k, v) for k, v in txn.cursor(db=src["txindex"]) if k[: txruns.RUN_BYTES] in runs),
+            )
+            if src["leaves"] is not None:
+                _copy(env, dst["leaves"], txn.cursor(db=src["leaves"]), append=True)
+            batch: list[bytes] = []
+            keys: list[bytes] = []
+            for k, v in txn.cursor(db=src["txs"]):
+                keys.append(k)
+                batch.append(v)
+                if len(batch) == _COPY_BATCH:
+                    _copy(
+                        env, dst["leaves"], zip(keys, leaf_hashes(batch), strict=True), append=True
+                    )
+                    keys, batch = [], []
+            if batch:
+                _copy(env, dst["leaves"], zip(keys, leaf_hashes(batch), strict=True), append=True)
+    finally:
+        env.close()
+    return height
+
+
+def _copy(env: lmdb.Environment, db: Any, items: Any, *, append: bool = False) -> None:
+    """Put ``items`` (sorted by key) into ``db``, ``_COPY_BATCH`` a transaction."""
+    it = iter(items)
+    while True:
+        chunk = list(itertools.islice(it, _COPY_BATCH))
+        if not chunk:
+            return
+        with env.begin(write=True) as txn:
+            _, added = txn.cursor(db=db).putmulti(chunk, append=append)
+            if added != len(chunk):
+                raise StoreError(f"snapshot: {len(chunk) - added} keys out of order")

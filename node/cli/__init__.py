@@ -15,6 +15,7 @@ from node.cli.lazy_group import LazyGroup
 COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("node.cli.verify", "Re-check a data directory: hash links, roots, signatures."),
     "prune": ("node.cli.prune", "Drop the bytes of old txs, keeping ids, roots and proofs."),
+    "snapshot": ("node.cli.snapshot", "State sync: export a node's chain pruned; import it."),
     "demo": (
         "node.cli.demo",
         "make run: a local cluster, the audit story, a report, a receipt.",
