@@ -45,9 +45,15 @@ one run, almost never two. Considered: RocksDB (``rocksdict``) is an LSM with th
 idea and background compaction, but a second storage engine, with its own WAL and fsync
 policy, next to the LMDB transaction that must commit a block and its index together;
 a separate LMDB environment with sorted batch inserts still rewrites pages all over its
-B-tree. Runs are never merged yet: a lookup tests every run's filter at once (one AND of
-bit-sliced rows), but memory is 2 bytes per indexed tx and a false positive costs an
-extra read per ~400 runs; merging runs (fewer, larger ones) is the next step at ~100M txs.
+B-tree. A lookup tests every run's filter at once (one AND of bit-sliced rows); memory
+is 2 bytes per indexed tx, and a false positive costs an extra read per ~400 runs, so
+runs are **merged**: ``MERGE_RUNS`` level-0 runs into one level-1 run of ~1M ids with a
+16x larger filter (``_start_merge``, ``_merge_step``), read and sorted on a merge
+thread, written a share per block with plain inserts (its number is below any run begun
+meanwhile, whose pages keep the fast append), made visible in one transaction that
+drops the sources' records; their pages are deleted a share per block after, or at the
+next writable open. Readers find an id in the merged run or its source, never neither:
+the merged run's filter goes in before the sources' go out, and their pages only after.
 
 Ids since the last whole run live in memory (``_pending``) and are rebuilt from the
 blocks themselves at open (``meta/indexed_height``): nothing acknowledged depends on the
