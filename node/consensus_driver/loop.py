@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.receipt import quorum
+from acl import validator_history
 from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.types import (
@@ -47,8 +47,10 @@ from node.consensus_driver.raft_storage import LmdbRaftStorage
 from node.pipeline.entry import block_timestamp_ms
 from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
 from node.pipeline.mempool import Mempool
+from node.pipeline.validator_proofs import set_changes
 from node.runtime.metrics import NodeMetrics
 from node.transport.messages import BlockResponse
+from storage.blockstore import StoreError
 
 log = logging.getLogger("grantchain.consensus")
 
@@ -189,11 +191,19 @@ class ConsensusLoop:
         """``msg`` with its block's certificate in the data (``snapshot_data``), or None
         while this node has no quorum of signatures for that block stored yet."""
         height, _ = snapshot_data.target(msg.snapshot.data)
-        cert = self.ledger.store.certificate(height)
-        if len(cert) < quorum(self.ledger.genesis):
+        store = self.ledger.store
+        cert = store.certificate(height)
+        with store.snapshot() as view:  # rare: rebuilt from the state each time
+            history = validator_history.history(view, self.ledger.genesis)
+        if len(cert) < history.in_force(height).quorum(self.ledger.genesis.consensus):
             log.info("snapshot for %s waits for the certificate of block %d", msg.to, height)
             return None
-        data = snapshot_data.certified_data(msg.snapshot.data, cert)
+        try:
+            changes = set_changes(store, history, store.certificate, height)
+        except StoreError as exc:
+            log.warning("snapshot for %s: %s", msg.to, exc)
+            return None
+        data = snapshot_data.certified_data(msg.snapshot.data, cert, changes)
         return dataclasses.replace(msg, snapshot=Snapshot(msg.snapshot.meta, data))
 
     def apply(self, entry: Entry) -> None:

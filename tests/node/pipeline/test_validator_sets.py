@@ -265,3 +265,26 @@ def test_a_restarted_collector_checks_old_heights_with_their_set(chain: Chain) -
     assert not certs.add(chain.sig("n4", b5, ValidatorHistory(GENESIS)))  # the old message
     assert certs.add(chain.sig("n4", b5))
     assert header_signing_bytes(b2.header.hash) != rebuilt.signing_bytes(2, b2.header.hash)
+
+
+def test_a_raft_snapshot_proves_its_validator_set_as_receipts_do(chain: Chain) -> None:
+    """A follower takes a snapshot of a block certified after changes only with the
+    certified changes: checked against the genesis set alone, its certificate fails."""
+    from node.consensus_driver import snapshot_data as sd
+    from node.pipeline.validator_proofs import set_changes
+
+    _story(chain)
+    head = chain.store.header(5)
+    assert head is not None
+    local = sd.local_data(5, head.hash)
+    cert = chain.store.certificate(5)
+    changes = set_changes(chain.store, chain.history, chain.store.certificate, 5)
+    assert sd.check_certified(sd.certified_data(local, cert, changes), GENESIS) == (5, head.hash)
+    with pytest.raises(sd.SnapshotDataError, match="block 5 has 0 valid signatures, quorum is 2"):
+        sd.check_certified(sd.certified_data(local, cert), GENESIS)
+    n5 = Validator("n5", "org1", signing.public_key_bytes(NODES["n5"]))
+    forged = dataclasses.replace(
+        changes[1], validators=ValidatorSet.of(4, [*changes[1].validators.validators, n5])
+    )
+    with pytest.raises(sd.SnapshotDataError, match="snapshot's validator-set change at height 4"):
+        sd.check_certified(sd.certified_data(local, cert, [changes[0], forged]), GENESIS)
