@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,31 @@ def test_every_run_step_is_an_install_step_or_run_here() -> None:
         shlex.split(others[0]), env=env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_the_build_stage_copies_every_package_the_install_needs(tmp_path: Path) -> None:
+    """The build stage's COPY lines, replayed here: every package pyproject.toml names
+    (and its package data) is in what ``pip install /src`` will see."""
+    src = tmp_path / "src"
+    src.mkdir()
+    build_stage = instructions()[: [k for k, _ in instructions()].index("FROM", 1)]
+    assert ("WORKDIR", "/src") in build_stage
+    for kind, arg in build_stage:
+        if kind == "COPY":
+            *sources, dest = arg.split()
+            for source in sources:
+                target = src / dest if dest != "./" else src / Path(source).name
+                if (ROOT / source).is_dir():
+                    shutil.copytree(ROOT / source, target)
+                else:
+                    shutil.copyfile(ROOT / source, target)
+    project = tomllib.loads((src / "pyproject.toml").read_text())["tool"]["setuptools"]
+    missing = [p for p in project["packages"] if not (src / p.replace(".", "/")).is_dir()]
+    assert not missing, f"pip install /src would fail: no {missing}"
+    for package, patterns in project.get("package-data", {}).items():
+        for pattern in patterns:
+            assert list((src / package.replace(".", "/")).glob(pattern)), (package, pattern)
+    assert (src / "README.md").is_file()
 
 
 def test_entrypoint_and_cmd_run() -> None:
