@@ -30,7 +30,7 @@ from chain.genesis import Genesis
 from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
 from chain.receipt import Receipt
-from chain.validator_sets import ValidatorSet
+from chain.validator_sets import ValidatorHistory, ValidatorSet
 from consensus.config import RaftConfig
 from consensus.pbft_messages import Envelope
 from consensus.types import Message, Role
@@ -143,13 +143,20 @@ class Node:
             history = validator_history.history(view, self.genesis)
             active = validator_history.active_validators(view)
             applied_height = self.store.height
-        if not history.latest.same_members(ValidatorSet.of(0, active)):
+        if self.pbft:
+            # The PBFT replica set is the genesis one: admission refuses governance that
+            # would change it (``admission.VALIDATOR_CHANGE_REFUSED``).
+            history = ValidatorHistory(self.genesis)
+        elif not history.latest.same_members(ValidatorSet.of(0, active)):
             raise ValueError(
                 "the validator-set history rebuilt from the governance proposals ends in "
                 f"{history.latest.node_ids}, the state's active validators are "
                 f"{tuple(v.node_id for v in active)}"
             )
         self.validator_history = history
+        self._frozen_validator_orgs = (
+            frozenset(v.org_id for v in self.genesis.validators) if self.pbft else None
+        )
         """Who certifies each height (``chain.validator_sets``): rebuilt from the state at
         start, then each applied block that changes the set adds a step."""
         self.certs = CertificateCollector(
@@ -326,7 +333,13 @@ class Node:
         self.metrics.blocks_applied.inc()
         self.metrics.txs_committed.inc(len(applied.tx_ids))
         self.metrics.height.set(h.height)
-        if applied.validators is not None:
+        if applied.validators is not None and self.pbft:
+            log.error(
+                "block %d changes the validator set by governance, which PBFT cannot follow: "
+                "certificates stay with the genesis validators",
+                h.height,
+            )
+        elif applied.validators is not None:
             new = ValidatorSet.of(h.height, applied.validators)
             if self.validator_history.record(new):
                 log.info(
@@ -537,6 +550,7 @@ class Node:
             queued=self.is_queued,
             executor=self.kernels,
             now_ms=wall_clock_ms(),
+            frozen_validator_orgs=self._frozen_validator_orgs,
         )
         results = self._place(passing, forwarded=forwarded)
         placed = iter(results)  # screen passes txs on in input order

@@ -72,8 +72,10 @@ def _tx(key: signing.PrivateKey, nonce: int, *, forge: bool = False) -> bytes:
     return raw[:-1] + bytes([raw[-1] ^ 1]) if forge else raw  # the signature is last
 
 
-def _screen(raws: list[bytes]) -> tuple[list[Admitted | None], list[Candidate]]:
-    view = _View(_state())
+def _screen(
+    raws: list[bytes], frozen: frozenset[str] | None = None, state: dict[bytes, bytes] | None = None
+) -> tuple[list[Admitted | None], list[Candidate]]:
+    view = _View(state or _state())
     with ThreadPoolExecutor(1) as pool:
         return asyncio.run(
             screen(
@@ -83,6 +85,7 @@ def _screen(raws: list[bytes]) -> tuple[list[Admitted | None], list[Candidate]]:
                 queued=lambda _: False,
                 executor=pool,
                 now_ms=NOW_MS,
+                frozen_validator_orgs=frozen,
             )
         )
 
@@ -130,3 +133,47 @@ def test_good_txs_are_all_verified_in_chunks_and_a_few_bad_ones_cost_nothing_mor
     assert verified == [VERIFY_CHUNK_TXS, VERIFY_CHUNK_TXS, 7]
     assert len(passing) == n - len(bad)
     assert [i for i, v in enumerate(verdicts) if v is not None] == bad
+
+
+def test_pbft_refuses_governance_that_would_change_its_validators() -> None:
+    """Issue 15 §2: the PBFT replica set cannot follow governance yet, so a PBFT node
+    refuses, at the door and with the reason, every governance tx that would add or
+    remove a validator; other governance passes, and Raft refuses none."""
+    from acl import kinds as k
+    from acl import payloads as pl
+
+    node_key = signing.public_key_bytes(signing.private_key_from_bytes(b"\x74" * 32))
+
+    def gov(nonce: int, kind: str, payload: dict[str, Any]) -> bytes:
+        return sign_tx(
+            APP, chain_id=CHAIN, kind=kind, nonce=nonce, timestamp_ms=NOW_MS, payload=payload
+        ).to_bytes()
+
+    def propose(**fields: Any) -> dict[str, Any]:
+        return pl.build(k.GOV_PROPOSE, **fields)
+
+    state = _state()
+    pending = b"\x0c" * 32  # an add_validator proposed before (a Raft-era or forged one)
+    state[K.PROPOSAL + pending] = codec.encode(
+        {"action": "add_validator", "params": {"org_id": "org1", "node_id": "n9"}}
+    )
+    raws = [
+        gov(
+            1,
+            k.GOV_PROPOSE,
+            propose(action="add_validator", org_id="org1", node_id="n4", node_public_key=node_key),
+        ),
+        gov(2, k.GOV_PROPOSE, propose(action="remove_validator", org_id="org1", node_id="n1")),
+        gov(3, k.GOV_PROPOSE, propose(action="remove_org", org_id="org1")),  # runs a validator
+        gov(4, k.GOV_APPROVE, pl.build(k.GOV_APPROVE, proposal_id=pending)),
+        gov(5, k.GOV_PROPOSE, propose(action="remove_org", org_id="org2")),  # runs none
+        gov(6, k.GOV_APPROVE, pl.build(k.GOV_APPROVE, proposal_id=b"\x0d" * 32)),  # unknown
+    ]
+    verdicts, passing = _screen(raws, frozenset({"org1"}), state)
+    refused = [v for v in verdicts if v is not None]
+    assert len(refused) == 4 and len(passing) == 2
+    for v in refused:
+        assert v.status is Status.REJECTED and v.error == admission.VALIDATOR_CHANGE_REFUSED
+    assert "PBFT" in admission.VALIDATOR_CHANGE_REFUSED
+    verdicts, passing = _screen(raws, None, state)  # Raft: governance decides
+    assert verdicts == [None] * 6 and len(passing) == 6
