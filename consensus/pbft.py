@@ -620,7 +620,10 @@ class Pbft:
 
     # --- state transfer (CL §5.3) ---------------------------------------------------
 
-    def _request_state(self) -> None:
+    def _request_state(self, *, next_piece: bool = False) -> None:
+        """Ask a peer for the committed entries up to the stable checkpoint we are
+        transferring to; ``next_piece``: the rest, after a piece arrived (the transfer
+        goes on: it started where it started)."""
         cert = self._transfer
         if cert is None:
             return
@@ -630,7 +633,8 @@ class Pbft:
         to = peers[self._transfer_tries % len(peers)]
         self._transfer_tries += 1
         self._transfer_elapsed_ticks = 0
-        self._transfer_from = self.executed
+        if not next_piece:
+            self._transfer_from = self.executed
         self._send(to, StateRequest(self.executed, cert.seq))
 
     def _on_state_reply(self, m: StateReply) -> None:
@@ -662,8 +666,13 @@ class Pbft:
 
     def _on_commit_proof(self, m: CommitProof) -> None:
         """Retransmitted commit certificates (CL §5.2): 2f+1 signed commits prove the
-        entry committed whatever view we are in."""
-        for c in m.certs[: self.cfg.catch_up_batch]:
+        entry committed whatever view we are in. During a state transfer they are also
+        how a peer answers a range too large for one reply (CL §5.3 in pieces): each
+        certificate proves its own entry, so each executes as it comes, and the rest of
+        the range is asked for at once."""
+        before = self.executed
+        limit = len(m.certs) if self._transfer is not None else self.cfg.catch_up_batch
+        for c in m.certs[:limit]:
             seq = c.entry.index
             if seq <= self.executed or seq in self._committed:
                 continue
@@ -674,6 +683,8 @@ class Pbft:
             self._committed[seq] = c
             self._records.append(c)
         self._execute()
+        if self._transfer is not None and self.executed > before:
+            self._request_state(next_piece=True)
 
     # --- retransmission (CL §5.2) ---------------------------------------------------
 

@@ -224,6 +224,7 @@ class Node:
                 clock_ms=wall_clock_ms,
                 block_time_skew_ms_max=cfg.block_time_skew_ms_max,
                 metrics=self.metrics,
+                reply_bytes_max=cfg.peer_frame_bytes_max // 2,
             )
         else:
             self.consensus = self._raft_loop(voters)

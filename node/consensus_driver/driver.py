@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from consensus.pbft_messages import Envelope, StateReply, StateRequest
+from consensus.pbft_messages import CommitCert, CommitProof, Envelope, StateReply, StateRequest
 from consensus.pbft_storage import Decision, PbftHardState, PbftReady, PbftRecord
 from consensus.types import Entry, Snapshot
 
@@ -166,7 +166,12 @@ class PbftDriver(Driver[PbftReady, PbftHardState, PbftRecord, Envelope]):
     """``Driver`` for the PBFT core: after the common effects, report each decision
     (``on_decision``: its certificate, for receipts and the simulator's checker) and
     answer state-transfer requests (CL §5.3) with the committed entries the store holds
-    (all of the range, or nothing: the requester then asks another replica)."""
+    (all of the range, or nothing: the requester then asks another replica).
+
+    With ``reply_bytes_max`` (a node: what fits a peer frame), a range whose entries
+    are larger is answered in pieces: a ``CommitProof`` of the first entries that fit,
+    each with its 2f+1 signed commits (entries this replica got by state transfer have
+    none, and end the piece); the requester executes them and asks for the rest."""
 
     def __init__(
         self,
@@ -176,10 +181,12 @@ class PbftDriver(Driver[PbftReady, PbftHardState, PbftRecord, Envelope]):
         applier: Applier,
         failpoint: Callable[[str], None] | None = None,
         on_decision: Callable[[Decision], None] | None = None,
+        reply_bytes_max: int | None = None,
     ) -> None:
         super().__init__(core, storage, transport, applier, failpoint)
         self._committed_store = storage
         self._on_decision = on_decision
+        self._reply_bytes_max = reply_bytes_max
 
     def after_apply(self, rd: PbftReady) -> None:
         if self._on_decision is not None:
@@ -193,9 +200,23 @@ class PbftDriver(Driver[PbftReady, PbftHardState, PbftRecord, Envelope]):
             if not 0 < want <= STATE_REPLY_ENTRIES_MAX:
                 continue
             certs = self._committed_store.committed(body.from_seq + 1, body.to_seq)
-            if len(certs) == want:
-                reply = StateReply(tuple(c.entry for c in certs))
-                self.transport.send(Envelope(req.to, req.frm, reply))
+            if len(certs) != want:
+                continue
+            budget = self._reply_bytes_max
+            if budget is None or sum(len(c.entry.data) for c in certs) <= budget:
+                reply: StateReply | CommitProof = StateReply(tuple(c.entry for c in certs))
+            else:
+                piece: list[CommitCert] = []
+                size = 0
+                for c in certs:
+                    size += len(c.entry.data) + 256 * len(c.commits)
+                    if not c.commits or (piece and size > budget):
+                        break
+                    piece.append(c)
+                if not piece:
+                    continue
+                reply = CommitProof(tuple(piece))
+            self.transport.send(Envelope(req.to, req.frm, reply))
 
 
 def _no_failpoint(_: str) -> None:

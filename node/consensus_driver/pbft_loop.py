@@ -110,6 +110,7 @@ class PbftConsensusLoop:
         clock_ms: Callable[[], int],
         metrics: NodeMetrics,
         block_time_skew_ms_max: int = 10_000,
+        reply_bytes_max: int | None = None,
     ) -> None:
         self.node_id = node_id
         self.ledger = ledger
@@ -141,7 +142,14 @@ class PbftConsensusLoop:
             config,
             applied=self.storage.snapshot().meta.index,
         )
-        self.driver = PbftDriver(self.core, self.storage, self, self, on_decision=self._on_decision)
+        self.driver = PbftDriver(
+            self.core,
+            self.storage,
+            self,
+            self,
+            on_decision=self._on_decision,
+            reply_bytes_max=reply_bytes_max,
+        )
         self.validator = BlockValidator(
             ledger.store,
             genesis,
