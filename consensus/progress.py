@@ -75,14 +75,26 @@ class Progress:
 
     def maybe_decrease(self, rejected: int, match_hint: int) -> bool:
         """A rejection of the append at ``rejected``; False if it is stale (a reply to
-        an append sent before the follower's position was last settled)."""
+        an append sent before the follower's position was last settled).
+
+        A follower that rejects the append at ``match`` itself lacks an entry it once
+        acknowledged: its log was lost (restored from a backup, an emptied disk), which
+        Raft's durability assumption rules out but operators do. Then ``match`` comes
+        down to where the follower says its log ends, so the leader sends the hole
+        again instead of probing above it for ever. Lowering ``match`` is always safe
+        (the commit index never moves back); a duplicated old rejection costs at most a
+        probe."""
         if self.state is ProgressState.REPLICATE:
-            if rejected <= self.match:
+            if rejected < self.match:
                 return False
+            if rejected == self.match:
+                self.match = min(self.match, max(0, match_hint))
             self.next = self.match + 1
             return True
         if self.next - 1 != rejected:
             return False
+        if rejected <= self.match:
+            self.match = min(self.match, max(0, match_hint))
         self.next = max(min(rejected, match_hint + 1), self.match + 1)
         self.probe_sent = False
         return True

@@ -3,9 +3,10 @@ pipelining (§10.2)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
-from raft_harness import CFG, Cluster
+from raft_harness import CFG, Applied, Cluster
 
 from consensus.config import RaftConfig
 from consensus.raft import Raft
@@ -253,3 +254,33 @@ def test_an_ack_for_entries_replaced_before_persisting_is_withdrawn() -> None:
     acks = [m for m in rd.messages if isinstance(m, AppendEntriesResponse)]
     assert [(m.to, m.term, m.index) for m in acks] == [("c", 2, 1)]
     assert rd.entries == (Entry(1, 2, b"new"),)
+
+
+def test_a_follower_that_lost_acknowledged_entries_is_sent_them_again() -> None:
+    # A follower restored from a backup (or whose disk was emptied) lacks entries it once
+    # acknowledged. Raft assumes durable logs, so the leader's ``match`` for it is too
+    # high; its rejection of the probe at ``match`` (thesis §10.2: the follower says
+    # where its log ends) must lower ``match``, or the leader would resend from above
+    # the hole for ever and the follower never catch up while that leader lasts.
+    c = Cluster()
+    c.elect("a")
+    c.run(2)
+    for i in range(3):
+        c.cores["a"].propose(b"x%d" % i)
+    c.run(4)
+    assert c.applied["b"].data() == [b"x0", b"x1", b"x2"]
+    backup = MemoryRaftStorage(["a", "b", "c"])
+    old = c.storage["b"]
+    keep = [e for e in old.entries() if e.index <= 2]  # the backup ends before x1
+    hs = old.hard_state()  # as the backup saw it: a commit within its own log
+    backup.save(dataclasses.replace(hs, commit=min(hs.commit, 2)), keep, None)
+    c.crash("b")
+    c.storage["b"] = backup
+    c.applied["b"] = Applied()
+    c.start("b")
+    for i in range(3, 6):
+        c.cores["a"].propose(b"x%d" % i)
+    c.run(10)
+    assert c.leader() == "a"  # the same leader throughout
+    assert c.storage["b"].last_index() == c.storage["a"].last_index()
+    assert [e.data for e in c.storage["b"].entries()] == [e.data for e in c.storage["a"].entries()]
