@@ -59,6 +59,19 @@ def is_text(value: Any) -> bool:
     return type(value) is str and 0 < len(value) <= TEXT_CHARS_MAX
 
 
+_PEER_ADDRESS = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252})):([0-9]{1,5})"
+)
+
+
+def is_peer_address(value: Any) -> bool:
+    """A node's peer address, ``host:port`` (an IPv6 host in brackets), port 1..65535."""
+    if type(value) is not str or len(value) > 262:
+        return False
+    m = _PEER_ADDRESS.fullmatch(value)
+    return m is not None and 0 < int(m.group(1)) < 65536
+
+
 def is_digest(value: Any) -> bool:
     """A SHA-256 digest (content hash, code hash, ...): exactly 32 bytes."""
     return type(value) is bytes and len(value) == limits.HASH_BYTES
@@ -248,7 +261,7 @@ def _gov_fields_match(p: dict[str, Any]) -> bool:
             "org_name",
             "admin_name",
             "admin_public_key",
-        } <= present and "node_id" not in present
+        } <= present and not present & {"node_id", "node_address"}
     if action == "remove_org":
         return not present & {
             "org_name",
@@ -256,6 +269,7 @@ def _gov_fields_match(p: dict[str, Any]) -> bool:
             "admin_public_key",
             "node_id",
             "node_public_key",
+            "node_address",
         }
     if action == "add_validator":
         return {"node_id", "node_public_key"} <= present and not present & {
@@ -268,6 +282,7 @@ def _gov_fields_match(p: dict[str, Any]) -> bool:
         "admin_name",
         "admin_public_key",
         "node_public_key",
+        "node_address",
     }
 
 
@@ -287,7 +302,7 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
         k.GOV_PROPOSE: _plain(
             k.GOV_PROPOSE,
             _gov_fields_match,
-            "add_org needs org_name, admin_name, admin_public_key; add_validator needs node_id, node_public_key; remove_validator needs node_id",
+            "add_org needs org_name, admin_name, admin_public_key; add_validator needs node_id, node_public_key (node_address: its peer address); remove_validator needs node_id",
             action=_f(one_of(k.GOV_ACTIONS), "what changes"),
             org_id=_f(is_id, "the organisation added or removed, or the validator's organisation"),
             org_name=_opt(is_text, "display name of an added organisation"),
@@ -295,6 +310,10 @@ SCHEMAS: Final[Mapping[str, Schema]] = MappingProxyType(
             admin_public_key=_opt(is_public_key, "that admin's Ed25519 key"),
             node_id=_opt(is_id, "validator node id"),
             node_public_key=_opt(is_public_key, "validator's Ed25519 key"),
+            node_address=_opt(
+                is_peer_address,
+                "an added validator's peer address (host:port), which the nodes dial",
+            ),
             reason=_opt(is_text, "why"),
         ),
         k.GOV_APPROVE: _plain(

@@ -2,7 +2,8 @@
 says what the sets are for).
 
 ``active_validators`` reads the validator records as they are now. ``history`` rebuilds
-every change since genesis from the governance proposals the state keeps forever: each
+every change since genesis from the governance proposals the state keeps forever (and
+``peer_addresses`` the address each added validator was given): each
 approved ``add_validator``, ``remove_validator`` and ``remove_org`` is replayed, in the
 order the chain decided them, over the genesis set, exactly as ``governance_rules``
 executed it; the set after each block that decided one is a step of the history (a block
@@ -50,6 +51,24 @@ def active_after_writes(
         else:
             after.pop(rec["node_id"], None)
     return after
+
+
+def peer_addresses(state: StateReader) -> dict[str, str]:
+    """The peer address (``host:port``) governance gave each validator it added with one,
+    by node id (the latest approved ``add_validator`` of a node wins)."""
+    found: list[tuple[int, int, str, str]] = []
+    for _, raw in scan_prefix(state, K.PROPOSAL):
+        rec = codec.decode(raw)
+        params = rec["params"]
+        if (
+            rec["status"] == "approved"
+            and rec["action"] == "add_validator"
+            and "node_address" in params
+        ):
+            found.append(
+                (rec["decided"][0], rec["decided"][1], params["node_id"], params["node_address"])
+            )
+    return {node_id: address for _, _, node_id, address in sorted(found)}
 
 
 def history(state: StateReader, genesis: Genesis) -> ValidatorHistory:

@@ -108,12 +108,13 @@ class Node:
         self.cfg = cfg
         self.node_id = cfg.node_id
         self.genesis = Genesis.from_json(Path(cfg.genesis).read_text())
-        if cfg.node_id not in {v.node_id for v in self.genesis.validators}:
+        in_genesis = cfg.node_id in {v.node_id for v in self.genesis.validators}
+        if not in_genesis and self.genesis.consensus != "raft":
             raise ValueError(
                 f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
             )
         self.node_key = load_private_key(cfg.node_key)
-        if (
+        if in_genesis and (
             signing.public_key_bytes(self.node_key)
             != self.genesis.validator(cfg.node_id).public_key
         ):
@@ -142,6 +143,7 @@ class Node:
         with self.store.snapshot() as view:
             history = validator_history.history(view, self.genesis)
             active = validator_history.active_validators(view)
+            addresses = validator_history.peer_addresses(view)
             applied_height = self.store.height
         if self.pbft:
             # The PBFT replica set is the genesis one: admission refuses governance that
@@ -153,12 +155,26 @@ class Node:
                 f"{history.latest.node_ids}, the state's active validators are "
                 f"{tuple(v.node_id for v in active)}"
             )
+        mine = {v.node_id: v.public_key for v in active}.get(self.node_id)
+        if mine is not None and mine != signing.public_key_bytes(self.node_key):
+            raise ValueError(f"{cfg.node_key}: not the key governance gave {cfg.node_id}")
+        if not in_genesis and mine is None:
+            log.warning(
+                "node %s is not a validator of genesis %s nor, as far as this node has "
+                "applied, added by governance: it follows the chain and takes part once a "
+                "governance tx adds it",
+                self.node_id,
+                self.genesis.chain_id,
+            )
         self.validator_history = history
+        """Who certifies each height (``chain.validator_sets``): rebuilt from the state at
+        start, then each applied block that changes the set adds a step."""
+        self._peer_addresses = addresses
+        """Peer addresses governance gave validators it added (``node_address``): this
+        node dials them (``_dial_validators``) besides the peers of its config."""
         self._frozen_validator_orgs = (
             frozenset(v.org_id for v in self.genesis.validators) if self.pbft else None
         )
-        """Who certifies each height (``chain.validator_sets``): rebuilt from the state at
-        start, then each applied block that changes the set adds a step."""
         self.certs = CertificateCollector(
             history, self.node_id, self.node_key, applied_height=applied_height
         )
@@ -242,6 +258,8 @@ class Node:
             ),
         )
         await self.peers.start()
+        if not self.pbft:
+            self._dial_validators()
         self._recertify_recent()
         self.consensus.start()
 
@@ -349,11 +367,13 @@ class Node:
                     ", ".join(new.node_ids),
                     h.height + 1,
                 )
+            with self.store.snapshot() as view:
+                self._peer_addresses = validator_history.peer_addresses(view)
+            self._dial_validators()
         sig = self.certs.sign_applied(h)
         payload = WIRE.encode(sig)
         if self.peers is not None:
-            for p in self.cfg.peers:
-                self.peers.send(p.node_id, payload)
+            self.peers.broadcast(payload)
         self._maybe_certified(h.height)
         self._wake_head_waiters(h.height)
         waiters = self._waiters
@@ -366,6 +386,21 @@ class Node:
                 loc = TxLocation(h.height, pos, log_start + pos, block.results[pos])
                 for w in found:
                     w.arrived(tx_id, loc)
+
+    def _dial_validators(self) -> None:
+        """Dial (and accept) the validators governance added with a peer address that
+        this node does not know yet: the Raft leader must reach an added validator to
+        bring it up to date, and every node must accept its connections."""
+        if self.peers is None:
+            return
+        known = set(self.peers.peer_ids)
+        for v in self.validator_history.latest.validators:
+            address = self._peer_addresses.get(v.node_id)
+            if v.node_id == self.node_id or v.node_id in known or address is None:
+                continue
+            host, _, port = address.rpartition(":")
+            self.peers.add_peer(v.node_id, host.strip("[]"), int(port))
+            log.info("dialling validator %s at %s (added by governance)", v.node_id, address)
 
     def _wake_head_waiters(self, height: int) -> None:
         if not self._head_waiters:
@@ -460,8 +495,7 @@ class Node:
             header = self.store.header(height)
             if header is not None and self.peers is not None:
                 payload = WIRE.encode(self.certs.sign_applied(header))
-                for p in self.cfg.peers:
-                    self.peers.send(p.node_id, payload)
+                self.peers.broadcast(payload)
 
     def _send_own_signature(self, announced: HeaderSig) -> None:
         """Answer a peer's signature with ours for the same header (from memory, or from

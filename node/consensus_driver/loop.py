@@ -31,6 +31,7 @@ from consensus.config import RaftConfig
 from consensus.raft import Raft
 from consensus.types import (
     AppendEntries,
+    ConfOp,
     Entry,
     EntryKind,
     Heartbeat,
@@ -314,6 +315,7 @@ class ConsensusLoop:
             if now >= next_tick:
                 self.core.tick()
                 next_tick = max(next_tick + self.tick_s, now)
+            self._follow_governance()
             self._maybe_propose()
             self.driver.process()
             self._after_process()
@@ -363,6 +365,32 @@ class ConsensusLoop:
 
     def _from_distrusted(self, msg: AppendEntries | Heartbeat) -> bool:
         return self._distrusted is not None and self._distrusted == (msg.frm, msg.term)
+
+    def _follow_governance(self) -> None:
+        """Raft follows governance: while the voters differ from the active validators of
+        the ACL state at the applied head, the leader proposes the next single-server
+        change (additions first, so the quorum never shrinks below the old one's; the
+        core takes one at a time and only once it has committed in its term). It waits
+        for its blocks in flight to apply, so the change follows the block that made it."""
+        st = self.core.status()
+        if st.role is not Role.LEADER or self._in_flight or st.last_index != st.applied_index:
+            return
+        want = self.ledger.validator_ids()
+        if want == st.voters:
+            return
+        added = [n for n in want if n not in st.voters]
+        op, node = (
+            (ConfOp.ADD, added[0])
+            if added
+            else (ConfOp.REMOVE, next(n for n in st.voters if n not in want))
+        )
+        if self.core.propose_conf_change(op, node):
+            log.info(
+                "validator set by governance is %s: proposing Raft change %s %s",
+                ", ".join(want),
+                op.value,
+                node,
+            )
 
     def _maybe_propose(self) -> None:
         self._cut_waiting = False

@@ -122,6 +122,7 @@ class Ledger:
         self._in_flight: collections.deque[_Proposal] = collections.deque()
         self._validators: dict[str, Validator] | None = None
         """The active validators at the head, read from the state at the first apply."""
+        self._validator_ids: tuple[str, ...] | None = None
 
     def ensure_genesis(self) -> None:
         self.store.initialize(self.genesis.hash, genesis_state(self.genesis).writes)
@@ -298,9 +299,18 @@ class Ledger:
         changed = None
         if after is not None:
             self._validators = after
+            self._validator_ids = None
             if after != before:
                 changed = tuple(after[n] for n in sorted(after))
         return Applied(ApplyOutcome.APPLIED, block, tuple(ids), source=source, validators=changed)
+
+    def validator_ids(self) -> tuple[str, ...]:
+        """The node ids of the active validators at the applied head, sorted: what the Raft
+        configuration follows (``ConsensusLoop``). Consensus thread only."""
+        ids = self._validator_ids
+        if ids is None:
+            ids = self._validator_ids = tuple(sorted(self._active_validators()))
+        return ids
 
     def _active_validators(self) -> dict[str, Validator]:
         if self._validators is None:

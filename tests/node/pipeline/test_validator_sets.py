@@ -288,3 +288,36 @@ def test_a_raft_snapshot_proves_its_validator_set_as_receipts_do(chain: Chain) -
     )
     with pytest.raises(sd.SnapshotDataError, match="snapshot's validator-set change at height 4"):
         sd.check_certified(sd.certified_data(local, cert, [changes[0], forged]), GENESIS)
+
+
+def test_an_added_validator_can_be_given_a_peer_address(chain: Chain) -> None:
+    """``node_address`` (host:port) on ``add_validator`` only; the nodes dial what the
+    approved proposals say (``peer_addresses``), the latest for a node."""
+    from acl.payloads import PayloadError
+
+    key = signing.public_key_bytes(NODES["n4"])
+    fields = dict(action="add_validator", org_id="org1", node_id="n4", node_public_key=key)
+    for bad in ("n4", "n4:0", "n4:65536", "a b:1", ""):
+        with pytest.raises(PayloadError, match="node_address"):
+            pl.build(k.GOV_PROPOSE, **fields, node_address=bad)
+    with pytest.raises(PayloadError, match="add_validator needs"):
+        pl.build(
+            k.GOV_PROPOSE,
+            action="remove_validator",
+            org_id="org1",
+            node_id="n3",
+            node_address="h:1",
+        )
+    chain.commit(
+        chain.tx(k.GOV_PROPOSE, pl.build(k.GOV_PROPOSE, **fields, node_address="[::1]:7004"))
+    )
+    chain.commit(_remove(chain, "n4"))
+    chain.commit(
+        chain.tx(k.GOV_PROPOSE, pl.build(k.GOV_PROPOSE, **fields, node_address="n4.example:7004"))
+    )
+    with chain.store.snapshot() as view:
+        assert validator_history.peer_addresses(view) == {"n4": "n4.example:7004"}
+        rebuilt = validator_history.history(view, GENESIS)
+    # Removed and added again: three changes, the records alone would show one.
+    assert [s.since_height for s in rebuilt.changes()] == [1, 2, 3]
+    assert rebuilt.changes() == chain.history.changes()
