@@ -5,7 +5,11 @@ Two runs on one fresh cluster: a latency run at 1,000 txs/s (the p50 target), th
 throughput run offered above what the cluster can commit. ``--consensus pbft`` runs a
 PBFT cluster (4 nodes by default: every replica validates every block and verifies
 every signature), and ``--baseline raft`` then runs the same on a Raft cluster in the
-same invocation, for the ratio. Signing happens before each
+same invocation, for the ratio. ``--secure`` runs the RPC as a real consortium does
+(``rpc_auth = "members"``, TLS, every load request signed by a member's key, which the
+node verifies), and ``--auth-baseline`` then runs the same with a plain, open RPC in the
+same invocation, for the ratio (issue 15: no more than 10% lost to the authenticated
+path). Signing happens before each
 measured window. The CPU time each node process used during the throughput run is read
 from /proc. Commit acknowledgements are ``?wait=commit&receipts=false``: a tx counts once
 the node that took it has applied it durably.
@@ -25,7 +29,14 @@ from typing import Any
 import click
 
 from chain import limits
-from node.cluster.load import LoadReport, leader_first, presign, run_load, start_for_load
+from node.cluster.load import (
+    LoadReport,
+    access_for,
+    leader_first,
+    presign,
+    run_load,
+    start_for_load,
+)
 from node.cluster.local import (
     bench_consortium,
     read_pid,
@@ -77,6 +88,17 @@ def _summary(r: LoadReport) -> dict[str, float]:
     default=None,
     help="Also run this consensus (its default node count) after, same options: the ratio.",
 )
+@click.option(
+    "--secure/--open",
+    default=False,
+    show_default=True,
+    help="--secure: reads for members, TLS, and every load request signed and verified.",
+)
+@click.option(
+    "--auth-baseline",
+    is_flag=True,
+    help="Also run the other of --secure/--open after, same options: the ratio.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def command(
     consensus: str,
@@ -85,14 +107,27 @@ def command(
     rate: float,
     block_txs_max: int | None,
     baseline: str | None,
+    secure: bool,
+    auth_baseline: bool,
     as_json: bool,
 ) -> None:
     """Committed signed txs/s and latency on a local cluster (durable)."""
     gc_policy.tune()  # the load generator, as the nodes do
-    result = _run(consensus, nodes, duration, rate, block_txs_max)
+    result = _run(consensus, nodes, duration, rate, block_txs_max, secure)
     _say(result)
+    if auth_baseline:
+        other = _run(consensus, nodes, duration, rate, block_txs_max, not secure)
+        _say(other)
+        result["auth_baseline"] = other
+        sec, opn = (result, other) if secure else (other, result)
+        result["ratio_secure_to_open"] = (
+            round(sec["committed_txs_per_s"] / opn["committed_txs_per_s"], 3)
+            if opn["committed_txs_per_s"]
+            else None
+        )
+        click.echo(f"secure / open committed txs/s: {result['ratio_secure_to_open']}")
     if baseline is not None:
-        base = _run(baseline, None, duration, rate, block_txs_max)
+        base = _run(baseline, None, duration, rate, block_txs_max, secure)
         _say(base)
         result["baseline"] = base
         result["ratio_to_baseline"] = (
@@ -106,11 +141,17 @@ def command(
 
 
 def _run(
-    consensus: str, nodes: int | None, duration: float, rate: float, block_txs_max: int | None
+    consensus: str,
+    nodes: int | None,
+    duration: float,
+    rate: float,
+    block_txs_max: int | None,
+    secure: bool = False,
 ) -> dict[str, Any]:
     nodes = nodes if nodes is not None else 4 if consensus == "pbft" else 3
     with tempfile.TemporaryDirectory(prefix="grantchain-e2e-") as tmp:
-        manifest = bench_consortium(Path(tmp) / "c", nodes, "bench-e2e", consensus)
+        manifest = bench_consortium(Path(tmp) / "c", nodes, "bench-e2e", consensus, secure=secure)
+        access = access_for(manifest)
         for n in manifest.nodes:
             if block_txs_max is not None:
                 cfg = dataclasses.replace(load_config(n.config), block_txs_max=block_txs_max)
@@ -129,14 +170,20 @@ def _run(
             )
             high_txs = presign(manifest, dataset_id, int(rate * duration), rate_per_s=rate)
             click.echo(f"latency run: {LOW_RATE_PER_S:,.0f} txs/s for {low_s:.0f} s ...", err=True)
-            low = asyncio.run(run_load(leader_first(urls), low_txs, rate_per_s=LOW_RATE_PER_S))
+            low = asyncio.run(
+                run_load(
+                    leader_first(urls, access), low_txs, rate_per_s=LOW_RATE_PER_S, access=access
+                )
+            )
             pids = {n.node_id: read_pid(n) for n in manifest.nodes}
             cpu0 = {k: _cpu_s(p) for k, p in pids.items()}
             gen0 = time.process_time()
             click.echo(
                 f"throughput run: offering {rate:,.0f} txs/s for {duration:.0f} s ...", err=True
             )
-            high = asyncio.run(run_load(leader_first(urls), high_txs, rate_per_s=rate))
+            high = asyncio.run(
+                run_load(leader_first(urls, access), high_txs, rate_per_s=rate, access=access)
+            )
             cpu = {k: round(_cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
             gen_cpu = round(time.process_time() - gen0, 2)
         finally:
@@ -147,6 +194,7 @@ def _run(
     return {
         "consensus": consensus,
         "nodes": nodes,
+        "rpc": "members+tls, signed" if secure else "open",
         "offered_txs_per_s": rate,
         "block_txs_max": block_txs,
         "committed_txs_per_s": hi["committed_txs_per_s"],
@@ -165,7 +213,7 @@ def _run(
 def _say(result: dict[str, Any]) -> None:
     target = TARGET_TXS_PER_S[result["consensus"]]
     click.echo(
-        f"{result['consensus']} ({result['nodes']} nodes): throughput "
+        f"{result['consensus']} ({result['nodes']} nodes, rpc {result['rpc']}): throughput "
         f"{result['committed_txs_per_s']:,} committed txs/s "
         f"(p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; "
         f"{result[f'vs_target_{target}']}x the {target:,} target)\n"

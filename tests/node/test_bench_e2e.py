@@ -51,3 +51,21 @@ def test_bench_e2e_on_pbft_with_the_raft_baseline_of_the_same_run() -> None:
     assert doc["ratio_to_baseline"] == round(
         doc["committed_txs_per_s"] / base["committed_txs_per_s"], 3
     )
+
+
+def test_bench_e2e_secure_with_the_open_baseline_of_the_same_run() -> None:
+    """Issue 15 §3: the authenticated path (reads for members, TLS, every load request
+    signed and verified by the node) against an open, plain-HTTP run of the same
+    invocation; every tx of both commits."""
+    r = grantchain(
+        "bench", "e2e", "--secure", "--auth-baseline", "--duration", "1", "--rate", "500",
+        "--block-txs-max", "100", "--json",
+        timeout_s=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc["rpc"] == "members+tls, signed" and doc["auth_baseline"]["rpc"] == "open"
+    assert doc["committed_at_1000"] == doc["auth_baseline"]["committed_at_1000"] == 3_000
+    assert doc["ratio_secure_to_open"] == round(
+        doc["committed_txs_per_s"] / doc["auth_baseline"]["committed_txs_per_s"], 3
+    )
