@@ -13,6 +13,7 @@ removed and added again keeps only its last record.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from acl import keys as K
@@ -36,9 +37,14 @@ def active_validators(state: StateReader) -> tuple[Validator, ...]:
 def active_after_writes(
     before: dict[str, Validator], writes: tuple[tuple[bytes, bytes | None], ...]
 ) -> dict[str, Validator] | None:
-    """The active validators after a block whose sorted ``writes`` are given, from those
-    before it; None when the block wrote no validator record."""
-    touched = [(k, v) for k, v in writes if k[:1] == K.VALIDATOR]
+    """The active validators after a block whose ``writes`` (sorted by key) are given,
+    from those before it; None when the block wrote no validator record. Runs for every
+    block, so the validator records are found by bisection, not by a pass over all."""
+    start = bisect.bisect_left(writes, K.VALIDATOR, key=lambda w: w[0])
+    end = start
+    while end < len(writes) and writes[end][0][:1] == K.VALIDATOR:
+        end += 1
+    touched = writes[start:end]
     if not touched:
         return None
     after = dict(before)
