@@ -43,10 +43,11 @@ GENESIS = Genesis(
     chain_id=CHAIN,
     consensus="raft",
     timestamp_ms=1_000,
-    organisations=(Organisation("org1", "Org 1"),),
+    organisations=(Organisation("org1", "Org 1"), Organisation("org2", "Org 2")),
     identities=(Identity("org1", "admin", "admin", signing.public_key_bytes(ADMIN)),),
     validators=tuple(
-        Validator(n, "org1", signing.public_key_bytes(NODES[n])) for n in ("n1", "n2", "n3")
+        Validator(n, org, signing.public_key_bytes(NODES[n]))
+        for n, org in (("n1", "org1"), ("n2", "org1"), ("n3", "org2"))
     ),
     governance_quorum=1,
 )
@@ -321,3 +322,25 @@ def test_an_added_validator_can_be_given_a_peer_address(chain: Chain) -> None:
     # Removed and added again: three changes, the records alone would show one.
     assert [s.since_height for s in rebuilt.changes()] == [1, 2, 3]
     assert rebuilt.changes() == chain.history.changes()
+
+
+def test_removing_an_organisation_removes_its_validators(chain: Chain) -> None:
+    """``remove_org`` takes the organisation's validators with it: the set, the history
+    rebuilt from the proposals and the receipts all say so."""
+    payload = pl.build(k.GOV_PROPOSE, action="remove_org", org_id="org2")
+    block, applied = chain.commit(chain.tx(k.GOV_PROPOSE, payload))
+    assert applied.validators is not None
+    assert [v.node_id for v in applied.validators] == ["n1", "n2"]
+    chain.certify(block, ["n3"])  # org2's node still signs the block that removes it
+    after, _ = chain.commit(_register(chain, "app9"))
+    assert not chain.certs.add(chain.sig("n3", after))
+    assert chain.certs.ready(after.header.height) is None  # n2 alone: 1 of the 2 needed
+    chain.certify(after, ["n1"])
+    with chain.store.snapshot() as view:
+        rebuilt = validator_history.history(view, GENESIS)
+    assert rebuilt.changes() == chain.history.changes()
+    assert rebuilt.in_force(2).node_ids == ("n1", "n2")
+    receipts = _receipts(chain)
+    check = verify_receipt(receipts[2], GENESIS)
+    assert check.signers == ("n1", "n2") and check.validators == ("n1", "n2")
+    assert verify_receipt(receipts[1], GENESIS).validators == ("n1", "n2", "n3")
