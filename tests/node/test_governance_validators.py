@@ -3,7 +3,7 @@ a 4th node is added by governance (its peer address in the proposal: the others 
 it), then one of the original three is removed, with txs committed throughout; a receipt
 from before and after each change verifies with ``grantchain verify-receipt``, and the
 removed node no longer votes: with it and one more node down, the two left (of the three
-voters) still commit and certify."""
+voters) still commit and certify, also after the added node restarts."""
 
 from __future__ import annotations
 
@@ -186,6 +186,15 @@ def test_a_validator_added_then_one_removed_by_governance(tmp_path: Path) -> Non
         final = _verified(left[0].rpc_url, last, manifest.genesis, tmp_path)
         assert set(final["signers"]) == {n.node_id for n in left}
         assert removed.node_id not in final["signers"]
+        # The added node restarts (SIGKILL): it rebuilds the history from its state, and
+        # the two voters commit and certify again.
+        assert stop_node(new, kill=True)
+        start_test_node(new)
+        wait_for_leader(manifest, left)
+        again = _commit(client, manifest, orgs[0], "app-after-restart")
+        assert (
+            _verified(new.rpc_url, again, manifest.genesis, tmp_path)["validator_set_changes"] == 2
+        )
     finally:
         for n in started:
             stop_node(n, kill=True)
