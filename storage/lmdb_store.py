@@ -305,6 +305,7 @@ class LmdbSnapshot:
 
     def __init__(self, store: LmdbBlockStore) -> None:
         self._store = store
+        self._index_gen = store._index_gen  # before the transaction begins
         self._ctx = store._read()
         self._txn = self._ctx.__enter__()
         self._state = store._dbs["state"]
@@ -335,7 +336,12 @@ class LmdbSnapshot:
             yield key, value
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
-        raw = self._store._index_get(self._txn, tx_id)
+        store = self._store
+        raw = store._index_get(self._txn, tx_id)
+        if raw is None and store._index_gen != self._index_gen:
+            # The index moved ids since this view began (a run or a merge completed): a
+            # tx committed before it may now be where this older view cannot see it.
+            return store.tx_location(tx_id)
         return None if raw is None else TxLocation(*_LOC.unpack(raw))
 
 
@@ -421,6 +427,10 @@ class LmdbBlockStore:
         self._round_info = RunInfo(0, 0, 0, 0)
         self._round_run = 0
         """The number of the run being written."""
+        self._index_gen = 0
+        """Bumped before ids move between memory and runs, or runs are swapped for a
+        merged one: a lookup that found nothing under a view older than that looks
+        again (``_index_get``)."""
         self._merger = (
             None
             if readonly
@@ -734,6 +744,9 @@ class LmdbBlockStore:
         return None if raw is None else int.from_bytes(raw, "big")
 
     def _index_get(self, txn: Any, tx_id: bytes) -> bytes | None:
+        """Where ``tx_id`` is, as of ``txn`` and the index's memory now. A run or merge
+        that completes after ``txn`` began can move an id to pages ``txn`` does not see:
+        callers that find nothing look again if ``_index_gen`` moved meanwhile."""
         raw: bytes | None = self._pending.get(tx_id) or self._round_ids.get(tx_id)
         if raw is None and len(tx_id) == _TX_ID_BYTES:
             for _, value in self._stored(txn, [tx_id]):
@@ -741,20 +754,30 @@ class LmdbBlockStore:
         return raw
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
-        with self._read() as txn:
-            raw = self._index_get(txn, tx_id)
-        return None if raw is None else TxLocation(*_LOC.unpack(raw))
+        while True:
+            gen = self._index_gen
+            with self._read() as txn:
+                raw = self._index_get(txn, tx_id)
+            if raw is not None or gen == self._index_gen:
+                return None if raw is None else TxLocation(*_LOC.unpack(raw))
 
     def tx(self, tx_id: bytes) -> tuple[bytes, TxLocation] | None:
-        with self._read() as txn:
-            raw = self._index_get(txn, tx_id)
-            if raw is None:
-                return None
-            loc = TxLocation(*_LOC.unpack(raw))
-            data = txn.get(_u64(loc.log_index), db=self._dbs["txs"])
-            leaves = self._dbs["leaves"]
-            if data is None and leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
-                raise TxPrunedError(f"tx {tx_id.hex()} (block {loc.height}) was pruned")
+        while True:
+            gen = self._index_gen
+            with self._read() as txn:
+                raw = self._index_get(txn, tx_id)
+                if raw is None:
+                    if gen == self._index_gen:
+                        return None
+                    continue  # the index moved ids meanwhile: look again (see _index_gen)
+                return self._tx_at(txn, tx_id, raw)
+
+    def _tx_at(self, txn: Any, tx_id: bytes, raw: bytes) -> tuple[bytes, TxLocation]:
+        loc = TxLocation(*_LOC.unpack(raw))
+        data = txn.get(_u64(loc.log_index), db=self._dbs["txs"])
+        leaves = self._dbs["leaves"]
+        if data is None and leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
+            raise TxPrunedError(f"tx {tx_id.hex()} (block {loc.height}) was pruned")
         if data is None:
             raise StoreError(f"{self.path}: tx {tx_id.hex()} is indexed but missing")
         return data, loc
@@ -1070,6 +1093,7 @@ class LmdbBlockStore:
             self._round, self._round_height = chunks[1:], round_height
             self._round_filter, self._round_info = round_filter, round_info
             if len(chunks) == 1:
+                self._index_gen += 1
                 self._filters[0].add_runs([round_filter], [run])
                 self._runs[run] = round_info
                 self._round_ids, self._round_filter = {}, b""
@@ -1159,7 +1183,9 @@ class LmdbBlockStore:
 
             def done() -> None:
                 # Readers find an id in the merged run or still in its source (whose
-                # pages stay until the filters no longer name it): never in neither.
+                # pages stay until the filters no longer name it): never in neither. A
+                # view older than the merge's commit looks again (``_index_gen``).
+                self._index_gen += 1
                 self._filters[1].add_runs([bits], [run])
                 self._runs[run] = info
                 self._filters[0].remove_runs(sources)

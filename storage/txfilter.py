@@ -31,7 +31,7 @@ HASH_BYTES = 32
 
 
 class TxFilter:
-    __slots__ = ("_dtype", "_rows", "_run_ids", "_wb", "bits_log2")
+    __slots__ = ("_dtype", "_table", "_wb", "bits_log2")
 
     def __init__(self, bits_log2: int = BITS_LOG2, word_bits: int = 64) -> None:
         """``word_bits`` (64 or 8): runs per word of a row. A table takes at least one
@@ -42,19 +42,22 @@ class TxFilter:
         self._dtype: Any = np.uint64 if word_bits == 64 else np.uint8
         if word_bits not in (8, 64):
             raise ValueError("word_bits is 8 or 64")
-        self._run_ids: list[int] = []
-        """Column -> run number."""
-        self._rows = np.zeros((1 << bits_log2, 1), dtype=self._dtype)
-        """``_rows[p, c // wb]`` bit ``c % wb``: bit ``p`` of column ``c``'s filter."""
+        self._table: tuple[np.ndarray, list[int]] = (
+            np.zeros((1 << bits_log2, 1), dtype=self._dtype),
+            [],
+        )
+        """(rows, column -> run number), replaced as one: ``rows[p, c // wb]`` bit
+        ``c % wb`` is bit ``p`` of column ``c``'s filter. A reader takes the pair once,
+        so it never pairs one table's columns with another's run numbers."""
 
     @property
     def runs(self) -> int:
         """How many runs the filter holds."""
-        return len(self._run_ids)
+        return len(self._table[1])
 
     @property
     def run_ids(self) -> list[int]:
-        return list(self._run_ids)
+        return list(self._table[1])
 
     @staticmethod
     def positions(ids: Sequence[bytes], bits_log2: int = BITS_LOG2) -> np.ndarray:
@@ -83,47 +86,49 @@ class TxFilter:
     def add_runs(self, filters: Sequence[bytes], run_ids: Sequence[int] | None = None) -> None:
         """Make runs ``run_ids`` (default: numbered on from ``self.runs``) visible, from
         their packed bits (``bits_of``). Readers on other threads see the old table or the
-        new one, never a partial one: the table is replaced, not changed in place."""
+        new one: new columns are set where no reader looks (past its run count), then the
+        run numbers are published with the rows (the rows are copied only to widen)."""
         if not filters:
             return
         if run_ids is None:
             run_ids = range(self.runs, self.runs + len(filters))
         if len(run_ids) != len(filters):
             raise ValueError("one run number per filter")
-        first = self.runs
-        rows = self._widened(first + len(filters))
+        rows, ids = self._table
+        first = len(ids)
+        if -(-(first + len(filters)) // self._wb) > rows.shape[1]:
+            rows = self._widened(rows, first + len(filters))
         for col, bits in enumerate(filters, first):
             unpacked = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
             if unpacked.shape[0] != 1 << self.bits_log2:
                 raise ValueError(f"a run filter is {1 << self.bits_log2} bits")
             rows[np.flatnonzero(unpacked), col // self._wb] |= self._dtype(1 << (col % self._wb))
-        self._rows, self._run_ids = rows, [*self._run_ids, *run_ids]
+        self._table = (rows, [*ids, *run_ids])
 
     def remove_runs(self, run_ids: Sequence[int]) -> None:
         """Drop the filters of ``run_ids`` (a merge replaced them); the table is replaced."""
         gone = set(run_ids)
-        keep = [(c, r) for c, r in enumerate(self._run_ids) if r not in gone]
+        old, ids = self._table
+        keep = [(c, r) for c, r in enumerate(ids) if r not in gone]
         wb, t = self._wb, self._dtype
         rows = np.zeros((1 << self.bits_log2, max(1, -(-len(keep) // wb))), dtype=t)
-        old = self._rows
         for new_col, (col, _) in enumerate(keep):
             bit = (old[:, col // wb] >> t(col % wb)) & t(1)
             rows[:, new_col // wb] |= bit << t(new_col % wb)
-        self._rows, self._run_ids = rows, [r for _, r in keep]
+        self._table = (rows, [r for _, r in keep])
 
-    def _widened(self, columns: int) -> np.ndarray:
+    def _widened(self, old: np.ndarray, columns: int) -> np.ndarray:
         words = max(1, -(-columns // self._wb))
         rows = np.zeros((1 << self.bits_log2, words), dtype=self._dtype)
-        rows[:, : self._rows.shape[1]] = self._rows
+        rows[:, : old.shape[1]] = old
         return rows
 
     def candidates_of(self, tx_id: bytes) -> list[int]:
         """``candidates([tx_id])[0]`` in plain Python: a single lookup (an API read, a
         receipt) would otherwise pay numpy's fixed costs, ~15 us, for four row reads."""
-        run_ids = self._run_ids
+        rows, run_ids = self._table
         if not run_ids:
             return []
-        rows = self._rows
         mask = (1 << self.bits_log2) - 1
         acc = rows[int.from_bytes(tx_id[0:4], "big") & mask].tolist()
         for j in range(1, HASHES):
@@ -144,11 +149,10 @@ class TxFilter:
     def candidate_pairs(self, ids: Sequence[bytes]) -> tuple[list[int], list[int]]:
         """Every (position in ``ids``, run) that may hold that id, as two lists, decoded
         in numpy a set bit at a time (an id is almost always in at most one run)."""
-        run_ids = self._run_ids
+        rows, run_ids = self._table
         n = len(run_ids)
         if not ids or not n:
             return [], []
-        rows = self._rows
         pos = self.positions(ids, self.bits_log2)
         acc = rows[pos[:, 0]]
         for j in range(1, HASHES):

@@ -288,3 +288,32 @@ def test_runs_are_merged_and_every_id_stays_findable(
         assert prefixes == {r.to_bytes(4, "big") for r in s._runs}
         assert sum(i.id_count for i in s._runs.values()) + len(s._pending) == 7 * len(blocks)
         assert any(i.level == 1 for i in s._runs.values())
+
+
+def test_a_view_older_than_a_completed_run_still_finds_its_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's last range commits with the block that completes it, and its ids leave
+    memory then: a view begun before that block sees neither the range nor (now) the ids
+    in memory, so it looks again in a fresh one rather than answer 'not found'."""
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
+    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 1)
+    b = ChainBuilder()
+    blocks = [b.block(7) for _ in range(5)]
+    with LmdbBlockStore.open(tmp_path) as s:
+        for blk in blocks[:3]:  # block 3 starts a run of 21 ids: 11 pages now, 10 next
+            s.append(blk)
+        assert s._round and s._filters[0].runs == 0
+        view = s.snapshot()
+        s.append(blocks[3])  # the run's last range: complete, its ids out of memory
+        assert not s._round and s._filters[0].runs == 1 and not s._round_ids
+        missing = 0
+        for blk in blocks[:3]:
+            for pos, raw in enumerate(blk.txs):
+                tx_id = leaf_hash(raw)
+                missing += s._index_get(view._txn, tx_id) is None  # the old view alone
+                loc = view.tx_location(tx_id)
+                assert loc is not None and (loc.height, loc.position) == (blk.header.height, pos)
+        view.close()
+        assert missing == 10  # the last range's ids, which the old view cannot see
