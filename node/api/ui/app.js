@@ -1,7 +1,7 @@
 // The audit explorer: a hash-routed page over the node's JSON API. Every list is read a
 // page at a time (cursor pagination); every value from the chain is rendered as text.
 
-import { collect, get } from "./api.js";
+import { collect, eventStream, get, signIn } from "./api.js";
 import { clear, enc, fmtTime, h, resultBadge, short } from "./dom.js";
 import { buildGraph, drawGraph, drawSeries } from "./lineage.js";
 import { verifyReceipt } from "./receipt.js";
@@ -93,7 +93,7 @@ let stream = null;
 let lastHeight = null;
 function openStream() {
   if (stream) return;
-  stream = new EventSource("/v1/stream/blocks");
+  stream = eventStream("/v1/stream/blocks");
   stream.addEventListener("block", (ev) => {
     let block;
     try {
@@ -511,6 +511,26 @@ document.getElementById("search").addEventListener("submit", (ev) => {
   if (q) location.hash = `#/search/${enc(q)}`;
 });
 window.addEventListener("hashchange", route);
+// Reading as a member: a key file dropped in signs every read (node/api/auth.py).
+document.getElementById("keyfile").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  const who = document.getElementById("reader");
+  if (!file) return;
+  try {
+    const publicHex = await signIn(await file.text());
+    who.textContent = `reading as ${publicHex.slice(0, 12)}…`;
+    who.title = publicHex;
+  } catch (err) {
+    who.textContent = `key not loaded: ${err.message}`;
+    return;
+  } finally {
+    ev.target.value = "";
+  }
+  if (stream) stream.close();
+  stream = null;
+  openStream();
+  route();
+});
 openStream();
 route();
 
