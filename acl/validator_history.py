@@ -27,11 +27,12 @@ _CHANGES = ("add_validator", "remove_validator", "remove_org")
 
 def active_validators(state: StateReader) -> tuple[Validator, ...]:
     """The active validators in ``state``, by node id."""
-    return tuple(
+    found = [
         Validator(rec["node_id"], rec["org_id"], rec["public_key"])
         for rec in (codec.decode(v) for _, v in scan_prefix(state, K.VALIDATOR))
         if rec["status"] == "active"
-    )
+    ]
+    return tuple(sorted(found, key=lambda v: v.node_id))
 
 
 def active_after_writes(

@@ -35,7 +35,7 @@ class World:
         )
         self.genesis = Genesis(
             chain_id="rules",
-            consensus="pbft",
+            consensus="raft",  # a PBFT chain's validators cannot change by governance
             timestamp_ms=T0,
             organisations=orgs,
             identities=tuple(

@@ -56,11 +56,11 @@ GENESIS = Genesis(
 class Chain:
     """A ledger on a real store, the history a node keeps, and every node's signatures."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, genesis: Genesis = GENESIS) -> None:
         self.store = LmdbBlockStore.open(path)
-        self.ledger = Ledger(self.store, GENESIS, signing.verify_batch)
+        self.ledger = Ledger(self.store, genesis, signing.verify_batch)
         self.ledger.ensure_genesis()
-        self.history = ValidatorHistory(GENESIS)
+        self.history = ValidatorHistory(genesis)
         self.certs = CertificateCollector(self.history, "n2", NODES["n2"])
         self.nonce = 0
         self.ts = 2_000
@@ -344,3 +344,37 @@ def test_removing_an_organisation_removes_its_validators(chain: Chain) -> None:
     check = verify_receipt(receipts[2], GENESIS)
     assert check.signers == ("n1", "n2") and check.validators == ("n1", "n2")
     assert verify_receipt(receipts[1], GENESIS).validators == ("n1", "n2", "n3")
+
+
+def test_a_pbft_chain_keeps_its_validators_even_if_a_primary_orders_a_change(
+    tmp_path: Path,
+) -> None:
+    """Admission refuses such txs on a PBFT node (test_admission.py); the state machine
+    refuses them too, so a lying primary cannot change the ACL's validators either."""
+    c = Chain(tmp_path / "pbft", dataclasses.replace(GENESIS, consensus="pbft"))
+    try:
+        _, add = c.commit(_add(c, "n4"))
+        _, remove = c.commit(_remove(c, "n1"))
+        gone = pl.build(k.GOV_PROPOSE, action="remove_org", org_id="org2")  # runs n3
+        _, org = c.commit(c.tx(k.GOV_PROPOSE, gone))
+        for applied in (add, remove, org):
+            assert applied.block is not None and list(applied.block.results) == [14]
+            assert applied.validators is None  # 14: invalid_state
+        new_org = pl.build(
+            k.GOV_PROPOSE,
+            action="add_org",
+            org_id="org3",
+            org_name="Org 3",
+            admin_name="admin",
+            admin_public_key=b"\x33" * 32,
+        )
+        _, ok = c.commit(c.tx(k.GOV_PROPOSE, new_org))
+        assert ok.block is not None and list(ok.block.results) == [0]
+        with c.store.snapshot() as view:
+            assert [v.node_id for v in validator_history.active_validators(view)] == [
+                "n1",
+                "n2",
+                "n3",
+            ]
+    finally:
+        c.store.close()
