@@ -277,3 +277,10 @@ def test_the_rpc_over_tls_verified_with_the_consortiums_cas(tmp_path: Path) -> N
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert scraped.status_code == 200 and "grantchain_height" in scraped.text
         assert httpx.get(f"http://127.0.0.1:{metrics_port}/health").status_code == 200
+        # grantchain load speaks TLS and signs its submits where the nodes want that
+        r = grantchain(
+            "load", "--cluster", str(m.directory), "--rate", "200", "--duration", "1", "--json"
+        )
+        assert r.returncode == 0, r.stderr
+        done = json.loads(r.stdout.strip().splitlines()[-1])
+        assert done["committed"] == done["submitted"] == 200, done
