@@ -287,6 +287,7 @@ class Node:
             block_time_skew_ms_max=cfg.block_time_skew_ms_max,
             metrics=self.metrics,
             seed=int.from_bytes(self.node_key.public_key().public_bytes_raw()[:8], "big"),
+            reachable=self._reachable,
         )
 
     async def stop(self) -> None:
@@ -386,6 +387,10 @@ class Node:
                 loc = TxLocation(h.height, pos, log_start + pos, block.results[pos])
                 for w in found:
                     w.arrived(tx_id, loc)
+
+    def _reachable(self, node_id: str) -> bool:
+        """Whether the link to ``node_id`` is up (read from the consensus thread)."""
+        return self.peers is not None and self.peers.is_connected(node_id)
 
     def _dial_validators(self) -> None:
         """Dial (and accept) the validators governance added with a peer address that

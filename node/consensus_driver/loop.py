@@ -86,6 +86,21 @@ class CatchUpRequest:
     end_height: int
 
 
+def next_conf_change(
+    voters: tuple[str, ...], validators: tuple[str, ...], reachable: Callable[[str], bool]
+) -> tuple[ConfOp, str] | None:
+    """The next single-server change that brings the Raft ``voters`` to the governance
+    ``validators``: an addition first (of a validator this node reaches: one it cannot
+    reach yet would grow the quorum with a voter that cannot vote), then a removal."""
+    for node in validators:
+        if node not in voters and reachable(node):
+            return ConfOp.ADD, node
+    for node in voters:
+        if node not in validators:
+            return ConfOp.REMOVE, node
+    return None
+
+
 class ConsensusLoop:
     def __init__(
         self,
@@ -108,8 +123,12 @@ class ConsensusLoop:
         seed: int,
         metrics: NodeMetrics,
         block_time_skew_ms_max: int = 10_000,
+        reachable: Callable[[str], bool] | None = None,
     ) -> None:
         self.node_id = node_id
+        self._reachable = reachable or (lambda _node_id: True)
+        """Whether this node's link to a peer is up: a validator added by governance
+        becomes a Raft voter only once the leader reaches it (``_follow_governance``)."""
         self.ledger = ledger
         self.mempool = mempool
         self.mempool_lock = mempool_lock
@@ -369,7 +388,7 @@ class ConsensusLoop:
     def _follow_governance(self) -> None:
         """Raft follows governance: while the voters differ from the active validators of
         the ACL state at the applied head, the leader proposes the next single-server
-        change (additions first, so the quorum never shrinks below the old one's; the
+        change (additions first, each once this node reaches the added validator; the
         core takes one at a time and only once it has committed in its term). It waits
         for its blocks in flight to apply, so the change follows the block that made it."""
         st = self.core.status()
@@ -378,12 +397,10 @@ class ConsensusLoop:
         want = self.ledger.validator_ids()
         if want == st.voters:
             return
-        added = [n for n in want if n not in st.voters]
-        op, node = (
-            (ConfOp.ADD, added[0])
-            if added
-            else (ConfOp.REMOVE, next(n for n in st.voters if n not in want))
-        )
+        change = next_conf_change(st.voters, want, self._reachable)
+        if change is None:
+            return
+        op, node = change
         if self.core.propose_conf_change(op, node):
             log.info(
                 "validator set by governance is %s: proposing Raft change %s %s",

@@ -378,3 +378,24 @@ def test_a_pbft_chain_keeps_its_validators_even_if_a_primary_orders_a_change(
             ]
     finally:
         c.store.close()
+
+
+def test_raft_follows_governance_one_change_at_a_time_additions_first() -> None:
+    from consensus.types import ConfOp
+    from node.consensus_driver.loop import next_conf_change
+
+    def up(_: str) -> bool:
+        return True
+
+    assert next_conf_change(("n1", "n2", "n3"), ("n1", "n2", "n3"), up) is None
+    assert next_conf_change(("n1", "n2", "n3"), ("n2", "n3", "n4"), up) == (ConfOp.ADD, "n4")
+    assert next_conf_change(("n1", "n2", "n3", "n4"), ("n2", "n3", "n4"), up) == (
+        ConfOp.REMOVE,
+        "n1",
+    )
+    # An added validator this node cannot reach yet waits; a removal need not.
+    assert next_conf_change(("n1", "n2", "n3"), ("n1", "n2", "n3", "n4"), lambda n: False) is None
+    assert next_conf_change(("n1", "n2", "n3"), ("n2", "n3", "n4"), lambda n: n != "n4") == (
+        ConfOp.REMOVE,
+        "n1",
+    )
