@@ -67,10 +67,14 @@ def test_an_equivocating_primary_is_replaced_and_nothing_is_lost(tmp_path: Path)
         )
         _wait_up(n1.rpc_url)
         txs = presign(manifest, dataset_id, 1_500, rate_per_s=150.0)
+        # The load goes to the Byzantine primary first: it holds the txs itself (had they
+        # only been forwarded to it by the others while it was still connecting, it might
+        # hold none, propose nothing and be replaced as a silent primary instead).
+        load_urls = [n1.rpc_url, *urls]
         report: list[LoadReport] = []
         load = threading.Thread(
             target=lambda: report.append(
-                asyncio.run(run_load(urls, txs, rate_per_s=150.0, out=acked))
+                asyncio.run(run_load(load_urls, txs, rate_per_s=150.0, out=acked))
             )
         )
         load.start()
