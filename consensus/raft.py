@@ -80,6 +80,9 @@ class Raft:
         self._transferee: str | None = None
         self._transfer_campaign = False
         self._broadcast_pending = False
+        #: Follower: heartbeats in a row whose commit lies past our log with no append
+        #: in between (``_on_heartbeat``).
+        self._behind_heartbeats = 0
 
     # --- the core interface ----------------------------------------------------------
 
@@ -519,6 +522,7 @@ class Raft:
             return  # Malformed: no correct leader sends it; never let it touch the log.
         if not self._follow(m.frm):
             return
+        self._behind_heartbeats = 0
         log = self.log
         if m.prev_log_index < log.commit:
             # Everything up to our commit already matches any leader (§5.4 leader
@@ -574,8 +578,25 @@ class Raft:
     def _on_heartbeat(self, m: Heartbeat) -> None:
         if not self._follow(m.frm):
             return
-        self.log.commit_to(min(m.commit, self.log.last_index))
+        log = self.log
+        log.commit_to(min(m.commit, log.last_index))
         self._send(HeartbeatResponse(self._id, m.frm, self.term))
+        if m.commit <= log.last_index:
+            self._behind_heartbeats = 0
+            return
+        # The leader committed past our log. Normally appends are on their way; if two
+        # heartbeats come and no append between them, the leader believes we hold what
+        # we do not (a log lost to a restore): tell it where our log ends, as a
+        # rejection of the append at its commit (``Progress.maybe_decrease``).
+        self._behind_heartbeats += 1
+        if self._behind_heartbeats >= 2:
+            self._behind_heartbeats = 0
+            last = log.last_index
+            self._send(
+                AppendEntriesResponse(
+                    self._id, m.frm, self.term, False, m.commit, last, log.term(last) or 0
+                )
+            )
 
     def _on_heartbeat_response(self, m: HeartbeatResponse) -> None:
         if self.role is not Role.LEADER or m.frm not in self._progress:

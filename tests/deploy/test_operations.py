@@ -74,17 +74,6 @@ def wait_exit(node: NodeEntry) -> None:
         time.sleep(0.1)
 
 
-def restart_the_leader(cluster: Manifest) -> None:
-    """The guide's step after a node lost its log (a restore, an empty data directory):
-    the leader that saw the node's old progress never resends what it believes the node
-    holds (Raft assumes acknowledged entries are never lost), so a new leader, which
-    learns the node's real log, must take over."""
-    in_guide("systemctl restart grantchain-node@")
-    leader = cluster.node(wait_for_leader(cluster))
-    assert stop_node(leader)
-    start_test_node(leader)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Manifest]:
     """Three organisations' nodes, each set up as deploy/README.md says."""
@@ -120,7 +109,6 @@ def test_backup_then_restore_a_node_that_catches_up(
     assert stop_node(n3, kill=True)
     sh(in_guide(RESTORE), n3, tmp_path)
     start_test_node(n3)
-    restart_the_leader(cluster)
     wait_converged(cluster)
     committed_on(n3, before | after)
 
@@ -142,7 +130,6 @@ def test_a_store_of_another_schema_is_refused_and_the_upgrade_resyncs(
     assert re.search(r"schema b'grantchain-store/1', this version reads", log), log[-2000:]
     sh(in_guide(UPGRADE), n3, tmp_path)
     start_test_node(n3)
-    restart_the_leader(cluster)
     wait_converged(cluster)
     committed_on(n3, acked)
 
