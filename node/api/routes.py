@@ -233,7 +233,7 @@ async def get_tx(request: web.Request) -> web.Response:
             "log_index": receipt["log_index"],
             "result": label(receipt["result"]),
             "result_code": receipt["result"],
-            "certified": len(receipt["certificate"]) >= node.certs.quorum,
+            "certified": len(receipt["certificate"]) >= node.certs.quorum_at(receipt["height"]),
             "receipt": receipt,
         }
     )

@@ -23,6 +23,11 @@ class Quorum(Protocol):
     @property
     def quorum(self) -> int: ...
 
+    def quorum_at(self, height: int) -> int:
+        """Signatures block ``height``'s certificate needs (the validator set in force
+        there: governance changes it)."""
+        ...
+
 
 class NodeService(Protocol):
     """The node as the RPC sees it: admission, commit waits, receipts and reads."""
