@@ -1,5 +1,6 @@
 """``grantchain org init DIR --org ID --node ID=HOST[:RPC_PORT:PEER_PORT]... [--name NAME]``
-, ``grantchain org configure DIR --genesis-dir GDIR [--listen-host H]`` and
+, ``grantchain org configure DIR --genesis-dir GDIR [--listen-host H] [--rpc-auth open]
+[--no-rpc-tls]`` and
 ``grantchain org renew-tls DIR --node ID``: one organisation's side of setting up and
 running a consortium (``node.cluster.org``, ``node.cluster.genesis_build``;
 deploy/README.md walks through it)."""
@@ -77,15 +78,16 @@ def init(directory: Path, org_id: str, name: str, nodes: tuple[str, ...], as_jso
 @click.option(
     "--rpc-auth",
     type=click.Choice(["members", "open"]),
-    default="open",
+    default="members",
     show_default=True,
-    help="members: every read signed by a registered key and under the read policy.",
+    help="members: every read signed by a registered key and under the read policy; "
+    "open: anyone who reaches the port reads everything.",
 )
 @click.option(
     "--rpc-tls/--no-rpc-tls",
-    default=False,
+    default=True,
     show_default=True,
-    help="Serve the RPC over TLS with the node's certificate.",
+    help="Serve the RPC over TLS with the node's certificate (--no-rpc-tls: plain HTTP).",
 )
 def configure(
     directory: Path, genesis_dir: Path, listen_host: str | None, rpc_auth: str, rpc_tls: bool

@@ -69,9 +69,10 @@ class RpcSettings:
     explorer_reads: str = "auditors"
 
 
-OPEN_RPC = RpcSettings("open", False, "auditors")
-"""Plain HTTP, reads open to anyone who reaches the port (``org configure``'s default
-until the deploy files speak TLS and sign their reads)."""
+MEMBERS_RPC = RpcSettings()
+"""TLS, every read signed by a registered key and under the read policy, the explorer's
+reads for auditors: what ``org configure`` writes unless told otherwise (a real
+consortium's members compete; ``RpcSettings("open", False)`` is the opt-out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +313,7 @@ def write_node_configs(
     genesis: Path,
     trust_bundle: Path,
     listen_host: str | None = None,
-    rpc: RpcSettings = OPEN_RPC,
+    rpc: RpcSettings = MEMBERS_RPC,
 ) -> dict[str, Path]:
     """One ``config.toml`` per node of ``bundle``'s organisation in ``nodes_dir/<id>/``,
     pointing at its own keys there and at ``genesis`` and ``trust_bundle``; peers from
@@ -356,7 +357,7 @@ def configure_org(
     build_dir: Path,
     *,
     listen_host: str | None = None,
-    rpc: RpcSettings = OPEN_RPC,
+    rpc: RpcSettings = MEMBERS_RPC,
 ) -> dict[str, Path]:
     """``grantchain org configure``: copy the build's public files into ``org_dir``,
     check them against the organisation's own bundle, write its nodes' configs."""

@@ -1,17 +1,23 @@
 """A consortium made as deployed members make one: each organisation's ``org init`` in its
 own directory, ``genesis build`` from the bundles, each ``org configure`` (RPC as
-``org configure`` sets it by default, as the deploy files run it), plus a
-``consortium.json`` naming the nodes and the organisations' keys so that the local
-cluster tools (``start_node``, ``grantchain load --cluster``) can drive it.
+``org configure`` sets it by default, as the deploy files run it: TLS, reads signed by a
+member), plus a ``consortium.json`` naming the nodes and the organisations' keys so that
+the local cluster tools (``start_node``, ``grantchain load --cluster``) can drive it, and
+the clients a member reads with (TLS verified with the trust bundle, requests signed
+with its app key).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
+
+from node.client import RequestSigner
 from node.cluster.consortium import IdentityEntry, Manifest, NodeEntry, load_manifest
-from node.cluster.local import free_base_port
+from node.cluster.local import free_base_port, rpc_verify
 from node.cluster.org import load_bundle
 from node.runtime.config import load_config
 from tests.conftest import grantchain
@@ -67,6 +73,7 @@ def write_view(directory: Path, org_dirs: list[Path], chain_id: str) -> Manifest
                     config=config,
                     data_dir=cfg.data_dir,
                     node_key=cfg.node_key,
+                    rpc_tls=cfg.rpc_tls,
                 )
             )
         identities += [
@@ -91,3 +98,36 @@ def write_view(directory: Path, org_dirs: list[Path], chain_id: str) -> Manifest
     )
     (directory / "consortium.json").write_text(manifest.to_json())
     return load_manifest(directory)
+
+
+def member_http(manifest: Manifest, org_id: str) -> httpx.Client:
+    """An HTTP client of ``org_id``'s: it verifies the nodes' TLS with the trust bundle
+    and signs every request with the organisation's app key (``RequestSigner``)."""
+    app = next(i for i in manifest.identities if i.org_id == org_id and i.role == "app")
+    return httpx.Client(
+        verify=rpc_verify(manifest),
+        auth=RequestSigner.from_key_file(app.key, chain_id=manifest.chain_id),
+        timeout=10.0,
+    )
+
+
+def not_committed(manifest: Manifest, rpc_url: str, tx_ids: Iterable[str]) -> list[str]:
+    """Those of ``tx_ids`` that the node at ``rpc_url`` does not show committed. A member
+    reads only its own txs (anyone else gets the 404 of an unknown tx), so each
+    organisation asks with its own key and a tx counts when one of them sees it committed."""
+    orgs = sorted({i.org_id for i in manifest.identities if i.role == "app"})
+    clients = [member_http(manifest, org) for org in orgs]
+    try:
+        missing = []
+        for tx_id in sorted(tx_ids):
+            for client in clients:
+                r = client.get(f"{rpc_url}/v1/txs/{tx_id}")
+                if r.status_code == 200 and r.json().get("status") == "committed":
+                    break
+                assert r.status_code in (200, 404), (r.status_code, r.text)
+            else:
+                missing.append(tx_id)
+        return missing
+    finally:
+        for client in clients:
+            client.close()

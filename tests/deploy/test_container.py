@@ -224,6 +224,8 @@ def test_compose_runs_the_consortium_its_init_script_writes(tmp_path: Path) -> N
         cfg = load_config(out / Path(command[3]).relative_to(mount))
         assert cfg.node_id == name
         assert (cfg.rpc_host, cfg.rpc_port, cfg.peer_port) == ("0.0.0.0", 7700, 7800)
+        # org configure's default, which the health check's https:// URL answers
+        assert (cfg.rpc_auth, cfg.rpc_tls) == ("members", True)
         assert HEALTH_ADDRESS.endswith(f":{cfg.rpc_port}")
         assert {(p.node_id, p.host, p.port) for p in cfg.peers} == {
             (other, other, 7800) for other in nodes if other != name

@@ -79,7 +79,8 @@ def test_a_node_is_a_statefulset_with_a_volume_services_probes_and_a_budget() ->
     (node,) = pod["containers"]
     mounts = {m["name"]: m["mountPath"] for m in node["volumeMounts"]}
     assert mounts["data"] == "/var/lib/grantchain/data"
-    assert node["readinessProbe"]["httpGet"] == {"path": "/health", "port": "rpc"}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):  # org configure: TLS
+        assert node[probe]["httpGet"] == {"path": "/health", "port": "rpc", "scheme": "HTTPS"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert node["securityContext"]["allowPrivilegeEscalation"] is False
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -103,7 +104,8 @@ def layout_script() -> str:
 
 def test_the_init_script_lays_out_a_node_that_starts_and_gets_ready(tmp_path: Path) -> None:
     """The organisation's files as the Secret and ConfigMap hold them (Kubernetes mounts
-    them 0440), through the init container's script, to a node answering its probe."""
+    them 0440), through the init container's script, to a node answering its probe (as
+    the manifest gives it, against the RPC as `org configure` writes it by default)."""
     base = free_base_port(1, random.Random())
     org, build = tmp_path / "org1", tmp_path / "genesis"
     bundle = init_org(
@@ -139,6 +141,10 @@ def test_the_init_script_lays_out_a_node_that_starts_and_gets_ready(tmp_path: Pa
         check_secret_file_mode(key)
     assert cfg.data_dir.resolve() == mounted["/var/lib/grantchain/data"].resolve()
     assert (mounted["/var/cache/numba"] / "index").read_text() == "warm"
+    assert (cfg.rpc_auth, cfg.rpc_tls) == ("members", True)
+    probe = docs()["StatefulSet/grantchain-n1"]["spec"]["template"]["spec"]["containers"][0]
+    get = probe["readinessProbe"]["httpGet"]
+    probe_url = f"{get['scheme'].lower()}://{cfg.rpc_host}:{cfg.rpc_port}{get['path']}"
     node = NodeEntry(
         "n1", "org1", b"", cfg.rpc_host, cfg.rpc_port, cfg.peer_host, cfg.peer_port,
         config, cfg.data_dir, cfg.node_key,
@@ -149,7 +155,8 @@ def test_the_init_script_lays_out_a_node_that_starts_and_gets_ready(tmp_path: Pa
         status = None
         while time.monotonic() < deadline:  # the readiness probe, as the kubelet polls it
             try:
-                status = httpx.get(node.rpc_url + "/health", timeout=2).status_code
+                # the kubelet does not verify the node's certificate
+                status = httpx.get(probe_url, timeout=2, verify=False).status_code
             except httpx.HTTPError:
                 status = None
             if status == 200:

@@ -3,7 +3,8 @@ with an address of its own on a bridge, its own organisation directory and a TLS
 certificate for that address. A cluster forms, ``grantchain load`` commits through it,
 taking the leader's link down moves leadership and, once the link is back, every
 acknowledged tx is on every node; a node's certificate used from another address is
-refused.
+refused. The RPC is as ``org configure`` writes it: TLS verified with the trust bundle,
+reads signed by a member's key.
 
 Needs root and ``ip netns`` (CI runs as root); skipped, saying why, where namespaces
 cannot be made. The test's own process reaches the nodes through a veth of its own on
@@ -32,11 +33,13 @@ from typing import Any
 import httpx
 import pytest
 
+from node.cluster.consortium import Manifest
+from node.cluster.local import rpc_verify
 from node.runtime.config import load_config
 from node.transport.framer import encode_frame
 from node.transport.peer import HELLO
 from tests.conftest import grantchain
-from tests.deploy.members import members_consortium, write_view
+from tests.deploy.members import member_http, members_consortium, not_committed, write_view
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ("n1", "n2", "n3")
@@ -198,13 +201,9 @@ def load(view: Path, out: Path) -> set[str]:
     return acked
 
 
-def committed_everywhere(members: list[Member], client: httpx.Client, tx_ids: set[str]) -> None:
+def committed_everywhere(members: list[Member], view: Manifest, tx_ids: set[str]) -> None:
     for m in members:
-        missing = [
-            t for t in sorted(tx_ids)
-            if (r := client.get(f"{m.rpc_url}/v1/txs/{t}", timeout=5)).status_code != 200
-            or r.json().get("status") != "committed"
-        ]  # fmt: skip
+        missing = not_committed(view, m.rpc_url, tx_ids)
         assert not missing, f"{m.node_id} lacks {len(missing)} acknowledged txs: {missing[:3]}"
 
 
@@ -230,13 +229,17 @@ def hello_from(net: Net, target: Member, cert_of: Member) -> bytes:
 
 
 def test_a_consortium_over_real_addresses(tmp_path: Path) -> None:
-    with bridged_namespaces() as net, httpx.Client() as client:
+    with bridged_namespaces() as net:
         view = members_consortium(
             tmp_path, len(NODES), hosts={n: net.address(n) for n in NODES}, chain_id="netns"
         )
         nodes = [Member(n.node_id, n.config.parents[2], n.config, n.rpc_url) for n in view.nodes]
         for m in nodes:
-            assert load_config(m.config).peer_host == net.address(m.node_id)
+            cfg = load_config(m.config)
+            assert cfg.peer_host == net.address(m.node_id)
+            assert (cfg.rpc_auth, cfg.rpc_tls) == ("members", True), "as org configure writes"
+            assert m.rpc_url == f"https://{net.address(m.node_id)}:{cfg.rpc_port}"
+        client = member_http(view, "org1")
         try:
             for m in nodes:
                 start(net, m)
@@ -264,9 +267,18 @@ def test_a_consortium_over_real_addresses(tmp_path: Path) -> None:
             assert wait_leader(nodes, client) in {m.node_id for m in nodes}
             acked |= load(view.directory, tmp_path / "after.txt")
             wait_converged(nodes, client)
-            committed_everywhere(nodes, client, acked)
+            committed_everywhere(nodes, view, acked)
             assert new_leader != leader
+            # Reads are for members: unsigned, the node answers 401; its TLS certificate
+            # chains to the members' CAs only, not to the system's trust store.
+            r = httpx.get(
+                f"{nodes[0].rpc_url}/v1/txs/{min(acked)}", verify=rpc_verify(view), timeout=10
+            )
+            assert r.status_code == 401 and r.json()["reason"] == "missing", r.text
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                httpx.get(f"{nodes[0].rpc_url}/health", timeout=10)
         finally:
+            client.close()
             for m in nodes:
                 if m.proc is not None:
                     m.proc.kill()

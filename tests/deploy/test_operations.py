@@ -3,7 +3,9 @@ a stopped node's data directory backed up with tar and checked with ``grantchain
 the node wiped and restored from the backup catches up with nothing acknowledged lost; a
 node whose store has a schema this version does not read refuses to start, and the
 upgrade procedure (move the data aside, start empty) brings it back in sync; every
-metric the Grafana dashboard graphs is one a node exports.
+metric the Grafana dashboard graphs is one a node exports. The nodes serve their RPC as
+``org configure`` writes it (TLS, reads signed by a member), so the test reads as a
+member does.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from node.client import Client
 from node.cluster.consortium import Manifest, NodeEntry
 from node.cluster.local import read_pid, stop_node, wait_for_leader
 from tests.conftest import grantchain
-from tests.deploy.members import members_consortium
-from tests.node.clusters import get, start_test_node, wait_converged
+from tests.deploy.members import member_http, members_consortium, not_committed
+from tests.node.clusters import start_test_node, wait_converged
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "grantchain-dashboard.json"
@@ -61,9 +62,8 @@ def load(manifest: Manifest, out: Path) -> set[str]:
     return acked
 
 
-def committed_on(node: NodeEntry, tx_ids: set[str]) -> None:
-    with Client([node.rpc_url]) as client:
-        missing = [t for t in sorted(tx_ids) if client.tx(t).get("status") != "committed"]
+def committed_on(manifest: Manifest, node: NodeEntry, tx_ids: set[str]) -> None:
+    missing = not_committed(manifest, node.rpc_url, tx_ids)
     assert not missing, f"{node.node_id} lacks {len(missing)} acknowledged txs"
 
 
@@ -110,7 +110,7 @@ def test_backup_then_restore_a_node_that_catches_up(
     sh(in_guide(RESTORE), n3, tmp_path)
     start_test_node(n3)
     wait_converged(cluster)
-    committed_on(n3, before | after)
+    committed_on(cluster, n3, before | after)
 
 
 def test_a_store_of_another_schema_is_refused_and_the_upgrade_resyncs(
@@ -131,7 +131,7 @@ def test_a_store_of_another_schema_is_refused_and_the_upgrade_resyncs(
     sh(in_guide(UPGRADE), n3, tmp_path)
     start_test_node(n3)
     wait_converged(cluster)
-    committed_on(n3, acked)
+    committed_on(cluster, n3, acked)
 
 
 def test_every_metric_the_dashboard_graphs_is_exported(cluster: Manifest) -> None:
@@ -140,7 +140,11 @@ def test_every_metric_the_dashboard_graphs_is_exported(cluster: Manifest) -> Non
     wanted = {m for e in exprs for m in re.findall(r"grantchain_[a-z_]+", e)}
     assert len(wanted) >= 15
     leader = cluster.node(wait_for_leader(cluster))
-    text = get(leader.rpc_url + "/metrics").text
+    assert leader.rpc_url.startswith("https://")
+    with member_http(cluster, "org1") as client:  # /metrics on the RPC port: signed
+        r = client.get(leader.rpc_url + "/metrics")
+    assert r.status_code == 200, r.text
+    text = r.text
     exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     for family, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE):

@@ -58,6 +58,11 @@ GENESIS_MS = 1_767_225_600_000
 HANDSHAKE_S = 10.0
 # org1 runs n1 and n4, org2 n2, org3 n3 (as `grantchain init --nodes 4` lays them out).
 MEMBERS = {"org1": ("n1", "n4"), "org2": ("n2",), "org3": ("n3",)}
+GUIDE = Path(__file__).resolve().parents[3] / "deploy" / "README.md"
+OPEN_RPC_COMMAND = (
+    "grantchain org configure /etc/grantchain --genesis-dir genesis/ --rpc-auth open --no-rpc-tls"
+)
+"""deploy/README.md's opt-out, for an organisation directory at /etc/grantchain."""
 
 
 def _ports(base: int) -> dict[str, str]:
@@ -308,19 +313,19 @@ def test_configure_writes_each_orgs_own_node_configs(configured: dict[str, Path]
     assert cfg.node_key == (configured["org1"] / "nodes/n4/node.key").resolve()
     assert [p.node_id for p in cfg.peers] == ["n1", "n2", "n3"]
     assert not (configured["org2"] / "nodes/n1").exists(), "org2 has no files of org1's nodes"
-    assert (cfg.rpc_auth, cfg.rpc_tls) == ("open", False)  # until asked (deploy/README.md)
+    # reads for members over TLS unless told otherwise (issue 15 §3, deploy/README.md)
+    assert (cfg.rpc_auth, cfg.rpc_tls, cfg.explorer_reads) == ("members", True, "auditors")
 
 
-def test_configure_can_keep_reads_for_members_over_tls(configured: dict[str, Path]) -> None:
+def test_configure_can_open_the_rpc_when_told(configured: dict[str, Path]) -> None:
     org2 = configured["org2"]
-    r = grantchain(
-        "org", "configure", str(org2), "--genesis-dir", str(org2), "--rpc-auth", "members",
-        "--rpc-tls",
-    )  # fmt: skip
+    assert OPEN_RPC_COMMAND in GUIDE.read_text(), "the guide's command, as this test runs it"
+    argv = OPEN_RPC_COMMAND.replace("genesis/", str(org2)).replace("/etc/grantchain", str(org2))
+    r = grantchain(*argv.split()[1:])
     try:
         assert r.returncode == 0, r.stderr
         cfg = load_config(org2 / "nodes/n2/config.toml")
-        assert (cfg.rpc_auth, cfg.rpc_tls, cfg.explorer_reads) == ("members", True, "auditors")
+        assert (cfg.rpc_auth, cfg.rpc_tls) == ("open", False)
     finally:  # the module's later tests start these nodes as configured at first
         grantchain("org", "configure", str(org2), "--genesis-dir", str(org2))
 
@@ -478,10 +483,12 @@ def test_nodes_configured_by_each_org_form_a_cluster(configured: dict[str, Path]
                     configured[org_id] / "nodes" / nid / "config.toml",
                     cfg.data_dir,
                     cfg.node_key,
+                    rpc_tls=cfg.rpc_tls,
                 )
             )
+    trust = configured["org1"] / "tls-cas.pem"  # every node's RPC certificate chains to it
     manifest = Manifest(
-        configured["org1"].parent, "members", "raft", Path(), b"", Path(), tuple(nodes), ()
+        configured["org1"].parent, "members", "raft", Path(), b"", trust, tuple(nodes), ()
     )
     try:
         for n in nodes:
