@@ -2,7 +2,8 @@
 # Makes the compose file's consortium in DIR (default /var/lib/grantchain/consortium):
 # three organisations, each with its own keys and TLS CA (`grantchain org init`), the
 # genesis from their public bundles (`grantchain genesis build`), and each
-# organisation's node configs (`grantchain org configure`), listening on all addresses
+# organisation's node configs (`grantchain org configure`: RPC over TLS, reads signed
+# by members), listening on all addresses
 # and dialling peers by their compose service names n1..n4. Does nothing if DIR already
 # holds a consortium. tests/deploy/test_container.py runs it.
 set -eu

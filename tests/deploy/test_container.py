@@ -12,6 +12,7 @@ import os
 import random
 import shlex
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -183,6 +184,14 @@ def test_health_check_passes_on_a_node_and_fails_without_one(tmp_path: Path, rpc
             ).status
             == 200
         )
+        if rpc_tls:  # a member verifies the node by its node id (compose: https://n1:7700)
+            ctx = ssl.create_default_context(cafile=str(node.config.parents[2] / "tls-cas.pem"))
+            with (
+                socket.create_connection((node.rpc_host, node.rpc_port), timeout=5) as raw,
+                ctx.wrap_socket(raw, server_hostname=node.node_id) as tls,
+            ):
+                cert = tls.getpeercert()
+                assert cert is not None and ("DNS", node.node_id) in cert["subjectAltName"]
     finally:
         stop_node(node, kill=True)
     dead = free_base_port(1, random.Random())
