@@ -448,7 +448,7 @@ async function verify(params) {
     result.dataset.done = String(Date.now());
   };
   return h("div", {}, h("h1", {}, "Verify a receipt"),
-    h("p", { class: "hint" }, "Checked here, in this browser, against the genesis alone: the tx's signature, its inclusion in the block (tx_root), its result (results_root), its place in the log since genesis (log_root) and the block's certificate (a quorum of validator signatures). Nothing is sent to the node."),
+    h("p", { class: "hint" }, "Checked here, in this browser, against the genesis alone: the tx's signature, its inclusion in the block (tx_root), its result (results_root), its place in the log since genesis (log_root) and the block's certificate (a quorum of the validators in force at its height). Where governance changed the validators (a version 2 receipt), each change of its validator-set history is checked in turn from the genesis set, with the certificate of the set before it. Nothing is sent to the node."),
     h("div", { class: "grid2" }, dropZone(receipt, "Receipt"), dropZone(genesis, "Genesis")),
     h("div", { class: "actions" }, h("button", { type: "button", class: "primary", "data-testid": "verify", onclick: run }, "Verify")),
     result);

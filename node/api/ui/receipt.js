@@ -2,9 +2,16 @@
 // with nothing but the receipt and the genesis, on Web Crypto (SHA-256, Ed25519).
 //
 // verifyReceipt(receiptText, genesisText) -> {valid, checks: [{name, ok, detail}], tx_id,
-// height, signers, quorum}. `valid` is true exactly when `grantchain verify-receipt`
+// height, signers, quorum, validators, validator_set_changes}. `valid` is true exactly when `grantchain verify-receipt`
 // says valid; each check that could run has its own verdict, a check that depends on a
 // part that failed to parse is listed with ok === null ("not checked").
+//
+// Receipt version 2 (chain/validator_sets.py, docs/architecture.md §9 "Validator sets")
+// carries `validator_sets`, the certified history of governance changes of the validator
+// set: it is walked from the genesis set, each step's certificate checked with the set in
+// force before it over HEADER_DOMAIN || header hash || digest(new set), then the
+// receipt's certificate with the set in force at its height, over its header hash and,
+// once a change is at or below its height, the digest of the set after it.
 //
 // Signatures: Web Crypto's Ed25519 (BoringSSL in Chromium). The node and the CLI use
 // OpenSSL's verification rule (docs/architecture.md §3); tests/node/api/
@@ -13,6 +20,9 @@
 import { decode, DecodeError, encode, equalBytes, MsgMap } from "./msgpack.js";
 
 const RECEIPT_VERSION = 1;
+const RECEIPT_VERSION_WITH_SETS = 2;
+const VALIDATORS_MAX = 1024;
+const ORG_ID_CHARS_MAX = 128;
 const TX_VERSION = 1;
 const HEADER_VERSION = 1;
 const HASH_BYTES = 32;
@@ -26,6 +36,7 @@ const PROOF_HASHES_MAX = 128;
 const KIND_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 const TX_DOMAIN = new TextEncoder().encode("grantchain/tx/v1\u0000");
 const HEADER_DOMAIN = new TextEncoder().encode("grantchain/header-sig/v1\u0000");
+const SET_DOMAIN = new TextEncoder().encode("grantchain/validator-set/v1\u0000");
 const TWO63 = 2n ** 63n;
 
 // acl/results.py: the result codes by name.
@@ -54,10 +65,10 @@ export function bytesToHex(bytes) {
 }
 
 // base64.b64decode(validate=True): the standard alphabet, padded, nothing else.
-function base64ToBytes(text, what) {
+function base64ToBytes(text, what, malformed = "malformed receipt") {
   if (typeof text !== "string" || text.length % 4 !== 0 ||
       !/^[A-Za-z0-9+/]*(={0,2})$/.test(text) || /=[^=]/.test(text)) {
-    throw new CheckError(`malformed receipt: ${what} is not base64`);
+    throw new CheckError(`${malformed}: ${what} is not base64`);
   }
   const bin = atob(text);
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
@@ -89,15 +100,15 @@ function nonNegative(v, name) {
   return BigInt(v);
 }
 
-function headerFrom(bytes) {
+function headerFrom(bytes, what = "receipt header") {
   let f;
   try {
     f = decode(bytes, HEADER_BYTES_MAX);
   } catch (e) {
-    if (e instanceof DecodeError) throw new CheckError(`receipt header: header encoding: ${e.message}`);
+    if (e instanceof DecodeError) throw new CheckError(`${what}: header encoding: ${e.message}`);
     throw e;
   }
-  const fail = (m) => { throw new CheckError(`receipt header: ${m}`); };
+  const fail = (m) => { throw new CheckError(`${what}: ${m}`); };
   if (!Array.isArray(f) || f.length !== 13) fail("a header is an array of 13 fields");
   const [version, chainId, height, prevHash, txRoot, txCount, logRoot, logSize, resultsRoot,
     stateRoot, timestampMs, proposer, round] = f;
@@ -197,17 +208,162 @@ function parseGenesis(text) {
   if (typeof doc.chain_id !== "string" || !doc.chain_id || [...doc.chain_id].length > CHAIN_ID_CHARS_MAX) bad("chain_id");
   if (doc.consensus !== "raft" && doc.consensus !== "pbft") bad(`consensus must be raft or pbft, got ${String(doc.consensus)}`);
   if (!Array.isArray(doc.validators) || doc.validators.length === 0) bad("validators must be non-empty");
-  const keys = new Map();
+  const validators = [];
   for (const v of doc.validators) {
     if (!v || typeof v.node_id !== "string" || !v.node_id) bad("validator node_id");
-    if (keys.has(v.node_id)) bad("validators must have unique node ids");
+    if (validators.some((w) => w.nodeId === v.node_id)) bad("validators must have unique node ids");
+    if (typeof v.org_id !== "string" || !v.org_id) bad("validator org_id");
     const pk = hexToBytes(v.public_key, "validator public key");
     if (pk.length !== 32) bad("validator public keys are 32 bytes");
-    keys.set(v.node_id, pk);
+    validators.push({ nodeId: v.node_id, orgId: v.org_id, publicKey: pk });
   }
-  const n = keys.size;
-  const quorum = doc.consensus === "pbft" ? 2 * Math.floor((n - 1) / 3) + 1 : Math.floor(n / 2) + 1;
-  return { chainId: doc.chain_id, keys, quorum, validators: n };
+  const set = validatorSet(0n, validators);
+  return { chainId: doc.chain_id, consensus: doc.consensus, set, quorum: quorumOf(doc.consensus, set.validators.length), validators: set.validators.length };
+}
+
+// -- validator sets (chain/validator_sets.py) ---------------------------------------------
+
+// Python orders str by code point; JS's default sort orders by UTF-16 unit, which differs
+// past U+FFFF.
+function compareCodePoints(a, b) {
+  const x = Array.from(a, (c) => c.codePointAt(0));
+  const y = Array.from(b, (c) => c.codePointAt(0));
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+const sortedIds = (ids) => [...ids].sort(compareCodePoints);
+
+// ValidatorSet.of: the validators sorted by node id, from `sinceHeight` on.
+export function validatorSet(sinceHeight, validators) {
+  return { sinceHeight, validators: [...validators].sort((a, b) => compareCodePoints(a.nodeId, b.nodeId)) };
+}
+
+// quorum_of: a majority (Raft), or 2f+1 of n = 3f+1 (PBFT).
+export function quorumOf(consensus, n) {
+  return consensus === "pbft" ? 2 * Math.floor((n - 1) / 3) + 1 : Math.floor(n / 2) + 1;
+}
+
+const nodeIds = (set) => set.validators.map((v) => v.nodeId);
+
+function sameMembers(a, b) {
+  return a.validators.length === b.validators.length && a.validators.every((v, i) => {
+    const w = b.validators[i];
+    return v.nodeId === w.nodeId && v.orgId === w.orgId && equalBytes(v.publicKey, w.publicKey);
+  });
+}
+
+// ValidatorSet.digest: SHA-256(SET_DOMAIN || canonical [since_height, [[node_id, org_id, key]...]]).
+export async function setDigest(set) {
+  const value = [set.sinceHeight, set.validators.map((v) => [v.nodeId, v.orgId, v.publicKey])];
+  return sha256(concat(SET_DOMAIN, encode(value)));
+}
+
+// signing_bytes: what the set in force at a block signs, given `after`, the set after it.
+async function signingBytes(headerHash, after) {
+  if (after.sinceHeight === 0n) return concat(HEADER_DOMAIN, headerHash);
+  return concat(HEADER_DOMAIN, headerHash, await setDigest(after));
+}
+
+// valid_signers_for: distinct members of `set` whose signature over `message` verifies.
+async function validSigners(set, message, certificate) {
+  const keys = new Map(set.validators.map((v) => [v.nodeId, v.publicKey]));
+  const seen = new Set();
+  const signers = [];
+  for (const s of certificate) {
+    if (!keys.has(s.nodeId) || seen.has(s.nodeId)) continue;
+    seen.add(s.nodeId);
+    if (await ed25519Verify(keys.get(s.nodeId), message, s.signature)) signers.push(s.nodeId);
+  }
+  return sortedIds(signers);
+}
+
+// check_certificate: the signers, and the refusal naming the set and any outsider.
+async function checkCertificate(where, set, consensus, message, certificate) {
+  const signers = await validSigners(set, message, certificate);
+  const need = quorumOf(consensus, set.validators.length);
+  if (signers.length >= need) return { signers, need, error: null };
+  const members = new Set(nodeIds(set));
+  const outsiders = sortedIds(new Set(certificate.map((s) => s.nodeId).filter((id) => !members.has(id))));
+  const extra = outsiders.length ? `; signed by ${outsiders.join(", ")}, not in that set` : "";
+  return {
+    signers,
+    need,
+    error: `${where}: certificate has ${signers.length} valid signatures of the validators in ` +
+      `force (${nodeIds(set).join(", ")}), ${need} needed${extra}`,
+  };
+}
+
+// ValidatorHistory.after: the set after applying block `height` (bisect over the heights).
+function setAfter(sets, height) {
+  let i = -1;
+  while (i + 1 < sets.length && sets[i + 1].sinceHeight <= height) i++;
+  return sets.at(i); // -1 is the latest, as Python's index -1
+}
+
+function pyStr(value, maxChars, what) {
+  if (typeof value !== "string" || value.length === 0 || [...value].length > maxChars) {
+    throw new CheckError(`${what}: expected a str of 1..${maxChars} chars, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function pyHex(value, bytes, what) {
+  const raw = hexToBytes(value, what);
+  if (raw.length !== bytes) throw new CheckError(`${what} is ${bytes} bytes`);
+  return raw;
+}
+
+// SetChange.from_json: one step of the history, or the refusal naming what is malformed.
+function parseStep(doc) {
+  const malformed = "malformed validator-set change";
+  try {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw new CheckError(`${malformed}: not an object`);
+    for (const key of ["header", "height", "validators", "certificate"]) {
+      if (!(key in doc)) throw new CheckError(`${malformed}: KeyError('${key}')`);
+    }
+    const headerBytes = base64ToBytes(doc.header, "header", malformed);
+    const header = headerFrom(headerBytes, "validator-set change header");
+    if (!isInt(doc.height) || BigInt(doc.height) !== header.height) {
+      throw new CheckError(`validator-set change says height ${JSON.stringify(doc.height)}, its header is at ${header.height}`);
+    }
+    const members = doc.validators;
+    if (!Array.isArray(members) || members.length === 0 || members.length > VALIDATORS_MAX) {
+      throw new CheckError(`validator-set change at height ${header.height}: validators must be a list of 1..${VALIDATORS_MAX}`);
+    }
+    const validators = members.map((v) => {
+      if (!v || typeof v !== "object" || Array.isArray(v)) throw new CheckError(`${malformed}: a validator is not an object`);
+      return {
+        nodeId: pyStr(v.node_id, NODE_ID_CHARS_MAX, malformed),
+        orgId: pyStr(v.org_id, ORG_ID_CHARS_MAX, malformed),
+        publicKey: pyHex(v.public_key, 32, `${malformed}: a public key`),
+      };
+    });
+    if (new Set(validators.map((v) => v.nodeId)).size !== validators.length) {
+      throw new CheckError(`validator-set change at height ${header.height}: node ids repeat`);
+    }
+    if (!Array.isArray(doc.certificate)) throw new CheckError(`${malformed}: certificate is not a list`);
+    const certificate = doc.certificate.map((s) => {
+      if (!s || typeof s !== "object" || Array.isArray(s)) throw new CheckError(`${malformed}: a certificate entry is not an object`);
+      return {
+        nodeId: pyStr(s.node_id, NODE_ID_CHARS_MAX, malformed),
+        signature: pyHex(s.signature, 64, `${malformed}: a signature`),
+      };
+    });
+    return { header, headerBytes, certificate, set: validatorSet(header.height, validators) };
+  } catch (e) {
+    if (e instanceof CheckError && !e.message.startsWith("validator-set change") && !e.message.startsWith(malformed)) {
+      throw new CheckError(`${malformed}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+// Python's truthiness, for `not doc.get("validator_sets", [])`.
+function pyFalsy(v) {
+  if (v === null || v === undefined || v === false || v === 0 || v === "") return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === "object" && Object.keys(v).length === 0;
 }
 
 // The receipt itself, a `tx get` answer ({"receipt": ...}) or a submit answer
@@ -232,7 +388,15 @@ function parseReceipt(text) {
     "result_proof", "log_proof", "certificate"]) {
     if (!(key in doc)) throw new CheckError(`malformed receipt: KeyError('${key}')`);
   }
-  if (doc.version !== RECEIPT_VERSION) throw new CheckError(`unknown receipt version ${JSON.stringify(doc.version)}`);
+  if (doc.version !== RECEIPT_VERSION && doc.version !== RECEIPT_VERSION_WITH_SETS) {
+    throw new CheckError(`unknown receipt version ${JSON.stringify(doc.version)}`);
+  }
+  // A version 1 receipt's validator_sets, if any, are ignored, as chain/receipt.py does.
+  const sets = doc.version === RECEIPT_VERSION_WITH_SETS ? (doc.validator_sets ?? []) : [];
+  if (doc.version === RECEIPT_VERSION_WITH_SETS && pyFalsy(sets)) {
+    throw new CheckError("a version 2 receipt carries validator_sets");
+  }
+  if (!Array.isArray(sets)) throw new CheckError("receipt validator_sets must be a list");
   const tx = base64ToBytes(doc.tx, "tx");
   const headerBytes = base64ToBytes(doc.header, "header");
   const header = headerFrom(headerBytes);
@@ -258,6 +422,7 @@ function parseReceipt(text) {
     }
     return { nodeId: String(s.node_id), signature: hexToBytes(s.signature, "a certificate signature") };
   });
+  receipt.steps = sets.map(parseStep);
   return receipt;
 }
 
@@ -273,7 +438,7 @@ async function proofCheck(checks, name, fn) {
 
 export async function verifyReceipt(receiptText, genesisText) {
   const checks = [];
-  const out = { valid: false, checks, tx_id: null, height: null, result: null, result_name: null, signers: [], quorum: null };
+  const out = { valid: false, checks, tx_id: null, height: null, result: null, result_name: null, signers: [], quorum: null, validators: [], validator_set_changes: 0 };
   const notChecked = (...names) => {
     for (const name of names) checks.push({ name, ok: null, detail: "not checked: an earlier part failed" });
   };
@@ -342,26 +507,77 @@ export async function verifyReceipt(receiptText, genesisText) {
     verifyInclusion(txId, r.logIndex, h.logSize, r.logProof, h.logRoot));
   const indexOk = r.logIndex === h.logSize - h.txCount + r.position;
   checks.push({ name: "log index", ok: indexOk, detail: indexOk ? `leaf ${r.logIndex} of ${h.logSize}` : "log_index does not match the tx's position in its block" });
-  const headerHash = await sha256(r.headerBytes);
-  const message = concat(HEADER_DOMAIN, headerHash);
-  const seen = new Set();
-  const signers = [];
-  for (const s of r.certificate) {
-    if (!genesis.keys.has(s.nodeId) || seen.has(s.nodeId)) continue;
-    seen.add(s.nodeId);
-    if (await ed25519Verify(genesis.keys.get(s.nodeId), message, s.signature)) signers.push(s.nodeId);
+  // The validator-set history (receipt version 2), walked from the genesis set as
+  // verify_history does: each step certified by the set in force before it.
+  const sets = [genesis.set];
+  let historyOk = true;
+  let last = 0n;
+  for (const [i, step] of r.steps.entries()) {
+    const sh = step.header;
+    const name = `validator-set change ${i + 1} of ${r.steps.length} (height ${sh.height})`;
+    if (!historyOk) {
+      checks.push({ name, ok: null, detail: "not checked: an earlier change failed" });
+      continue;
+    }
+    const where = `validator-set change at height ${sh.height}`;
+    let error = null;
+    let detail = "";
+    const before = setAfter(sets, sh.height - 1n);
+    if (sh.chainId !== genesis.chainId) error = `${where}: header is for chain '${sh.chainId}'`;
+    else if (sh.height <= last) error = `${where}: changes must be in increasing height order`;
+    else if (sh.height > h.height) error = `${where}: past the height ${h.height} it is to prove`;
+    else if (step.set.sinceHeight !== sh.height) error = `${where}: the set is not the one its block made`;
+    else if (sameMembers(step.set, before)) error = `${where}: the set is the one already in force`;
+    else {
+      const message = await signingBytes(await sha256(step.headerBytes), step.set);
+      const cert = await checkCertificate(where, before, genesis.consensus, message, step.certificate);
+      error = cert.error;
+      detail = `signed by ${cert.signers.join(", ")} (${cert.signers.length} of ${before.validators.length} in force before, ` +
+        `quorum ${cert.need}); validators from height ${sh.height}: ${nodeIds(step.set).join(", ")}`;
+    }
+    if (error !== null) {
+      historyOk = false;
+      checks.push({ name, ok: false, detail: error });
+      continue;
+    }
+    sets.push(step.set);
+    last = sh.height;
+    checks.push({ name, ok: true, detail });
   }
-  signers.sort();
-  out.signers = signers;
-  out.quorum = genesis.quorum;
-  const certOk = signers.length >= genesis.quorum;
-  checks.push({
-    name: "certificate",
-    ok: certOk,
-    detail: certOk
-      ? `signed by ${signers.join(", ")} (${signers.length} of ${genesis.validators}, quorum ${genesis.quorum})`
-      : `certificate has ${signers.length} valid validator signatures, ${genesis.quorum} needed`,
-  });
+  const lastStep = r.steps.at(-1);
+  if (historyOk && lastStep && lastStep.header.height === h.height) {
+    const same = equalBytes(lastStep.headerBytes, r.headerBytes);
+    checks.push({
+      name: "validator-set change at the receipt's block",
+      ok: same,
+      detail: same ? `block ${h.height} made the last change`
+        : `validator-set change at height ${h.height} is for another header than the receipt's`,
+    });
+  }
+  // The receipt's certificate, by the set in force at its height (the set after h - 1),
+  // over its header and the set after it.
+  const inForce = setAfter(sets, h.height - 1n);
+  out.quorum = quorumOf(genesis.consensus, inForce.validators.length);
+  out.validators = nodeIds(inForce);
+  out.validator_set_changes = r.steps.length;
+  if (!historyOk) {
+    checks.push({ name: "certificate", ok: null, detail: "not checked: the validator-set history failed" });
+  } else {
+    const message = await signingBytes(await sha256(r.headerBytes), setAfter(sets, h.height));
+    const cert = await checkCertificate(`block ${h.height}`, inForce, genesis.consensus, message, r.certificate);
+    out.signers = cert.signers;
+    const n = inForce.validators.length;
+    const changes = r.steps.length
+      ? `; validators in force ${out.validators.join(", ")} after ${r.steps.length} validator-set change${r.steps.length > 1 ? "s" : ""} since genesis`
+      : "";
+    checks.push({
+      name: "certificate",
+      ok: cert.error === null,
+      detail: cert.error === null
+        ? `signed by ${cert.signers.join(", ")} (${cert.signers.length} of ${n}, quorum ${cert.need}${changes})`
+        : cert.error,
+    });
+  }
   out.valid = checks.every((c) => c.ok === true);
   return out;
 }
