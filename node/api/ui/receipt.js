@@ -51,12 +51,14 @@ export function resultName(code) {
 
 class CheckError extends Error {}
 
+// bytes.fromhex: pairs of hex digits, ASCII whitespace allowed between pairs only.
 export function hexToBytes(text, what) {
-  if (typeof text !== "string" || text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) {
+  if (typeof text !== "string" || !/^[ \t\n\r\v\f]*([0-9a-fA-F]{2}[ \t\n\r\v\f]*)*$/.test(text)) {
     throw new CheckError(`${what} is not hex`);
   }
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  const digits = text.replace(/[ \t\n\r\v\f]/g, "");
+  const out = new Uint8Array(digits.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
 

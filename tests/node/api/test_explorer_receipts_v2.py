@@ -218,6 +218,15 @@ def _variants(s: Story) -> list[tuple[str, dict[str, Any], str, bool | None]]:
             {**v, "public_key": v["public_key"][:-2]} for v in remove_n1["validators"]]}]}, g, False),
         ("step with repeated node ids", {**r5, "validator_sets": [add_n4, {**remove_n1, "validators": [
             *remove_n1["validators"], remove_n1["validators"][0]]}]}, g, False),
+        ("step keys and signatures hex with spaces between bytes", {**r5, "validator_sets": [
+            {**add_n4, "certificate": [{**c, "signature": " ".join(
+                c["signature"][i:i + 2] for i in range(0, 128, 2))} for c in cert1]},
+            {**remove_n1, "validators": [{**v, "public_key": "\t" + v["public_key"] + "\n"}
+                                         for v in remove_n1["validators"]]}]}, g, True),
+        ("step public key hex split inside a byte", {**r5, "validator_sets": [add_n4, {
+            **remove_n1, "validators": [{**v, "public_key": v["public_key"][:3] + " "
+                                         + v["public_key"][3:]} for v in remove_n1["validators"]]}]},
+         g, False),
         ("step header not base64", {**r5, "validator_sets": [{**add_n4, "header": "!!!!"}, remove_n1]},
          g, False),
         ("step validators reordered (sorted again: same set)", {**r5, "validator_sets": [
