@@ -114,11 +114,6 @@ class Node:
                 f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
             )
         self.node_key = load_private_key(cfg.node_key)
-        if in_genesis and (
-            signing.public_key_bytes(self.node_key)
-            != self.genesis.validator(cfg.node_id).public_key
-        ):
-            raise ValueError(f"{cfg.node_key}: not the key the genesis names for {cfg.node_id}")
         self.metrics = NodeMetrics()
         self.store = LmdbBlockStore.open(cfg.data_dir)
         self.kernels = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kernels")
@@ -155,9 +150,21 @@ class Node:
                 f"{history.latest.node_ids}, the state's active validators are "
                 f"{tuple(v.node_id for v in active)}"
             )
+        # The node key is the one the validator set in force names: the genesis one until
+        # governance rotates it (remove the validator, add it back with a new key: the
+        # node then restarts with the new key, once it has applied the change).
         mine = {v.node_id: v.public_key for v in active}.get(self.node_id)
         if mine is not None and mine != signing.public_key_bytes(self.node_key):
-            raise ValueError(f"{cfg.node_key}: not the key governance gave {cfg.node_id}")
+            named = (
+                "the genesis"
+                if in_genesis and mine == self.genesis.validator(cfg.node_id).public_key
+                else "governance"
+            )
+            raise ValueError(
+                f"{cfg.node_key}: not the key {named} names for {cfg.node_id} as of height "
+                f"{applied_height} (a rotated key: start with the old key until this node "
+                "has applied the change that adds the new one)"
+            )
         if not in_genesis and mine is None:
             log.warning(
                 "node %s is not a validator of genesis %s nor, as far as this node has "

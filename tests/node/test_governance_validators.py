@@ -23,9 +23,10 @@ from chain import signing
 from chain.genesis import Genesis
 from node.client import Client
 from node.cluster.consortium import ConsortiumSpec, Manifest, NodeEntry, create_consortium
-from node.cluster.local import free_base_port, stop_node, wait_for_leader
+from node.cluster.local import free_base_port, read_pid, stop_node, wait_for_leader
 from node.cluster.scenario import signer_for
 from node.runtime.config import load_config, write_config
+from node.runtime.keys import write_private_key
 from tests.conftest import grantchain
 from tests.node.clusters import start_test_node
 
@@ -197,4 +198,91 @@ def test_a_validator_added_then_one_removed_by_governance(tmp_path: Path) -> Non
         )
     finally:
         for n in started:
+            stop_node(n, kill=True)
+
+
+def _exits_saying(node: NodeEntry, text: str) -> None:
+    """The node process refuses to start, and its log says why."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while read_pid(node) is not None:
+        assert time.monotonic() < deadline, f"{node.node_id} did not stop"
+        time.sleep(0.1)
+    log = (node.config.parent / "node.log").read_text()
+    assert text in log, log[-2000:]
+
+
+def test_a_validator_key_rotated_by_governance(tmp_path: Path) -> None:
+    """Issue 15 §1: a validator's key is rotated by governance (remove the validator, add
+    it back with the new key); the node restarts with the new key once it has applied
+    the change, and its signatures under that key certify blocks. Started early with
+    the new key, it refuses, naming why."""
+    manifest, genesis = _consortium(tmp_path / "c")
+    nodes = list(manifest.nodes[:3])
+    try:
+        for n in nodes:
+            start_test_node(n)
+        leader = wait_for_leader(manifest, nodes)
+        client = Client([n.rpc_url for n in nodes])
+        orgs = sorted(o.org_id for o in genesis.organisations)
+        target = next(n for n in nodes if n.node_id != leader)
+        old_key = target.node_key.read_bytes()
+        new_key = signing.generate_private_key()
+        new_public = signing.public_key_bytes(new_key)
+
+        # The new key before governance names it: refused.
+        assert stop_node(target)
+        target.node_key.unlink()  # as an operator replaces the file
+        write_private_key(target.node_key, new_key)
+        start_test_node(target)
+        _exits_saying(target, f"not the key the genesis names for {target.node_id}")
+        target.node_key.write_bytes(old_key)
+        start_test_node(target)
+
+        _govern(
+            client,
+            manifest,
+            genesis,
+            action="remove_validator",
+            org_id=target.org_id,
+            node_id=target.node_id,
+        )
+        _govern(
+            client,
+            manifest,
+            genesis,
+            action="add_validator",
+            org_id=target.org_id,
+            node_id=target.node_id,
+            node_public_key=new_public,
+            node_address=f"{target.peer_host}:{target.peer_port}",
+        )
+        rotated = _verified(
+            next(n for n in nodes if n is not target).rpc_url,
+            _commit(client, manifest, orgs[0], "app-after-rotation"),
+            manifest.genesis,
+            tmp_path,
+        )
+        assert rotated["validator_set_changes"] == 2 and target.node_id in rotated["validators"]
+        _wait_height(target, rotated["height"])  # it applied the change with its old key
+
+        assert stop_node(target)
+        target.node_key.unlink()  # as an operator replaces the file
+        write_private_key(target.node_key, new_key)
+        start_test_node(target)
+        # With one other validator down, a certificate needs the rotated node's signature.
+        leader = wait_for_leader(manifest, nodes)
+        other = next(n for n in nodes if n.node_id not in (leader, target.node_id))
+        assert stop_node(other, kill=True)
+        left = [n for n in nodes if n is not other]
+        leader_url = manifest.node(wait_for_leader(manifest, left)).rpc_url
+        client = Client([n.rpc_url for n in left])
+        final = _verified(
+            leader_url,
+            _commit(client, manifest, orgs[0], "app-new-key"),
+            manifest.genesis,
+            tmp_path,
+        )
+        assert target.node_id in final["signers"]
+    finally:
+        for n in manifest.nodes:
             stop_node(n, kill=True)
