@@ -326,8 +326,9 @@ function parseStep(doc) {
     }
     const headerBytes = base64ToBytes(doc.header, "header", malformed);
     const header = headerFrom(headerBytes, "validator-set change header");
-    if (!isInt(doc.height) || BigInt(doc.height) !== header.height) {
-      throw new CheckError(`validator-set change says height ${JSON.stringify(doc.height)}, its header is at ${header.height}`);
+    const height = pyNumber(doc.height);
+    if (!isInt(height) || BigInt(height) !== header.height) {
+      throw new CheckError(`validator-set change says height ${pyRepr(doc.height)}, its header is at ${header.height}`);
     }
     const members = doc.validators;
     if (!Array.isArray(members) || members.length === 0 || members.length > VALIDATORS_MAX) {
@@ -361,6 +362,24 @@ function parseStep(doc) {
   }
 }
 
+// Python's repr of a JSON scalar, for messages that quote one as chain/receipt.py does.
+function pyRepr(v) {
+  if (v === null || v === undefined) return "None";
+  if (v === true) return "True";
+  if (v === false) return "False";
+  if (typeof v === "string") {
+    const q = v.includes("'") && !v.includes('"') ? '"' : "'";
+    const body = v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t");
+    return q + (q === "'" ? body.replace(/'/g, "\\'") : body) + q;
+  }
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+// A JSON value as Python's == sees it next to an int: a bool is 0 or 1.
+function pyNumber(v) {
+  return v === true ? 1 : v === false ? 0 : v;
+}
+
 // Python's truthiness, for `not doc.get("validator_sets", [])`.
 function pyFalsy(v) {
   if (v === null || v === undefined || v === false || v === 0 || v === "") return true;
@@ -390,12 +409,14 @@ function parseReceipt(text) {
     "result_proof", "log_proof", "certificate"]) {
     if (!(key in doc)) throw new CheckError(`malformed receipt: KeyError('${key}')`);
   }
-  if (doc.version !== RECEIPT_VERSION && doc.version !== RECEIPT_VERSION_WITH_SETS) {
-    throw new CheckError(`unknown receipt version ${JSON.stringify(doc.version)}`);
+  // Python compares the version with ==, so true is version 1 there; so it is here.
+  const version = pyNumber(doc.version);
+  if (version !== RECEIPT_VERSION && version !== RECEIPT_VERSION_WITH_SETS) {
+    throw new CheckError(`unknown receipt version ${pyRepr(doc.version)}`);
   }
   // A version 1 receipt's validator_sets, if any, are ignored, as chain/receipt.py does.
-  const sets = doc.version === RECEIPT_VERSION_WITH_SETS ? (doc.validator_sets ?? []) : [];
-  if (doc.version === RECEIPT_VERSION_WITH_SETS && pyFalsy(sets)) {
+  const sets = version === RECEIPT_VERSION_WITH_SETS ? (doc.validator_sets ?? []) : [];
+  if (version === RECEIPT_VERSION_WITH_SETS && pyFalsy(sets)) {
     throw new CheckError("a version 2 receipt carries validator_sets");
   }
   if (!Array.isArray(sets)) throw new CheckError("receipt validator_sets must be a list");
@@ -525,7 +546,7 @@ export async function verifyReceipt(receiptText, genesisText) {
     let error = null;
     let detail = "";
     const before = setAfter(sets, sh.height - 1n);
-    if (sh.chainId !== genesis.chainId) error = `${where}: header is for chain '${sh.chainId}'`;
+    if (sh.chainId !== genesis.chainId) error = `${where}: header is for chain ${pyRepr(sh.chainId)}`;
     else if (sh.height <= last) error = `${where}: changes must be in increasing height order`;
     else if (sh.height > h.height) error = `${where}: past the height ${h.height} it is to prove`;
     else if (step.set.sinceHeight !== sh.height) error = `${where}: the set is not the one its block made`;

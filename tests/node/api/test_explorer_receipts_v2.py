@@ -239,6 +239,11 @@ def _variants(s: Story) -> list[tuple[str, dict[str, Any], str, bool | None]]:
         ("v2 receipt relabelled version 1 (history ignored)", {**r5, "version": 1}, g, False),
         ("v1 receipt carrying a history it does not use", {**r1, "validator_sets": [add_n4]}, g, True),
         ("version 3", {**r5, "version": 3}, g, False),
+        ("version true (== 1 in Python)", {**r1, "version": True}, g, None),
+        ("version false", {**r1, "version": False}, g, False),
+        ("version 2.0", {**r5, "version": 2.0}, g, None),
+        ("step height a string", {**r5, "validator_sets": [{**add_n4, "height": "2"}, remove_n1]},
+         g, False),
         ("step header of another chain", {**r5, "validator_sets": [
             _other_chain(add_n4), remove_n1]}, g, False),
         ("genesis of another chain", r5, json.dumps({**json.loads(g), "chain_id": "other"}), False),
