@@ -12,10 +12,14 @@ with the same face to ``node.app``: ``post``, ``wake``, ``status``, ``start``/``
   applies what the last view's O set carried.
 - A backup validates a pre-prepare's block (``pbft_validate``) before the core sees the
   pre-prepare: the core prepares only what was found valid. A block whose parent has
-  not been validated yet waits (bounded) and is tried again after each step.
+  not been validated yet waits (bounded) and is tried again after each step. The txs
+  this node admitted itself (every client tx reaches every replica) are not decoded
+  or verified again.
 - Committed entries are applied in order by the ledger, which re-executes and verifies
-  every PBFT block (``node.pipeline.ledger``); the header signatures each node then
-  exchanges (``node.app``) are the block's certificate, 2f+1 of n (``chain.receipt``).
+  every PBFT block (``node.pipeline.ledger``) unless this backup validated it: then the
+  validation's execution is written (``BlockValidator.kept``); the header signatures
+  each node then exchanges (``node.app``) are the block's certificate, 2f+1 of n
+  (``chain.receipt``).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from chain import signing
 from chain.genesis import Genesis
+from chain.tx import Tx
 from consensus.pbft import Pbft
 from consensus.pbft_config import PbftConfig
 from consensus.pbft_messages import NULL_DIGEST, Envelope, PrePrepare
@@ -156,6 +161,7 @@ class PbftConsensusLoop:
             verify_batch,
             clock_ms=clock_ms,
             skew_ms_max=block_time_skew_ms_max,
+            admitted=self._admitted,
         )
         self.status: Status = self.core.status()
         self._in_flight: collections.deque[tuple[bytes, float]] = collections.deque()
@@ -200,7 +206,7 @@ class PbftConsensusLoop:
         if entry.kind is not EntryKind.NORMAL:
             return
         t0 = time.perf_counter()
-        result = self.ledger.apply(entry.data)
+        result = self.ledger.apply(entry.data, kept=self.validator.kept)
         self.metrics.block_apply.observe(time.perf_counter() - t0)
         if result.outcome is ApplyOutcome.SKIPPED:
             log.warning("skipped committed entry %d: %s", entry.index, result.reason)
@@ -216,6 +222,13 @@ class PbftConsensusLoop:
             with self.mempool_lock:
                 self.mempool.remove(result.tx_ids)
             self._on_applied(result)
+
+    def _admitted(self, tx_ids: Sequence[bytes]) -> list[Tx | None]:
+        """The txs of a proposed block that this node admitted (``BlockValidator``):
+        every tx in the mempool was decoded and signature-checked as it came in."""
+        with self.mempool_lock:
+            decoded = self.mempool.decoded
+            return [decoded(t) for t in tx_ids]
 
     def restore(self, snapshot: Snapshot) -> None:
         raise InvariantViolation("the PBFT core never installs a snapshot")

@@ -16,15 +16,22 @@ state is the committed store under the write layers of the validated blocks betw
 (``node.pipeline.speculation``). A block whose parent is neither is ``LATER``: its
 parent's pre-prepare has not arrived or not been checked yet, and the loop asks again
 after the next one is.
+
+A valid block's execution is kept, by header hash, until the block commits: the ledger
+then writes it (``kept``, ``node.pipeline.ledger.Executed``) rather than execute the
+block a second time. What is kept for blocks at or below the committed height (another
+view's block at a height that is taken) is dropped, and at most ``VALIDATED_MAX``
+blocks are kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from acl.machine import apply_block
+from acl.machine import BlockOutcome, apply_block
 from acl.state import StateError
 from chain.assemble import assemble_block
 from chain.block import Block, BlockError, BlockHeader
@@ -32,10 +39,14 @@ from chain.genesis import Genesis
 from chain.merkle import Frontier
 from chain.tx import Tx, TxError, decode_txs, signing_bytes_of
 from node.pipeline.entry import EntryError, decode_entry
+from node.pipeline.ledger import Executed
 from node.pipeline.speculation import SpeculativeView, WriteLayer
 from storage.lmdb_store import LmdbBlockStore
 
 VerifyBatch = Callable[[Sequence[bytes], Sequence[bytes], Sequence[bytes]], list[bool]]
+Admitted = Callable[[Sequence[bytes]], list[Tx | None]]
+"""The txs with these ids that this node admitted (decoded strictly, of this chain, their
+signatures verified: ``node.pipeline.admission``), None for the others."""
 
 VALIDATED_MAX = 256
 """Validated, uncommitted blocks kept as parents (more than any log window holds)."""
@@ -59,6 +70,9 @@ class _Valid:
     layer: WriteLayer
     frontier: Frontier
     """The log frontier after this block."""
+    outcome: BlockOutcome
+    """Its execution (without the change set, which the ledger does not need)."""
+    tx_ids: tuple[bytes, ...]
 
 
 class BlockValidator:
@@ -70,8 +84,10 @@ class BlockValidator:
         *,
         clock_ms: Callable[[], int],
         skew_ms_max: int,
+        admitted: Admitted | None = None,
     ) -> None:
         self._store = store
+        self._admitted = admitted
         self._genesis = genesis
         self._verify_batch = verify_batch
         self._clock_ms = clock_ms
@@ -119,7 +135,7 @@ class BlockValidator:
             ids = block.check_body()
         except BlockError as exc:
             return Check(Verdict.INVALID, str(exc))
-        txs, problem = self._decode_and_verify(block)
+        txs, problem = self._decode_and_verify(block, ids)
         if problem:
             return Check(Verdict.INVALID, problem)
         with self._store.snapshot() as snap:
@@ -156,8 +172,25 @@ class BlockValidator:
                 f"block {h.height} is not what its txs give (results, state root or header)",
             )
         if len(self._valid) < VALIDATED_MAX:
-            self._valid[h.hash] = _Valid(h, WriteLayer(outcome.writes), after)
+            self._valid[h.hash] = _Valid(
+                h,
+                WriteLayer(outcome.writes),
+                after,
+                dataclasses.replace(outcome, change_set=b""),
+                tuple(ids),
+            )
         return Check(Verdict.VALID)
+
+    def kept(self, header_hash: bytes) -> Executed | None:
+        """The execution of the valid block with this header hash, to apply it as it
+        commits (``node.pipeline.ledger.Ledger.apply``), or None. It is handed out once:
+        the block is the committed head once applied, and its children validate on
+        the store."""
+        self._forget_committed()
+        valid = self._valid.pop(header_hash, None)
+        if valid is None:
+            return None
+        return Executed(valid.header.hash, valid.outcome, valid.tx_ids)
 
     def _path(self, top: _Valid) -> list[_Valid]:
         """The validated blocks from just above the head up to ``top``, oldest first."""
@@ -171,20 +204,31 @@ class BlockValidator:
         if any(v.header.height <= height for v in self._valid.values()):
             self._valid = {k: v for k, v in self._valid.items() if v.header.height > height}
 
-    def _decode_and_verify(self, block: Block) -> tuple[list[Tx], str]:
-        txs: list[Tx] = []
-        for pos, tx in enumerate(decode_txs(block.txs)):
-            if isinstance(tx, TxError):
-                return [], f"tx {pos}: {tx}"
-            if tx.chain_id != self._genesis.chain_id:
-                return [], f"tx {pos}: another chain"
-            txs.append(tx)
-        ok = self._verify_batch(
-            [t.sender for t in txs],
-            [signing_bytes_of(raw) for raw in block.txs],
-            [t.signature for t in txs],
+    def _decode_and_verify(self, block: Block, ids: Sequence[bytes]) -> tuple[list[Tx], str]:
+        """The block's txs, or its first problem. A tx this node admitted is taken as
+        admission decoded and verified it: its id is the hash of its bytes, so it is
+        the same tx (the forwarded txs every replica receives are most of a block)."""
+        known: list[Tx | None] = (
+            self._admitted(ids) if self._admitted is not None else [None] * len(ids)
         )
-        bad = [i for i, good in enumerate(ok) if not good]
+        todo = [i for i, tx in enumerate(known) if tx is None]
+        fresh = decode_txs([block.txs[i] for i in todo]) if todo else []
+        for i, tx in zip(todo, fresh, strict=True):
+            if isinstance(tx, TxError):
+                return [], f"tx {i}: {tx}"
+            if tx.chain_id != self._genesis.chain_id:
+                return [], f"tx {i}: another chain"
+        checked = [t for t in fresh if not isinstance(t, TxError)]
+        if not todo:
+            return [t for t in known if t is not None], ""
+        ok = self._verify_batch(
+            [t.sender for t in checked],
+            [signing_bytes_of(block.txs[i]) for i in todo],
+            [t.signature for t in checked],
+        )
+        bad = [todo[j] for j, good in enumerate(ok) if not good]
         if bad:
             return [], f"tx {bad[0]}: bad signature"
-        return txs, ""
+        for i, tx in zip(todo, checked, strict=True):
+            known[i] = tx
+        return [t for t in known if t is not None], ""

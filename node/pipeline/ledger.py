@@ -37,7 +37,14 @@ stays the same on every node of a chain:
   or malformed, are re-executed under the skip rule by every node.
 - **PBFT** (Byzantine: a primary may lie): every replica decodes and verifies every tx
   of a committed block, skips the block on a bad one, and re-executes it; change sets
-  are ignored.
+  are ignored. A backup has already done that work once, validating the block before it
+  prepared it (``node.consensus_driver.pbft_validate``): ``apply`` takes that execution
+  (an ``Executed``, looked up by the committed block's header hash) instead of running
+  the block again. It is the block's own execution on the state its parent committed
+  to, and it gave exactly the header's results and state root (the validator compared
+  the whole header hash, and the checks below compare them again), so the writes
+  applied are the ones the header commits to; an execution kept for any other block
+  (another view's block at this height) has another header hash and is never used.
 """
 
 from __future__ import annotations
@@ -84,10 +91,26 @@ class Applied:
     reason: str = ""
     source: str = ""
     """How an applied block's writes were obtained: ``built`` (this node's own block, its
-    execution reused), ``change_set`` (the proposer's, replayed) or ``executed``."""
+    execution reused), ``change_set`` (the proposer's, replayed), ``validated`` (this
+    node's execution as it validated the proposal, reused) or ``executed``."""
     validators: tuple[Validator, ...] | None = None
     """The active validators after this block, by node id, when it changed them (a
     governance change: ``chain.validator_sets`` says from when it counts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """A block's execution done before it committed (a PBFT backup validating the
+    proposal), for ``Ledger.apply`` to write instead of executing the block again."""
+
+    header_hash: bytes
+    """The block executed: only a committed block with this header hash may use it."""
+    outcome: BlockOutcome
+    tx_ids: tuple[bytes, ...]
+
+
+KeptExecutions = Callable[[bytes], Executed | None]
+"""A block's kept execution by its header hash, if there is one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,14 +229,15 @@ class Ledger:
         committed as built): the next block is built on the committed head."""
         self._in_flight.clear()
 
-    def apply(self, data: bytes) -> Applied:
-        """Apply one committed entry; see the module doc for the decisions."""
-        applied = self._apply(data)
+    def apply(self, data: bytes, *, kept: KeptExecutions | None = None) -> Applied:
+        """Apply one committed entry; see the module doc for the decisions. ``kept``
+        gives an execution of the block done before it committed (``Executed``)."""
+        applied = self._apply(data, kept)
         if applied.outcome is ApplyOutcome.SKIPPED:
             self.abandon()  # if it was ours, what was built on it is stale too
         return applied
 
-    def _apply(self, data: bytes) -> Applied:
+    def _apply(self, data: bytes, kept: KeptExecutions | None) -> Applied:
         try:
             raw_block, change_set = decode_entry(data)
             block = Block.from_bytes(raw_block)
@@ -248,6 +272,12 @@ class Ledger:
                 ids = block.check_body()
             except BlockError as exc:
                 return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
+            done = kept(h.hash) if kept is not None else None
+            if done is not None and done.header_hash == h.hash and done.tx_ids == tuple(ids):
+                # Its txs were decoded, verified and executed on this block's parent
+                # state, and gave this header; a tx the chain already holds is caught
+                # as the store appends (DuplicateTxError, below), as for a change set.
+                outcome, source = done.outcome, "validated"
         if outcome is None:
             with self.store.snapshot() as view:
                 replayed = None

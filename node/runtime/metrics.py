@@ -124,7 +124,8 @@ class NodeMetrics:
         self.blocks_applied_from = Counter(
             "grantchain_blocks_applied_from",
             "Applied blocks by where their writes came from: built (this leader's own), "
-            "change_set (the proposer's, replayed) or executed (re-executed here)",
+            "change_set (the proposer's, replayed), validated (PBFT: this backup's "
+            "validation of the proposal) or executed (re-executed here)",
             ["source"],
             registry=r,
         )

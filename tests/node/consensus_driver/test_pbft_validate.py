@@ -6,7 +6,7 @@ is refused with its reason."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,10 @@ import pytest
 from acl.samples import story
 from chain import codec, signing
 from chain.block import Block
+from chain.hashing import leaf_hash
+from chain.tx import decode_tx
 from node.consensus_driver.pbft_validate import BlockValidator, Verdict
-from node.pipeline.entry import encode_entry
+from node.pipeline.entry import decode_entry, encode_entry
 from node.pipeline.ledger import ApplyOutcome, Ledger
 from storage.lmdb_store import LmdbBlockStore
 
@@ -137,3 +139,106 @@ def test_a_block_on_a_branch_that_lost_is_refused(
     assert backup.apply(rival).outcome is ApplyOutcome.APPLIED
     check = v.check(second, primary="n1", view=2)
     assert check.verdict is Verdict.INVALID
+
+
+def _state(store: LmdbBlockStore) -> list[tuple[bytes, bytes]]:
+    return list(store.state().range(b"", None))
+
+
+def _header_hash(data: bytes) -> bytes:
+    return Block.from_bytes(decode_entry(data)[0]).header.hash
+
+
+def test_a_validated_block_is_applied_from_its_validation(
+    world: tuple[Ledger, Ledger, BlockValidator], tmp_path: Path
+) -> None:
+    """One execution per backup: the one its validation did, written as the block
+    commits, giving the state the primary's own execution gave."""
+    primary, backup, v = world
+    first = _propose(primary, BLOCKS[0], TS)
+    second = _propose(primary, BLOCKS[1], TS + 3_600_000)
+    for data in (first, second):
+        assert v.check(data, primary="n1", view=2).verdict is Verdict.VALID
+    for data in (first, second):
+        applied = backup.apply(data, kept=v.kept)
+        assert (applied.outcome, applied.source) == (ApplyOutcome.APPLIED, "validated")
+        assert primary.apply(data).outcome is ApplyOutcome.APPLIED
+        assert v.kept(_header_hash(data)) is None  # handed out once
+    assert backup.store.head() == primary.store.head()
+    with LmdbBlockStore.open(tmp_path / "executes") as store:
+        other = Ledger(store, GENESIS, signing.verify_batch)
+        other.ensure_genesis()
+        for data in (first, second):
+            assert other.apply(data).source == "executed"
+        assert _state(other.store) == _state(backup.store)
+    third = _propose(primary, BLOCKS[2], TS + 7_200_000)
+    assert v.check(third, primary="n1", view=2).verdict is Verdict.VALID
+
+
+def test_an_execution_kept_for_another_block_is_never_applied(
+    world: tuple[Ledger, Ledger, BlockValidator],
+) -> None:
+    """View 2's block 1 was validated, view 3's block 1 commits: the backup executes the
+    committed one, and what it kept for the other is dropped. A lookup that hands over
+    the other block's execution whatever the hash asked for is not used either."""
+    primary, backup, v = world
+    lost = _propose(primary, BLOCKS[0], TS)
+    assert v.check(lost, primary="n1", view=2).verdict is Verdict.VALID
+    primary.abandon()
+    # The same txs, so only the header (proposer, view, timestamp) tells them apart.
+    rival = _propose(primary, BLOCKS[0], TS + 1, proposer="n2", view=3)
+    stale = v.kept(_header_hash(lost))
+    assert stale is not None and stale.header_hash == _header_hash(lost)
+    applied = backup.apply(rival, kept=lambda _hash: stale)
+    assert (applied.outcome, applied.source) == (ApplyOutcome.APPLIED, "executed")
+    assert primary.apply(rival).outcome is ApplyOutcome.APPLIED
+    assert _state(backup.store) == _state(primary.store)
+    assert backup.store.head() == primary.store.head()
+
+
+def test_a_kept_execution_for_a_height_that_is_taken_is_dropped(
+    world: tuple[Ledger, Ledger, BlockValidator],
+) -> None:
+    primary, backup, v = world
+    lost = _propose(primary, BLOCKS[0], TS)
+    assert v.check(lost, primary="n1", view=2).verdict is Verdict.VALID
+    primary.abandon()
+    rival = _propose(primary, BLOCKS[0][:1], TS + 1, proposer="n2", view=3)
+    applied = backup.apply(rival, kept=v.kept)  # not validated here: executed
+    assert (applied.outcome, applied.source) == (ApplyOutcome.APPLIED, "executed")
+    assert v.kept(_header_hash(lost)) is None
+
+
+def test_txs_this_node_admitted_are_not_verified_again(
+    world: tuple[Ledger, Ledger, BlockValidator], tmp_path: Path
+) -> None:
+    """Admission decoded and verified the txs of the mempool: validation verifies only
+    the others, and a forged signature among those is still refused."""
+    primary, backup, _ = world
+    verified: list[int] = []
+
+    def counting(k: Sequence[bytes], m: Sequence[bytes], s: Sequence[bytes]) -> list[bool]:
+        verified.append(len(k))
+        return signing.verify_batch(k, m, s)
+
+    raws = BLOCKS[0]
+    pool = {leaf_hash(r): decode_tx(r) for r in raws[1:]}  # the first one never came here
+    v = BlockValidator(
+        backup.store,
+        GENESIS,
+        counting,
+        clock_ms=lambda: TS + 10**9,
+        skew_ms_max=10_000,
+        admitted=lambda ids: [pool.get(t) for t in ids],
+    )
+    data = _propose(primary, raws, TS)
+    assert v.check(data, primary="n1", view=2).verdict is Verdict.VALID
+    assert verified == [1]
+    fields = codec.decode(raws[0])
+    fields[7] = codec.decode(raws[1])[7]  # another tx's signature
+    with LmdbBlockStore.open(tmp_path / "forger") as store:
+        forger = Ledger(store, GENESIS, lambda k, m, s: [True] * len(k))
+        forger.ensure_genesis()
+        forged = _propose(forger, [codec.encode(fields), *raws[1:]], TS)
+    check = v.check(forged, primary="n1", view=2)
+    assert check.verdict is Verdict.INVALID and "tx 0: bad signature" in check.reason
