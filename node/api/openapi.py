@@ -84,7 +84,7 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/v1/status": _get("Node id, role, leader, term, height, head hash"),
-        "/health": _get("Liveness: {\"status\": \"ok\"}; no data, never authenticated"),
+        "/health": _get('Liveness: {"status": "ok"}; no data, never authenticated'),
         "/v1/txs": {
             "post": {
                 "summary": "Submit one tx or a batch",
@@ -389,6 +389,6 @@ OPENAPI: dict[str, Any] = {
                     },
                 },
             },
-        }
+        },
     },
 }
