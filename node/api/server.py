@@ -292,7 +292,14 @@ async def start_rpc(
     await runner.setup()
     assert runner.server is not None
     loop = asyncio.get_running_loop()
+    # Under TLS the guard sees a connection once its handshake is done: the handshake
+    # gets the head's deadline, so a slow one cannot hold a socket for asyncio's 60 s.
     server = await loop.create_server(
-        guard.wrap(runner.server), host, port, reuse_address=True, ssl=ssl_context
+        guard.wrap(runner.server),
+        host,
+        port,
+        reuse_address=True,
+        ssl=ssl_context,
+        ssl_handshake_timeout=limits.header_timeout_s if ssl_context is not None else None,
     )
     return runner, server

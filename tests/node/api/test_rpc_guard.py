@@ -235,3 +235,19 @@ def test_limits_are_checked_in_the_config(tmp_path: Path, key: str) -> None:
     }
     with pytest.raises(ConfigError, match=key):
         config_from_mapping(doc, tmp_path / "node.toml")
+
+
+def test_a_slow_tls_handshake_is_cut_off(tmp_path: Path) -> None:
+    """Under TLS the guard sees a connection only once its handshake is done: the
+    handshake itself has the head's deadline, not asyncio's 60 s."""
+    with running_cluster(tmp_path, nodes=1, rpc_tls=True, rpc_header_timeout_ms=800) as manifest:
+        node = manifest.nodes[0]
+        assert node.rpc_url.startswith("https://")
+
+        async def run() -> None:
+            reader, _ = await _connect(node.rpc_port)  # TCP only: no ClientHello
+            started = time.monotonic()
+            assert await _closed(reader)
+            assert time.monotonic() - started < 5
+
+        asyncio.run(run())
