@@ -43,6 +43,7 @@ from consensus.types import (
     Status,
 )
 from node.consensus_driver import snapshot_data
+from node.consensus_driver.block_cut import BlockCutting
 from node.consensus_driver.driver import Driver
 from node.consensus_driver.raft_storage import LmdbRaftStorage
 from node.pipeline.entry import block_timestamp_ms
@@ -101,7 +102,7 @@ def next_conf_change(
     return None
 
 
-class ConsensusLoop:
+class ConsensusLoop(BlockCutting):
     def __init__(
         self,
         *,
@@ -422,33 +423,10 @@ class ConsensusLoop:
             self._in_flight
         ):
             return
-        with self.mempool_lock:
-            pending = self.mempool.pending()
-            if not pending:
-                return
-            self._cut_waiting = pending < self.block_txs_max and time.monotonic() < self._next_cut
-            if self._cut_waiting:
-                return  # a partial block waits out the interval; a full one goes at once
-            batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
-        self._next_cut = time.monotonic() + self.block_interval_s
-        t0 = time.perf_counter()
-        with self.mempool_lock:
-            decoded = {t: tx for t, _ in batch if (tx := self.mempool.decoded(t)) is not None}
-        block, stored = self.ledger.build(
-            [raw for _, raw in batch],
-            tx_ids=[t for t, _ in batch],
-            decoded=decoded,
-            timestamp_ms=self._clock_ms(),
-            proposer=self.node_id,
-            round=st.term,
-        )
-        if stored or block is None:
-            with self.mempool_lock:
-                self.mempool.remove(stored)
-                if block is None:
-                    self.mempool.release(t for t, _ in batch)
-        if block is None:
+        cut = self._cut_block(st.term)
+        if cut is None:
             return
+        block, t0 = cut
         data = self.ledger.entry(block)
         self.metrics.block_build.observe(time.perf_counter() - t0)
         if self.core.propose(data):

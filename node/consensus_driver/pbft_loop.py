@@ -42,6 +42,7 @@ from consensus.pbft_messages import NULL_DIGEST, Envelope, PrePrepare
 from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier
 from consensus.pbft_storage import Decision
 from consensus.types import Entry, EntryKind, InvariantViolation, Role, Snapshot, Status
+from node.consensus_driver.block_cut import BlockCutting
 from node.consensus_driver.driver import PbftDriver
 from node.consensus_driver.loop import INBOX_MESSAGES_MAX, PIPELINE_BLOCKS
 from node.consensus_driver.pbft_metrics import PbftMetrics
@@ -92,7 +93,7 @@ def pbft_config(*, election_timeout_ticks: int, heartbeat_ticks: int) -> PbftCon
     )
 
 
-class PbftConsensusLoop:
+class PbftConsensusLoop(BlockCutting):
     def __init__(
         self,
         *,
@@ -354,33 +355,10 @@ class PbftConsensusLoop:
             return  # entries ordered before ours still to apply (a new view's O set)
         if core.last_assigned + 1 > core.window_top:
             return
-        with self.mempool_lock:
-            pending = self.mempool.pending()
-            if not pending:
-                return
-            self._cut_waiting = pending < self.block_txs_max and time.monotonic() < self._next_cut
-            if self._cut_waiting:
-                return
-            batch = self.mempool.take(txs_max=self.block_txs_max, bytes_max=self.block_bytes_max)
-        self._next_cut = time.monotonic() + self.block_interval_s
-        t0 = time.perf_counter()
-        with self.mempool_lock:
-            decoded = {t: tx for t, _ in batch if (tx := self.mempool.decoded(t)) is not None}
-        block, stored = self.ledger.build(
-            [raw for _, raw in batch],
-            tx_ids=[t for t, _ in batch],
-            decoded=decoded,
-            timestamp_ms=self._clock_ms(),
-            proposer=self.node_id,
-            round=core.view,
-        )
-        if stored or block is None:
-            with self.mempool_lock:
-                self.mempool.remove(stored)
-                if block is None:
-                    self.mempool.release(t for t, _ in batch)
-        if block is None:
+        cut = self._cut_block(core.view)
+        if cut is None:
             return
+        block, t0 = cut
         # No change set: every PBFT replica re-executes (node.pipeline.ledger), and the
         # entry travels in pre-prepares, view changes and catch-up many times over.
         data = encode_entry(block.to_bytes(), None)
