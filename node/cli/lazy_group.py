@@ -1,4 +1,6 @@
-"""``LazyGroup``: a click group whose subcommands are imported when first used."""
+"""``LazyGroup``: a click group whose subcommands are imported when first used, and
+which turns a node that cannot be reached (connection refused, a certificate that does
+not verify, a timeout) into a one-line error instead of a traceback."""
 
 from __future__ import annotations
 
@@ -22,6 +24,21 @@ class LazyGroup(click.Group):
             command: click.Command = module.command
             return command
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if type(exc).__module__.startswith("httpx"):
+                import httpx  # only on this path: the CLI's start does not pay for it
+
+                if isinstance(exc, httpx.TransportError):
+                    try:
+                        where = f" {exc.request.url}"
+                    except RuntimeError:  # httpx: no request attached
+                        where = ""
+                    raise click.ClickException(f"cannot reach the node{where}: {exc}") from None
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self._lazy[name][1]) for name in sorted(self._lazy)]

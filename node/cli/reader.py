@@ -9,6 +9,10 @@ every command that reads over the RPC takes, and the ``Client`` they make.
   (default: the first admin identity it lists).
 - ``--ca-cert FILE`` (or ``GRANTCHAIN_CA_CERT``): the consortium's CA bundle, to verify
   an ``https://`` node; a consortium directory gives its own.
+- ``--tls-server-name NAME`` (or ``GRANTCHAIN_TLS_SERVER_NAME``): check the node's
+  certificate against NAME (its node id) instead of the URL's host: for a node reached
+  by a Service name or an address its certificate does not carry. Repeat it once per
+  ``--url``, in order, where a command takes several.
 
 Without any of them the client signs nothing, as an open node needs.
 """
@@ -23,8 +27,8 @@ from typing import Any, TypeVar
 import click
 import httpx
 
-from node.client import Client, RequestSigner
-from node.client.rpc import tls_verify
+from node.client import Client, RequestSigner, RpcError
+from node.client.rpc import server_names
 from node.cluster.consortium import ConsortiumError, load_manifest
 from node.runtime.keys import KeyFileError
 
@@ -38,6 +42,7 @@ class ReadAs:
     ca_cert: Path | None = None
     consortium: Path | None = None
     identity: str | None = None
+    tls_server_name: tuple[str, ...] = ()
 
     def _resolved(self) -> tuple[Path | None, str | None, Path | None]:
         key, chain_id, ca_cert = self.key, self.chain_id, self.ca_cert
@@ -69,19 +74,39 @@ class ReadAs:
         signer = None
         if key is not None:
             if chain_id is None:
-                chain_id = _chain_id_of(urls if isinstance(urls, str) else urls[0], ca_cert)
+                first = urls if isinstance(urls, str) else urls[0]
+                names = server_names([first], self.tls_server_name[:1] or None)
+                chain_id = _chain_id_of(first, ca_cert, names.get(first))
             try:
                 signer = RequestSigner.from_key_file(key, chain_id=chain_id)
             except (KeyFileError, OSError) as exc:
                 raise click.ClickException(f"--key: {exc}") from None
-        return Client(urls, signer=signer, ca_cert=ca_cert)
+        return make_client(urls, ca_cert, self.tls_server_name, signer=signer)
 
 
-def _chain_id_of(url: str, ca_cert: Path | None) -> str:
+def make_client(
+    urls: str | Sequence[str],
+    ca_cert: Path | None,
+    tls_server_name: tuple[str, ...],
+    *,
+    signer: RequestSigner | None = None,
+) -> Client:
+    """A ``Client`` with ``--tls-server-name`` as given: none, one for every URL, or one
+    per URL (anything else is a usage error)."""
+    names: str | tuple[str, ...] | None = (
+        tls_server_name[0] if len(tls_server_name) == 1 else tls_server_name or None
+    )
     try:
-        doc = httpx.get(url + "/v1/status", verify=tls_verify(ca_cert), timeout=10).json()
-        return str(doc["chain_id"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return Client(urls, signer=signer, ca_cert=ca_cert, tls_server_name=names)
+    except ValueError as exc:
+        raise click.UsageError(str(exc).replace("tls_server_name", "--tls-server-name")) from None
+
+
+def _chain_id_of(url: str, ca_cert: Path | None, server_name: str | None = None) -> str:
+    try:
+        with Client(url, ca_cert=ca_cert, tls_server_name=server_name, timeout_s=10) as c:
+            return str(c.status()["chain_id"])
+    except (httpx.HTTPError, RpcError, ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(
             f"no --chain-id given and {url}/v1/status did not tell it: {exc}"
         ) from None
@@ -94,6 +119,19 @@ CA_CERT = click.option(
     help="The consortium's CA bundle, to verify an https:// node.",
 )
 """``--ca-cert`` alone, for commands that only submit (txs are signed already)."""
+
+TLS_SERVER_NAME_HELP = (
+    "Check the node's certificate against this name (its node id) instead of the URL's "
+    "host; once per --url, in order, or once for all."
+)
+TLS_SERVER_NAME = click.option(
+    "--tls-server-name",
+    "tls_server_name",
+    multiple=True,
+    envvar="GRANTCHAIN_TLS_SERVER_NAME",
+    help=TLS_SERVER_NAME_HELP,
+)
+"""``--tls-server-name`` alone, with ``CA_CERT``."""
 
 
 def options(f: F) -> F:
@@ -129,6 +167,15 @@ def options(f: F) -> F:
             help="The consortium's CA bundle, to verify an https:// node.",
         ),
         click.option(
+            "--tls-server-name",
+            "tls_server_name",
+            multiple=True,
+            envvar="GRANTCHAIN_TLS_SERVER_NAME",
+            expose_value=False,
+            callback=collect,
+            help=TLS_SERVER_NAME_HELP,
+        ),
+        click.option(
             "--consortium",
             type=click.Path(path_type=Path, file_okay=False),
             envvar="GRANTCHAIN_CONSORTIUM",
@@ -158,4 +205,5 @@ def read_as() -> ReadAs:
         ca_cert=got.get("ca_cert"),
         consortium=got.get("consortium"),
         identity=got.get("read_identity"),
+        tls_server_name=tuple(got.get("tls_server_name") or ()),
     )

@@ -20,7 +20,7 @@ from acl.kinds import KINDS
 from acl.payloads import PayloadError, build
 from chain.tx import Tx
 from node.cli import reader
-from node.client import Client, RpcError, TxSigner
+from node.client import RpcError, TxSigner
 from node.runtime.keys import KeyFileError
 
 HEX_PREFIX = "hex:"
@@ -94,6 +94,7 @@ def command() -> None:
 )
 @click.option("--json", "as_json", is_flag=True)
 @reader.CA_CERT
+@reader.TLS_SERVER_NAME
 def submit(
     kind: str,
     payload: str,
@@ -103,12 +104,13 @@ def submit(
     wait: bool,
     as_json: bool,
     ca_cert: Path | None,
+    tls_server_name: tuple[str, ...],
 ) -> None:
     """Sign a KIND tx with KEY and submit it; prints the node's answer (with the receipt).
     Submitting needs no signed request (the tx is signed); --ca-cert verifies an https node."""
     tx = _signed(kind, payload, key_file, chain_id)
     try:
-        with Client(list(urls), ca_cert=ca_cert) as client:
+        with reader.make_client(list(urls), ca_cert, tls_server_name) as client:
             doc = client.submit([tx], wait=wait)["results"][0]
     except RpcError as exc:
         raise click.ClickException(str(exc)) from None

@@ -3,6 +3,9 @@
 Given a ``signer`` (``node.client.request_auth.RequestSigner``: an identity's key and the
 chain id) every request is signed, as a node with ``rpc_auth = "members"`` requires; given
 ``ca_cert`` (the consortium's CA bundle) ``https://`` URLs are verified against it.
+``tls_server_name`` checks a node's certificate against a name other than the URL's host
+(the node id its certificate names, when the node is reached by a Kubernetes Service name
+or an IP address the certificate does not carry): one name for every URL, or one per URL.
 
 ``Client`` follows writes to the leader only in the sense that any node accepts them
 (followers forward); on a 503 or a connection error it tries the next URL it was given,
@@ -28,6 +31,7 @@ from node.client.block_stream import BlockSequence, StreamError, StreamInterrupt
 from node.client.sse import SseParser
 
 CaCert = str | Path | None
+ServerNames = str | Sequence[str] | None
 
 TIMEOUT_S = 30.0
 STREAM_READ_TIMEOUT_S = 45.0
@@ -94,12 +98,34 @@ def tls_verify(ca_cert: CaCert) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=str(ca_cert))
 
 
+def server_names(urls: Sequence[str], names: ServerNames) -> dict[str, str]:
+    """URL -> the name its certificate is checked against, where it is not the URL's
+    host. ``names``: one for every URL, or one per URL in the same order."""
+    if names is None:
+        return {}
+    if isinstance(names, str):
+        return {u: names for u in urls}
+    if len(names) != len(urls):
+        raise ValueError(
+            f"tls_server_name: {len(names)} names for {len(urls)} URLs "
+            "(give one name for all, or one per URL in the same order)"
+        )
+    return dict(zip(urls, names, strict=True))
+
+
 class _Failover:
     """The URL order shared by both clients: the one that answered last goes first."""
 
-    def __init__(self, urls: str | Sequence[str]) -> None:
+    def __init__(self, urls: str | Sequence[str], tls_server_name: ServerNames = None) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         self._current = 0
+        self._server_names = server_names(self.urls, tls_server_name)
+
+    def _tls(self, url: str) -> dict[str, Any]:
+        """The request extension that checks ``url``'s certificate against its server
+        name (httpcore's ``sni_hostname``: the name sent in SNI and verified)."""
+        name = self._server_names.get(url)
+        return {"extensions": {"sni_hostname": name}} if name is not None else {}
 
     def _targets(self, failover: bool) -> list[tuple[int, str]]:
         n = len(self.urls) if failover else 1
@@ -128,7 +154,7 @@ class _StreamSession:
     def target(self) -> tuple[str, dict[str, Any]]:
         url = self.client.urls[self.client._current]
         kw = {"params": self.seq.params(), "headers": STREAM_HEADERS, "timeout": self.timeout}
-        return url + STREAM_PATH, kw
+        return url + STREAM_PATH, kw | self.client._tls(url)
 
     def opened(self, resp: httpx.Response) -> None:
         """After the body of an error answer was read: check it, and start parsing."""
@@ -169,8 +195,9 @@ class Client(_Failover):
         timeout_s: float = TIMEOUT_S,
         signer: httpx.Auth | None = None,
         ca_cert: CaCert = None,
+        tls_server_name: ServerNames = None,
     ) -> None:
-        super().__init__(urls)
+        super().__init__(urls, tls_server_name)
         self._timeout_s = timeout_s
         self._http = httpx.Client(timeout=timeout_s, auth=signer, verify=tls_verify(ca_cert))
 
@@ -189,7 +216,9 @@ class Client(_Failover):
         last: Exception | None = None
         for attempt, url in self._targets(failover):
             try:
-                return self._accept(attempt, self._http.request(method, url + path, **kw))
+                return self._accept(
+                    attempt, self._http.request(method, url + path, **kw, **self._tls(url))
+                )
             except (httpx.TransportError, RpcError) as exc:
                 last = _retryable(exc)
         assert last is not None
@@ -260,8 +289,9 @@ class AsyncClient(_Failover):
         timeout_s: float = TIMEOUT_S,
         signer: httpx.Auth | None = None,
         ca_cert: CaCert = None,
+        tls_server_name: ServerNames = None,
     ) -> None:
-        super().__init__(urls)
+        super().__init__(urls, tls_server_name)
         self._timeout_s = timeout_s
         self._http = httpx.AsyncClient(
             timeout=timeout_s,
@@ -285,7 +315,9 @@ class AsyncClient(_Failover):
         last: Exception | None = None
         for attempt, url in self._targets(failover):
             try:
-                return self._accept(attempt, await self._http.request(method, url + path, **kw))
+                return self._accept(
+                    attempt, await self._http.request(method, url + path, **kw, **self._tls(url))
+                )
             except (httpx.TransportError, RpcError) as exc:
                 last = _retryable(exc)
         assert last is not None

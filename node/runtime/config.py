@@ -22,7 +22,7 @@ File layout (``write_config`` writes exactly this shape)::
     peer_host = "127.0.0.1"
     peer_port = 7800
     block_txs_max = 4000          # optional, defaults as in NodeConfig
-    rpc_auth = "members"          # optional: "open" (default) or "members" (signed reads)
+    rpc_auth = "members"          # optional: "members" (default: signed reads) or "open"
     rpc_tls = true                # optional: the RPC over TLS with tls_cert/tls_key
     metrics_port = 9100           # optional: /metrics unauthenticated on metrics_host
     ...
@@ -174,10 +174,11 @@ class NodeConfig:
     """A request body must be in within this of its head, or 408."""
     rpc_keepalive_timeout_ms: int = 75_000
     """An idle keep-alive connection is closed after this."""
-    rpc_auth: str = "open"
-    """``"members"``: every request but the open ones is signed by a registered key and
-    reads under the read policy (``node.api.auth``, ``acl.read_policy``); ``"open"``:
-    anyone who reaches the port reads everything (a node for one organisation's tests)."""
+    rpc_auth: str = "members"
+    """``"members"`` (the default, also for a config without the key: closed unless asked
+    to be open): every request but the open ones is signed by a registered key and reads
+    under the read policy (``node.api.auth``, ``acl.read_policy``); ``"open"``: anyone who
+    reaches the port reads everything (a node for one organisation's tests)."""
     rpc_auth_skew_ms: int = 60_000
     """How far a signed request's time may be from this node's clock."""
     rpc_auth_nonces_max: int = 1_000_000

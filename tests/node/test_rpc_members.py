@@ -272,6 +272,22 @@ def test_the_rpc_over_tls_verified_with_the_consortiums_cas(tmp_path: Path) -> N
             )
             assert c.submit([tx], wait=True)["results"][0]["result"] == "accepted"
             assert c.query("/v1/grants", grantee="org1")["grants"] == []
+        # Reached by a name its certificate does not carry (a Kubernetes Service name):
+        # refused, unless the client checks the node id the certificate names instead.
+        by_name = node.rpc_url.replace("127.0.0.1", "localhost")
+        for names in (None, "n9"):
+            with Client(by_name, ca_cert=m.ca_cert, tls_server_name=names) as c:
+                with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                    c.status()
+        with Client(by_name, ca_cert=m.ca_cert, tls_server_name=node.node_id) as c:
+            assert c.status()["chain_id"] == m.chain_id
+        key = str(next(i.key for i in m.identities if i.org_id == "org1"))
+        read = ("query", "grants", "--grantee", "org1", "--url", by_name, "--json", "--key", key)
+        refused = grantchain(*read, "--ca-cert", str(m.ca_cert))
+        assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+        named = grantchain(*read, "--ca-cert", str(m.ca_cert), "--tls-server-name", node.node_id)
+        assert named.returncode == 0, named.stderr
+        assert json.loads(named.stdout)["grants"] == []
         # /metrics: signed on the RPC port, open on the metrics listener (plain HTTP)
         assert httpx.get(node.rpc_url + "/metrics", verify=ca).status_code == 401
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")

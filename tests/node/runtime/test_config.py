@@ -92,7 +92,8 @@ def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path: Path) -> None
     assert cfg.peers == ()
     assert cfg.mqtt == MqttConfig(enabled=False)
     assert cfg.reexecute_blocks is False
-    assert (cfg.rpc_auth, cfg.rpc_tls, cfg.metrics_port) == ("open", False, None)
+    # Reads are for members unless a config says otherwise (issue 15 §3).
+    assert (cfg.rpc_auth, cfg.rpc_tls, cfg.metrics_port) == ("members", False, None)
 
 
 def test_write_then_load_round_trips(tmp_path: Path) -> None:
