@@ -8,6 +8,9 @@ BROWSER := $(VENV)/.chromium
 DEPLOY_TOOLS := $(VENV)/.deploy-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# `make run CONSENSUS=pbft`: the same demo on a 4-node PBFT consortium (./.grantchain-demo-pbft).
+CONSENSUS ?= raft
+
 .PHONY: run test lint clean
 
 $(STAMP): pyproject.toml
@@ -43,7 +46,7 @@ $(DEPLOY_TOOLS): | $(STAMP)
 	touch $(DEPLOY_TOOLS)
 
 run: $(STAMP) $(BROKER)
-	$(BIN)/grantchain demo --dir ./.grantchain-demo
+	$(BIN)/grantchain demo --consensus $(CONSENSUS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -54,4 +57,4 @@ test: lint $(BROKER) $(BROWSER) $(DEPLOY_TOOLS)
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .grantchain-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .grantchain-demo .grantchain-demo-pbft .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 from pathlib import Path
 
 from node.cluster.local import free_base_port
@@ -50,3 +51,19 @@ def test_demo_tells_the_story_on_pbft(tmp_path: Path) -> None:
     assert check.returncode == 0 and "of 4, quorum 3" in check.stdout, check.stdout
     again = grantchain("demo", "--consensus", "raft", "--exit", "--dir", str(d))
     assert again.returncode != 0 and "holds a pbft consortium" in again.stderr
+
+
+def test_make_run_shows_pbft_when_asked() -> None:
+    """``make run CONSENSUS=pbft`` runs the demo above; plain ``make run`` stays on Raft."""
+    root = Path(__file__).resolve().parents[3]
+    for extra, want in (
+        ((), "demo --consensus raft"),
+        (("CONSENSUS=pbft",), "demo --consensus pbft"),
+    ):
+        r = subprocess.run(
+            ["make", "-n", "-C", str(root), "run", *extra, "STAMP=", "BROKER="],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert r.stdout.rstrip().endswith(want), r.stdout
