@@ -61,7 +61,18 @@ def test_make_run_shows_pbft_when_asked() -> None:
         (("CONSENSUS=pbft",), "demo --consensus pbft"),
     ):
         r = subprocess.run(
-            ["make", "-n", "-C", str(root), "run", *extra, "STAMP=", "BROKER="],
+            [
+                "make",
+                "-n",
+                "-s",
+                "--no-print-directory",
+                "-C",
+                str(root),
+                "run",
+                *extra,
+                "STAMP=",
+                "BROKER=",
+            ],
             capture_output=True,
             text=True,
             check=True,
