@@ -84,6 +84,10 @@ the chain's blocks), since the counters are part of every state root from block 
 _U64 = struct.Struct(">Q")
 _POS = struct.Struct(">QI")
 _TIME_POS = struct.Struct(">QQI")
+U64: Final = _U64
+"""``u64``'s struct, for hot paths that pack without the call."""
+POSITION: Final = _POS
+"""``position``'s struct, for hot paths that pack without the call."""
 TX_RECORD: Final = struct.Struct(">QIHQ")
 """Value of a ``T`` key: height, index in block, result code, block timestamp in ms."""
 MARK: Final = struct.Struct(">BHQ32s")

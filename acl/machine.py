@@ -77,7 +77,7 @@ from acl.records import (
     validator_record,
 )
 from acl.results import Result
-from acl.schema import SCHEMAS
+from acl.schema import VALIDATORS
 from acl.state import Overlay, StateError, StateReader, Write
 from acl.state_root import (
     GENESIS_DOMAIN,
@@ -305,7 +305,7 @@ _HANDLERS: Final[dict[str, Handler]] = {
 assert _HANDLERS.keys() == k.KINDS.keys(), "every kind has a handler"
 
 _DISPATCH: Final[dict[str, tuple[Callable[[Any], Result | None], Handler]]] = {
-    kind: (SCHEMAS[kind].validate, handler) for kind, handler in _HANDLERS.items()
+    kind: (VALIDATORS[kind], handler) for kind, handler in _HANDLERS.items()
 }
 """kind -> (payload check, handler): one lookup per tx."""
 _TX: Final = K.TX
