@@ -73,6 +73,10 @@ class _Valid:
     outcome: BlockOutcome
     """Its execution (without the change set, which the ledger does not need)."""
     tx_ids: tuple[bytes, ...]
+    entry: bytes
+    """The entry as it came (kept by reference: the consensus log holds it too)."""
+    block: Block
+    """The block decoded from it, its body checked (its tx ids remembered)."""
 
 
 class BlockValidator:
@@ -178,6 +182,8 @@ class BlockValidator:
                 after,
                 dataclasses.replace(outcome, change_set=b""),
                 tuple(ids),
+                data,
+                block,
             )
         return Check(Verdict.VALID)
 
@@ -190,7 +196,7 @@ class BlockValidator:
         valid = self._valid.pop(header_hash, None)
         if valid is None:
             return None
-        return Executed(valid.header.hash, valid.outcome, valid.tx_ids)
+        return Executed(valid.header.hash, valid.outcome, valid.tx_ids, valid.entry, valid.block)
 
     def _path(self, top: _Valid) -> list[_Valid]:
         """The validated blocks from just above the head up to ``top``, oldest first."""

@@ -107,6 +107,11 @@ class Executed:
     """The block executed: only a committed block with this header hash may use it."""
     outcome: BlockOutcome
     tx_ids: tuple[bytes, ...]
+    entry: bytes = b""
+    """The entry it came in, when known, and ``block`` decoded from it and checked
+    (``Block.check_body``): a committed entry with exactly these bytes is that block,
+    whose body is then not hashed again."""
+    block: Block | None = None
 
 
 KeptExecutions = Callable[[bytes], Executed | None]
@@ -268,11 +273,13 @@ class Ledger:
             ids, outcome = mine.ids, mine.outcome
         else:
             self.abandon()  # another block commits here: ours in flight are stale
+            done = kept(h.hash) if kept is not None else None
+            if done is not None and done.block is not None and done.entry == data:
+                block = done.block  # these very bytes, its body checked as validated
             try:
                 ids = block.check_body()
             except BlockError as exc:
                 return Applied(ApplyOutcome.SKIPPED, block, reason=str(exc))
-            done = kept(h.hash) if kept is not None else None
             if done is not None and done.header_hash == h.hash and done.tx_ids == tuple(ids):
                 # Its txs were decoded, verified and executed on this block's parent
                 # state, and gave this header; a tx the chain already holds is caught

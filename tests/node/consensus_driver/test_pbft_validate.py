@@ -242,3 +242,34 @@ def test_txs_this_node_admitted_are_not_verified_again(
         forged = _propose(forger, [codec.encode(fields), *raws[1:]], TS)
     check = v.check(forged, primary="n1", view=2)
     assert check.verdict is Verdict.INVALID and "tx 0: bad signature" in check.reason
+
+
+def test_the_validated_entry_is_not_hashed_again_but_another_body_is(
+    world: tuple[Ledger, Ledger, BlockValidator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The committed entry is the one validated, byte for byte: its body is not checked
+    against its header a second time. An entry with the same header but another body
+    (a lying primary's commit) is checked, refused, and its kept execution not used."""
+    primary, backup, v = world
+    data = _propose(primary, BLOCKS[0], TS)
+    assert v.check(data, primary="n1", view=2).verdict is Verdict.VALID
+    kept = v.kept(_header_hash(data))
+    assert kept is not None and kept.entry == data and kept.block is not None
+    swapped = _lie(data, lambda b: Block(b.header, (*b.txs[1:], b.txs[0]), b.results))
+    assert _header_hash(swapped) == _header_hash(data)
+    refused = backup.apply(swapped, kept=lambda _hash: kept)
+    assert refused.outcome is ApplyOutcome.SKIPPED and "tx_root" in refused.reason
+    hashed: list[int] = []
+    real = Block.tx_ids
+
+    def counting(self: Block) -> list[bytes]:
+        hashed.append(len(self.txs))
+        return real(self)
+
+    monkeypatch.setattr(Block, "tx_ids", counting)
+    applied = backup.apply(bytes(data), kept=lambda _hash: kept)  # equal, not identical
+    assert (applied.outcome, applied.source) == (ApplyOutcome.APPLIED, "validated")
+    assert applied.tx_ids == kept.tx_ids
+    assert hashed == [] and applied.block is kept.block  # its ids remembered
+    assert primary.apply(data).outcome is ApplyOutcome.APPLIED
+    assert _state(backup.store) == _state(primary.store)
