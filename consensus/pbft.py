@@ -18,6 +18,39 @@ view-change messages, and backups recompute them.
 Everything leaves through ``ready()`` (a ``PbftReady``): the votes a message depends on
 are records in the same Ready as the message, so the driver persists them before it
 sends it, and a restarted replica never votes twice for one slot (CL §4.6).
+
+Membership follows the application (``follow_membership``; docs/architecture.md §9).
+The driver reports each executed entry (``note_executed``), with the new replica set
+when the entry changed it. A change executed at sequence number s orders from c+1,
+where c is the first checkpoint (a multiple of K) with c >= s + L: every sequence
+number inside any correct replica's window before it executed s is at most s-1+L <= c,
+so nothing above c was ever assigned, prepared or committed under the old set. Each
+*epoch* (the sequence numbers one set orders) is a CL configuration of its own:
+
+- The window never crosses an epoch's end: a replica whose stable checkpoint is below
+  c takes no sequence number above c (``window_top``), and nothing above what it can
+  know (a change it has not executed yet starts after ``note_executed``'s seq + L + 1).
+  So every vote a replica counts is for a sequence number of the epoch of its stable
+  checkpoint + 1, checked and counted with that epoch's set (``members``): its primary
+  is view mod n of that set, its quorum n - f of that set.
+- Checkpoint c is signed by the set that ordered up to c; once stable it moves the
+  replica into the next epoch: an added replica starts voting, a removed one stops
+  (it keeps executing what others commit if it still hears them, but never signs).
+- A view change is judged by the set of the epoch after its checkpoint (CL §4.4 with
+  that set): a VIEW-CHANGE whose stable checkpoint is in another epoch than ours is
+  not counted (one in a later epoch first moves us there, its checkpoint being a valid
+  stable-checkpoint proof, CL §4.3). Safety (CL §4.4's argument, per epoch): a request
+  committed at seq t > c was prepared by 2f+1 of the new set, all with stable
+  checkpoints >= c; any 2f+1 view changes of the new set share a correct replica with
+  them, whose VIEW-CHANGE carries the prepared certificate (or a checkpoint above t),
+  so O keeps it. A view change among the old set (stable checkpoints < c) can carry
+  prepared certificates only for t <= c (nothing above c was prepared by a correct
+  old-set replica), so its O reaches no further than c, where CL's argument within the
+  old set holds; the two sets never decide the same sequence number.
+- A replica catching up (its horizon below a checkpoint it is shown) judges signed
+  proofs beyond what it knows by the latest set it knows, as ``verify-receipt`` trusts
+  a quorum common to consecutive sets; the entries it fetches must still hash to the
+  proven digest.
 """
 
 from __future__ import annotations
@@ -96,15 +129,25 @@ class Pbft:
         verifier: Verifier,
         config: PbftConfig | None = None,
         applied: int = 0,
+        *,
+        follow_membership: bool = False,
     ) -> None:
         self._id = node_id
         self.cfg = config or PbftConfig()
         bugs = self.cfg.bugs
-        self.members = Membership(
+        first = Membership(
             replicas, verifier, self.cfg.log_window, cover_view=not bugs.unsigned_view
         )
-        if node_id not in self.members.replicas:
+        if node_id not in first.replicas and not follow_membership:
             raise ValueError(f"{node_id} is not a replica")
+        self.members = first
+        """The set of this replica's epoch (the one in force at stable + 1)."""
+        self._follow = follow_membership
+        #: (first sequence number, set) of each epoch known, in order.
+        self._epochs: list[tuple[int, Membership]] = [(1, first)]
+        #: The last entry whose membership effects the driver reported (following):
+        #: after a restart, the entries above ``applied`` are delivered (and noted) again.
+        self._noted = applied
         self._signer = signer
         self._storage = storage
         hs = PbftHardState() if bugs.forget_votes else storage.hard_state()
@@ -143,6 +186,7 @@ class Pbft:
         #: Requests wait outside the core (a node's mempool): the view-change timer runs.
         self._external_waiting = False
         self._prev_soft_state = self._soft_state()
+        self._refresh_members()
         if not bugs.forget_votes:
             self._restore(storage, applied)
         if self.executed < self.stable.seq:
@@ -196,6 +240,117 @@ class Pbft:
     @property
     def is_primary(self) -> bool:
         return self.active and self.primary == self._id
+
+    @property
+    def is_member(self) -> bool:
+        """Whether this replica votes in its epoch (an added replica catching up, or a
+        removed one, does not)."""
+        return self._id in self.members.replicas
+
+    # --- membership (module doc) -----------------------------------------------------
+
+    def note_executed(
+        self, seq: int, replicas: Sequence[str] | None = None, verifier: Verifier | None = None
+    ) -> int | None:
+        """The driver applied entry ``seq``; ``replicas`` (with their ``verifier``) when
+        it changed the replica set. Returns the first sequence number the new set
+        orders (None when nothing changed). Reports come in order, each once; one
+        already noted is ignored (a replay after a restart)."""
+        if seq <= self._noted:
+            return None
+        self._noted = seq
+        if replicas is None:
+            return None
+        if verifier is None:
+            raise ValueError("a new replica set needs its verifier")
+        k = self.cfg.checkpoint_interval
+        start = -(-(seq + self.cfg.log_window) // k) * k + 1
+        self.restore_epoch(start, replicas, verifier)
+        return start
+
+    def restore_epoch(self, start: int, replicas: Sequence[str], verifier: Verifier) -> None:
+        """An epoch from ``start`` on (``note_executed``; and at a restart, before any
+        step, the epochs it returned before, which the driver persists). Two changes
+        whose epochs start at one checkpoint make one epoch, of the later set; an
+        epoch before the last one is already known (a replay) and kept."""
+        last_start, last = self._epochs[-1]
+        if start < last_start or (start == last_start and last.replicas == tuple(sorted(replicas))):
+            return
+        new = Membership(replicas, verifier, self.cfg.log_window, last.cover_view)
+        if start == last_start:
+            if len(self._epochs) == 1:
+                raise InvariantViolation("the first epoch cannot change")
+            self._epochs[-1] = (start, new)
+        else:
+            self._epochs.append((start, new))
+        self._refresh_members()
+
+    def members_at(self, seq: int) -> Membership:
+        """The set that orders ``seq``, as far as this replica knows."""
+        found = self._epochs[0][1]
+        for start, m in self._epochs:
+            if start > seq:
+                break
+            found = m
+        return found
+
+    @property
+    def known_top(self) -> int:
+        """The highest sequence number whose set this replica surely knows: a change
+        it has not been told of yet starts above it."""
+        if not self._follow:
+            return 1 << 62
+        return self._noted + self.cfg.log_window + 1
+
+    def _judge(self, seq: int) -> Membership:
+        """The set that judges signed proofs about ``seq``: beyond ``known_top``, the
+        latest set this replica knows (module doc)."""
+        return self.members_at(seq)
+
+    def _epoch_end(self) -> int:
+        """The last sequence number of this replica's epoch (unbounded: a large int)."""
+        low = self.stable.seq + 1
+        for start, _ in self._epochs:
+            if start > low:
+                return start - 1
+        return 1 << 62
+
+    def _audience(self) -> tuple[str, ...]:
+        """Who this replica's messages go to: the sets of its epoch and later ones (a
+        replica about to join follows the protocol before it votes)."""
+        low = self.stable.seq + 1
+        names: set[str] = set()
+        current = self.members_at(low)
+        for start, m in self._epochs:
+            if start > low or m is current:
+                names.update(m.replicas)
+        return tuple(sorted(names))
+
+    def _known_peer(self, r: str) -> bool:
+        return any(r in m.replicas for _, m in self._epochs)
+
+    def _refresh_members(self) -> None:
+        new = self.members_at(self.stable.seq + 1)
+        if new is self.members:
+            return
+        self.members = new
+        self._view_changes = {
+            v: {r: m for r, m in got.items() if r in new.replicas and self._same_epoch(m)}
+            for v, got in self._view_changes.items()
+        }
+        if self.active:
+            return
+        if self.is_member:
+            # Our VIEW-CHANGE was of the old epoch: the same view, from the new stable
+            # checkpoint (CL §4.4: a later checkpoint proves what the dropped prepared
+            # certificates below it said).
+            self._send_view_change()
+        else:
+            self.active = True  # not ours to change: the members' NEW-VIEW tells
+            self._vc_msg = None
+
+    def _same_epoch(self, v: ViewChange) -> bool:
+        return self.members_at(v.checkpoint.seq + 1) is self.members
 
     def status(self) -> CoreStatus:
         top = max(self._committed, default=self.executed)
@@ -288,8 +443,9 @@ class Pbft:
 
     @property
     def window_top(self) -> int:
-        """The high watermark H = h + L (CL §4.3): no sequence number above it."""
-        return self.stable.seq + self.cfg.log_window
+        """The high watermark H = h + L (CL §4.3): no sequence number above it; nor
+        above this epoch's end or what this replica knows of the sets (module doc)."""
+        return min(self.stable.seq + self.cfg.log_window, self._epoch_end(), self.known_top)
 
     def compact(self, index: int, data: bytes) -> Snapshot:
         if index > self.executed:
@@ -342,7 +498,7 @@ class Pbft:
         elif isinstance(body, Status):
             self._on_status(msg.frm, body)
         elif isinstance(body, StateRequest):
-            if msg.frm in self.members.replicas and msg.frm != self._id:
+            if self._known_peer(msg.frm) and msg.frm != self._id:
                 self._serve.append(msg)
         elif isinstance(body, StateReply):
             self._on_state_reply(body)
@@ -376,7 +532,7 @@ class Pbft:
         self._msgs.append(Envelope(self._id, to, body))
 
     def _broadcast(self, body: Body) -> None:
-        for r in self.members.replicas:
+        for r in self._audience() if self._follow else self.members.replicas:
             if r != self._id:
                 self._msgs.append(Envelope(self._id, r, body))
 
@@ -387,7 +543,7 @@ class Pbft:
         return inst
 
     def _in_window(self, seq: int) -> bool:
-        return self.stable.seq < seq <= self.stable.seq + self.cfg.log_window
+        return self.stable.seq < seq <= self.window_top
 
     def _current(self, m: Signed) -> bool:
         """A normal-case message of our view, inside the watermarks (CL §4.2)."""
@@ -409,8 +565,9 @@ class Pbft:
     def _assign(self) -> None:
         if not self.is_primary:
             return
+        top = self.window_top
         for d in list(self._requests):
-            if self._next_seq + 1 > self.stable.seq + self.cfg.log_window:
+            if self._next_seq + 1 > top:
                 return
             if d in self._assigned:
                 continue
@@ -443,7 +600,7 @@ class Pbft:
             return  # CL §4.2: never a second pre-prepare for one (view, seq).
         inst.pre_prepare = m
         self._records.append(m)
-        if m.replica != self._id and self._id not in inst.prepares:
+        if m.replica != self._id and self._id not in inst.prepares and self.is_member:
             p = Prepare(
                 m.view, m.seq, m.digest, self._id, self._sign(Kind.PREPARE, m.view, m.seq, m.digest)
             )
@@ -489,7 +646,7 @@ class Pbft:
             if old is None or old.pre_prepare.view <= view:
                 self._prepared[seq] = cert
                 self._records.append(cert)
-            if self._id not in inst.commits:
+            if self._id not in inst.commits and self.is_member:
                 c = Commit(view, seq, d, self._id, self._sign(Kind.COMMIT, view, seq, d))
                 inst.commits[self._id] = c
                 self._records.append(c)
@@ -560,7 +717,7 @@ class Pbft:
 
     def _make_checkpoint(self) -> None:
         seq, d = self.executed, self.history
-        if seq <= self.stable.seq:
+        if seq <= self.stable.seq or self._id not in self.members_at(seq).replicas:
             return
         self._own_checkpoints[seq] = d
         c = Checkpoint(seq, d, self._id, self._sign(Kind.CHECKPOINT, 0, seq, d))
@@ -573,7 +730,7 @@ class Pbft:
         if m.seq <= self.stable.seq or m.seq % self.cfg.checkpoint_interval:
             return
         got = self._checkpoints.setdefault(m.seq, {})
-        if m.replica in got or not self.members.signed_ok(m):
+        if m.replica in got or not self._judge(m.seq).signed_ok(m):
             return
         got[m.replica] = m
         # Bounded memory: only each replica's two highest checkpoints are kept.
@@ -587,10 +744,11 @@ class Pbft:
         by_digest: dict[bytes, list[Checkpoint]] = {}
         for r in sorted(got):
             by_digest.setdefault(got[r].digest, []).append(got[r])
+        q = self._judge(seq).quorum
         for d in sorted(by_digest):
             proof = by_digest[d]
-            if len(proof) >= self.members.quorum:
-                self._advance_stable(CheckpointCert(seq, d, tuple(proof[: self.members.quorum])))
+            if len(proof) >= q:
+                self._advance_stable(CheckpointCert(seq, d, tuple(proof[:q])))
                 return
 
     def _advance_stable(self, cert: CheckpointCert) -> None:
@@ -616,6 +774,7 @@ class Pbft:
             self._transfer = cert
             self._transfer_tries = 0
             self._request_state()
+        self._refresh_members()
         self._assign()
 
     # --- state transfer (CL §5.3) ---------------------------------------------------
@@ -678,7 +837,7 @@ class Pbft:
                 continue
             if seq > self.stable.seq + self.cfg.log_window:
                 continue
-            if not self.members.commit_cert_ok(c):
+            if not self._judge(seq).commit_cert_ok(c):
                 continue
             self._committed[seq] = c
             self._records.append(c)
@@ -689,7 +848,7 @@ class Pbft:
     # --- retransmission (CL §5.2) ---------------------------------------------------
 
     def _on_status(self, frm: str, s: Status) -> None:
-        if frm not in self.members.replicas or frm == self._id:
+        if not self._known_peer(frm) or frm == self._id:
             return
         if s.stable < self.stable.seq:
             for c in self.stable.proof:
@@ -731,13 +890,17 @@ class Pbft:
     # --- view change (CL §4.4, §4.5) ------------------------------------------------
 
     def _start_view_change(self, view: int) -> None:
-        if view <= self.view and not self.active:
+        if (view <= self.view and not self.active) or not self.is_member:
             return
         self._vc_attempts += 1
         self._vc_elapsed_ticks = 0
         self.view = view
         self.active = False
         self._new_view = None
+        self._send_view_change()
+
+    def _send_view_change(self) -> None:
+        view = self.view
         low = self.stable.seq
         prepared = tuple(self._prepared[s] for s in sorted(self._prepared) if s > low)
         vc = ViewChange(view, self.stable, prepared, self._id, b"")
@@ -764,12 +927,37 @@ class Pbft:
             return
         if m.view > self.view + 4 * self.members.n:
             return  # Bounded memory; a real view change that far ahead retries.
+        if self._follow and m.checkpoint.seq > self.stable.seq and self._adopt(m.checkpoint):
+            return self._on_view_change(m)  # moved on to its checkpoint (and epoch)
+        if not self._view_change_ok(m):
+            return
         got = self._view_changes.setdefault(m.view, {})
-        if m.replica in got or not self.members.view_change_ok(m):
+        if m.replica in got:
             return
         got[m.replica] = m
         self._join_view_change()
         self._maybe_new_view()
+
+    def _view_change_ok(self, v: ViewChange) -> bool:
+        """CL §4.4, judged by this replica's epoch: the sender's stable checkpoint is in
+        it and so are its prepared certificates (module doc)."""
+        if not self._same_epoch(v):
+            return False
+        end = self._epoch_end()
+        if any(p.pre_prepare.seq > end for p in v.prepared):
+            return False
+        return self.members.view_change_ok(v, self._judge(v.checkpoint.seq))
+
+    def _adopt(self, cert: CheckpointCert) -> bool:
+        """A stable-checkpoint proof above ours, from a view change (CL §4.3: it proves
+        the state whoever sent it): move there. True when the epoch changed."""
+        if cert.seq <= self.stable.seq or cert.seq % self.cfg.checkpoint_interval:
+            return False
+        if not self._judge(cert.seq).checkpoint_cert_ok(cert):
+            return False
+        before = self.members
+        self._advance_stable(cert)
+        return self.members is not before
 
     def _join_view_change(self) -> None:
         """CL §4.5.2: f+1 replicas asking for later views include a correct one; join
@@ -813,13 +1001,16 @@ class Pbft:
     def _on_new_view(self, m: NewView) -> None:
         if m.view < self.view or (m.view == self.view and self.active):
             return
+        top = max((v.checkpoint for v in m.view_changes), key=_by_seq, default=None)
+        if self._follow and top is not None and top.seq > self.stable.seq and self._adopt(top):
+            return self._on_new_view(m)  # moved on to its checkpoint's epoch
         mm = self.members
         if m.replica != mm.primary(m.view) or m.replica == self._id or not mm.signed_ok(m):
             return
         senders = [v.replica for v in m.view_changes]
         if len(set(senders)) != len(senders) or len(senders) < mm.quorum:
             return
-        if any(v.view != m.view or not mm.view_change_ok(v) for v in m.view_changes):
+        if any(v.view != m.view or not self._view_change_ok(v) for v in m.view_changes):
             return
         plan = plan_new_view(m.view_changes, self.cfg.bugs.ignore_prepared_certs)
         if len(plan.slots) != len(m.pre_prepares):
@@ -856,6 +1047,10 @@ class Pbft:
 
 def _by_replica(v: ViewChange) -> str:
     return v.replica
+
+
+def _by_seq(c: CheckpointCert) -> int:
+    return c.seq
 
 
 def _well_formed(e: Entry) -> bool:

@@ -88,8 +88,12 @@ class Membership:
         )
         return len(signers) >= self.quorum - 1 and len(p.prepares) == len(signers)
 
-    def view_change_ok(self, v: ViewChange) -> bool:
-        if not self.signed_ok(v) or not self.checkpoint_cert_ok(v.checkpoint):
+    def view_change_ok(self, v: ViewChange, checkpoint_by: Membership | None = None) -> bool:
+        """CL §4.4; the stable-checkpoint proof is judged by ``checkpoint_by`` when given:
+        the set that ordered up to it, which an epoch's first checkpoint is signed by
+        (``consensus.pbft``, module doc)."""
+        judge = checkpoint_by or self
+        if not self.signed_ok(v) or not judge.checkpoint_cert_ok(v.checkpoint):
             return False
         seqs = [p.pre_prepare.seq for p in v.prepared]
         if len(set(seqs)) != len(seqs):

@@ -1,5 +1,6 @@
 """``python -m node.sim --protocol raft --seeds A..B [--nodes 3|5] [--ticks N]``, or
-``python -m node.sim --protocol pbft --byzantine F --seeds A..B [--nodes N] [--bug NAME]``.
+``python -m node.sim --protocol pbft --byzantine F --seeds A..B [--nodes N] [--bug NAME]
+[--membership]``.
 
 Exits 1 if any seed violates a property, after printing each failure's trace and the
 line ``reproduce with --seed N``.
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=[f.name for f in dataclasses.fields(PbftBugs)],
         help="pbft: plant a bug in every core (the checker must flag it)",
+    )
+    ap.add_argument(
+        "--membership",
+        action="store_true",
+        help="pbft: add one more replica by a request, then remove one (the set follows)",
     )
     ap.add_argument(
         "--rate",
@@ -117,6 +123,7 @@ def _main_pbft(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         proposals_per_tick=args.rate if args.rate is not None else defaults.proposals_per_tick,
         faults=not args.no_faults,
         behaviours=tuple(args.behaviour or ()),
+        membership=args.membership,
         pbft=dataclasses.replace(defaults.pbft, bugs=bugs),
     )
     f = (nodes - 1) // 3
@@ -130,7 +137,8 @@ def _main_pbft(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     print(
         f"pbft simulator: seeds {seeds.start}..{seeds.stop - 1}, {nodes} replicas "
         f"(f = {f}), {args.byzantine} Byzantine, {ticks} ticks"
-        + (f", planted bugs: {', '.join(args.bug)}" if args.bug else ""),
+        + (f", planted bugs: {', '.join(args.bug)}" if args.bug else "")
+        + (", one replica added then one removed" if args.membership else ""),
         flush=True,
     )
     summary = run_seeds(seeds, None, report, run=lambda s: run_pbft_seed(s, opts))

@@ -78,6 +78,10 @@ class PbftSimOptions:
     faults: bool = True
     #: Byzantine behaviours to draw from (all when empty); see ``node.sim.byzantine``.
     behaviours: tuple[str, ...] = ()
+    #: The replica set changes during the run (``Pbft.note_executed``): one more correct
+    #: replica, outside the starting set, is added by a request, then a correct one of
+    #: the starting set is removed (``pbft_world``).
+    membership: bool = False
     pbft: PbftConfig = field(
         default_factory=lambda: PbftConfig(
             checkpoint_interval=8,

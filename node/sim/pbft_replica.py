@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from chain import signing
@@ -58,14 +58,23 @@ def replica_key(seed: int, node_id: str) -> signing.PrivateKey:
     )
 
 
-class PbftStateMachine:
-    """A hash chain over delivered payloads; volatile, like the Raft simulator's."""
+SET_PREFIX = b"set:"
+"""A request ``set:n1,n2,...`` changes the replica set when it executes (``--membership``:
+the application's governance, in the simulator)."""
 
-    def __init__(self, node_id: str, checker: PbftChecker) -> None:
+
+class PbftStateMachine:
+    """A hash chain over delivered payloads; volatile, like the Raft simulator's.
+    ``on_entry`` sees each entry once applied (the replica reports it to its core)."""
+
+    def __init__(
+        self, node_id: str, checker: PbftChecker, on_entry: Callable[[Entry], None]
+    ) -> None:
         self.node_id = node_id
         self.checker = checker
         self.index = 0
         self.root = _ZERO_ROOT
+        self._on_entry = on_entry
 
     def apply(self, entry: Entry) -> None:
         if entry.index != self.index + 1:
@@ -76,6 +85,7 @@ class PbftStateMachine:
         if entry.kind is EntryKind.NORMAL:
             self.root = hashlib.sha256(self.root + entry.data).digest()
         self.checker.on_apply(self.node_id, entry, self.root)
+        self._on_entry(entry)
 
     def restore(self, snapshot: Snapshot) -> None:
         self.index, self.root = snapshot.meta.index, _ZERO_ROOT
@@ -124,6 +134,8 @@ class SimPbftNode:
         self.sim = sim
         self.id = node_id
         self.replicas = replicas
+        #: The epochs its core returned (durable, like the node's ``pbft-epochs.json``).
+        self.epochs: list[tuple[int, list[str]]] = []
         self.storage = SimPbftStorage(node_id, replicas, sim.checker)
         self.up = False
         self.incarnation = 0
@@ -141,10 +153,12 @@ class SimPbftNode:
         self.incarnation += 1
         sim = self.sim
         sim.checker.on_restart(self.id, self.storage)
-        self.sm = PbftStateMachine(self.id, sim.checker)
+        self.sm = PbftStateMachine(self.id, sim.checker, self._note)
         snap = self.storage.snapshot()
         self.sm.restore(snap)
         self.core = self.make_core(sim.config_for(self.id), sim.verifier, snap.meta.index)
+        for start, names in self.epochs:
+            self.core.restore_epoch(start, names, sim.verifier)
         self.driver = PbftDriver(
             self.core,
             self.storage,
@@ -158,9 +172,32 @@ class SimPbftNode:
         self.inbox.clear()
 
     def make_core(self, cfg: PbftConfig, verifier: Verifier, applied: int) -> Pbft:
+        if self.sim.opts.membership:
+            return Pbft(
+                self.id,
+                self.replicas,
+                self.storage,
+                self.signer,
+                verifier,
+                cfg,
+                applied,
+                follow_membership=True,
+            )
         return self.sim.opts.core(
             self.id, self.replicas, self.storage, self.signer, verifier, cfg, applied
         )
+
+    def _note(self, entry: Entry) -> None:
+        if not self.sim.opts.membership:
+            return
+        if not entry.data.startswith(SET_PREFIX):
+            self.core.note_executed(entry.index)
+            return
+        names = entry.data[len(SET_PREFIX) :].decode().split(",")
+        start = self.core.note_executed(entry.index, names, self.sim.verifier)
+        if start is not None:
+            self.epochs = [(s, n) for s, n in self.epochs if s < start] + [(start, names)]
+            self.sim.trace_event(f"{self.id} SET {names} from {start}")
 
     def crash(self, why: str) -> None:
         self.up = False

@@ -8,6 +8,12 @@ the end; Byzantine replicas keep lying to the end. Correct replicas must execute
 entries after the heal, and by the end each must have executed what any of them had
 executed half-way through the final ``drain_ticks`` (no new requests then). Clients send each request
 to every replica and send it again while it has not executed (CL §4.1).
+
+With ``membership`` one more correct replica runs, outside the starting set: the client
+adds it by a request (``set:...``) a tenth of the way in, and once that executed and a
+quarter of the run has passed, removes a correct replica of the starting set. The
+added replica is held to the progress checks like any correct one; the removed one,
+once its removal executed, is not (it no longer hears the others' votes).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from node.sim.faults import FaultProfile
 from node.sim.network import LinkFaults, SimNetwork
 from node.sim.options import PbftSimOptions
 from node.sim.pbft_checker import PROGRESS, PbftChecker
-from node.sim.pbft_replica import SimPbftNode, replica_key
+from node.sim.pbft_replica import SET_PREFIX, SimPbftNode, replica_key
 from node.sim.world import SeedResult, drive
 
 
@@ -48,12 +54,19 @@ class PbftSimulation:
         self.rng = random.Random(f"{seed}:faults")
         self.client_rng = random.Random(f"{seed}:client")
         names = [f"n{i}" for i in range(1, self.opts.nodes + 1)]
-        self.order = names
+        start_set = names[:]
         shuffled = names[:]
         random.Random(f"{seed}:byzantine").shuffle(shuffled)
         byz = sorted(shuffled[: self.opts.byzantine])
+        if self.opts.membership:
+            names = [*names, f"n{self.opts.nodes + 1}"]
+        self.order = names
         correct = [n for n in names if n not in byz]
-        self.checker = PbftChecker(names, correct)
+        # The starting set's quorum: a lower bound on every epoch's (module doc).
+        self.checker = PbftChecker(start_set, correct)
+        self._changes = _membership_plan(seed, start_set, correct) if self.opts.membership else []
+        self.removed: str | None = None
+        """The replica the membership plan removes, once the client sent the request."""
         keys = {n: replica_key(seed, n) for n in names}
         self.verifier: Verifier = Ed25519Verifier(
             {n: signing.public_key_bytes(k) for n, k in keys.items()}
@@ -68,7 +81,7 @@ class PbftSimulation:
             allowed=self.opts.behaviours,
         )
         self.correct = correct
-        self.nodes = {n: SimPbftNode(self, n, names) for n in names}
+        self.nodes = {n: SimPbftNode(self, n, start_set) for n in names}
         self._trace: deque[tuple[int, object]] = deque(maxlen=self.opts.trace_len)
         self._partitions: list[tuple[int, frozenset[tuple[str, str]]]] = []
         self.fault_end = max(0, self.opts.ticks - self.opts.heal_bound_ticks)
@@ -77,6 +90,7 @@ class PbftSimulation:
         #: end every correct replica must have it (a backlog may still be draining).
         self._catch_up_target = 0
         self._proposed = 0
+        self._changes_done: list[bytes] = []
         #: Requests not yet executed by a correct replica, by the tick last sent.
         self._outstanding: OrderedDict[bytes, int] = OrderedDict()
 
@@ -149,6 +163,16 @@ class PbftSimulation:
         if now > self.opts.ticks - self.opts.drain_ticks:
             return
         fresh = []
+        if self._changes and self._changes[0][0] <= now:
+            _, data, removed = self._changes[0]
+            previous = self._changes_done[-1] if self._changes_done else None
+            if previous is None or previous in executed:
+                self._changes.pop(0)
+                self._changes_done.append(data)
+                fresh.append(data)
+                self.trace_event(f"CLIENT sends {data.decode()}")
+                if removed is not None:
+                    self.removed = removed
         for _ in range(self.opts.proposals_per_tick):
             self._proposed += 1
             fresh.append(f"{self.seed}/{self._proposed}".encode())
@@ -233,7 +257,13 @@ class PbftSimulation:
         if self.checker.max_committed <= self._executed_at_heal:
             raise Violation(PROGRESS, f"nothing executed after heal (at {self._executed_at_heal})")
         top = self._catch_up_target
+        executed = {e.data for e in self.checker.committed.values()}
+        added = bool(self._changes_done) and self._changes_done[0] in executed
         for name in self.correct:
+            if name not in self.checker.replicas and not added:
+                continue  # never added: nobody had to bring it up to date
+            if name == self.removed and self._changes_done[-1] in executed:
+                continue  # removed: it no longer hears the votes
             node = self.nodes[name]
             if not node.up or node.sm.index < top:
                 got = node.sm.index if node.up else "down"
@@ -242,6 +272,22 @@ class PbftSimulation:
                     f"correct replica {name} executed {got}, another had {top} "
                     f"{self.opts.drain_ticks // 2} ticks before the end",
                 )
+
+
+def _membership_plan(
+    seed: int, start_set: list[str], correct: list[str]
+) -> list[tuple[int, bytes, str | None]]:
+    """(tick, request, replica removed) for ``membership``: add the extra replica at
+    tick 60, then remove a correct replica of the starting set from tick 150."""
+    extra = [n for n in correct if n not in start_set]
+    added = sorted([*start_set, *extra])
+    candidates = [n for n in start_set if n in correct]
+    gone = random.Random(f"{seed}:membership").choice(candidates)
+    left = [n for n in added if n != gone]
+    return [
+        (60, SET_PREFIX + ",".join(added).encode(), None),
+        (150, SET_PREFIX + ",".join(left).encode(), gone),
+    ]
 
 
 def _traced(env: Envelope) -> bool:
