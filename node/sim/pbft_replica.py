@@ -37,6 +37,7 @@ class PbftHost(Protocol):
 
     seed: int
     now: int
+    order: list[str]
     opts: PbftSimOptions
     checker: PbftChecker
     net: SimNetwork[Envelope]
@@ -61,6 +62,20 @@ def replica_key(seed: int, node_id: str) -> signing.PrivateKey:
 SET_PREFIX = b"set:"
 """A request ``set:n1,n2,...`` changes the replica set when it executes (``--membership``:
 the application's governance, in the simulator)."""
+
+
+def _set_request(data: bytes, known: frozenset[str]) -> list[str] | None:
+    """The replica set a ``set:`` request names, if it is one the application accepts:
+    distinct known replicas (a request a faulty primary altered is an ordinary one)."""
+    if not data.startswith(SET_PREFIX):
+        return None
+    try:
+        names = data[len(SET_PREFIX) :].decode().split(",")
+    except UnicodeDecodeError:
+        return None
+    if not names or len(set(names)) != len(names) or not set(names) <= known:
+        return None
+    return names
 
 
 class PbftStateMachine:
@@ -190,10 +205,10 @@ class SimPbftNode:
     def _note(self, entry: Entry) -> None:
         if not self.sim.opts.membership:
             return
-        if not entry.data.startswith(SET_PREFIX):
+        names = _set_request(entry.data, frozenset(self.sim.order))
+        if names is None:
             self.core.note_executed(entry.index)
             return
-        names = entry.data[len(SET_PREFIX) :].decode().split(",")
         start = self.core.note_executed(entry.index, names, self.sim.verifier)
         if start is not None:
             self.epochs = [(s, n) for s, n in self.epochs if s < start] + [(start, names)]
