@@ -115,7 +115,17 @@ id may falsely hit ~16x fewer runs: at 100M txs, ~100 runs rather than 1,500."""
 MERGE_CHUNKS = 128
 """A merged run (~14,000 pages, 56 MB) is written over this many blocks."""
 GARBAGE_PAGES_PER_BLOCK = 256
-""""Pages of runs merged away deleted per block."""
+"""Pages of runs merged away deleted per block, at most."""
+GARBAGE_TXS_PER_PAGE = 32
+"""A block deletes one page of runs merged away per this many of its txs (at least one
+page): fewer than the ~80 pages a block of 1,000 txs writes, so LMDB reuses the freed
+pages within the next transactions and its free list stays a few dozen pages long.
+Deleting 256 pages a block (a merged-away run's 14,400 pages in 56 blocks) grew the
+free list to ~9,000 pages, which LMDB writes back at every commit while it lasts: a
+1M-tx decade with a merge wrote 805-882 bytes per tx instead of ~600 (bench storage,
+per 10,000 txs: 1,500-2,350 bytes per tx while deleting, 1,100-1,250 after it, 680
+before). At 32 txs a page the garbage of one merge is gone after ~460,000 txs, before
+the next merge (every ~1M)."""
 """A batch of 65,536 ids in one transaction held its block back ~0.2 s (a p99 spike at
 20,000 txs/s); in ranges of ~1,000 ids, each following block carries a few ms more."""
 MAP_HEADROOM_FRACTION = 0.5
@@ -749,9 +759,21 @@ class LmdbBlockStore:
         callers that find nothing look again if ``_index_gen`` moved meanwhile."""
         raw: bytes | None = self._pending.get(tx_id) or self._round_ids.get(tx_id)
         if raw is None and len(tx_id) == _TX_ID_BYTES:
-            for _, value in self._stored(txn, [tx_id]):
-                return bytes(value)
+            return self._stored_one(txn, tx_id)
         return raw
+
+    def _stored_one(self, txn: Any, tx_id: bytes) -> bytes | None:
+        """``_stored(txn, [tx_id])``'s location, without its batch machinery (a single
+        lookup: an API read, a receipt)."""
+        cur = None
+        for f in self._filters:
+            for run in f.candidates_of(tx_id) if f.runs else ():
+                if cur is None:
+                    cur = txn.cursor(db=self._dbs["txindex"])
+                loc = _probe(cur, _u32(run) + tx_id)
+                if loc is not None:
+                    return bytes(loc)
+        return None
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
         while True:
@@ -1051,7 +1073,9 @@ class LmdbBlockStore:
                     txn.put(_FILTER_KEY + _u32(run), round_filter, db=meta)
                     txn.put(_RUN_KEY + _u32(run), round_info.to_bytes(), db=meta)
                     txn.put(b"txruns", _u32(self._next_run), db=meta)
-            merged = self._merge_step(txn, round_busy=bool(chunks))
+            merged = self._merge_step(
+                txn, round_busy=bool(chunks), garbage_pages=self._garbage_pages(len(block.txs))
+            )
             t1 = time.perf_counter()
             phases["index"] += t1 - t0
             n = len(block.txs)
@@ -1143,7 +1167,13 @@ class LmdbBlockStore:
     def _garbage_run_deleted(self) -> None:
         self._garbage.pop(0)
 
-    def _merge_step(self, txn: Any, *, round_busy: bool) -> Callable[[], None] | None:
+    @staticmethod
+    def _garbage_pages(tx_count: int) -> int:
+        return min(GARBAGE_PAGES_PER_BLOCK, max(1, tx_count // GARBAGE_TXS_PER_PAGE))
+
+    def _merge_step(
+        self, txn: Any, *, round_busy: bool, garbage_pages: int
+    ) -> Callable[[], None] | None:
         """In a block's transaction: write the next share of a merge (or begin one whose
         rows are ready), or delete a share of the pages runs merged away left behind.
         Returns what to do once the transaction has committed."""
@@ -1201,11 +1231,11 @@ class LmdbBlockStore:
             cur = txn.cursor(db=index)
             deleted = 0
             if cur.set_range(prefix):
-                while deleted < GARBAGE_PAGES_PER_BLOCK and cur.key()[: txruns.RUN_BYTES] == prefix:
+                while deleted < garbage_pages and cur.key()[: txruns.RUN_BYTES] == prefix:
                     if not cur.delete():
                         break
                     deleted += 1
-            if deleted < GARBAGE_PAGES_PER_BLOCK:
+            if deleted < garbage_pages:
                 return self._garbage_run_deleted
         return None
 
@@ -1220,6 +1250,10 @@ class LmdbBlockStore:
         with self._lock.exclusive():
             self._env.set_mapsize(new_size)
 
+    def index_runs(self) -> int:
+        """How many runs the tx index has on disk (a lookup tests each one's filter)."""
+        return len(self._runs)
+
     def map_usage(self) -> tuple[int, int]:
         """(bytes used, map size) — for metrics and headroom alerts."""
         info = self._env.info()
@@ -1227,7 +1261,19 @@ class LmdbBlockStore:
 
     def _drop_partial_run_on_writer(self) -> None:
         """Delete the pages of every run without a record (one a crash or a close cut
-        short): its ids are written again, in a run numbered after every stored key."""
+        short): its ids are written again, in a run numbered after every stored key.
+        The map opens at the file's size, and deleting a merged run cut short (up to
+        ~14,000 pages) needs room for the free list's records: on MDB_MAP_FULL the map
+        grows and the deletion is done again (it failed as a whole), where the store
+        could not be opened at all before."""
+        try:
+            self._drop_partial_run()
+        except lmdb.MapFullError:
+            used, map_size = self.map_usage()
+            self._grow(max(map_size * 2, used * 2))
+            self._drop_partial_run()
+
+    def _drop_partial_run(self) -> None:
         with self._lock.shared(), self._env.begin(write=True) as txn:
             cur = txn.cursor(db=self._dbs["txindex"])
             ok = cur.first()
@@ -1349,18 +1395,19 @@ class IndexChecker:
 class _ReadTxn:
     """A read transaction held under the shared lock (so the map cannot move under it)."""
 
+    __slots__ = ("_env", "_lock", "_txn")
+
     def __init__(self, store: LmdbBlockStore) -> None:
-        self._store = store
-        self._shared: Any = None
+        self._lock = store._lock
+        self._env = store._env
         self._txn: Any = None
 
     def __enter__(self) -> Any:
-        self._shared = self._store._lock.shared()
-        self._shared.__enter__()
+        self._lock.acquire_shared()
         try:
-            self._txn = self._store._env.begin(write=False)
+            self._txn = self._env.begin(write=False)
         except BaseException:
-            self._shared.__exit__(None, None, None)
+            self._lock.release_shared()
             raise
         return self._txn
 
@@ -1374,7 +1421,7 @@ class _ReadTxn:
             txn.abort()
         finally:
             del txn
-            self._shared.__exit__(None, None, None)
+            self._lock.release_shared()
 
 
 def _probe(cur: Any, key: bytes) -> bytes | None:

@@ -28,10 +28,12 @@ import numpy as np
 BITS_LOG2 = 20
 HASHES = 4
 HASH_BYTES = 32
+_ROW_DTYPE: dict[int, Any] = {64: np.dtype("<u8"), 8: np.dtype(np.uint8)}
+"""A filter table's words, little-endian (see ``TxFilter.candidates_of``)."""
 
 
 class TxFilter:
-    __slots__ = ("_dtype", "_table", "_wb", "bits_log2")
+    __slots__ = ("_dtype", "_flat", "_table", "_wb", "bits_log2")
 
     def __init__(self, bits_log2: int = BITS_LOG2, word_bits: int = 64) -> None:
         """``word_bits`` (64 or 8): runs per word of a row. A table takes at least one
@@ -43,12 +45,14 @@ class TxFilter:
         if word_bits not in (8, 64):
             raise ValueError("word_bits is 8 or 64")
         self._table: tuple[np.ndarray, list[int]] = (
-            np.zeros((1 << bits_log2, 1), dtype=self._dtype),
+            np.zeros((1 << bits_log2, 1), dtype=_ROW_DTYPE[word_bits]),
             [],
         )
         """(rows, column -> run number), replaced as one: ``rows[p, c // wb]`` bit
         ``c % wb`` is bit ``p`` of column ``c``'s filter. A reader takes the pair once,
         so it never pairs one table's columns with another's run numbers."""
+        self._flat: tuple[np.ndarray | None, memoryview] = (None, memoryview(b""))
+        """(rows, their bytes as one flat memoryview), made once per table."""
 
     @property
     def runs(self) -> int:
@@ -111,7 +115,7 @@ class TxFilter:
         old, ids = self._table
         keep = [(c, r) for c, r in enumerate(ids) if r not in gone]
         wb, t = self._wb, self._dtype
-        rows = np.zeros((1 << self.bits_log2, max(1, -(-len(keep) // wb))), dtype=t)
+        rows = np.zeros((1 << self.bits_log2, max(1, -(-len(keep) // wb))), dtype=_ROW_DTYPE[wb])
         for new_col, (col, _) in enumerate(keep):
             bit = (old[:, col // wb] >> t(col % wb)) & t(1)
             rows[:, new_col // wb] |= bit << t(new_col % wb)
@@ -119,30 +123,41 @@ class TxFilter:
 
     def _widened(self, old: np.ndarray, columns: int) -> np.ndarray:
         words = max(1, -(-columns // self._wb))
-        rows = np.zeros((1 << self.bits_log2, words), dtype=self._dtype)
+        rows = np.zeros((1 << self.bits_log2, words), dtype=_ROW_DTYPE[self._wb])
         rows[:, : old.shape[1]] = old
         return rows
 
     def candidates_of(self, tx_id: bytes) -> list[int]:
         """``candidates([tx_id])[0]`` in plain Python: a single lookup (an API read, a
-        receipt) would otherwise pay numpy's fixed costs, ~15 us, for four row reads."""
+        receipt) would otherwise pay numpy's fixed costs, ~15 us, for four row reads.
+        Each row is read as one int (little-endian: bit ``c`` of the int is column
+        ``c``, whatever the word size), so the AND and the decoding are int operations,
+        not a list per row (3x faster at 1-2 words a row)."""
         rows, run_ids = self._table
         if not run_ids:
             return []
         mask = (1 << self.bits_log2) - 1
-        acc = rows[int.from_bytes(tx_id[0:4], "big") & mask].tolist()
+        width = rows.shape[1] * rows.itemsize
+        made_for, flat = self._flat
+        if made_for is not rows:
+            flat = memoryview(rows.reshape(-1).view(np.uint8).data)
+            self._flat = (rows, flat)
+        from_bytes = int.from_bytes
+        at = (from_bytes(tx_id[0:4], "big") & mask) * width
+        acc = from_bytes(flat[at : at + width], "little")
         for j in range(1, HASHES):
-            row = rows[int.from_bytes(tx_id[4 * j : 4 * j + 4], "big") & mask].tolist()
-            acc = [a & b for a, b in zip(acc, row, strict=True)]
+            if not acc:
+                return []
+            at = (from_bytes(tx_id[4 * j : 4 * j + 4], "big") & mask) * width
+            acc &= from_bytes(flat[at : at + width], "little")
         out: list[int] = []
         n = len(run_ids)
-        for w, word in enumerate(acc):
-            while word:
-                low = word & -word
-                col = self._wb * w + low.bit_length() - 1
-                if col < n:
-                    out.append(run_ids[col])
-                word ^= low
+        while acc:
+            low = acc & -acc
+            col = low.bit_length() - 1
+            if col < n:
+                out.append(run_ids[col])
+            acc ^= low
         out.sort(reverse=True)
         return out
 
