@@ -11,13 +11,19 @@ sequence numbers are in flight inside the watermarks (h, h+L] (CL §4.3); every 
 executed entries a replica signs a checkpoint, and 2f+1 matching ones make it stable:
 h moves up and the log below it is dropped. A replica that finds a stable checkpoint
 above what it executed fetches the entries from a peer and checks them against the
-checkpoint's digest (CL §5.3). A backup whose requests do not execute in time starts a
+checkpoint's digest (CL §5.3). With ``PbftConfig.app_checkpoints`` a checkpoint also
+signs the application's digest of its state, given once the application applied the
+entry (``app_checkpoint``), so a replica whose missing entries every peer dropped
+installs that certified state instead (``StableState``, a snapshot in the Ready) and
+goes on from the checkpoint. A backup whose requests do not execute in time starts a
 view change (CL §4.4, §4.5.2); the new primary proves its pre-prepares with 2f+1
 view-change messages, and backups recompute them.
 
 Everything leaves through ``ready()`` (a ``PbftReady``): the votes a message depends on
 are records in the same Ready as the message, so the driver persists them before it
-sends it, and a restarted replica never votes twice for one slot (CL §4.6).
+sends it, and a restarted replica never votes twice for one slot (CL §4.6); one whose
+store was lost (``lost_store``) and that finds the others past a stable checkpoint
+abstains up to that checkpoint + L, in case it voted there before (BFT-PR §4).
 
 Membership follows the application (``follow_membership``; docs/architecture.md §9).
 The driver reports each executed entry (``note_executed``), with the new replica set
@@ -76,11 +82,13 @@ from consensus.pbft_messages import (
     PreparedCert,
     PrePrepare,
     Signed,
+    StableState,
     StateReply,
     StateRequest,
     Status,
     ViewChange,
     chain_digest,
+    checkpoint_digest,
     payload_digest,
     statement_bytes,
 )
@@ -181,6 +189,21 @@ class Pbft:
         self._transfer_from = 0
         self._transfer_elapsed_ticks = 0
         self._transfer_tries = 0
+        #: App checkpoints: the history at each checkpoint's sequence number delivered
+        #: in this run, until the application gives its state there (``app_checkpoint``).
+        self._history_at: dict[int, bytes] = {}
+        #: The (history, application state) each own checkpoint above ``stable`` signed.
+        self._own_state: dict[int, tuple[bytes, bytes]] = {}
+        #: The stable checkpoint's state in the clear, served to a replica whose missing
+        #: entries are gone; and the best one offered to us during a transfer.
+        self._stable_state: StableState | None = None
+        self._offer: StableState | None = None
+        self._snapshot_out: Snapshot | None = None
+        #: A replica whose store was lost (``lost_store``) may have voted before, up to
+        #: its stable checkpoint then + L; if it learns of a stable checkpoint before it
+        #: votes, it abstains up to that checkpoint + L (BFT-PR §4: it never votes twice
+        #: for one slot). Set in ``_advance_stable``.
+        self._abstain_through = 0
         #: What each peer last said it executed: retransmit only to a peer that is stuck.
         self._peer_executed: dict[str, int] = {}
         #: Requests wait outside the core (a node's mempool): the view-change timer runs.
@@ -189,6 +212,8 @@ class Pbft:
         self._refresh_members()
         if not bugs.forget_votes:
             self._restore(storage, applied)
+        self._empty = not bugs.forget_votes and hs == PbftHardState() and not self._stored()
+        self._fresh = False
         if self.executed < self.stable.seq:
             # Crashed in the middle of a state transfer: resume it.
             self._transfer = self.stable
@@ -205,6 +230,9 @@ class Pbft:
                 continue
             if isinstance(r, PreparedCert):
                 self._prepared[r.pre_prepare.seq] = r
+                continue
+            if isinstance(r, StableState):
+                self._stable_state = r
                 continue
             if isinstance(r, Checkpoint):
                 if r.seq > self.stable.seq:
@@ -371,6 +399,7 @@ class Pbft:
             or self._records
             or self._committed_out
             or self._serve
+            or self._snapshot_out is not None
             or self._hard_state() != self._prev_hard_state
             or self._soft_state() != self._prev_soft_state
         )
@@ -381,7 +410,7 @@ class Pbft:
         rd = PbftReady(
             hard_state=hs if hs != self._prev_hard_state else None,
             entries=tuple(self._records),
-            snapshot=None,
+            snapshot=self._snapshot_out,
             messages=tuple(self._msgs),
             committed=tuple(self._committed_out),
             soft_state=ss if ss != self._prev_soft_state else None,
@@ -393,6 +422,7 @@ class Pbft:
         self._committed_out = []
         self._decisions = []
         self._serve = []
+        self._snapshot_out = None
         self._prev_soft_state = ss
         return rd
 
@@ -447,6 +477,28 @@ class Pbft:
         above this epoch's end or what this replica knows of the sets (module doc)."""
         return min(self.stable.seq + self.cfg.log_window, self._epoch_end(), self.known_top)
 
+    def lost_store(self) -> None:
+        """The driver knows this replica ran before (its application holds state) while
+        the store it was built from holds nothing: the store, and the votes in it, were
+        lost. It abstains as the module doc says; no effect if anything was stored."""
+        self._fresh = self._empty
+
+    def app_checkpoint(self, seq: int, app_state: bytes) -> None:
+        """The application applied every entry up to ``seq`` (a multiple of the
+        checkpoint interval) and ``app_state`` digests its state now: sign the
+        checkpoint of the history and that state (``PbftConfig.app_checkpoints``).
+        Ignored for an entry delivered before a restart (replayed: the application's
+        state then is not the one at ``seq``), and for any other sequence number."""
+        history = self._history_at.pop(seq, None)
+        if history is not None:
+            self._make_checkpoint((seq, history), app_state)
+
+    @property
+    def stable_state(self) -> StableState | None:
+        """The state of this replica's stable checkpoint (or an older one), in the clear,
+        when it knows it (app checkpoints)."""
+        return self._stable_state
+
     def compact(self, index: int, data: bytes) -> Snapshot:
         if index > self.executed:
             raise ValueError(f"compact at {index} beyond executed {self.executed}")
@@ -463,7 +515,11 @@ class Pbft:
         if self._transfer is not None:
             self._transfer_elapsed_ticks += 1
             if self._transfer_elapsed_ticks >= cfg.state_retry_ticks:
-                self._request_state()
+                offer = self._offer
+                if offer is not None and offer.cert.seq > self.executed:
+                    self._install(offer)  # offered, and no entries came: they are gone
+                else:
+                    self._request_state()
         if self.active and not self._waiting():
             self._vc_elapsed_ticks = 0
             return
@@ -483,6 +539,10 @@ class Pbft:
 
     def step(self, msg: Envelope) -> None:
         body = msg.body
+        if isinstance(body, StateRequest) and self.cfg.app_checkpoints:
+            self._offer_state(msg.frm, body)
+        elif isinstance(body, StableState):
+            self._on_stable_state(body)
         if isinstance(body, PrePrepare):
             self._on_pre_prepare(body)
         elif isinstance(body, Prepare):
@@ -524,7 +584,18 @@ class Pbft:
             history=self.history,
         )
 
+    def _stored(self) -> bool:
+        """Whether ``_restore`` found anything stored."""
+        held = self._instances or self._prepared or self._committed or self._checkpoints
+        return bool(held) or self._stable_state is not None
+
+    def _votes(self, seq: int) -> bool:
+        """Whether this replica may pre-prepare, prepare or commit at ``seq``."""
+        return seq > self._abstain_through
+
     def _sign(self, kind: Kind, view: int, seq: int, digest: bytes) -> bytes:
+        if kind in (Kind.PRE_PREPARE, Kind.PREPARE, Kind.COMMIT):
+            self._fresh = False  # it votes from its start: its store holds its votes
         stmt = statement_bytes(kind, view, seq, digest, self._id, self.members.cover_view)
         return self._signer.sign(stmt)
 
@@ -563,7 +634,7 @@ class Pbft:
     # --- normal case (CL §4.2) -----------------------------------------------------
 
     def _assign(self) -> None:
-        if not self.is_primary:
+        if not self.is_primary or not self._votes(self._next_seq + 1):
             return
         top = self.window_top
         for d in list(self._requests):
@@ -600,7 +671,8 @@ class Pbft:
             return  # CL §4.2: never a second pre-prepare for one (view, seq).
         inst.pre_prepare = m
         self._records.append(m)
-        if m.replica != self._id and self._id not in inst.prepares and self.is_member:
+        votes = self._votes(m.seq)
+        if m.replica != self._id and self._id not in inst.prepares and self.is_member and votes:
             p = Prepare(
                 m.view, m.seq, m.digest, self._id, self._sign(Kind.PREPARE, m.view, m.seq, m.digest)
             )
@@ -646,7 +718,7 @@ class Pbft:
             if old is None or old.pre_prepare.view <= view:
                 self._prepared[seq] = cert
                 self._records.append(cert)
-            if self._id not in inst.commits and self.is_member:
+            if self._id not in inst.commits and self.is_member and self._votes(seq):
                 c = Commit(view, seq, d, self._id, self._sign(Kind.COMMIT, view, seq, d))
                 inst.commits[self._id] = c
                 self._records.append(c)
@@ -687,12 +759,14 @@ class Pbft:
         self.executed = max(self.executed, entry.index)
         self.history = chain_digest(self.history, entry.index, entry.digest)
         self._deliver_out(entry, commits, source, via)
-        if self.executed == self.stable.seq and self.history != self.stable.digest:
+        app = self.cfg.app_checkpoints  # then the application's state is checked too
+        if self.executed == self.stable.seq and not app and self.history != self.stable.digest:
             raise InvariantViolation(
                 f"{self._id}: state at {self.executed} differs from the stable checkpoint"
             )
         if self._transfer is not None and self.executed >= self._transfer.seq:
             self._transfer = None  # The protocol caught up first.
+            self._offer = None
         self._requests.pop(entry.digest, None)
         self._assigned.discard(entry.digest)
         self._recent[entry.digest] = None
@@ -701,7 +775,10 @@ class Pbft:
         self._vc_elapsed_ticks = 0
         self._vc_attempts = 0
         if self.executed % self.cfg.checkpoint_interval == 0:
-            self._make_checkpoint()
+            if app:
+                self._history_at[self.executed] = self.history  # app_checkpoint signs
+            else:
+                self._make_checkpoint()
 
     def _deliver_out(
         self,
@@ -715,11 +792,22 @@ class Pbft:
 
     # --- checkpoints and garbage collection (CL §4.3) -------------------------------
 
-    def _make_checkpoint(self) -> None:
-        seq, d = self.executed, self.history
+    def _make_checkpoint(self, at: tuple[int, bytes] | None = None, app_state: bytes = b"") -> None:
+        """Sign the checkpoint of the history ``at`` (seq, history; the current one by
+        default) and the application's ``app_state``."""
+        seq, history = at if at is not None else (self.executed, self.history)
+        d = checkpoint_digest(history, app_state)
+        if seq == self.stable.seq and self.cfg.app_checkpoints:
+            # The application got there after the checkpoint became stable.
+            if d != self.stable.digest:
+                raise InvariantViolation(
+                    f"{self._id}: state at {seq} differs from the stable checkpoint"
+                )
+            self._keep_stable_state(StableState(self.stable, history, app_state))
         if seq <= self.stable.seq or self._id not in self.members_at(seq).replicas:
             return
         self._own_checkpoints[seq] = d
+        self._own_state[seq] = (history, app_state)
         c = Checkpoint(seq, d, self._id, self._sign(Kind.CHECKPOINT, 0, seq, d))
         self._checkpoints.setdefault(seq, {})[self._id] = c
         self._records.append(c)
@@ -769,6 +857,14 @@ class Pbft:
         self._committed = {s: c for s, c in self._committed.items() if s > keep}
         self._checkpoints = {s: c for s, c in self._checkpoints.items() if s > h}
         self._own_checkpoints = {s: d for s, d in self._own_checkpoints.items() if s > h}
+        own = self._own_state.get(h)
+        if own is not None and self.cfg.app_checkpoints:
+            self._keep_stable_state(StableState(cert, *own))
+        self._own_state = {s: o for s, o in self._own_state.items() if s > h}
+        if self._fresh and self._id in self.members.replicas:
+            self._fresh = False
+            self._abstain_through = h + self.cfg.log_window
+        self._history_at = {s: d for s, d in self._history_at.items() if s >= h}
         self._next_seq = max(self._next_seq, h)
         if self.executed < h:
             self._transfer = cert
@@ -794,7 +890,10 @@ class Pbft:
         self._transfer_elapsed_ticks = 0
         if not next_piece:
             self._transfer_from = self.executed
-        self._send(to, StateRequest(self.executed, cert.seq))
+        # A replica further behind than one request may span asks for the last part:
+        # with app checkpoints the answer that helps it is the offered state.
+        start = max(self.executed, cert.seq - STATE_REQUEST_SPAN_MAX)
+        self._send(to, StateRequest(start, cert.seq))
 
     def _on_state_reply(self, m: StateReply) -> None:
         cert = self._transfer
@@ -810,7 +909,13 @@ class Pbft:
             if not _well_formed(e):
                 return
             d = chain_digest(d, e.index, e.digest)
-        if d != cert.digest:
+        if self.cfg.app_checkpoints:
+            # The checkpoint signs the history with the application's state: the entries
+            # must end at the history of a certified state offered for that checkpoint.
+            offer = self._offer
+            if offer is None or offer.cert.seq != cert.seq or offer.history != d:
+                return
+        elif d != cert.digest:
             return  # Bad state from a faulty replica: ask the next one.
         deliver = [e for e in m.entries if e.index > start and e.index <= cert.seq]
         for e in deliver:
@@ -821,7 +926,60 @@ class Pbft:
             self._records.append(CommitCert(e, ()))
             self._deliver(e, (), "transfer", cert)
         self._transfer = None
+        self._offer = None
         self._execute()
+
+    def _offer_state(self, to: str, req: StateRequest) -> None:
+        """App checkpoints: beside the entries the driver serves (if this replica still
+        holds them), offer the state of our stable checkpoint; the requester checks it
+        and installs it if no entries come (CL §5.3)."""
+        s = self._stable_state
+        if to != self._id and s is not None and s.cert.seq > req.from_seq:
+            self._send(to, s)
+
+    def _on_stable_state(self, m: StableState) -> None:
+        """Keep the highest valid offer above what we executed, while transferring: a
+        checkpoint certificate of 2f+1 and the state its digest signs."""
+        if not self.cfg.app_checkpoints or self._transfer is None:
+            return
+        best = self._offer
+        if m.cert.seq <= self.executed or (best is not None and best.cert.seq >= m.cert.seq):
+            return
+        if checkpoint_digest(m.history, m.app_state) != m.cert.digest:
+            return
+        if not m.app_state or not self.members.checkpoint_cert_ok(m.cert):
+            return
+        self._offer = m
+
+    def _install(self, s: StableState) -> None:
+        """CL §5.3 without the entries: take the certified state. The application gets
+        it as the Ready's snapshot (persisted with the hard state, then installed by
+        the driver before anything later applies); no entry up to ``s.cert.seq`` is
+        delivered by this replica, so none is delivered twice, and the votes this
+        replica persisted above it stay (it never votes twice for one slot)."""
+        seq = s.cert.seq
+        self._offer = None
+        self.executed, self.history = seq, s.history
+        self._committed = {q: c for q, c in self._committed.items() if q > seq}
+        self._history_at = {q: d for q, d in self._history_at.items() if q > seq}
+        # Entries delivered earlier in this Ready are covered by the snapshot.
+        self._committed_out = [e for e in self._committed_out if e.index > seq]
+        meta = SnapshotMeta(seq, self.view, self.members.replicas)
+        self._snapshot_out = Snapshot(meta, s.app_state)
+        if seq >= self.stable.seq:
+            self._advance_stable(s.cert)
+            self._keep_stable_state(s)
+        self._vc_elapsed_ticks = 0
+        if self._transfer is not None and self._transfer.seq <= seq:
+            self._transfer = None
+        elif self._transfer is not None:
+            self._request_state()  # the stable checkpoint is further on still
+        self._execute()
+
+    def _keep_stable_state(self, s: StableState) -> None:
+        if self._stable_state is None or self._stable_state.cert.seq < s.cert.seq:
+            self._stable_state = s
+            self._records.append(s)
 
     def _on_commit_proof(self, m: CommitProof) -> None:
         """Retransmitted commit certificates (CL §5.2): 2f+1 signed commits prove the
@@ -1043,6 +1201,10 @@ class Pbft:
             if self._in_window(pp.seq):
                 self._accept_pre_prepare(pp)
         self._assign()
+
+
+STATE_REQUEST_SPAN_MAX = 4096
+"""The most entries one state request asks for (the peer wire's window)."""
 
 
 def _by_replica(v: ViewChange) -> str:

@@ -46,6 +46,12 @@ class PbftConfig:
     max_entry_bytes: int = 16 << 20
     #: Entries sent per CommitProof or StateReply.
     catch_up_batch: int = 32
+    #: Checkpoints wait for the application: it calls ``Pbft.app_checkpoint`` with its
+    #: state digest once it applied the checkpoint's entry, and the checkpoint signs
+    #: both (``checkpoint_digest``); a replica whose missing entries every peer dropped
+    #: then installs a certified application state (``StableState``, CL §5.3). Off:
+    #: checkpoints sign the history alone, as each entry executes (the simulator).
+    app_checkpoints: bool = False
     bugs: PbftBugs = field(default_factory=PbftBugs)
 
     def __post_init__(self) -> None:

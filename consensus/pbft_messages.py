@@ -10,9 +10,10 @@ content, so the signature covers every nested message too.
 
 Messages travel in an ``Envelope`` whose ``frm``/``to`` are *not* authenticated: only
 the signed ``replica`` field says who stated something. Unsigned envelopes (``Status``,
-``StateRequest``, ``StateReply``, ``CommitProof``) are either hints that can only trigger
-retransmission, or carry their own proof (a commit certificate, a hash chain that must
-end at a stable checkpoint's digest).
+``StateRequest``, ``StateReply``, ``CommitProof``, ``StableState``) are either hints that
+can only trigger retransmission, or carry their own proof (a commit certificate, a hash
+chain that must end at a stable checkpoint's digest, a stable checkpoint's certificate
+with the state it signs).
 """
 
 from __future__ import annotations
@@ -231,7 +232,22 @@ class CommitProof:
     certs: tuple[CommitCert, ...]
 
 
-Body = Signed | Status | StateRequest | StateReply | CommitProof
+@dataclass(frozen=True, slots=True)
+class StableState:
+    """CL §5.3 state transfer when the entries are gone: the state a stable checkpoint
+    certifies, in the clear. ``checkpoint_digest(history, app_state) == cert.digest``
+    and ``cert`` holds 2f+1 signed checkpoints, so a replica that checks both may take
+    ``app_state`` (the application's digest of its own state, opaque here: a node's is
+    its block store's head, which it then fetches block by block, each certified) and
+    go on from ``cert.seq`` with ``history``, without the entries before it. Sent
+    unsigned by any replica that holds it, to a replica that asked for state."""
+
+    cert: CheckpointCert
+    history: bytes
+    app_state: bytes
+
+
+Body = Signed | Status | StateRequest | StateReply | CommitProof | StableState
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +289,16 @@ def view_change_digest(c: CheckpointCert, prepared: tuple[PreparedCert, ...]) ->
 
 def new_view_digest(vcs: tuple[ViewChange, ...], pps: tuple[PrePrepare, ...]) -> bytes:
     return _h(*(_stmt(v) for v in vcs), b"|", *(_stmt(p) for p in pps))
+
+
+def checkpoint_digest(history: bytes, app_state: bytes) -> bytes:
+    """What a checkpoint signs (CL §4.3: the digest of the state): the history digest,
+    and with it the application's digest of its state when the application gives one
+    (``PbftConfig.app_checkpoints``), so a stable checkpoint certifies a state that a
+    replica whose missing entries are gone everywhere can fetch and check (CL §5.3)."""
+    if not app_state:
+        return history
+    return _h(b"grantchain/pbft/checkpoint", history, app_state)
 
 
 def chain_digest(prev: bytes, seq: int, entry_digest: bytes) -> bytes:

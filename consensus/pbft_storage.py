@@ -42,6 +42,7 @@ from consensus.pbft_messages import (
     Prepare,
     PreparedCert,
     PrePrepare,
+    StableState,
     ViewChange,
 )
 from consensus.types import Entry, Snapshot, SnapshotMeta, SoftState
@@ -59,7 +60,10 @@ class PbftHardState:
     history: bytes = GENESIS_DIGEST
 
 
-PbftRecord = PrePrepare | Prepare | Commit | Checkpoint | PreparedCert | CommitCert
+PbftRecord = PrePrepare | Prepare | Commit | Checkpoint | PreparedCert | CommitCert | StableState
+"""``StableState``: the state of the replica's stable checkpoint in the clear (its own,
+or installed by state transfer), what it serves a replica whose entries are gone; one
+is kept, never collected by a stable checkpoint (``record_key`` "stable_state")."""
 
 
 def record_key(r: PbftRecord) -> tuple[str, int, int]:
@@ -74,6 +78,8 @@ def record_key(r: PbftRecord) -> tuple[str, int, int]:
         return ("checkpoint", 0, r.seq)
     if isinstance(r, PreparedCert):
         return ("prepared", 0, r.pre_prepare.seq)
+    if isinstance(r, StableState):
+        return ("stable_state", 0, 0)
     return ("committed", 0, r.entry.index)
 
 
@@ -95,9 +101,12 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class PbftReady:
-    """Executed like ``consensus.types.Ready``: persist ``snapshot`` (always None today),
-    ``entries`` (records) and ``hard_state`` in one durable write; send ``messages``;
-    apply ``committed`` in order; answer ``serve``; then ``advance``."""
+    """Executed like ``consensus.types.Ready``: persist ``snapshot``, ``entries``
+    (records) and ``hard_state`` in one durable write; send ``messages``; install
+    ``snapshot``; apply ``committed`` in order; answer ``serve``; then ``advance``.
+    ``snapshot`` is an application state certified by a stable checkpoint
+    (``StableState``, with ``PbftConfig.app_checkpoints``): its ``data`` is the
+    application's state digest, its index the checkpoint's sequence number."""
 
     hard_state: PbftHardState | None
     entries: tuple[PbftRecord, ...]
@@ -188,7 +197,9 @@ class MemoryPbftStorage:
 
     def _collect(self, stable: int) -> None:
         """CL §4.3: votes at or below a stable checkpoint are never needed again."""
-        for k in [k for k in self._records if k[0] != "committed" and k[2] <= stable]:
+        for k in [
+            k for k in self._records if k[0] not in ("committed", "stable_state") and k[2] <= stable
+        ]:
             del self._records[k]
 
     def compact(self, snapshot: Snapshot) -> None:

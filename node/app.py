@@ -54,6 +54,7 @@ from node.transport.messages import (
     WIRE,
     BlockRequest,
     BlockResponse,
+    CertifiedBlocks,
     ForwardTxs,
     HeaderSig,
 )
@@ -248,6 +249,7 @@ class Node:
                 block_time_skew_ms_max=cfg.block_time_skew_ms_max,
                 metrics=self.metrics,
                 reply_bytes_max=cfg.peer_frame_bytes_max // 2,
+                request_blocks=self._request_blocks_from_consensus,
             )
         else:
             self.consensus = self._raft_loop(voters)
@@ -491,6 +493,8 @@ class Node:
                     self._send_own_signature(msg)
         elif isinstance(msg, ForwardTxs):
             self._spawn(self._on_forwarded(msg))
+        elif isinstance(msg, CertifiedBlocks) and isinstance(consensus, PbftConsensusLoop):
+            consensus.post_blocks(msg)
         elif isinstance(msg, BlockRequest):
             self._spawn(self._serve_blocks(msg))
         elif isinstance(msg, BlockResponse) and isinstance(consensus, ConsensusLoop):
@@ -531,6 +535,9 @@ class Node:
 
     async def _serve_blocks(self, req: BlockRequest) -> None:
         def read() -> list[bytes]:
+            # No more than fits a peer frame (a larger answer is never delivered), with
+            # room for the certificates a PBFT node adds.
+            budget = min(CATCH_UP_BYTES_MAX, self.cfg.peer_frame_bytes_max // 2)
             out: list[bytes] = []
             size = 0
             end = min(req.end_height, self.store.height, req.start_height + CATCH_UP_BLOCKS_MAX - 1)
@@ -539,14 +546,25 @@ class Node:
                 if block is None:
                     break
                 raw = block.to_bytes()
-                if out and size + len(raw) > CATCH_UP_BYTES_MAX:
+                if out and size + len(raw) > budget:
                     break
                 out.append(raw)
                 size += len(raw)
             return out
 
         blocks = await asyncio.get_running_loop().run_in_executor(self.io, read)
-        if self.peers is not None:
+        if self.peers is not None and self.pbft:
+            # Each block with its certificate: the replica checks it (``pbft_catch_up``).
+            first = max(1, req.start_height)
+            certs = await asyncio.get_running_loop().run_in_executor(
+                self.io,
+                lambda: tuple(
+                    tuple(self.store.certificate(h)) for h in range(first, first + len(blocks))
+                ),
+            )
+            reply = CertifiedBlocks(self.node_id, tuple(blocks), certs)
+            self.peers.send(req.frm, WIRE.encode(reply))
+        elif self.peers is not None:
             self.peers.send(req.frm, WIRE.encode(BlockResponse(self.node_id, tuple(blocks))))
 
     # -- what the RPC calls --------------------------------------------------------

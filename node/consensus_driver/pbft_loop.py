@@ -41,10 +41,12 @@ from consensus.pbft_config import PbftConfig
 from consensus.pbft_messages import NULL_DIGEST, Envelope, PrePrepare
 from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier
 from consensus.pbft_storage import Decision
-from consensus.types import Entry, EntryKind, InvariantViolation, Role, Snapshot, Status
+from consensus.types import Entry, EntryKind, Role, Snapshot, Status
+from node.consensus_driver import snapshot_data
 from node.consensus_driver.block_cut import BlockCutting
 from node.consensus_driver.driver import PbftDriver
-from node.consensus_driver.loop import INBOX_MESSAGES_MAX, PIPELINE_BLOCKS
+from node.consensus_driver.loop import INBOX_MESSAGES_MAX, PIPELINE_BLOCKS, CatchUpRequest
+from node.consensus_driver.pbft_catch_up import CertifiedCatchUp
 from node.consensus_driver.pbft_metrics import PbftMetrics
 from node.consensus_driver.pbft_storage import LmdbPbftStorage
 from node.consensus_driver.pbft_validate import BlockValidator, Verdict, VerifyBatch
@@ -52,13 +54,15 @@ from node.pipeline.entry import encode_entry
 from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
 from node.pipeline.mempool import Mempool
 from node.runtime.metrics import NodeMetrics
+from node.transport.messages import CertifiedBlocks
 
 log = logging.getLogger("grantchain.pbft")
 
 CHECKPOINT_INTERVAL = 4
 KEEP_COMMITTED_ENTRIES = 1024
 """Committed entries the PBFT store keeps beyond what is applied: what state transfer
-serves to a replica that fell behind (CL §5.3)."""
+serves to a replica that fell behind (CL §5.3). A replica further behind installs the
+state of a stable checkpoint instead (``pbft_catch_up``)."""
 LATER_MAX = 64
 """Pre-prepares held while their block's parent is not validated yet."""
 CHECKED_MAX = 1024
@@ -90,6 +94,9 @@ def pbft_config(*, election_timeout_ticks: int, heartbeat_ticks: int) -> PbftCon
         status_interval_ticks=max(1, 5 * heartbeat_ticks),
         state_retry_ticks=max(2, election_timeout_ticks // 2),
         max_pending_requests=4 * PIPELINE_BLOCKS,
+        # Checkpoints sign the block store's head too (``apply``), so a replica whose
+        # missing entries are gone installs a certified head (``restore``).
+        app_checkpoints=True,
     )
 
 
@@ -117,6 +124,7 @@ class PbftConsensusLoop(BlockCutting):
         metrics: NodeMetrics,
         block_time_skew_ms_max: int = 10_000,
         reply_bytes_max: int | None = None,
+        request_blocks: Callable[[CatchUpRequest], None] | None = None,
     ) -> None:
         self.node_id = node_id
         self.ledger = ledger
@@ -131,6 +139,13 @@ class PbftConsensusLoop(BlockCutting):
         self._send = send
         self._on_applied = on_applied
         self._on_fatal = on_fatal
+        self._catch_up = CertifiedCatchUp(
+            node_id=node_id,
+            ledger=ledger,
+            request_blocks=request_blocks or (lambda _req: None),
+            on_applied=self._applied_by_catch_up,
+            on_refused=self._catch_up_refused,
+        )
         self._clock_ms = clock_ms
         self._next_cut = 0.0
         self._cut_waiting = False
@@ -148,6 +163,9 @@ class PbftConsensusLoop(BlockCutting):
             config,
             applied=self.storage.snapshot().meta.index,
         )
+        if ledger.store.height > 0:
+            # Blocks applied, and yet the PBFT store may be empty: then it was lost.
+            self.core.lost_store()
         self.driver = PbftDriver(
             self.core,
             self.storage,
@@ -187,6 +205,10 @@ class PbftConsensusLoop(BlockCutting):
         except queue.Full:
             self.inbox_dropped += 1
 
+    def post_blocks(self, resp: CertifiedBlocks) -> None:
+        """A peer's blocks for a state install (any thread)."""
+        self._catch_up.post(resp)
+
     def wake(self) -> None:
         with contextlib.suppress(queue.Full):
             self._inbox.put_nowait(None)
@@ -203,6 +225,16 @@ class PbftConsensusLoop(BlockCutting):
         self._send(msg)
 
     def apply(self, entry: Entry) -> None:
+        self._apply_entry(entry)
+        if entry.index % self.core.cfg.checkpoint_interval == 0:
+            # The core signs its checkpoint with the state this entry left.
+            self.core.app_checkpoint(entry.index, self._app_state())
+
+    def _app_state(self) -> bytes:
+        head = self.ledger.store.head()
+        return snapshot_data.local_data(head.height if head else 0, head.hash if head else b"")
+
+    def _apply_entry(self, entry: Entry) -> None:
         self._applied_seq = entry.index
         if entry.kind is not EntryKind.NORMAL:
             return
@@ -232,7 +264,24 @@ class PbftConsensusLoop(BlockCutting):
             return [decoded(t) for t in tx_ids]
 
     def restore(self, snapshot: Snapshot) -> None:
-        raise InvariantViolation("the PBFT core never installs a snapshot")
+        """Install the state of a stable checkpoint (the core checked its 2f+1
+        certificate): fetch the blocks up to the head it names, each certified
+        (``pbft_catch_up``). Entries after it apply once this returns."""
+        self._abandon_in_flight()
+        self._catch_up.run(snapshot.data, snapshot.meta.voters)
+        self._applied_seq = max(self._applied_seq, snapshot.meta.index)
+        self.pbft_metrics.state_installs.inc()
+
+    def _applied_by_catch_up(self, result: Applied) -> None:
+        self.metrics.blocks_applied_from.labels(result.source).inc()
+        with self.mempool_lock:  # before the announcement, as in apply
+            self.mempool.remove(result.tx_ids)
+        self._on_applied(result)
+
+    def _catch_up_refused(self, peer: str, why: str) -> None:
+        self.pbft_metrics.catch_up_refused.inc()
+        if why != "no answer":
+            self.metrics.bad_peer_messages.inc()
 
     def _on_decision(self, d: Decision) -> None:
         self.pbft_metrics.decisions.labels(d.source).inc()
@@ -240,6 +289,11 @@ class PbftConsensusLoop(BlockCutting):
     # -- the consensus thread ------------------------------------------------------------
     def _run(self) -> None:
         try:
+            snapshot = self.storage.snapshot()
+            if snapshot.data:
+                # An installed state (a compaction's snapshot has no data): the node may
+                # have stopped before its blocks were all fetched.
+                self.restore(snapshot)
             self._loop()
         except BaseException as exc:
             log.critical("consensus stopped: %s", exc, exc_info=True)

@@ -38,6 +38,18 @@ class PbftMetrics:
             "of many blocks; the replica that asked then asks another, or stays behind)",
             registry=r,
         )
+        self.state_installs = Counter(
+            "grantchain_pbft_state_installs",
+            "States of a stable checkpoint this replica installed (CL §5.3, the entries "
+            "it missed gone from every peer): the blocks up to it fetched, each certified",
+            registry=r,
+        )
+        self.catch_up_refused = Counter(
+            "grantchain_pbft_catch_up_refused",
+            "Answers of a peer refused while installing a state (a block failing its "
+            "certificate, the certified hash or re-execution; no answer)",
+            registry=r,
+        )
         self.decisions = Counter(
             "grantchain_pbft_decisions",
             "Entries executed, by how they were proved (protocol, transfer, replay)",

@@ -11,9 +11,11 @@ its (``sync``/``metasync`` on: a transaction is on disk when ``commit`` returns)
 ``pbft/`` directory beside the block store's files. One ``save`` is one transaction.
 
 Layout: ``records`` (votes, prepared certificates, own checkpoints) keyed by
-kind byte + view + seq, ``committed`` keyed by seq, and ``meta`` with the hard state and
-the snapshot. Values are the canonical wire encoding of ``PBFT_RECORDS`` (an append-only
-tag table, like the peer wire's).
+kind byte + view + seq, ``committed`` keyed by seq, and ``meta`` with the hard state,
+the snapshot and the stable checkpoint's state in the clear (``StableState``: what this
+replica serves a replica whose missing entries are gone; replaced, never collected).
+Values are the canonical wire encoding of ``PBFT_RECORDS`` (an append-only tag table,
+like the peer wire's).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from consensus.pbft_messages import (
     Prepare,
     PreparedCert,
     PrePrepare,
+    StableState,
     ViewChange,
 )
 from consensus.pbft_storage import PbftHardState, PbftRecord, record_key
@@ -56,6 +59,7 @@ PBFT_RECORDS = MessageCodec(
         Entry,
         Snapshot,
         SnapshotMeta,
+        StableState,
     ]
 )
 
@@ -140,6 +144,9 @@ class LmdbPbftStorage:
                 out.append(self._decode(raw, CommitCert))
             for _, raw in txn.cursor(db=self._records):
                 out.append(self._decode(raw, _VOTE_RECORDS))
+            raw_stable = txn.get(b"stable_state", db=self._meta)
+        if raw_stable is not None:
+            out.append(self._decode(raw_stable, StableState))
         out.sort(key=record_key)
         return out
 
@@ -172,6 +179,8 @@ class LmdbPbftStorage:
                     raw = PBFT_RECORDS.encode(r)
                     if isinstance(r, CommitCert):
                         txn.put(_u64(r.entry.index), raw, db=self._committed)
+                    elif isinstance(r, StableState):
+                        txn.put(b"stable_state", raw, db=self._meta)
                     else:
                         txn.put(_record_db_key(r), raw, db=self._records)
                 if hard_state is not None:

@@ -20,6 +20,7 @@ from consensus.pbft_messages import (
     Prepare,
     PreparedCert,
     PrePrepare,
+    StableState,
     StateReply,
     StateRequest,
     ViewChange,
@@ -78,6 +79,18 @@ class BlockResponse:
     blocks: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CertifiedBlocks:
+    """A PBFT node's answer to a ``BlockRequest``: the blocks, each with the certificate
+    its store holds (``[node id, signature]`` pairs; possibly short of a quorum for the
+    newest blocks). The replica fetching them checks each certificate before it applies
+    the block (``node.consensus_driver.pbft_catch_up``): no peer is trusted."""
+
+    frm: str
+    blocks: tuple[bytes, ...]
+    certificates: tuple[tuple[tuple[str, bytes], ...], ...]
+
+
 CONSENSUS_MESSAGES = (
     RequestVote,
     RequestVoteResponse,
@@ -123,6 +136,8 @@ WIRE = MessageCodec(
         StateReply,
         CommitProof,
         CommitCert,
+        StableState,
+        CertifiedBlocks,
     ],
     check=_shape_problem,
 )

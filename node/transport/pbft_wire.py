@@ -21,6 +21,7 @@ from consensus.pbft_messages import (
     Prepare,
     PreparedCert,
     PrePrepare,
+    StableState,
     StateReply,
     StateRequest,
     Status,
@@ -37,6 +38,9 @@ WINDOW_MAX = 4096
 """Sequence numbers one message may cover (prepared certificates, new-view pre-prepares,
 entries of a state transfer or commit proof)."""
 NUMBER_MAX = 2**63 - 1
+APP_STATE_BYTES_MAX = 1024
+"""An application's state digest in a ``StableState`` (a node's: its head's height and
+hash, msgpack)."""
 
 
 class _Bad(Exception):
@@ -148,6 +152,11 @@ def _body(b: object) -> None:
         _count(len(b.certs), WINDOW_MAX, "body.certs")
         for i, c in enumerate(b.certs):
             _commit_cert(c, f"body.certs[{i}]")
+    elif isinstance(b, StableState):
+        _checkpoint_cert(b.cert, "body.cert")
+        _digest(b.history, "body.history")
+        if not 0 < len(b.app_state) <= APP_STATE_BYTES_MAX:
+            raise _Bad(f"body.app_state: {len(b.app_state)} bytes")
     else:
         raise _Bad("not a PBFT message")
 

@@ -12,6 +12,7 @@ from consensus.pbft_messages import (
     Prepare,
     PreparedCert,
     PrePrepare,
+    StableState,
 )
 from consensus.pbft_storage import PbftHardState, PbftStorage, record_key
 from consensus.types import Entry, EntryKind, Snapshot, SnapshotMeta
@@ -40,13 +41,19 @@ def check(make: Callable[[], PbftStorage]) -> None:
     assert pp.payload == b"y"
     st.save(None, [PreparedCert(_pp(0, 1), (p1,)), _cc(1), _cc(2), _pp(0, 9)], None)
     assert [c.entry.index for c in st.committed(1, 5)] == [1, 2]
-    # A stable checkpoint collects votes at or below it, never committed entries.
+    st.save(None, [StableState(CheckpointCert(4, b"c" * 32, ()), b"h" * 32, b"app4")], None)
+    # A stable checkpoint collects votes at or below it, never committed entries nor the
+    # stable checkpoint's state in the clear (one is kept; a later one replaces it).
     hs = PbftHardState(view=2, stable=CheckpointCert(8, b"c" * 32, ()), executed=8)
     st.save(hs, [], None)
     assert st.hard_state() == hs
     left = st.records()
-    assert {record_key(r)[0] for r in left} == {"committed", "pre_prepare"}
-    assert all(record_key(r)[2] > 8 for r in left if record_key(r)[0] != "committed")
+    assert {record_key(r)[0] for r in left} == {"committed", "pre_prepare", "stable_state"}
+    kept = [r for r in left if record_key(r)[0] not in ("committed", "stable_state")]
+    assert all(record_key(r)[2] > 8 for r in kept)
+    s8 = StableState(hs.stable, b"i" * 32, b"app8")
+    st.save(None, [s8], None)
+    assert [r for r in st.records() if isinstance(r, StableState)] == [s8]
     # compact drops committed entries under an application snapshot.
     st.compact(Snapshot(SnapshotMeta(1, 0, ("r0",)), b"app"))
     assert [c.entry.index for c in st.committed(1, 5)] == [2]

@@ -211,7 +211,8 @@ def test_a_backup_killed_and_restarted_after_many_blocks_catches_up(
     restart it finds its votes and view in its own store, learns the latest stable
     checkpoint and fetches the committed entries it missed (state transfer): in one
     reply, or, with peer frames too small for the whole range, in pieces of commit
-    certificates."""
+    certificates (or, when a piece is late, by installing the checkpoint's certified
+    state: tests/node/test_pbft_state_install.py)."""
     acked = tmp_path / "acked.txt"
     frames: dict[str, Any] = {} if frame_bytes is None else {"peer_frame_bytes_max": frame_bytes}
     with running_cluster(
