@@ -52,6 +52,15 @@ _ERR = {
 }
 
 
+_PRUNED = {
+    "description": "the block's txs were pruned on this node (grantchain prune, or a node "
+    "started from a snapshot): {error, reason: 'pruned'}. A receipt carries the tx's bytes, "
+    "so this node cannot issue one for a pruned tx either; receipts issued before still "
+    "verify offline, and nodes that keep the bytes still answer",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 def _get(
     summary: str, params: list[dict[str, Any]] | None = None, **responses: Any
 ) -> dict[str, Any]:
@@ -149,11 +158,12 @@ OPENAPI: dict[str, Any] = {
         "/v1/txs/{tx_id}": _get(
             "A committed tx: height, position, result and its receipt",
             [_p("tx_id", "64 hex chars")],
-            **{"202": {"description": "pending in the mempool", "content": _JSON}},
+            **{"202": {"description": "pending in the mempool", "content": _JSON}, "410": _PRUNED},
         ),
         "/v1/blocks/{height}": _get(
             "A block (JSON, or raw canonical bytes with ?format=msgpack)",
             [_p("height", "block height", "integer"), _q("format", "'msgpack' for raw bytes")],
+            **{"410": _PRUNED},
         ),
         "/v1/stream/blocks": {
             "get": {
@@ -272,11 +282,12 @@ OPENAPI: dict[str, Any] = {
             "A block's header and the validators that signed it, and its txs in block order: "
             "id, kind, result by name (paginated)",
             [_p("height", "block height", "integer"), _CURSOR_POSITION, _LIMIT],
+            **{"410": _PRUNED},
         ),
         "/v1/explore/txs/{tx_id}": _get(
             "A committed tx decoded: kind, sender and its identity, payload, result by name",
             [_p("tx_id", "64 hex chars")],
-            **{"202": {"description": "pending in the mempool", "content": _JSON}},
+            **{"202": {"description": "pending in the mempool", "content": _JSON}, "410": _PRUNED},
         ),
         "/v1/explore/datasets": _get(
             "Datasets: id, owner, sensitivity, licence, version count (paginated)",

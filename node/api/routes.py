@@ -31,7 +31,7 @@ from node.api.secure import health
 from node.api.service import NodeService
 from node.api.tx_body import TxBodyError, parse_txs
 from node.pipeline.admission import Status
-from storage.blockstore import TxLocation
+from storage.blockstore import TxLocation, TxPrunedError
 
 log = logging.getLogger("grantchain.rpc")
 
@@ -71,6 +71,12 @@ async def errors(
         raise
     except (q.QueryError, KeyError) as exc:
         return _error(404, str(exc.args[0]) if exc.args else "not found")
+    except TxPrunedError as exc:
+        # The tx (or block) is committed, but its bytes were pruned here (``grantchain
+        # prune``, or a node started from a snapshot): neither they nor a receipt (which
+        # carries them) can be served. Gone on this node, not "not found"; receipts
+        # issued before still verify, and a node that keeps the bytes answers.
+        return _error(410, str(exc), reason="pruned")
     except Exception:
         log.exception("RPC %s %s failed", request.method, request.path)
         return _error(500, "internal error (logged on the node)")
