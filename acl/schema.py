@@ -547,6 +547,13 @@ _PURPOSE_SET: Final = frozenset(k.PURPOSES)
 _ACCESS_TYPE_SET: Final = frozenset(k.ACCESS_TYPES)
 _U32_END: Final = 2**32
 _U64_MAX: Final = limits.TIMESTAMP_MS_MAX
+assert (
+    set(_ACCESS_SCHEMA.fields)
+    == {"v", "dataset_id", "purpose", "access_type", "record_count", "run_id", "version"}
+    | {"grant_id", "digest", "on_behalf_of", "event_time_ms", "producer"}
+    and _ACCESS_SCHEMA.required == {"v", "dataset_id", "purpose"}
+    and _ACCESS_SCHEMA.rule is None
+), "audit.data_access's schema changed: change _validate_data_access with it"
 
 
 def _validate_data_access(payload: Any) -> Result | None:

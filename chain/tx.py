@@ -190,6 +190,9 @@ _KINDS_SEEN_MAX: Final = 1024
 _NONCE_MAX: Final = limits.NONCE_MAX
 _TIMESTAMP_MS_MAX: Final = limits.TIMESTAMP_MS_MAX
 _CHAIN_ID_CHARS_MAX: Final = limits.CHAIN_ID_CHARS_MAX
+_TX_VERSION: Final = limits.TX_VERSION
+_PUBLIC_KEY_BYTES: Final = limits.PUBLIC_KEY_BYTES
+_SIGNATURE_BYTES: Final = limits.SIGNATURE_BYTES
 
 
 def _from_fields(fields: Any) -> Tx:
@@ -201,20 +204,20 @@ def _from_fields(fields: Any) -> Tx:
         version, chain_id, kind, sender, nonce, timestamp_ms, payload, signature = fields
         if (
             type(version) is int
-            and version == 1
+            and version == _TX_VERSION
             and type(chain_id) is str
             and 0 < len(chain_id) <= _CHAIN_ID_CHARS_MAX
             and type(kind) is str
             and kind in _KINDS_SEEN
             and type(sender) is bytes
-            and len(sender) == 32
+            and len(sender) == _PUBLIC_KEY_BYTES
             and type(nonce) is int
             and 0 <= nonce <= _NONCE_MAX
             and type(timestamp_ms) is int
             and 0 <= timestamp_ms <= _TIMESTAMP_MS_MAX
             and type(payload) is dict
             and type(signature) is bytes
-            and len(signature) == 64
+            and len(signature) == _SIGNATURE_BYTES
         ):
             tx = _new_tx(Tx)
             _SET_VERSION(tx, version)
