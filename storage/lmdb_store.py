@@ -119,13 +119,16 @@ GARBAGE_PAGES_PER_BLOCK = 256
 GARBAGE_TXS_PER_PAGE = 32
 """A block deletes one page of runs merged away per this many of its txs (at least one
 page): fewer than the ~80 pages a block of 1,000 txs writes, so LMDB reuses the freed
-pages within the next transactions and its free list stays a few dozen pages long.
-Deleting 256 pages a block (a merged-away run's 14,400 pages in 56 blocks) grew the
-free list to ~9,000 pages, which LMDB writes back at every commit while it lasts: a
-1M-tx decade with a merge wrote 805-882 bytes per tx instead of ~600 (bench storage,
-per 10,000 txs: 1,500-2,350 bytes per tx while deleting, 1,100-1,250 after it, 680
-before). At 32 txs a page the garbage of one merge is gone after ~460,000 txs, before
-the next merge (every ~1M)."""
+pages within the next transactions and its free list stays ~100 pages long; at 32 txs a
+page the garbage of one merge is gone after ~460,000 txs, before the next merge (every
+~1M). Deleting 256 pages a block (a merge's 14,400 in 56 blocks) grew the free list to
+~9,000 pages and the blocks then wrote 1,100-2,350 bytes per tx (680 before). What this
+does not change is the total: measured per 100,000 txs, deleting a page costs ~2 pages
+written however it is spread (1 in an LMDB-only test: 31 overflow values deleted per
+transaction, +33 pages written per transaction), so a 1M-tx decade with a merge writes
+~200-400 bytes per tx more than one without (the merged run's 56 MB, its deletion
+later, and the B-tree's copies); making that cheaper needs runs whose pages are freed
+without deleting key by key (a named database per generation, dropped whole)."""
 """A batch of 65,536 ids in one transaction held its block back ~0.2 s (a p99 spike at
 20,000 txs/s); in ranges of ~1,000 ids, each following block carries a few ms more."""
 MAP_HEADROOM_FRACTION = 0.5
