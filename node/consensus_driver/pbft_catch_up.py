@@ -11,8 +11,9 @@ answers a ``BlockRequest`` with ``CertifiedBlocks``, and each block is taken onl
 - it is the next height (it extends this node's head: the ledger checks the hash chain),
 - its certificate holds a quorum of valid signatures of the validators in force at its
   height (``chain.validator_sets``; the history is rebuilt from this node's own state,
-  which has applied every block below) — or it is the target block itself, whose hash
-  the checkpoint certifies, and
+  which has applied every block below; a governance block that changes the set is
+  signed over the set after it, which a trial execution of the block on that state
+  gives) — or it is the target block itself, whose hash the checkpoint certifies, and
 - the ledger's re-execution gives its header's results and state root
   (``Ledger.apply``: a PBFT node re-executes and verifies every block).
 
@@ -31,8 +32,16 @@ import time
 from collections.abc import Callable, Sequence
 
 from acl import validator_history
+from acl.machine import StateError, apply_block
 from chain.block import Block, BlockError
-from chain.validator_sets import HeaderSignature, ValidatorHistory, valid_signers_for
+from chain.tx import Tx, TxError, decode_txs
+from chain.validator_sets import (
+    HeaderSignature,
+    ValidatorHistory,
+    ValidatorSet,
+    signing_bytes,
+    valid_signers_for,
+)
 from consensus.types import InvariantViolation
 from node.consensus_driver import snapshot_data
 from node.consensus_driver.loop import CATCH_UP_ATTEMPTS, CATCH_UP_TIMEOUT_S, CatchUpRequest
@@ -148,7 +157,13 @@ class CertifiedCatchUp:
                 if history is None:
                     with self.ledger.store.snapshot() as view:
                         history = validator_history.history(view, self.ledger.genesis)
-                _check_certificate(history, h.height, h.hash, cert)
+                try:
+                    _check_certificate(history, h.height, h.hash, cert)
+                except CatchUpRefused:
+                    after = self._set_after(block)
+                    if after is None:
+                        raise
+                    _check_certificate(history, h.height, h.hash, cert, after)
             result = self.ledger.apply(raw)
             if result.outcome is not ApplyOutcome.APPLIED:
                 raise CatchUpRefused(f"block {h.height} not applied: {result.reason}")
@@ -156,13 +171,55 @@ class CertifiedCatchUp:
                 history = None  # the next heights are certified by the new set
             self._on_applied(result)
 
+    def _set_after(self, block: Block) -> ValidatorSet | None:
+        """The validator set after ``block`` when executing it on this node's state
+        changes it; None when it does not, or the block does not execute here."""
+        h = block.header
+        try:
+            ids = block.check_body()
+        except BlockError:
+            return None
+        txs: list[Tx] = []
+        for tx in decode_txs(block.txs):
+            if isinstance(tx, TxError):
+                return None
+            txs.append(tx)
+        with self.ledger.store.snapshot() as view:
+            before = {v.node_id: v for v in validator_history.active_validators(view)}
+            try:
+                outcome = apply_block(
+                    view,
+                    genesis=self.ledger.genesis,
+                    height=h.height,
+                    timestamp_ms=h.timestamp_ms,
+                    txs=txs,
+                    tx_ids=ids,
+                )
+            except StateError:
+                return None
+        after = validator_history.active_after_writes(before, outcome.writes)
+        if after is None or after == before:
+            return None
+        return ValidatorSet.of(h.height, tuple(after[n] for n in sorted(after)))
+
 
 def _check_certificate(
-    history: ValidatorHistory, height: int, header_hash: bytes, cert: Sequence[tuple[str, bytes]]
+    history: ValidatorHistory,
+    height: int,
+    header_hash: bytes,
+    cert: Sequence[tuple[str, bytes]],
+    after: ValidatorSet | None = None,
 ) -> None:
+    """``cert`` holds a quorum of the set in force at ``height``, signing the header
+    with the set after it (``after`` when the block changes it)."""
     in_force = history.in_force(height)
     sigs = [HeaderSignature(n, s) for n, s in cert]
-    signers = valid_signers_for(in_force.keys, history.signing_bytes(height, header_hash), sigs)
+    message = (
+        history.signing_bytes(height, header_hash)
+        if after is None
+        else signing_bytes(header_hash, after)
+    )
+    signers = valid_signers_for(in_force.keys, message, sigs)
     need = in_force.quorum(history.consensus)
     if len(signers) < need:
         raise CatchUpRefused(

@@ -188,3 +188,40 @@ def test_only_bad_peers_stop_the_node_with_nothing_forged_stored(
     with pytest.raises(InvariantViolation, match="could not fetch certified blocks"):
         cu.run(local_data(head.height, head.hash), ["me", "bad"])
     assert behind.store.height == 0 and len(refused) == 2
+
+
+def test_blocks_across_a_governance_change_of_the_validators_are_installed(
+    tmp_path: Path,
+) -> None:
+    """A block that changes the validator set is certified over the set after it: the
+    replica learns that set by executing the block on its state before it checks the
+    certificate; the blocks after it need a quorum of the new set. (The chain of
+    tests/node/pipeline/test_validator_sets.py: the check is the same whatever the
+    consensus, the quorum its formula.)"""
+    from tests.node.pipeline.test_validator_sets import GENESIS as VSETS
+    from tests.node.pipeline.test_validator_sets import Chain, _add, _register
+
+    genesis = VSETS
+    c = Chain(tmp_path / "peer", genesis)
+    store = LmdbBlockStore.open(tmp_path / "behind")
+    try:
+        blocks = [c.commit(_register(c, "app1"))[0], c.commit(_add(c, "n4"))[0]]
+        blocks += [c.commit(_register(c, f"app{i}"))[0] for i in (2, 3)]
+        for b in blocks:
+            signers = ["n1", "n2"] if b.header.height <= 2 else ["n1", "n2", "n3", "n4"]
+            c.certify(b, signers)
+        behind = Ledger(store, genesis, signing.verify_batch)
+        behind.ensure_genesis()
+
+        def serve(req: CatchUpRequest) -> CertifiedBlocks:
+            got = blocks[req.start_height - 1 : req.end_height]
+            certs = tuple(tuple(c.store.certificate(b.header.height)) for b in got)
+            return CertifiedBlocks("good", tuple(b.to_bytes() for b in got), certs)
+
+        cu, refused = _catch_up(behind, {"good": serve})
+        head = blocks[-1].header
+        cu.run(local_data(head.height, head.hash), ["good"])
+        assert store.head() == head and refused == []
+    finally:
+        store.close()
+        c.store.close()
