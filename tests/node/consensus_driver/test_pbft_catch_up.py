@@ -8,6 +8,8 @@ next one asked, and nothing it served reaches the store."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,11 +19,15 @@ from acl.samples import story, story_genesis
 from chain import signing
 from chain.block import Block
 from chain.receipt import header_signing_bytes
-from consensus.types import InvariantViolation
+from consensus.types import InvariantViolation, Snapshot, SnapshotMeta
 from node.consensus_driver.loop import CatchUpRequest
 from node.consensus_driver.pbft_catch_up import CertifiedCatchUp
+from node.consensus_driver.pbft_loop import PbftConsensusLoop, pbft_config
+from node.consensus_driver.pbft_storage import LmdbPbftStorage
 from node.consensus_driver.snapshot_data import local_data
 from node.pipeline.ledger import Applied, ApplyOutcome, Ledger
+from node.pipeline.mempool import Mempool
+from node.runtime.metrics import NodeMetrics
 from node.transport.messages import CertifiedBlocks
 from storage.lmdb_store import LmdbBlockStore
 
@@ -225,3 +231,63 @@ def test_blocks_across_a_governance_change_of_the_validators_are_installed(
     finally:
         store.close()
         c.store.close()
+
+
+def test_an_install_cut_by_a_crash_resumes_when_the_node_starts(
+    chain: tuple[list[Block], Ledger], tmp_path: Path
+) -> None:
+    """The installed state's snapshot is persisted before its blocks are fetched: a node
+    that stopped in between finds it at start and fetches the rest before it orders."""
+    blocks, behind = chain
+    head = blocks[-1].header
+    replicas = tuple(sorted(v.node_id for v in GENESIS.validators))
+    first = LmdbPbftStorage(tmp_path / "data" / "pbft", replicas)
+    first.save(None, [], Snapshot(SnapshotMeta(8, 0, replicas), local_data(head.height, head.hash)))
+    first.close()
+    for b in blocks[:2]:  # fetched before the crash
+        assert behind.apply(b.to_bytes()).outcome is ApplyOutcome.APPLIED
+    asked: list[CatchUpRequest] = []
+    serve = _honest(blocks, frm="lab-node")
+
+    fatal: list[BaseException] = []
+    metrics = NodeMetrics()
+
+    def request(req: CatchUpRequest) -> None:
+        asked.append(req)
+        resp = serve(req)
+        assert resp is not None
+        loop.post_blocks(resp)
+
+    loop = PbftConsensusLoop(
+        node_id="hospital-node",
+        genesis=GENESIS,
+        node_key=KEYS["hospital/node"],
+        data_dir=tmp_path / "data",
+        ledger=behind,
+        mempool=Mempool(txs_max=10, bytes_max=1 << 20),
+        mempool_lock=threading.Lock(),
+        config=pbft_config(election_timeout_ticks=10, heartbeat_ticks=1),
+        tick_s=0.01,
+        block_txs_max=10,
+        block_interval_s=0.01,
+        block_bytes_max=1 << 20,
+        verify_batch=signing.verify_batch,
+        send=lambda _: None,
+        on_applied=lambda _: None,
+        on_fatal=fatal.append,
+        clock_ms=lambda: TS + 10**9,
+        metrics=metrics,
+        request_blocks=request,
+    )
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while behind.store.height < head.height and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        loop.stop()
+        loop.join(10)
+    assert fatal == [] and behind.store.head() == head
+    assert asked[0].start_height == 3 and asked[0].end_height == head.height
+    installs = metrics.registry.get_sample_value("grantchain_pbft_state_installs_total")
+    assert installs == 1
