@@ -59,7 +59,6 @@ class BlockContext:
         "senders",
         "tally",
         "tx_id",
-        "validators_fixed",
     )
 
     def __init__(
@@ -68,13 +67,8 @@ class BlockContext:
         chain_id: str,
         height: int,
         timestamp_ms: int,
-        *,
-        validators_fixed: bool = False,
     ) -> None:
         self.ov = ov
-        self.validators_fixed = validators_fixed
-        """The validator set cannot change by governance (a PBFT chain: its replica set
-        does not follow governance yet, docs/architecture.md §9)."""
         self.chain_id = chain_id
         self.height = height
         self.ms = timestamp_ms

@@ -6,10 +6,10 @@ of active organisations reach the genesis quorum (capped at the number of active
 organisations) and closes as rejected when that can no longer happen; it expires after
 ``PROPOSAL_TTL_MS``. The consortium always keeps one organisation and one validator.
 
-On a PBFT chain (``BlockContext.validators_fixed``) the validators cannot change: a
-proposal to add or remove one, or to remove an organisation that runs one, is
-``invalid_state`` (and one approved anyway closes as ``failed``). Nodes refuse such txs
-at admission with the reason; this rule holds when a lying primary orders one anyway.
+Raft and PBFT chains alike follow the validators these rules decide
+(docs/architecture.md §9, "Validator sets": Raft changes its configuration, PBFT its
+replica set from a checkpoint on, and certificates follow the set in force at each
+height).
 """
 
 from __future__ import annotations
@@ -53,11 +53,6 @@ def _precondition(b: BlockContext, payload: dict[str, Any]) -> Result | None:
     """Whether the proposed change can be made to the state as it is now."""
     action = payload["action"]
     org_id = payload["org_id"]
-    if b.validators_fixed and (
-        action in ("add_validator", "remove_validator")
-        or (action == "remove_org" and any(v["org_id"] == org_id for v in _active_validators(b)))
-    ):
-        return Result.INVALID_STATE  # a PBFT chain keeps its validators (module doc)
     org = b.load(K.ORG + K.org_key(org_id))
     if action == "add_org":
         if org is not None:

@@ -183,13 +183,7 @@ def apply_block(
     elif len(tx_ids) != len(txs):
         raise StateError(f"{len(tx_ids)} tx ids for {len(txs)} txs")
     prev_root = _check_next(state, genesis, height, timestamp_ms)
-    block = BlockContext(
-        Overlay(state),
-        genesis.chain_id,
-        height,
-        timestamp_ms,
-        validators_fixed=genesis.consensus == "pbft",
-    )
+    block = BlockContext(Overlay(state), genesis.chain_id, height, timestamp_ms)
     judge = _judge
     # Plain ints, not Result members: a block's encoding and its results root take a
     # fast path for exact ints (measured: ~1 us per tx on the leader).

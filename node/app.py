@@ -30,7 +30,7 @@ from chain.genesis import Genesis
 from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
 from chain.receipt import Receipt
-from chain.validator_sets import ValidatorHistory, ValidatorSet
+from chain.validator_sets import ValidatorSet
 from consensus.config import RaftConfig
 from consensus.pbft_messages import Envelope
 from consensus.types import Message, Role
@@ -110,10 +110,6 @@ class Node:
         self.node_id = cfg.node_id
         self.genesis = Genesis.from_json(Path(cfg.genesis).read_text())
         in_genesis = cfg.node_id in {v.node_id for v in self.genesis.validators}
-        if not in_genesis and self.genesis.consensus != "raft":
-            raise ValueError(
-                f"node {cfg.node_id!r} is not a validator of genesis {self.genesis.chain_id!r}"
-            )
         self.node_key = load_private_key(cfg.node_key)
         self.metrics = NodeMetrics()
         self.store = LmdbBlockStore.open(cfg.data_dir)
@@ -141,11 +137,7 @@ class Node:
             active = validator_history.active_validators(view)
             addresses = validator_history.peer_addresses(view)
             applied_height = self.store.height
-        if self.pbft:
-            # The PBFT replica set is the genesis one: admission refuses governance that
-            # would change it (``admission.VALIDATOR_CHANGE_REFUSED``).
-            history = ValidatorHistory(self.genesis)
-        elif not history.latest.same_members(ValidatorSet.of(0, active)):
+        if not history.latest.same_members(ValidatorSet.of(0, active)):
             raise ValueError(
                 "the validator-set history rebuilt from the governance proposals ends in "
                 f"{history.latest.node_ids}, the state's active validators are "
@@ -180,9 +172,6 @@ class Node:
         self._peer_addresses = addresses
         """Peer addresses governance gave validators it added (``node_address``): this
         node dials them (``_dial_validators``) besides the peers of its config."""
-        self._frozen_validator_orgs = (
-            frozenset(v.org_id for v in self.genesis.validators) if self.pbft else None
-        )
         self.certs = CertificateCollector(
             history, self.node_id, self.node_key, applied_height=applied_height
         )
@@ -267,8 +256,7 @@ class Node:
             ),
         )
         await self.peers.start()
-        if not self.pbft:
-            self._dial_validators()
+        self._dial_validators()
         self._recertify_recent()
         self.consensus.start()
 
@@ -362,13 +350,7 @@ class Node:
         self.metrics.blocks_applied.inc()
         self.metrics.txs_committed.inc(len(applied.tx_ids))
         self.metrics.height.set(h.height)
-        if applied.validators is not None and self.pbft:
-            log.error(
-                "block %d changes the validator set by governance, which PBFT cannot follow: "
-                "certificates stay with the genesis validators",
-                h.height,
-            )
-        elif applied.validators is not None:
+        if applied.validators is not None:
             new = ValidatorSet.of(h.height, applied.validators)
             if self.validator_history.record(new):
                 log.info(
@@ -615,7 +597,6 @@ class Node:
             queued=self.is_queued,
             executor=self.kernels,
             now_ms=wall_clock_ms(),
-            frozen_validator_orgs=self._frozen_validator_orgs,
         )
         results = self._place(passing, forwarded=forwarded)
         placed = iter(results)  # screen passes txs on in input order
@@ -636,8 +617,9 @@ class Node:
             # Every replica holds every client tx (issue 14: a silent primary is then
             # noticed by the backups); each mempool deduplicates by tx id.
             payload = WIRE.encode(ForwardTxs(self.node_id, tuple(c.raw for c in passing)))
-            for p in self.cfg.peers:
-                self.peers.send(p.node_id, payload)
+            # The peers of the config and the replicas governance added (dialled).
+            for peer_id in self.peers.peer_ids:
+                self.peers.send(peer_id, payload)
         if self.pbft or (st is not None and st.role is Role.LEADER):
             outcomes: list[AddOutcome | None] = []
             now_s = time.monotonic()

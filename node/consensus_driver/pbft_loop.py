@@ -20,26 +20,37 @@ with the same face to ``node.app``: ``post``, ``wake``, ``status``, ``start``/``
   validation's execution is written (``BlockValidator.kept``); the header signatures
   each node then exchanges (``node.app``) are the block's certificate, 2f+1 of n
   (``chain.receipt``).
+- The replica set follows governance (``Pbft.note_executed``, docs/architecture.md §9):
+  every applied entry is reported to the core, with the new set when its block changed
+  the active validators; the core orders with it from the checkpoint after the window.
+  The epochs the core returns are kept in ``DATA_DIR/pbft-epochs.json`` (written before
+  the next step) and given back at a restart; a change whose entry is replayed after a
+  restart (the ledger holds the block already) is found by its height in the history
+  the state keeps. A node outside the genesis starts as a non-voting replica, catches
+  up from the peers of its config, and votes from the epoch that adds it.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from acl import validator_history
 from chain import signing
-from chain.genesis import Genesis
+from chain.genesis import Genesis, Validator
 from chain.tx import Tx
 from consensus.pbft import Pbft
 from consensus.pbft_config import PbftConfig
 from consensus.pbft_messages import NULL_DIGEST, Envelope, PrePrepare
-from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier
+from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier, Verifier
 from consensus.pbft_storage import Decision
 from consensus.types import Entry, EntryKind, Role, Snapshot, Status
 from node.consensus_driver import snapshot_data
@@ -67,6 +78,45 @@ LATER_MAX = 64
 """Pre-prepares held while their block's parent is not validated yet."""
 CHECKED_MAX = 1024
 """Verdicts remembered by digest (a retransmitted pre-prepare is not validated again)."""
+EPOCHS_FILE = "pbft-epochs.json"
+"""The replica sets governance gave the core, with the sequence number each orders from."""
+
+
+def _verifier(validators: Sequence[Validator]) -> Verifier:
+    return Ed25519Verifier({v.node_id: v.public_key for v in validators})
+
+
+def read_epochs(path: Path) -> list[tuple[int, tuple[Validator, ...]]]:
+    """The epochs a node persisted (``EPOCHS_FILE``), in order; none if it has none."""
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    return [
+        (
+            int(e["start"]),
+            tuple(Validator(v[0], v[1], bytes.fromhex(v[2])) for v in e["validators"]),
+        )
+        for e in doc
+    ]
+
+
+def write_epochs(path: Path, epochs: Sequence[tuple[int, Sequence[Validator]]]) -> None:
+    """Replace ``path`` atomically and durably."""
+    doc = [
+        {"start": start, "validators": [[v.node_id, v.org_id, v.public_key.hex()] for v in vs]}
+        for start, vs in epochs
+    ]
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        json.dump(doc, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def block_bytes_max(frame_bytes_max: int) -> int:
@@ -159,10 +209,19 @@ class PbftConsensusLoop(BlockCutting):
             replicas,
             self.storage,
             Ed25519Signer(node_key),
-            Ed25519Verifier({v.node_id: v.public_key for v in genesis.validators}),
+            _verifier(genesis.validators),
             config,
             applied=self.storage.snapshot().meta.index,
+            follow_membership=True,
         )
+        self._epochs_path = data_dir / EPOCHS_FILE
+        self._epochs = read_epochs(self._epochs_path)
+        for start, validators in self._epochs:
+            self.core.restore_epoch(start, [v.node_id for v in validators], _verifier(validators))
+        with ledger.store.snapshot() as view:
+            history = validator_history.history(view, genesis)
+        self._changes_by_height = {s.since_height: s.validators for s in history.changes()}
+        """Changes the state made, by height: for a replayed entry after a restart."""
         if ledger.store.height > 0:
             # Blocks applied, and yet the PBFT store may be empty: then it was lost.
             self.core.lost_store()
@@ -237,10 +296,12 @@ class PbftConsensusLoop(BlockCutting):
     def _apply_entry(self, entry: Entry) -> None:
         self._applied_seq = entry.index
         if entry.kind is not EntryKind.NORMAL:
+            self.core.note_executed(entry.index)
             return
         t0 = time.perf_counter()
         result = self.ledger.apply(entry.data, kept=self.validator.kept)
         self.metrics.block_apply.observe(time.perf_counter() - t0)
+        self._note_membership(entry.index, result)
         if result.outcome is ApplyOutcome.SKIPPED:
             log.warning("skipped committed entry %d: %s", entry.index, result.reason)
         if self._in_flight and entry.digest == self._in_flight[0][0]:
@@ -255,6 +316,30 @@ class PbftConsensusLoop(BlockCutting):
             with self.mempool_lock:
                 self.mempool.remove(result.tx_ids)
             self._on_applied(result)
+
+    def _note_membership(self, seq: int, result: Applied) -> None:
+        """Tell the core what entry ``seq`` did to the replica set (module doc)."""
+        validators = result.validators if result.outcome is ApplyOutcome.APPLIED else None
+        if validators is None and result.outcome is ApplyOutcome.SKIPPED and result.block:
+            # Replayed after a restart: this block was applied before (PBFT commits one
+            # entry per sequence number, so a block at a taken height is that block).
+            validators = self._changes_by_height.get(result.block.header.height)
+        if validators is None:
+            self.core.note_executed(seq)
+            return
+        members = tuple(sorted(validators, key=lambda v: v.node_id))
+        start = self.core.note_executed(seq, [v.node_id for v in members], _verifier(members))
+        if start is None:
+            return
+        kept = [(s, vs) for s, vs in self._epochs if s < start]
+        self._epochs = [*kept, (start, members)]
+        write_epochs(self._epochs_path, self._epochs)
+        log.info(
+            "entry %d changes the replica set to %s: it orders from %d on",
+            seq,
+            ", ".join(v.node_id for v in members),
+            start,
+        )
 
     def _admitted(self, tx_ids: Sequence[bytes]) -> list[Tx | None]:
         """The txs of a proposed block that this node admitted (``BlockValidator``):
@@ -435,6 +520,8 @@ class PbftConsensusLoop(BlockCutting):
         m = self.pbft_metrics
         m.view.set(core.view)
         m.executed.set(core.executed)
+        m.replicas.set(core.members.n)
+        m.member.set(1 if core.is_member else 0)
         if core.view > self._view:
             m.view_changes.inc(core.view - self._view)
             self._view = core.view

@@ -1,5 +1,6 @@
 """The PBFT replica's own Prometheus metrics, on the node's registry: its view, the view
-changes it started or joined, its stable checkpoints, and the blocks it refused."""
+changes it started or joined, its stable checkpoints, the blocks it refused, and the
+replica set it orders with (whether it votes in it)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ class PbftMetrics:
             "grantchain_pbft_catch_up_refused",
             "Answers of a peer refused while installing a state (a block failing its "
             "certificate, the certified hash or re-execution; no answer)",
+            registry=r,
+        )
+        self.replicas = Gauge(
+            "grantchain_pbft_replicas",
+            "Replicas of the set this replica orders with now (governance changes it from "
+            "a checkpoint on)",
+            registry=r,
+        )
+        self.member = Gauge(
+            "grantchain_pbft_member",
+            "1 while this replica votes in the set it orders with; 0 for a replica added by "
+            "governance that is catching up, or one governance removed",
             registry=r,
         )
         self.decisions = Counter(

@@ -6,9 +6,8 @@ and active sender (by the state machine's own rule: an unregistered, revoked or
 rotated-out key cannot fill blocks with rejections), not already committed or queued,
 and a valid signature — verified in batches on a kernel thread, off the event loop.
 
-Under PBFT, governance txs that would change the validator set are refused here
-(``VALIDATOR_CHANGE_REFUSED``): the PBFT replica set cannot follow governance yet, so a
-PBFT consortium keeps its genesis validators (docs/architecture.md §9, "Validator sets").
+Governance that changes the validator set passes here under either protocol: Raft and
+PBFT both follow it (docs/architecture.md §9, "Validator sets").
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
-from acl import keys as K
-from acl import kinds as k
 from acl.machine import TX_AGE_MAX_MS, TX_FUTURE_MAX_MS
 from acl.records import decode_record
 from acl.results import Result
@@ -105,30 +102,6 @@ def _sender_refusal(view: Lookup, public_key: bytes) -> str | None:
     return f"{found.label}: {_SENDER_REFUSALS.get(found, found.label)}"
 
 
-VALIDATOR_CHANGE_REFUSED = (
-    "unsupported: this consortium runs PBFT, whose replica set cannot change yet: "
-    "governance may not add or remove a validator, nor remove an organisation that runs one"
-)
-
-
-def changes_validators(view: Lookup, tx: Tx, validator_orgs: frozenset[str]) -> bool:
-    """Whether ``tx`` proposes (or votes for a proposal) that would add or remove a
-    validator; ``validator_orgs`` are the organisations that run one."""
-    payload = tx.payload
-    if tx.kind == k.GOV_APPROVE and isinstance(payload.get("proposal_id"), bytes):
-        raw = view.get(K.PROPOSAL + payload["proposal_id"])
-        if raw is None:
-            return False
-        proposal = decode_record(raw)
-        payload = {"action": proposal["action"], **proposal["params"]}
-    elif tx.kind != k.GOV_PROPOSE:
-        return False
-    action = payload.get("action")
-    if action in ("add_validator", "remove_validator"):
-        return True
-    return action == "remove_org" and payload.get("org_id") in validator_orgs
-
-
 VERIFY_CHUNK_TXS = 512
 """Signatures verified in one kernel call; between calls, the request's budget of bad
 signatures is checked (``_verify``)."""
@@ -147,12 +120,9 @@ async def screen(
     queued: Callable[[bytes], bool],
     executor: Executor,
     now_ms: int,
-    frozen_validator_orgs: frozenset[str] | None = None,
 ) -> tuple[list[Admitted | None], list[Candidate]]:
     """Run every check but the mempool's; returns one verdict per input (None where the
-    tx passed) and the passing txs, in input order. With ``frozen_validator_orgs`` (the
-    organisations running a validator, under PBFT) governance txs that would change the
-    validator set are refused (``VALIDATOR_CHANGE_REFUSED``)."""
+    tx passed) and the passing txs, in input order."""
     verdicts: list[Admitted | None] = []
     decoded: list[tuple[int, bytes, bytes, Tx]] = []
     seen: set[bytes] = set()
@@ -196,11 +166,6 @@ async def screen(
             refusal = refusals[tx.sender]
             if refusal is not None:
                 verdicts.append(Admitted(tx_id, Status.REJECTED, refusal))
-                continue
-            if frozen_validator_orgs is not None and changes_validators(
-                view, tx, frozen_validator_orgs
-            ):
-                verdicts.append(Admitted(tx_id, Status.REJECTED, VALIDATOR_CHANGE_REFUSED))
                 continue
             seen.add(tx_id)
             verdicts.append(None)

@@ -25,7 +25,7 @@ class World:
     """Three organisations (hospital, lab, clinic); quorum 2. Hospital has a steward and a
     dataset granted to the lab for training; the lab has two apps and an auditor."""
 
-    def __init__(self) -> None:
+    def __init__(self, consensus: str = "raft") -> None:
         names = ["hospital/admin", "lab/admin", "clinic/admin"]
         self.keys = {n: derive_key(SEED, n) for n in names}
         orgs = (
@@ -35,7 +35,7 @@ class World:
         )
         self.genesis = Genesis(
             chain_id="rules",
-            consensus="raft",  # a PBFT chain's validators cannot change by governance
+            consensus=consensus,
             timestamp_ms=T0,
             organisations=orgs,
             identities=tuple(
@@ -679,6 +679,28 @@ def test_rejections_close_a_proposal_and_removal_disables_an_org(w: World) -> No
         w.one("hospital/steward", k.GRANT_ISSUE, w.grant_payload(grantee_org="lab"))
         is Result.ORG_INACTIVE
     )
+
+
+def test_a_pbft_chain_changes_its_validators_by_governance_too() -> None:
+    """Issue 15 §2: PBFT follows governance (it refused validator changes before)."""
+    w = World("pbft")
+    node_key = signing.public_key_bytes(derive_key(SEED, "clinic-node-2"))
+    add = pl.build(
+        k.GOV_PROPOSE,
+        action="add_validator",
+        org_id="clinic",
+        node_id="clinic-node-2",
+        node_public_key=node_key,
+    )
+    p1 = w.tx("clinic/admin", k.GOV_PROPOSE, add)
+    approve = w.tx("lab/admin", k.GOV_APPROVE, pl.build(k.GOV_APPROVE, proposal_id=p1.tx_id))
+    assert w.apply(p1, approve) == [Result.ACCEPTED] * 2
+    remove = pl.build(k.GOV_PROPOSE, action="remove_validator", org_id="lab", node_id="lab-node")
+    p2 = w.tx("clinic/admin", k.GOV_PROPOSE, remove)
+    approve = w.tx("hospital/admin", k.GOV_APPROVE, pl.build(k.GOV_APPROVE, proposal_id=p2.tx_id))
+    assert w.apply(p2, approve) == [Result.ACCEPTED] * 2
+    active = {v["node_id"] for v in q.validators(w.chain.state) if v["status"] == "active"}
+    assert active == {"hospital-node", "clinic-node", "clinic-node-2"}
 
 
 def test_validators_are_added_and_removed_by_quorum(w: World) -> None:

@@ -73,7 +73,7 @@ def _tx(key: signing.PrivateKey, nonce: int, *, forge: bool = False) -> bytes:
 
 
 def _screen(
-    raws: list[bytes], frozen: frozenset[str] | None = None, state: dict[bytes, bytes] | None = None
+    raws: list[bytes], state: dict[bytes, bytes] | None = None
 ) -> tuple[list[Admitted | None], list[Candidate]]:
     view = _View(state or _state())
     with ThreadPoolExecutor(1) as pool:
@@ -85,7 +85,6 @@ def _screen(
                 queued=lambda _: False,
                 executor=pool,
                 now_ms=NOW_MS,
-                frozen_validator_orgs=frozen,
             )
         )
 
@@ -135,10 +134,9 @@ def test_good_txs_are_all_verified_in_chunks_and_a_few_bad_ones_cost_nothing_mor
     assert [i for i, v in enumerate(verdicts) if v is not None] == bad
 
 
-def test_pbft_refuses_governance_that_would_change_its_validators() -> None:
-    """Issue 15 §2: the PBFT replica set cannot follow governance yet, so a PBFT node
-    refuses, at the door and with the reason, every governance tx that would add or
-    remove a validator; other governance passes, and Raft refuses none."""
+def test_governance_that_changes_validators_passes_admission() -> None:
+    """Issue 15 §2: Raft and PBFT both follow governance, so admission refuses none of
+    the governance txs that add or remove a validator (PBFT refused them before)."""
     from acl import kinds as k
     from acl import payloads as pl
 
@@ -169,11 +167,5 @@ def test_pbft_refuses_governance_that_would_change_its_validators() -> None:
         gov(5, k.GOV_PROPOSE, propose(action="remove_org", org_id="org2")),  # runs none
         gov(6, k.GOV_APPROVE, pl.build(k.GOV_APPROVE, proposal_id=b"\x0d" * 32)),  # unknown
     ]
-    verdicts, passing = _screen(raws, frozenset({"org1"}), state)
-    refused = [v for v in verdicts if v is not None]
-    assert len(refused) == 4 and len(passing) == 2
-    for v in refused:
-        assert v.status is Status.REJECTED and v.error == admission.VALIDATOR_CHANGE_REFUSED
-    assert "PBFT" in admission.VALIDATOR_CHANGE_REFUSED
-    verdicts, passing = _screen(raws, None, state)  # Raft: governance decides
+    verdicts, passing = _screen(raws, state)
     assert verdicts == [None] * 6 and len(passing) == 6
