@@ -5,7 +5,8 @@ after the window; then one of the originals is removed and stops voting. Txs com
 throughout, and receipts from before and after each change verify with
 ``grantchain verify-receipt``. That the added replica votes is shown by commits needing
 it (one original down: 4 of 5 left, the quorum); that the removed one no longer counts,
-by commits with it and one more down (3 of the 4 left, the quorum)."""
+by commits with it and one more down (3 of the 4 left, the quorum), also after the
+added replica restarts."""
 
 from __future__ import annotations
 
@@ -132,8 +133,9 @@ def test_pbft_follows_governance_adding_then_removing_a_replica(tmp_path: Path) 
         up = [n for n in [*originals, new] if n is not down]
         client = Client([n.rpc_url for n in up])
         needs_new = _commit(client, manifest, orgs[0], "app-needs-the-new-one")
-        _verified(up[0].rpc_url, needs_new, manifest.genesis, tmp_path)
+        needed = _verified(up[0].rpc_url, needs_new, manifest.genesis, tmp_path)
         start_test_node(down)
+        _wait_height(down, needed["height"])  # back, from its epochs file, and caught up
 
         primary = wait_for_leader(manifest, [*originals, new])
         removed = next(n for n in originals if n.node_id not in (primary, down.node_id))
@@ -172,6 +174,14 @@ def test_pbft_follows_governance_adding_then_removing_a_replica(tmp_path: Path) 
         final = _verified(left[0].rpc_url, last, manifest.genesis, tmp_path)
         assert set(final["signers"]) <= {n.node_id for n in left}
         assert removed.node_id not in final["signers"]
+        # The added replica restarts (SIGKILL): it takes its epochs back from its data
+        # directory (the genesis does not name it), and the three commit again, which
+        # needs its vote.
+        assert stop_node(new, kill=True)
+        start_test_node(new)
+        again = _commit(client, manifest, orgs[0], "app-after-restart")
+        assert _verified(new.rpc_url, again, manifest.genesis, tmp_path)["quorum"] == 3
+        assert _metric(new, "grantchain_pbft_member") == 1
     finally:
         for n in started:
             stop_node(n, kill=True)
