@@ -276,9 +276,11 @@ def test_the_rpc_over_tls_verified_with_the_consortiums_cas(tmp_path: Path) -> N
         # refused, unless the client checks the node id the certificate names instead.
         by_name = node.rpc_url.replace("127.0.0.1", "localhost")
         for names in (None, "n9"):
-            with Client(by_name, ca_cert=m.ca_cert, tls_server_name=names) as c:
-                with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                    c.status()
+            with (
+                Client(by_name, ca_cert=m.ca_cert, tls_server_name=names) as c,
+                pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+            ):
+                c.status()
         with Client(by_name, ca_cert=m.ca_cert, tls_server_name=node.node_id) as c:
             assert c.status()["chain_id"] == m.chain_id
         key = str(next(i.key for i in m.identities if i.org_id == "org1"))
