@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from chain.genesis import Genesis
@@ -34,8 +35,11 @@ def _certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str,
         time.sleep(0.05)
 
 
-def test_a_node_started_from_an_imported_snapshot_follows_the_chain(tmp_path: Path) -> None:
-    with running_cluster(tmp_path / "cluster") as manifest:
+@pytest.mark.parametrize(("consensus", "nodes"), [("raft", 3), ("pbft", 4)])
+def test_a_node_started_from_an_imported_snapshot_follows_the_chain(
+    tmp_path: Path, consensus: str, nodes: int
+) -> None:
+    with running_cluster(tmp_path / "cluster", nodes=nodes, consensus=consensus) as manifest:
         leader = wait_for_leader(manifest)
         node = next(n for n in manifest.nodes if n.node_id != leader)
         source = manifest.node(leader)
