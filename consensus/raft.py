@@ -476,11 +476,20 @@ class Raft:
 
     def _on_stale_term(self, msg: Message) -> None:
         """Answer a deposed leader so it learns the new term; with pre-vote and
-        check-quorum it might otherwise never hear it (etcd issue 5451's deadlock)."""
+        check-quorum it might otherwise never hear it (etcd issue 5451's deadlock).
+        Answer a candidate of an older term too (Raft Figure 2: "reply false if term <
+        currentTerm", with our term): a candidate whose log can win must learn the term
+        to campaign above it. Without the answer, a candidate that no voter of a higher
+        term ever sends to (they hold configurations without it) campaigns below them
+        for ever while they cannot win without it (simulator seed 677849478: n3 with the
+        longest log among the voters at term 39, n1 at 50 asking only n2, n2 removed by
+        its own log's configuration)."""
         if isinstance(msg, AppendEntries | Heartbeat):
             self._send(AppendEntriesResponse(self._id, msg.frm, self.term, False, 0))
-        elif isinstance(msg, RequestVote) and msg.pre_vote:
-            self._send(RequestVoteResponse(self._id, msg.frm, self.term, False, pre_vote=True))
+        elif isinstance(msg, RequestVote):
+            self._send(
+                RequestVoteResponse(self._id, msg.frm, self.term, False, pre_vote=msg.pre_vote)
+            )
 
     def _dispatch(self, msg: Message) -> None:
         if isinstance(msg, AppendEntries):

@@ -153,3 +153,19 @@ def test_a_stale_leader_learns_the_new_term_from_a_rejection() -> None:
     c.run(5)
     assert c.cores["a"].role is Role.FOLLOWER
     assert c.cores["a"].term == c.cores[new].term
+
+
+def test_a_candidate_of_an_older_term_is_told_the_term() -> None:
+    # Raft Figure 2 (RequestVote: "reply false if term < currentTerm", with currentTerm):
+    # a candidate below the others' term learns it and can campaign above it. Without
+    # the answer the simulator's seed 677849478 never elected a leader: the one voter
+    # whose log could win was never sent anything at the others' term.
+    core = Raft("a", MemoryRaftStorage(["a", "b", "c"]), random.Random(1), CFG)
+    core.step(RequestVote("b", "a", 5, 0, 0))  # a moves to term 5 (and grants)
+    core.advance(core.ready())
+    core.step(RequestVote("c", "a", 3, 7, 2))  # a candidate of an older term
+    answer = [m for m in core.ready().messages if m.to == "c"]
+    assert answer == [RequestVoteResponse("a", "c", 5, False)]
+    candidate = Raft("c", MemoryRaftStorage(["a", "b", "c"]), random.Random(2), CFG)
+    candidate.step(answer[0])
+    assert (candidate.term, candidate.role) == (5, Role.FOLLOWER)
