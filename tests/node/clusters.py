@@ -93,6 +93,17 @@ def wait_converged(manifest: Manifest, timeout_s: float = SETTLE_TIMEOUT_S) -> s
     raise AssertionError(f"nodes did not converge: {last}")
 
 
+def wait_certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """``GET /v1/txs/{tx_id}`` once the tx's block is certified (or the timeout: the
+    caller's assertions then say what was missing)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = client.tx(tx_id)
+        if doc["certified"] or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.05)
+
+
 def leader_url(manifest: Manifest) -> str:
     leader = wait_for_leader(manifest)
     return manifest.node(leader).rpc_url

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 from chain.genesis import Genesis
 from chain.receipt import Receipt, verify_receipt
@@ -17,16 +16,7 @@ from node.cluster.local import stop_node, wait_for_leader
 from node.consensus_driver.loop import COMPACT_EVERY_ENTRIES
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
-from tests.node.clusters import running_cluster, start_test_node, wait_converged
-
-
-def _certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = client.tx(tx_id)
-        if doc["certified"] or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
+from tests.node.clusters import running_cluster, start_test_node, wait_certified, wait_converged
 
 
 def test_lagging_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
@@ -64,7 +54,7 @@ def test_lagging_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
         with Client(lagging.rpc_url) as client:
             for height in (1, heights[0], heights[-1] // 2, heights[-1]):
                 tx_id = client.block(height)["txs"][0]["tx_id"]
-                doc = _certified(client, tx_id)
+                doc = wait_certified(client, tx_id)
                 verify_receipt(Receipt.from_json(doc["receipt"]), genesis)
         for n in manifest.nodes:
             stop_node(n)

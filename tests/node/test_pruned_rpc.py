@@ -5,9 +5,7 @@ and a receipt issued before the prune still verifies."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner
 
@@ -17,16 +15,13 @@ from node.cli import main as cli
 from node.client import Client
 from node.cluster.load import prepare_dataset
 from node.cluster.local import stop_node, wait_for_leader
-from tests.node.clusters import get, running_cluster, start_test_node, wait_converged
-
-
-def _certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = client.tx(tx_id)
-        if doc["certified"] or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
+from tests.node.clusters import (
+    get,
+    running_cluster,
+    start_test_node,
+    wait_certified,
+    wait_converged,
+)
 
 
 def test_a_pruned_block_is_410_and_its_receipts_still_verify(tmp_path: Path) -> None:
@@ -41,7 +36,7 @@ def test_a_pruned_block_is_410_and_its_receipts_still_verify(tmp_path: Path) -> 
             height = client.status()["height"]
             first = next(h for h in range(1, height + 1) if client.block(h)["txs"])
             tx_id = client.block(first)["txs"][0]["tx_id"]
-            before = _certified(client, tx_id)
+            before = wait_certified(client, tx_id)
         assert before["certified"] and before["height"] == first
         assert stop_node(node)
         result = CliRunner().invoke(
@@ -67,7 +62,7 @@ def test_a_pruned_block_is_410_and_its_receipts_still_verify(tmp_path: Path) -> 
         assert answer.status_code == 410 and answer.json()["reason"] == "pruned", answer.text
         other = next(n for n in manifest.nodes if n is not node)
         with Client(other.rpc_url) as client:
-            after = _certified(client, tx_id)
+            after = wait_certified(client, tx_id)
         assert after["receipt"] == before["receipt"]
         verify_receipt(Receipt.from_json(before["receipt"]), genesis)
         spec = get(f"{node.rpc_url}/openapi.json").json()

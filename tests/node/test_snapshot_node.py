@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,16 +21,13 @@ from node.cluster.load import leader_first, prepare_dataset, presign, run_load
 from node.cluster.local import stop_node, wait_for_leader
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
-from tests.node.clusters import get, running_cluster, start_test_node, wait_converged
-
-
-def _certified(client: Client, tx_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = client.tx(tx_id)
-        if doc["certified"] or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
+from tests.node.clusters import (
+    get,
+    running_cluster,
+    start_test_node,
+    wait_certified,
+    wait_converged,
+)
 
 
 @pytest.mark.parametrize(("consensus", "nodes"), [("raft", 3), ("pbft", 4)])
@@ -53,7 +48,7 @@ def test_a_node_started_from_an_imported_snapshot_follows_the_chain(
         with Client(node.rpc_url) as client:
             first = next(h for h in range(1, 50) if client.block(h)["txs"])
             old_tx = client.block(first)["txs"][0]["tx_id"]
-            old_receipt = _certified(client, old_tx)["receipt"]
+            old_receipt = wait_certified(client, old_tx)["receipt"]
         assert stop_node(node, kill=True)
 
         runner = CliRunner()
@@ -86,7 +81,7 @@ def test_a_node_started_from_an_imported_snapshot_follows_the_chain(
         with Client(node.rpc_url) as client:
             height = client.status()["height"]
             new_tx = client.block(height)["txs"][0]["tx_id"]
-            verify_receipt(Receipt.from_json(_certified(client, new_tx)["receipt"]), genesis)
+            verify_receipt(Receipt.from_json(wait_certified(client, new_tx)["receipt"]), genesis)
         for path in (f"/v1/txs/{old_tx}", f"/v1/blocks/{first}"):
             answer = get(node.rpc_url + path)
             assert answer.status_code == 410 and answer.json()["reason"] == "pruned", path
