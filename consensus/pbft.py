@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from consensus.pbft_certs import Membership
 from consensus.pbft_config import PbftConfig
 from consensus.pbft_messages import (
+    GENESIS_EPOCH_PREV,
     NULL_DIGEST,
     Body,
     Checkpoint,
@@ -76,6 +77,8 @@ from consensus.pbft_messages import (
     CommitCert,
     CommitProof,
     Envelope,
+    EpochChanges,
+    EpochProof,
     Kind,
     NewView,
     Prepare,
@@ -89,10 +92,12 @@ from consensus.pbft_messages import (
     ViewChange,
     chain_digest,
     checkpoint_digest,
+    epoch_checkpoint_digest,
+    epoch_digest,
     payload_digest,
     statement_bytes,
 )
-from consensus.pbft_signing import Signer, Verifier
+from consensus.pbft_signing import Ed25519Verifier, Signer, Verifier
 from consensus.pbft_storage import (
     Decision,
     PbftHardState,
@@ -139,6 +144,7 @@ class Pbft:
         applied: int = 0,
         *,
         follow_membership: bool = False,
+        keys: Sequence[bytes] | None = None,
     ) -> None:
         self._id = node_id
         self.cfg = config or PbftConfig()
@@ -153,6 +159,22 @@ class Pbft:
         self._follow = follow_membership
         #: (first sequence number, set) of each epoch known, in order.
         self._epochs: list[tuple[int, Membership]] = [(1, first)]
+        #: Each epoch's public keys (in its replicas' order; empty when the driver gave
+        #: none) and ``epoch_digest``, chained from the first (module doc).
+        self._epoch_keys: list[tuple[bytes, ...]] = [_sorted_keys(replicas, keys)]
+        self._epoch_digests: list[bytes] = []
+        self._rechain()
+        #: The proof of each epoch after the first that this replica holds, by start:
+        #: served to replicas behind it (``EpochChanges``) and persisted.
+        self._proofs: dict[int, EpochProof] = {}
+        #: Proofs read back at a restart, linked once the epochs before them are back.
+        self._stored_proofs: list[EpochProof] = []
+        #: The state digest (``checkpoint_digest``) of each own checkpoint above stable.
+        self._bases: dict[int, bytes] = {}
+        #: After installing a certified state at c, changes in the entries it skipped
+        #: may start epochs up to c + L + K that this replica only learns by proof: it
+        #: signs no checkpoint below this (module doc).
+        self._blind_below = 0
         #: The last entry whose membership effects the driver reported (following):
         #: after a restart, the entries above ``applied`` are delivered (and noted) again.
         self._noted = applied
@@ -212,6 +234,7 @@ class Pbft:
         self._refresh_members()
         if not bugs.forget_votes:
             self._restore(storage, applied)
+            self._link_stored()
         self._empty = not bugs.forget_votes and hs == PbftHardState() and not self._stored()
         self._fresh = False
         if self.executed < self.stable.seq:
@@ -233,6 +256,9 @@ class Pbft:
                 continue
             if isinstance(r, StableState):
                 self._stable_state = r
+                continue
+            if isinstance(r, EpochProof):
+                self._stored_proofs.append(r)
                 continue
             if isinstance(r, Checkpoint):
                 if r.seq > self.stable.seq:
@@ -278,25 +304,43 @@ class Pbft:
     # --- membership (module doc) -----------------------------------------------------
 
     def note_executed(
-        self, seq: int, replicas: Sequence[str] | None = None, verifier: Verifier | None = None
+        self,
+        seq: int,
+        replicas: Sequence[str] | None = None,
+        verifier: Verifier | None = None,
+        *,
+        keys: Sequence[bytes] | None = None,
     ) -> int | None:
-        """The driver applied entry ``seq``; ``replicas`` (with their ``verifier``) when
-        it changed the replica set. Returns the first sequence number the new set
-        orders (None when nothing changed). Reports come in order, each once; one
-        already noted is ignored (a replay after a restart)."""
+        """The driver applied entry ``seq``; ``replicas`` (with their ``verifier``, and
+        their public ``keys`` in the same order, which the epoch's digest covers and
+        its proof carries) when it changed the replica set. Returns the first sequence
+        number the new set orders (None when nothing changed). Reports come in order,
+        each once; one already noted is ignored (a replay after a restart). Following,
+        a checkpoint is signed once its entry is noted (it signs the epoch after it)."""
         if seq <= self._noted:
             return None
         self._noted = seq
-        if replicas is None:
-            return None
-        if verifier is None:
-            raise ValueError("a new replica set needs its verifier")
-        k = self.cfg.checkpoint_interval
-        start = -(-(seq + self.cfg.log_window) // k) * k + 1
-        self.restore_epoch(start, replicas, verifier)
+        start = None
+        if replicas is not None:
+            if verifier is None:
+                raise ValueError("a new replica set needs its verifier")
+            k = self.cfg.checkpoint_interval
+            start = -(-(seq + self.cfg.log_window) // k) * k + 1
+            self.restore_epoch(start, replicas, verifier, keys=keys)
+        if self._follow and not self.cfg.app_checkpoints:
+            history = self._history_at.pop(seq, None)
+            if history is not None:
+                self._make_checkpoint((seq, history))
         return start
 
-    def restore_epoch(self, start: int, replicas: Sequence[str], verifier: Verifier) -> None:
+    def restore_epoch(
+        self,
+        start: int,
+        replicas: Sequence[str],
+        verifier: Verifier,
+        *,
+        keys: Sequence[bytes] | None = None,
+    ) -> None:
         """An epoch from ``start`` on (``note_executed``; and at a restart, before any
         step, the epochs it returned before, which the driver persists). Two changes
         whose epochs start at one checkpoint make one epoch, of the later set; an
@@ -305,13 +349,140 @@ class Pbft:
         if start < last_start or (start == last_start and last.replicas == tuple(sorted(replicas))):
             return
         new = Membership(replicas, verifier, self.cfg.log_window, last.cover_view)
+        ks = _sorted_keys(replicas, keys)
         if start == last_start:
             if len(self._epochs) == 1:
                 raise InvariantViolation("the first epoch cannot change")
             self._epochs[-1] = (start, new)
+            self._epoch_keys[-1] = ks
         else:
             self._epochs.append((start, new))
+            self._epoch_keys.append(ks)
+        self._rechain()
+        self._link_stored()
         self._refresh_members()
+
+    # --- epochs as certified facts (module doc) --------------------------------------
+
+    def _rechain(self) -> None:
+        prev = GENESIS_EPOCH_PREV
+        digests = []
+        for (start, m), ks in zip(self._epochs, self._epoch_keys, strict=True):
+            prev = epoch_digest(start, m.replicas, ks, prev)
+            digests.append(prev)
+        self._epoch_digests = digests
+
+    def _epoch_index(self, seq: int) -> int:
+        found = 0
+        for i, (start, _) in enumerate(self._epochs):
+            if start > seq:
+                break
+            found = i
+        return found
+
+    def _signed_digest(self, seq: int, base: bytes) -> bytes:
+        """What checkpoint ``seq`` of state digest ``base`` signs: following, with the
+        epoch in force after it (so a stable checkpoint certifies it)."""
+        if not self._follow:
+            return base
+        return epoch_checkpoint_digest(base, self._epoch_digests[self._epoch_index(seq + 1)])
+
+    def epoch_proofs(self, after: int) -> tuple[EpochProof, ...]:
+        """The proofs this replica holds of the epochs starting above ``after``, oldest
+        first (each still one of its epochs), at most ``EPOCH_PROOFS_MAX``."""
+        out = []
+        for start in sorted(self._proofs):
+            p = self._proofs[start]
+            if start > after and p.digest in self._epoch_digests:
+                out.append(p)
+        return tuple(out[:EPOCH_PROOFS_MAX])
+
+    def _prove(self, cert: CheckpointCert, base: bytes) -> None:
+        """Keep the proof of the epoch after ``cert`` when it starts one: ``cert`` is
+        stable and ``base`` the state digest it signs with the epoch."""
+        if not self._follow or cert.seq + 1 in self._proofs:
+            return
+        i = self._epoch_index(cert.seq + 1)
+        start, m = self._epochs[i]
+        if i == 0 or start != cert.seq + 1:
+            return
+        p = EpochProof(
+            start, m.replicas, self._epoch_keys[i], self._epoch_digests[i - 1], base, cert
+        )
+        if cert.digest != epoch_checkpoint_digest(base, p.digest):
+            return
+        self._proofs[start] = p
+        self._records.append(p)
+
+    def _learn(self, p: EpochProof, *, stored: bool = False) -> bool:
+        """Take the epoch ``p`` proves if it follows one of ours (module doc); True when
+        our epochs changed. A proof of an epoch we know is kept (to serve); one that
+        contradicts what we executed, forks from an epoch we know the successor of,
+        or is not certified by a quorum of the set before, is refused."""
+        if not self._follow:
+            return False
+        digests = self._epoch_digests
+        d = p.digest
+        if d in digests:
+            i = digests.index(d)
+            if i > 0 and p.start not in self._proofs and self._epochs[i][0] == p.start:
+                prev_start, prev = self._epochs[i - 1]
+                if prev.epoch_proof_ok(p, digests[i - 1], prev_start):
+                    self._proofs[p.start] = p
+                    if not stored:
+                        self._records.append(p)
+            return False
+        if p.prev not in digests:
+            return False
+        i = digests.index(p.prev)
+        last = len(self._epochs) - 1
+        # Our last epoch may still be replaced by a change in its bucket that we have
+        # not executed yet; nothing else we know of may be.
+        replace = i == last - 1 and self._epochs[last][0] == p.start
+        if i != last and not replace:
+            return False
+        if not stored and p.start <= self.known_top:
+            return False  # we executed far enough to know the set there ourselves
+        start, before = self._epochs[i]
+        if not before.epoch_proof_ok(p, p.prev, start):
+            return False
+        verifier = (
+            Ed25519Verifier(dict(zip(p.replicas, p.keys, strict=True)))
+            if p.keys
+            else self._epochs[-1][1].verifier
+        )
+        new = Membership(p.replicas, verifier, self.cfg.log_window, before.cover_view)
+        if replace:
+            self._epochs[last] = (p.start, new)
+            self._epoch_keys[last] = p.keys
+        else:
+            self._epochs.append((p.start, new))
+            self._epoch_keys.append(p.keys)
+        self._rechain()
+        self._proofs[p.start] = p
+        if not stored:
+            self._records.append(p)
+        return True
+
+    def _link_stored(self) -> None:
+        """Link the proofs read back at a restart to the epochs known now."""
+        progress = bool(self._stored_proofs)
+        while progress:
+            progress = False
+            for p in sorted(self._stored_proofs, key=_by_start):
+                if self._learn(p, stored=True):
+                    progress = True
+        self._refresh_members()
+
+    def _on_epoch_changes(self, m: EpochChanges) -> None:
+        changed = False
+        for p in m.proofs[:EPOCH_PROOFS_MAX]:
+            changed = self._learn(p) or changed
+        if not changed:
+            return
+        self._refresh_members()
+        for seq in sorted(self._checkpoints):
+            self._check_stable(seq)  # checkpoints now judged by the set they came from
 
     def members_at(self, seq: int) -> Membership:
         """The set that orders ``seq``, as far as this replica knows."""
@@ -564,6 +735,8 @@ class Pbft:
             self._on_state_reply(body)
         elif isinstance(body, CommitProof):
             self._on_commit_proof(body)
+        elif isinstance(body, EpochChanges):
+            self._on_epoch_changes(body)
 
     # --- helpers --------------------------------------------------------------------
 
@@ -760,7 +933,9 @@ class Pbft:
         self.history = chain_digest(self.history, entry.index, entry.digest)
         self._deliver_out(entry, commits, source, via)
         app = self.cfg.app_checkpoints  # then the application's state is checked too
-        if self.executed == self.stable.seq and not app and self.history != self.stable.digest:
+        # Following, the checkpoint is checked once noted (it signs the epoch after it).
+        later = app or self._follow
+        if self.executed == self.stable.seq and not later and self.history != self.stable.digest:
             raise InvariantViolation(
                 f"{self._id}: state at {self.executed} differs from the stable checkpoint"
             )
@@ -775,8 +950,9 @@ class Pbft:
         self._vc_elapsed_ticks = 0
         self._vc_attempts = 0
         if self.executed % self.cfg.checkpoint_interval == 0:
-            if app:
-                self._history_at[self.executed] = self.history  # app_checkpoint signs
+            if later:
+                # app_checkpoint signs; following, note_executed (the epochs are known).
+                self._history_at[self.executed] = self.history
             else:
                 self._make_checkpoint()
 
@@ -796,15 +972,27 @@ class Pbft:
         """Sign the checkpoint of the history ``at`` (seq, history; the current one by
         default) and the application's ``app_state``."""
         seq, history = at if at is not None else (self.executed, self.history)
-        d = checkpoint_digest(history, app_state)
-        if seq == self.stable.seq and self.cfg.app_checkpoints:
+        base = checkpoint_digest(history, app_state)
+        d = self._signed_digest(seq, base)
+        if seq < self._blind_below:
+            # Installed across entries whose changes we never saw: the epochs after
+            # ``seq`` come by proof (module doc), and we sign nothing until we know.
+            if seq == self.stable.seq and d == self.stable.digest:
+                self._prove(self.stable, base)
+            return
+        if seq == self.stable.seq and (self.cfg.app_checkpoints or self._follow):
             # The application got there after the checkpoint became stable.
             if d != self.stable.digest:
                 raise InvariantViolation(
                     f"{self._id}: state at {seq} differs from the stable checkpoint"
                 )
-            self._keep_stable_state(StableState(self.stable, history, app_state))
-        if seq <= self.stable.seq or self._id not in self.members_at(seq).replicas:
+            if self.cfg.app_checkpoints:
+                self._keep_stable_state(StableState(self.stable, history, app_state))
+            self._prove(self.stable, base)
+        if seq <= self.stable.seq:
+            return
+        self._bases[seq] = base
+        if self._id not in self.members_at(seq).replicas:
             return
         self._own_checkpoints[seq] = d
         self._own_state[seq] = (history, app_state)
@@ -857,6 +1045,10 @@ class Pbft:
         self._committed = {s: c for s, c in self._committed.items() if s > keep}
         self._checkpoints = {s: c for s, c in self._checkpoints.items() if s > h}
         self._own_checkpoints = {s: d for s, d in self._own_checkpoints.items() if s > h}
+        base = self._bases.get(h)
+        if base is not None:
+            self._prove(cert, base)
+        self._bases = {s: b for s, b in self._bases.items() if s > h}
         own = self._own_state.get(h)
         if own is not None and self.cfg.app_checkpoints:
             self._keep_stable_state(StableState(cert, *own))
@@ -915,8 +1107,8 @@ class Pbft:
             offer = self._offer
             if offer is None or offer.cert.seq != cert.seq or offer.history != d:
                 return
-        elif d != cert.digest:
-            return  # Bad state from a faulty replica: ask the next one.
+        elif self._signed_digest(cert.seq, d) != cert.digest:
+            return  # Bad state from a faulty replica (or an epoch still unknown to us).
         deliver = [e for e in m.entries if e.index > start and e.index <= cert.seq]
         for e in deliver:
             if e.index <= self.executed:
@@ -935,6 +1127,9 @@ class Pbft:
         and installs it if no entries come (CL §5.3)."""
         s = self._stable_state
         if to != self._id and s is not None and s.cert.seq > req.from_seq:
+            proofs = self.epoch_proofs(req.from_seq)
+            if proofs:
+                self._send(to, EpochChanges(proofs))  # first: the state may need them
             self._send(to, s)
 
     def _on_stable_state(self, m: StableState) -> None:
@@ -945,8 +1140,9 @@ class Pbft:
         best = self._offer
         if m.cert.seq <= self.executed or (best is not None and best.cert.seq >= m.cert.seq):
             return
-        if checkpoint_digest(m.history, m.app_state) != m.cert.digest:
-            return
+        base = checkpoint_digest(m.history, m.app_state)
+        if self._signed_digest(m.cert.seq, base) != m.cert.digest:
+            return  # a false state, or one after an epoch we have yet to learn
         if not m.app_state or not self.members.checkpoint_cert_ok(m.cert):
             return
         self._offer = m
@@ -966,9 +1162,15 @@ class Pbft:
         self._committed_out = [e for e in self._committed_out if e.index > seq]
         meta = SnapshotMeta(seq, self.view, self.members.replicas)
         self._snapshot_out = Snapshot(meta, s.app_state)
+        if self._follow:
+            # A change in the entries skipped starts an epoch up to c + L + K: those we
+            # learn by proof, and sign no checkpoint before (module doc).
+            k, window = self.cfg.checkpoint_interval, self.cfg.log_window
+            self._blind_below = max(self._blind_below, seq + window + k)
         if seq >= self.stable.seq:
             self._advance_stable(s.cert)
             self._keep_stable_state(s)
+            self._prove(s.cert, checkpoint_digest(s.history, s.app_state))
         self._vc_elapsed_ticks = 0
         if self._transfer is not None and self._transfer.seq <= seq:
             self._transfer = None
@@ -1008,6 +1210,12 @@ class Pbft:
     def _on_status(self, frm: str, s: Status) -> None:
         if not self._known_peer(frm) or frm == self._id:
             return
+        if s.stable <= self.stable.seq:
+            # The epochs from its stable checkpoint on, before anything judged by them
+            # (and while it stands at a boundary, which it may know no more of).
+            proofs = self.epoch_proofs(s.stable)
+            if proofs:
+                self._send(frm, EpochChanges(proofs))
         if s.stable < self.stable.seq:
             for c in self.stable.proof:
                 self._send(frm, c)
@@ -1205,6 +1413,22 @@ class Pbft:
 
 STATE_REQUEST_SPAN_MAX = 4096
 """The most entries one state request asks for (the peer wire's window)."""
+EPOCH_PROOFS_MAX = 16
+"""The most epoch proofs one ``EpochChanges`` carries (more come with the next status)."""
+
+
+def _sorted_keys(replicas: Sequence[str], keys: Sequence[bytes] | None) -> tuple[bytes, ...]:
+    """``keys`` (in ``replicas``' order) in the sorted order of a ``Membership``."""
+    if not keys:
+        return ()
+    if len(keys) != len(replicas):
+        raise ValueError("one key per replica")
+    by_name = dict(zip(replicas, keys, strict=True))
+    return tuple(by_name[r] for r in sorted(by_name))
+
+
+def _by_start(p: EpochProof) -> int:
+    return p.start
 
 
 def _by_replica(v: ViewChange) -> str:

@@ -17,9 +17,11 @@ from consensus.pbft_messages import (
     CheckpointCert,
     Commit,
     CommitCert,
+    EpochProof,
     PreparedCert,
     Signed,
     ViewChange,
+    epoch_checkpoint_digest,
     payload_digest,
     statement_bytes,
 )
@@ -99,6 +101,22 @@ class Membership:
         if len(set(seqs)) != len(seqs):
             return False
         return all(self.prepared_cert_ok(p, v.view, v.checkpoint.seq) for p in v.prepared)
+
+    def epoch_proof_ok(self, p: EpochProof, epoch: bytes, start: int) -> bool:
+        """Whether ``p`` proves the epoch after this set's, which started at ``start``
+        with digest ``epoch``: ``p`` names that epoch as the one before, starts after
+        it, is a well-formed set, and its certificate is a stable checkpoint of this set
+        at ``p.start - 1`` signing the new epoch (``EpochProof``)."""
+        if p.prev != epoch or not start < p.start or p.cert.seq != p.start - 1:
+            return False
+        names = p.replicas
+        if not names or tuple(sorted(set(names))) != names:
+            return False
+        if p.keys and len(p.keys) != len(names):
+            return False
+        if p.cert.digest != epoch_checkpoint_digest(p.base, p.digest):
+            return False
+        return self.checkpoint_cert_ok(p.cert)
 
     def commit_cert_ok(self, c: CommitCert, quorum: int | None = None) -> bool:
         """CL §4.2 committed-local: 2f+1 commits for the entry's (view, seq, digest)

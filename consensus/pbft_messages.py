@@ -10,10 +10,11 @@ content, so the signature covers every nested message too.
 
 Messages travel in an ``Envelope`` whose ``frm``/``to`` are *not* authenticated: only
 the signed ``replica`` field says who stated something. Unsigned envelopes (``Status``,
-``StateRequest``, ``StateReply``, ``CommitProof``, ``StableState``) are either hints that
-can only trigger retransmission, or carry their own proof (a commit certificate, a hash
-chain that must end at a stable checkpoint's digest, a stable checkpoint's certificate
-with the state it signs).
+``StateRequest``, ``StateReply``, ``CommitProof``, ``StableState``, ``EpochChanges``) are
+either hints that can only trigger retransmission, or carry their own proof (a commit
+certificate, a hash chain that must end at a stable checkpoint's digest, a stable
+checkpoint's certificate with the state it signs, an old set's certificate of the next
+set).
 """
 
 from __future__ import annotations
@@ -247,7 +248,40 @@ class StableState:
     app_state: bytes
 
 
-Body = Signed | Status | StateRequest | StateReply | CommitProof | StableState
+@dataclass(frozen=True, slots=True)
+class EpochProof:
+    """An epoch as a certified fact (``follow_membership``; docs/architecture.md §9):
+    the set ``replicas`` (with their public ``keys``, in that order, or none where the
+    receiver's verifier knows them all) orders from ``start``, after the epoch whose
+    ``epoch_digest`` is ``prev``. ``cert`` is the stable checkpoint at ``start - 1``,
+    signed by a quorum of the set before (the one that ordered up to it), and its digest
+    is ``epoch_checkpoint_digest(base, digest)``: following replicas sign every
+    checkpoint over the epoch in force after it, so the old set's certificate vouches
+    for the new set, as a change block's header certificate does (receipts'
+    ``validator_sets``). ``base`` is the checkpoint's state digest
+    (``checkpoint_digest``)."""
+
+    start: int
+    replicas: tuple[str, ...]
+    keys: tuple[bytes, ...]
+    prev: bytes
+    base: bytes
+    cert: CheckpointCert
+
+    @property
+    def digest(self) -> bytes:
+        return epoch_digest(self.start, self.replicas, self.keys, self.prev)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochChanges:
+    """Unsigned, self-proving: the epoch changes after some sequence number, oldest
+    first, for a replica behind them (each link checked with the set before it)."""
+
+    proofs: tuple[EpochProof, ...]
+
+
+Body = Signed | Status | StateRequest | StateReply | CommitProof | StableState | EpochChanges
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +333,32 @@ def checkpoint_digest(history: bytes, app_state: bytes) -> bytes:
     if not app_state:
         return history
     return _h(b"grantchain/pbft/checkpoint", history, app_state)
+
+
+GENESIS_EPOCH_PREV = bytes(32)
+"""The ``prev`` of the first epoch: nothing before it."""
+
+
+def epoch_digest(
+    start: int, replicas: tuple[str, ...], keys: tuple[bytes, ...], prev: bytes
+) -> bytes:
+    """An epoch's identity: where it starts, its set (and keys) and the epoch before it,
+    so the digests of a replica's epochs chain back to the first set."""
+    return _h(
+        b"grantchain/pbft/epoch",
+        start.to_bytes(8, "big"),
+        *(r.encode() for r in replicas),
+        b"|",
+        *keys,
+        b"|",
+        prev,
+    )
+
+
+def epoch_checkpoint_digest(base: bytes, epoch: bytes) -> bytes:
+    """What a following replica's checkpoint signs: the state digest ``base``
+    (``checkpoint_digest``) and the ``epoch_digest`` of the epoch in force after it."""
+    return _h(b"grantchain/pbft/checkpoint/epoch", base, epoch)
 
 
 def chain_digest(prev: bytes, seq: int, entry_digest: bytes) -> bytes:

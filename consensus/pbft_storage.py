@@ -39,6 +39,7 @@ from consensus.pbft_messages import (
     Commit,
     CommitCert,
     Envelope,
+    EpochProof,
     Prepare,
     PreparedCert,
     PrePrepare,
@@ -60,10 +61,22 @@ class PbftHardState:
     history: bytes = GENESIS_DIGEST
 
 
-PbftRecord = PrePrepare | Prepare | Commit | Checkpoint | PreparedCert | CommitCert | StableState
+PbftRecord = (
+    PrePrepare
+    | Prepare
+    | Commit
+    | Checkpoint
+    | PreparedCert
+    | CommitCert
+    | StableState
+    | EpochProof
+)
 """``StableState``: the state of the replica's stable checkpoint in the clear (its own,
 or installed by state transfer), what it serves a replica whose entries are gone; one
-is kept, never collected by a stable checkpoint (``record_key`` "stable_state")."""
+is kept, never collected by a stable checkpoint (``record_key`` "stable_state").
+``EpochProof``: the proof of an epoch (following the application's replica set), one
+per epoch start, never collected: what a replica behind it needs (``record_key``
+"epoch")."""
 
 
 def record_key(r: PbftRecord) -> tuple[str, int, int]:
@@ -80,6 +93,8 @@ def record_key(r: PbftRecord) -> tuple[str, int, int]:
         return ("prepared", 0, r.pre_prepare.seq)
     if isinstance(r, StableState):
         return ("stable_state", 0, 0)
+    if isinstance(r, EpochProof):
+        return ("epoch", 0, r.start)
     return ("committed", 0, r.entry.index)
 
 
@@ -198,7 +213,9 @@ class MemoryPbftStorage:
     def _collect(self, stable: int) -> None:
         """CL §4.3: votes at or below a stable checkpoint are never needed again."""
         for k in [
-            k for k in self._records if k[0] not in ("committed", "stable_state") and k[2] <= stable
+            k
+            for k in self._records
+            if k[0] not in ("committed", "stable_state", "epoch") and k[2] <= stable
         ]:
             del self._records[k]
 

@@ -202,7 +202,8 @@ class PbftConsensusLoop(BlockCutting):
         self._inbox: queue.Queue[Envelope | None] = queue.Queue(maxsize=INBOX_MESSAGES_MAX)
         self.inbox_dropped = 0
         self._stop = threading.Event()
-        replicas = tuple(sorted(v.node_id for v in genesis.validators))
+        first = sorted(genesis.validators, key=lambda v: v.node_id)
+        replicas = tuple(v.node_id for v in first)
         self.storage = LmdbPbftStorage(data_dir / "pbft", replicas)
         self.core = Pbft(
             node_id,
@@ -213,11 +214,17 @@ class PbftConsensusLoop(BlockCutting):
             config,
             applied=self.storage.snapshot().meta.index,
             follow_membership=True,
+            keys=[v.public_key for v in first],
         )
         self._epochs_path = data_dir / EPOCHS_FILE
         self._epochs = read_epochs(self._epochs_path)
         for start, validators in self._epochs:
-            self.core.restore_epoch(start, [v.node_id for v in validators], _verifier(validators))
+            self.core.restore_epoch(
+                start,
+                [v.node_id for v in validators],
+                _verifier(validators),
+                keys=[v.public_key for v in validators],
+            )
         with ledger.store.snapshot() as view:
             history = validator_history.history(view, genesis)
         self._changes_by_height = {s.since_height: s.validators for s in history.changes()}
@@ -328,7 +335,12 @@ class PbftConsensusLoop(BlockCutting):
             self.core.note_executed(seq)
             return
         members = tuple(sorted(validators, key=lambda v: v.node_id))
-        start = self.core.note_executed(seq, [v.node_id for v in members], _verifier(members))
+        start = self.core.note_executed(
+            seq,
+            [v.node_id for v in members],
+            _verifier(members),
+            keys=[v.public_key for v in members],
+        )
         if start is None:
             return
         kept = [(s, vs) for s, vs in self._epochs if s < start]

@@ -13,8 +13,8 @@ its (``sync``/``metasync`` on: a transaction is on disk when ``commit`` returns)
 Layout: ``records`` (votes, prepared certificates, own checkpoints) keyed by
 kind byte + view + seq, ``committed`` keyed by seq, and ``meta`` with the hard state,
 the snapshot and the stable checkpoint's state in the clear (``StableState``: what this
-replica serves a replica whose missing entries are gone; replaced, never collected).
-Values are the canonical wire encoding of ``PBFT_RECORDS`` (an append-only tag table,
+replica serves a replica whose missing entries are gone; replaced, never collected) and
+the epoch proofs (``epoch/`` + start: an old store has none, and loads). Values are the canonical wire encoding of ``PBFT_RECORDS`` (an append-only tag table,
 like the peer wire's).
 """
 
@@ -31,6 +31,7 @@ from consensus.pbft_messages import (
     CheckpointCert,
     Commit,
     CommitCert,
+    EpochProof,
     Prepare,
     PreparedCert,
     PrePrepare,
@@ -60,6 +61,7 @@ PBFT_RECORDS = MessageCodec(
         Snapshot,
         SnapshotMeta,
         StableState,
+        EpochProof,
     ]
 )
 
@@ -72,6 +74,9 @@ _KIND_BYTE = {
 }
 """In the order of ``record_key``'s kind names, so LMDB key order is record_key order."""
 
+
+_EPOCH_KEY = b"epoch/"
+"""``meta`` keys of the epoch proofs (+ the epoch's start): kept, never collected."""
 
 _VOTE_RECORDS = (PrePrepare, Prepare, Commit, Checkpoint, PreparedCert)
 
@@ -145,6 +150,12 @@ class LmdbPbftStorage:
             for _, raw in txn.cursor(db=self._records):
                 out.append(self._decode(raw, _VOTE_RECORDS))
             raw_stable = txn.get(b"stable_state", db=self._meta)
+            cur = txn.cursor(db=self._meta)
+            if cur.set_range(_EPOCH_KEY):
+                for key, raw in cur:
+                    if not key.startswith(_EPOCH_KEY):
+                        break
+                    out.append(self._decode(raw, EpochProof))
         if raw_stable is not None:
             out.append(self._decode(raw_stable, StableState))
         out.sort(key=record_key)
@@ -181,6 +192,8 @@ class LmdbPbftStorage:
                         txn.put(_u64(r.entry.index), raw, db=self._committed)
                     elif isinstance(r, StableState):
                         txn.put(b"stable_state", raw, db=self._meta)
+                    elif isinstance(r, EpochProof):
+                        txn.put(_EPOCH_KEY + _u64(r.start), raw, db=self._meta)
                     else:
                         txn.put(_record_db_key(r), raw, db=self._records)
                 if hard_state is not None:

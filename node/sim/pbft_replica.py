@@ -173,7 +173,7 @@ class SimPbftNode:
         self.sm.restore(snap)
         self.core = self.make_core(sim.config_for(self.id), sim.verifier, snap.meta.index)
         for start, names in self.epochs:
-            self.core.restore_epoch(start, names, sim.verifier)
+            self.core.restore_epoch(start, names, sim.verifier, keys=self._keys(names))
         self.driver = PbftDriver(
             self.core,
             self.storage,
@@ -197,6 +197,7 @@ class SimPbftNode:
                 cfg,
                 applied,
                 follow_membership=True,
+                keys=self._keys(self.replicas),
             )
         return self.sim.opts.core(
             self.id, self.replicas, self.storage, self.signer, verifier, cfg, applied
@@ -209,10 +210,16 @@ class SimPbftNode:
         if names is None:
             self.core.note_executed(entry.index)
             return
-        start = self.core.note_executed(entry.index, names, self.sim.verifier)
+        start = self.core.note_executed(
+            entry.index, names, self.sim.verifier, keys=self._keys(names)
+        )
         if start is not None:
             self.epochs = [(s, n) for s, n in self.epochs if s < start] + [(start, names)]
             self.sim.trace_event(f"{self.id} SET {names} from {start}")
+
+    def _keys(self, names: Sequence[str]) -> list[bytes]:
+        """The public keys of ``names``: each epoch's digest covers them (``Pbft``)."""
+        return [signing.public_key_bytes(replica_key(self.sim.seed, n)) for n in names]
 
     def crash(self, why: str) -> None:
         self.up = False

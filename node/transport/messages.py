@@ -16,6 +16,8 @@ from consensus.pbft_messages import (
     CommitCert,
     CommitProof,
     Envelope,
+    EpochChanges,
+    EpochProof,
     NewView,
     Prepare,
     PreparedCert,
@@ -138,6 +140,8 @@ WIRE = MessageCodec(
         CommitCert,
         StableState,
         CertifiedBlocks,
+        EpochProof,
+        EpochChanges,
     ],
     check=_shape_problem,
 )

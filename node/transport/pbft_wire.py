@@ -17,6 +17,8 @@ from consensus.pbft_messages import (
     CommitCert,
     CommitProof,
     Envelope,
+    EpochChanges,
+    EpochProof,
     NewView,
     Prepare,
     PreparedCert,
@@ -38,6 +40,8 @@ WINDOW_MAX = 4096
 """Sequence numbers one message may cover (prepared certificates, new-view pre-prepares,
 entries of a state transfer or commit proof)."""
 NUMBER_MAX = 2**63 - 1
+EPOCH_PROOFS_MAX = 16
+"""Epoch proofs in one ``EpochChanges`` (``consensus.pbft.EPOCH_PROOFS_MAX``)."""
 APP_STATE_BYTES_MAX = 1024
 """An application's state digest in a ``StableState`` (a node's: its head's height and
 hash, msgpack)."""
@@ -157,8 +161,25 @@ def _body(b: object) -> None:
         _digest(b.history, "body.history")
         if not 0 < len(b.app_state) <= APP_STATE_BYTES_MAX:
             raise _Bad(f"body.app_state: {len(b.app_state)} bytes")
+    elif isinstance(b, EpochChanges):
+        _count(len(b.proofs), EPOCH_PROOFS_MAX, "body.proofs")
+        for i, proof in enumerate(b.proofs):
+            _epoch_proof(proof, f"body.proofs[{i}]")
     else:
         raise _Bad("not a PBFT message")
+
+
+def _epoch_proof(e: EpochProof, where: str) -> None:
+    _num(e.start, f"{where}.start")
+    _count(len(e.replicas), REPLICAS_MAX, f"{where}.replicas")
+    for r in e.replicas:
+        _id(r, f"{where}.replicas")
+    _count(len(e.keys), REPLICAS_MAX, f"{where}.keys")
+    for k in e.keys:
+        _digest(k, f"{where}.keys")  # an Ed25519 public key: 32 bytes too
+    _digest(e.prev, f"{where}.prev")
+    _digest(e.base, f"{where}.base")
+    _checkpoint_cert(e.cert, f"{where}.cert")
 
 
 def _commit_cert(c: CommitCert, where: str) -> None:

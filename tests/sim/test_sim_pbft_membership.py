@@ -25,15 +25,12 @@ def test_the_set_changes_twice_under_faults(seed: int) -> None:
     assert sim.nodes["n5"].core.is_member
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (docs/architecture.md §9, 'Not yet'): a replica behind across a "
-    "change of the set's size judges the later epoch's checkpoints with the set it knows, "
-    "refuses them and stops; passes once view changes carry the epoch changes",
-)
 def test_a_replica_behind_across_a_set_change_catches_up() -> None:
     """Seed 164 of ``--membership --byzantine 1``: the added n5 falls behind (executed
-    150) across the removal of n2 and must still catch up with the others."""
+    150) across the removal of n2 and must still catch up with the others: it learns the
+    epoch of the 4-replica set from the epoch proof the others send it (the 5-replica
+    set's certificate of the checkpoint before it, docs/architecture.md §9), then judges
+    their checkpoint and NEW-VIEW by it."""
     sim = PbftSimulation(164, PbftSimOptions(byzantine=1, membership=True))
     result = sim.run()
     assert result.ok, result.violation
