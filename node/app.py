@@ -621,14 +621,14 @@ class Node:
             for peer_id in self.peers.peer_ids:
                 self.peers.send(peer_id, payload)
         if self.pbft or (st is not None and st.role is Role.LEADER):
-            outcomes: list[AddOutcome | None] = []
             now_s = time.monotonic()
+            take = self.sender_rates.take
+            add = self.mempool.add
             with self.mempool_lock:
-                for c in passing:
-                    if not self.sender_rates.take(c.tx.sender, now_s):
-                        outcomes.append(None)  # over its rate: not placed
-                    else:
-                        outcomes.append(self.mempool.add(c.tx_id, c.raw, c.tx))
+                # None: over its rate, not placed
+                outcomes: list[AddOutcome | None] = [
+                    add(c.tx_id, c.raw, c.tx) if take(c.tx.sender, now_s) else None for c in passing
+                ]
             if self.consensus is not None:
                 self.consensus.wake()
             # (identity tests: hashing an Enum member runs Python code, and this runs per tx)

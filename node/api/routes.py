@@ -217,7 +217,11 @@ async def _wait_resubmitting(
         if not missing or left <= 0:
             return found
         found.update(await node.wait_committed(missing, min(left, RESUBMIT_AFTER_S)))
-        missing = [t for t in want if t not in found]
+        # A tx still queued here is not handed over again: admission would only find it
+        # a duplicate (after decoding it), and under overload, when commits take longer
+        # than RESUBMIT_AFTER_S, that was most of them, every RESUBMIT_AFTER_S.
+        queued = node.is_queued
+        missing = [t for t in want if t not in found and not queued(t)]
         if missing and deadline - time.perf_counter() > 0:
             await node.submit([raw_of[t] for t in missing])
 

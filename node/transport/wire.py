@@ -20,6 +20,10 @@ from chain import codec
 WIRE_BYTES_MAX = 64 * 1024 * 1024
 
 
+_EXACT = (bytes, str)
+"""Item types whose values ``_dec`` returns as they are when exactly of that type."""
+
+
 class WireError(ValueError):
     """A peer frame is not a well-formed message; the message says where."""
 
@@ -41,6 +45,11 @@ class MessageCodec:
         return codec.encode(self._enc(msg))
 
     def _enc(self, v: Any) -> Any:
+        t = type(v)
+        if t is bytes or t is str or t is int:  # most fields: nothing to convert
+            return v
+        if t is tuple and all(type(x) is bytes for x in v):  # txs, blocks: taken as is
+            return list(v)
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             cls = type(v)
             if cls not in self._tag_of:
@@ -109,6 +118,11 @@ class MessageCodec:
             if not isinstance(v, list):
                 raise WireError(f"{where}: expected an array")
             if len(args) == 2 and args[1] is Ellipsis:
+                item = args[0]
+                if item in _EXACT and all(type(x) is item for x in v):
+                    # Every item exactly of the declared type (a frame of txs): what the
+                    # item-by-item path below returns for them, without a call each.
+                    return tuple(v)
                 return tuple(self._dec(x, args[0], f"{where}[{i}]") for i, x in enumerate(v))
             if len(args) != len(v):
                 raise WireError(f"{where}: expected {len(args)} items")

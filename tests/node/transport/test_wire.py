@@ -74,3 +74,46 @@ def test_corrupted_frames_raise_only_wire_error(msg: Any, pos: int, byte: int) -
     raw[pos % len(raw)] = byte
     with contextlib.suppress(WireError):
         WIRE.decode(bytes(raw))
+
+
+_ITEMS = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=8),
+    st.integers(-(2**63), 2**64 - 1),
+    st.booleans(),
+    st.none(),
+    st.lists(st.binary(max_size=4), max_size=2),
+)
+
+
+@settings(max_examples=400)
+@given(st.text(max_size=8), st.lists(_ITEMS, max_size=12))
+def test_tuple_fast_path_gives_the_checked_paths_verdict(frm: str, items: list[Any]) -> None:
+    """A tuple whose items are all exactly of the declared type is taken whole
+    (``wire._EXACT``); any frame decodes to the same message, or fails with the same
+    message, as through the item-by-item path."""
+    from node.transport import wire
+
+    raw = codec.encode([11, frm, items])
+
+    def outcome() -> Any:
+        try:
+            return WIRE.decode(raw)
+        except WireError as exc:
+            return f"WireError: {exc}"
+
+    fast = outcome()
+    exact, wire._EXACT = wire._EXACT, ()
+    try:
+        checked = outcome()
+    finally:
+        wire._EXACT = exact
+    assert fast == checked
+    if all(type(x) is bytes for x in items):
+        assert fast == ForwardTxs(frm, tuple(items))
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=8), st.lists(st.binary(max_size=40), max_size=12))
+def test_forward_txs_encode_as_the_generic_array(frm: str, txs: list[bytes]) -> None:
+    assert WIRE.encode(ForwardTxs(frm, tuple(txs))) == codec.encode([11, frm, txs])
