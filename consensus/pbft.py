@@ -171,10 +171,13 @@ class Pbft:
         self._stored_proofs: list[EpochProof] = []
         #: The state digest (``checkpoint_digest``) of each own checkpoint above stable.
         self._bases: dict[int, bytes] = {}
-        #: After installing a certified state at c, changes in the entries it skipped
-        #: may start epochs up to c + L + K that this replica only learns by proof: it
-        #: signs no checkpoint below this (module doc).
-        self._blind_below = 0
+        #: After installing a certified state at c (which certifies the epochs up to
+        #: the one at c + 1), changes in the entries skipped may start epochs up to
+        #: ``_blind_end`` = c + L + K that this replica learns only by proof, or by a
+        #: stable checkpoint whose epoch it finds it signs too: it is sure of the sets
+        #: up to ``_certain`` (module doc).
+        self._blind_end = 0
+        self._certain = 0
         #: The last entry whose membership effects the driver reported (following):
         #: after a restart, the entries above ``applied`` are delivered (and noted) again.
         self._noted = applied
@@ -233,6 +236,10 @@ class Pbft:
         self._prev_soft_state = self._soft_state()
         self._refresh_members()
         if not bugs.forget_votes:
+            snap = storage.snapshot()
+            if follow_membership and snap.data:
+                # An installed state (a compaction's has no data): blind after it.
+                self._install_blind(snap.meta.index)
             self._restore(storage, applied)
             self._link_stored()
         self._empty = not bugs.forget_votes and hs == PbftHardState() and not self._stored()
@@ -435,14 +442,18 @@ class Pbft:
         if p.prev not in digests:
             return False
         i = digests.index(p.prev)
-        last = len(self._epochs) - 1
-        # Our last epoch may still be replaced by a change in its bucket that we have
-        # not executed yet; nothing else we know of may be.
-        replace = i == last - 1 and self._epochs[last][0] == p.start
-        if i != last and not replace:
-            return False
-        if not stored and p.start <= self.known_top:
-            return False  # we executed far enough to know the set there ourselves
+        after = [start for start, _ in self._epochs[i + 1 :]]
+        if not stored:
+            # What follows epoch i in our list and starts at or before ``p.start`` is
+            # what we executed, unless we may not know it yet: the last epoch, whose
+            # bucket a later change may still replace, or any after an installed state
+            # (entries skipped). A proof against what we know is refused.
+            if p.start <= self.known_top or any(s < p.start for s in after):
+                return False
+            if len(after) > 1 and not self._blind:
+                return False
+            if after and after[0] > p.start and not self._blind:
+                return False
         start, before = self._epochs[i]
         if not before.epoch_proof_ok(p, p.prev, start):
             return False
@@ -452,14 +463,17 @@ class Pbft:
             else self._epochs[-1][1].verifier
         )
         new = Membership(p.replicas, verifier, self.cfg.log_window, before.cover_view)
-        if replace:
-            self._epochs[last] = (p.start, new)
-            self._epoch_keys[last] = p.keys
+        at = i + 1
+        if after and after[0] == p.start:
+            self._epochs[at] = (p.start, new)  # the same bucket: the later set's
+            self._epoch_keys[at] = p.keys
         else:
-            self._epochs.append((p.start, new))
-            self._epoch_keys.append(p.keys)
+            self._epochs.insert(at, (p.start, new))
+            self._epoch_keys.insert(at, p.keys)
         self._rechain()
         self._proofs[p.start] = p
+        if self._blind:
+            self._certain = max(self._certain, p.start)
         if not stored:
             self._records.append(p)
         return True
@@ -499,7 +513,18 @@ class Pbft:
         it has not been told of yet starts above it."""
         if not self._follow:
             return 1 << 62
-        return self._noted + self.cfg.log_window + 1
+        top = self._noted + self.cfg.log_window + 1
+        return min(top, self._certain) if self._blind else top
+
+    @property
+    def _blind(self) -> bool:
+        return self._certain < self._blind_end
+
+    def _install_blind(self, seq: int) -> None:
+        self._blind_end = max(
+            self._blind_end, seq + self.cfg.log_window + self.cfg.checkpoint_interval
+        )
+        self._certain = max(self._certain, seq + 1)
 
     def _judge(self, seq: int) -> Membership:
         """The set that judges signed proofs about ``seq``: beyond ``known_top``, the
@@ -974,12 +999,14 @@ class Pbft:
         seq, history = at if at is not None else (self.executed, self.history)
         base = checkpoint_digest(history, app_state)
         d = self._signed_digest(seq, base)
-        if seq < self._blind_below:
-            # Installed across entries whose changes we never saw: the epochs after
-            # ``seq`` come by proof (module doc), and we sign nothing until we know.
+        if self._blind and seq + 1 > self._certain:
+            # Installed across entries whose changes we never saw: a stable checkpoint
+            # we agree with certifies our epochs up to the one after it; otherwise one
+            # we missed comes by proof, and we sign nothing before we know (module doc).
             if seq == self.stable.seq and d == self.stable.digest:
-                self._prove(self.stable, base)
-            return
+                self._certain = seq + 1
+            else:
+                return
         if seq == self.stable.seq and (self.cfg.app_checkpoints or self._follow):
             # The application got there after the checkpoint became stable.
             if d != self.stable.digest:
@@ -1163,10 +1190,7 @@ class Pbft:
         meta = SnapshotMeta(seq, self.view, self.members.replicas)
         self._snapshot_out = Snapshot(meta, s.app_state)
         if self._follow:
-            # A change in the entries skipped starts an epoch up to c + L + K: those we
-            # learn by proof, and sign no checkpoint before (module doc).
-            k, window = self.cfg.checkpoint_interval, self.cfg.log_window
-            self._blind_below = max(self._blind_below, seq + window + k)
+            self._install_blind(seq)  # changes in the entries skipped (module doc)
         if seq >= self.stable.seq:
             self._advance_stable(s.cert)
             self._keep_stable_state(s)
@@ -1211,9 +1235,11 @@ class Pbft:
         if not self._known_peer(frm) or frm == self._id:
             return
         if s.stable <= self.stable.seq:
-            # The epochs from its stable checkpoint on, before anything judged by them
-            # (and while it stands at a boundary, which it may know no more of).
-            proofs = self.epoch_proofs(s.stable)
+            # The epochs from its stable checkpoint on, before anything judged by them,
+            # and those of the last L + K before it (one that installed a state may
+            # have skipped the changes that started them: module doc).
+            span = self.cfg.log_window + self.cfg.checkpoint_interval
+            proofs = self.epoch_proofs(s.stable - span)
             if proofs:
                 self._send(frm, EpochChanges(proofs))
         if s.stable < self.stable.seq:
