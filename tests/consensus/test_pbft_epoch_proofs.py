@@ -14,11 +14,12 @@ contradicts what the receiver executed itself."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 from pbft_harness import CFG, Cluster, key
-from test_pbft_membership import Following
+from test_pbft_membership import Following, _keys
 
 from chain import signing
 from consensus.pbft import Pbft
@@ -29,10 +30,13 @@ from consensus.pbft_messages import (
     EpochChanges,
     EpochProof,
     Kind,
+    StateReply,
+    StateRequest,
     epoch_checkpoint_digest,
     statement_bytes,
 )
 from consensus.pbft_storage import MemoryPbftStorage
+from consensus.types import Snapshot, SnapshotMeta
 
 FIVE = ["r0", "r1", "r2", "r3", "r4"]
 FOUR = ["r0", "r2", "r3", "r4"]  # r1 removed: n = 4, quorum 3
@@ -142,7 +146,7 @@ def test_a_restarted_replica_finds_the_epochs_it_holds_proofs_of() -> None:
     r4 = c.nodes["r4"].core
     assert _starts(r4) == [1, 13, start]
     assert r4.members_at(start).replicas == tuple(FOUR) and r4.is_member
-    r4.restore_epoch(13, FIVE, c.ver)  # what its driver persists: no change
+    r4.restore_epoch(13, FIVE, c.ver, keys=_keys(FIVE))  # what its driver persists: no change
     assert _starts(r4) == [1, 13, start]
 
 
@@ -155,7 +159,7 @@ def _fresh_r4(c: Following) -> Pbft:
     c.nodes["r4"].storage = MemoryPbftStorage(c.names)
     c.restart("r4")
     r4 = c.nodes["r4"].core
-    r4.restore_epoch(13, FIVE, c.ver)
+    r4.restore_epoch(13, FIVE, c.ver, keys=_keys(FIVE))
     assert _starts(r4) == [1, 13]
     return r4
 
@@ -297,3 +301,91 @@ def test_an_epoch_proof_round_trips_the_peer_wire_and_the_lmdb_store(tmp_path: P
     again = LmdbPbftStorage(tmp_path / "pbft", c.names)
     assert [r for r in again.records() if isinstance(r, EpochProof)] == [p]
     again.close()
+
+
+# --- a certified state installed across a change it does not certify -------------------
+
+
+class AppFollowing(Following):
+    """``Following`` with app checkpoints (the node's mode): each application folds the
+    entries into a digest, notes each entry's membership effect, then gives the core its
+    state at a checkpoint; an installed snapshot replaces the digest."""
+
+    def __init__(self) -> None:
+        self.app: dict[str, bytes] = {}
+        self.installed: dict[str, list[int]] = {}
+        super().__init__()
+
+    def _core(self, name: str, st: MemoryPbftStorage, applied: int) -> Pbft:
+        self.cfg = dataclasses.replace(CFG, app_checkpoints=True)
+        self.app.setdefault(name, b"genesis")
+        self.installed.setdefault(name, [])
+        return super()._core(name, st, applied)
+
+    def flush(self, name: str) -> list[Envelope]:
+        r = self.nodes[name]
+        out: list[Envelope] = []
+        while r.core.has_ready():
+            rd = r.core.ready()
+            if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                r.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            out += rd.messages
+            if rd.snapshot is not None:
+                self.installed[name].append(rd.snapshot.meta.index)
+                self.app[name] = rd.snapshot.data
+            for e in rd.committed:
+                before = len(r.applied)
+                r.applied.append(e)
+                self.app[name] = hashlib.sha256(self.app[name] + e.data).digest()
+                self._note(r, before)
+                if e.index % self.cfg.checkpoint_interval == 0:
+                    r.core.app_checkpoint(e.index, self.app[name])
+            for req in rd.serve:
+                assert isinstance(req.body, StateRequest)
+                body = req.body
+                certs = r.storage.committed(body.from_seq + 1, body.to_seq)
+                if [x.entry.index for x in certs] == list(
+                    range(body.from_seq + 1, body.to_seq + 1)
+                ):
+                    out.append(Envelope(name, req.frm, StateReply(tuple(x.entry for x in certs))))
+            r.decisions += rd.decisions
+            r.core.advance(rd)
+        self.pool += out
+        return out
+
+
+def test_a_state_installed_across_a_change_it_does_not_certify_learns_the_epoch() -> None:
+    """r3 is cut off while the others order 20 requests, add r4 (entry 21: the
+    5-replica epoch from 33) and reach checkpoint 24, then drop their entries: r3
+    installs the state at 24, which certifies the set at 25 only; the change in the
+    entries it skipped is unknown to it. It signs no checkpoint while blind (its own at
+    32 would sign the wrong epoch and conflict with the others' certificate), learns
+    the epoch from 33 by proof, and goes on with the 5-replica set."""
+    c = AppFollowing()
+    cut = lambda m: "r3" not in (m.frm, m.to)  # noqa: E731
+    _run(c, _reqs(0, 20), keep=cut)
+    _run(c, [b"set:" + ",".join(FIVE).encode()], keep=cut)
+    _run(c, _reqs(20, 3), keep=cut)
+    c.tick(2, keep=cut)
+    r0, r3 = c.nodes["r0"].core, c.nodes["r3"].core
+    assert r0.stable.seq == 24 and r0.executed == 24 and r0.members_at(33).n == 5
+    for n in ("r0", "r1", "r2", "r4"):
+        core = c.nodes[n].core
+        c.nodes[n].storage.compact(Snapshot(SnapshotMeta(core.executed, 0, ()), b""))
+    c.tick(6 * CFG.state_retry_ticks)
+    assert c.installed["r3"] == [24] and r3.executed == 24
+    assert r3.members_at(33).n == 4  # blind: the change at 21 never reached it
+    signed: list[int] = []
+
+    def spy(m: Envelope) -> bool:
+        if m.frm == "r3" and isinstance(m.body, Checkpoint):
+            signed.append(m.body.seq)
+        return True
+
+    for i in range(5):
+        _run(c, _reqs(100 + 6 * i, 6), keep=spy)
+        c.tick(CFG.status_interval_ticks, keep=spy)
+    assert r3.members_at(33).replicas == tuple(FIVE) and r3.is_member
+    assert r3.executed == r0.executed > 40 and r3.stable.seq == r0.stable.seq
+    assert all(s > 36 for s in signed)  # none while it could not know the epoch
+    assert c.app["r3"] == c.app["r0"]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from pbft_harness import CFG, Cluster, Replica, key, verifier
 
+from chain import signing
 from consensus.pbft import Pbft
 from consensus.pbft_messages import Checkpoint, Commit, Envelope, Prepare, ViewChange
 from consensus.pbft_signing import Ed25519Signer
@@ -37,6 +38,7 @@ class Following(Cluster):
             self.cfg,
             applied,
             follow_membership=True,
+            keys=_keys(GENESIS),
         )
         return core
 
@@ -53,9 +55,15 @@ class Following(Cluster):
         for e in r.applied[before:]:
             if e.data.startswith(b"set:"):
                 names = e.data[4:].decode().split(",")
-                r.core.note_executed(e.index, names, verifier(names))
+                r.core.note_executed(e.index, names, verifier(names), keys=_keys(names))
             else:
                 r.core.note_executed(e.index)
+
+
+def _keys(names: list[str]) -> list[bytes]:
+    """The public keys of ``names``: each epoch's digest covers them, and a replica that
+    learns an epoch by proof checks its members' signatures with them."""
+    return [signing.public_key_bytes(key(n)) for n in names]
 
 
 def _run(c: Cluster, datas: list[bytes], keep: Callable[[Envelope], bool] = lambda m: True) -> None:
