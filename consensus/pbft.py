@@ -53,10 +53,36 @@ so nothing above c was ever assigned, prepared or committed under the old set. E
   prepared certificates only for t <= c (nothing above c was prepared by a correct
   old-set replica), so its O reaches no further than c, where CL's argument within the
   old set holds; the two sets never decide the same sequence number.
-- A replica catching up (its horizon below a checkpoint it is shown) judges signed
-  proofs beyond what it knows by the latest set it knows, as ``verify-receipt`` trusts
-  a quorum common to consecutive sets; the entries it fetches must still hash to the
-  proven digest.
+- Epochs are certified facts. An epoch's digest (``epoch_digest``) covers its start,
+  its set with the public keys (``keys``) and the digest of the epoch before, so the
+  digests chain back to the first set. A following replica's checkpoint c signs the
+  state digest together with the digest of the epoch in force at c+1
+  (``epoch_checkpoint_digest``): that set is fixed by the entries up to c - L, so
+  correct replicas sign it alike, and a checkpoint is signed only once the driver
+  noted its entry (``note_executed``, or ``app_checkpoint`` after it). The stable
+  checkpoint at an epoch's boundary, with the new set and the state digest, is thus
+  the old set's 2f+1 certificate of the new epoch: an ``EpochProof``, the analogue of
+  a receipt's ``validator_sets`` step. Replicas keep each proof (a record, never
+  collected; read back and linked at a restart) and send those from a peer's stable
+  checkpoint - L - K on (``EpochChanges``) with their answer to its status, and with
+  a state they offer. A replica checks a proof link by link from an epoch it knows
+  (``Membership.epoch_proof_ok``: ``prev`` is that epoch's digest, the certificate a
+  quorum of its set at the checkpoint just before the new start, signing that
+  epoch), and takes it only after its last epoch, or in place of a last epoch that a
+  later change in its bucket could still replace: never against what it executed
+  (a start within ``known_top``), nor as another successor of an epoch whose
+  successor it knows (an old set's replayed or forked proof). Then it judges the
+  later epoch's checkpoints, view changes, new views and offered states by the
+  right set: a replica behind across a change of the set's size catches up.
+- A replica that installs a certified state at c (``StableState``) skipped the
+  entries up to c: the checkpoint certifies its epochs up to the one at c+1, but a
+  change in the last L + K entries skipped starts an epoch it does not know. Until
+  a proof of it comes, or a stable checkpoint it agrees with certifies its epochs up
+  to c + L + K (``_certain``), it signs no checkpoint and its window stops at what is
+  certain; a proof may then put the epoch it missed before the ones it noted since.
+- Safety rests, as for receipts, on each set having at most f faulty replicas also
+  after it stops ordering: a quorum of a past set that colludes could certify another
+  successor to a replica that knows no later epoch (a long-range attack).
 """
 
 from __future__ import annotations
@@ -1010,6 +1036,8 @@ class Pbft:
         if seq == self.stable.seq and (self.cfg.app_checkpoints or self._follow):
             # The application got there after the checkpoint became stable.
             if d != self.stable.digest:
+                if self._follow and base == self.stable.digest:
+                    return  # signed before checkpoints signed epochs (an upgraded store)
                 raise InvariantViolation(
                     f"{self._id}: state at {seq} differs from the stable checkpoint"
                 )
