@@ -27,6 +27,7 @@ from chain.kernels import (
     reference,
 )
 from chain.kernels.hasharray import HashArray, split_hashes
+from chain.kernels.vectorwidth import prefer_512_bit
 
 LANES = 16
 _BYTES_RO = types.Array(types.uint8, 1, "C", readonly=True)
@@ -84,6 +85,29 @@ NODE_PADDING_WORDS = [0] * 15 + [65 * 8]
 block holds r's last byte and 0x80 (word 0, varying), zeros, and the length in bits."""
 
 
+def _round_lines(lines: list[str], state: list[str], w: str, tag: str) -> list[str]:
+    """Append the 64 rounds of one compression to ``lines``: working variables start as
+    the names in ``state``, message words are ``{w}0`` .. ``{w}15`` (the schedule extends
+    them to ``{w}63``), new variables are named ``{tag}a1``, ``{tag}e1``, ... Returns the
+    names holding a..h after round 64 (to be added to the chaining value)."""
+    reg = list(state)
+    for t in range(64):
+        if t >= 16:
+            lines.append(
+                f"    {w}{t} = _U(_U(_U(_ssig1({w}{t - 2}) + {w}{t - 7}) + _ssig0({w}{t - 15}))"
+                f" + {w}{t - 16})"
+            )
+        a, b, c, d, e, f, g, h = reg
+        lines.append(
+            f"    t1 = _U(_U(_U({h} + _bsig1({e})) + _U(_ch({e}, {f}, {g}) + _U({K[t]}))) + {w}{t})"
+        )
+        lines.append(f"    t2 = _U(_bsig0({a}) + _maj({a}, {b}, {c}))")
+        lines.append(f"    {tag}e{t + 1} = _U({d} + t1)")
+        lines.append(f"    {tag}a{t + 1} = _U(t1 + t2)")
+        reg = [f"{tag}a{t + 1}", a, b, c, f"{tag}e{t + 1}", e, f, g]
+    return reg
+
+
 def _compress_lane_source(padding_block: bool = False) -> str:
     """Source of ``_compress_lane(st, w, j)``: the 64 rounds written out straight-line.
     With ``padding_block``, ``_compress_pad_lane(st, w, j)`` instead: the last block of a
@@ -104,23 +128,44 @@ def _compress_lane_source(padding_block: bool = False) -> str:
         lines += [f"    w{t} = _U({NODE_PADDING_WORDS[t]})" for t in range(1, 16)]
     else:
         lines += [f"    w{t} = w[{t} * _NL + j]" for t in range(16)]
-    # state after round r: a_r, ..., with b_r = a_{r-1} etc.; keep a table of names.
-    reg = [f"{v}0" for v in names]
-    for t in range(64):
-        if t >= 16:
-            lines.append(
-                f"    w{t} = _U(_U(_U(_ssig1(w{t - 2}) + w{t - 7}) + _ssig0(w{t - 15})) + w{t - 16})"
-            )
-        a, b, c, d, e, f, g, h = reg
-        lines.append(
-            f"    t1 = _U(_U(_U({h} + _bsig1({e})) + _U(_ch({e}, {f}, {g}) + _U({K[t]}))) + w{t})"
-        )
-        lines.append(f"    t2 = _U(_bsig0({a}) + _maj({a}, {b}, {c}))")
-        lines.append(f"    e{t + 1} = _U({d} + t1)")
-        lines.append(f"    a{t + 1} = _U(t1 + t2)")
-        reg = [f"a{t + 1}", a, b, c, f"e{t + 1}", e, f, g]
+    reg = _round_lines(lines, [f"{v}0" for v in names], "w", "")
     for i, v in enumerate(reg):
         lines.append(f"    st[{i} * _NL + j] = _U(st[{i} * _NL + j] + {v})")
+    return "\n".join(lines) + "\n"
+
+
+ROW = 32
+"""Nodes per level buffer of the Merkle kernels: word t of node k is at ``t * ROW + k``
+(structure of arrays), so sixteen pairs fill the sixteen lanes."""
+
+
+def _node_lane_source() -> str:
+    """Source of ``_node_lane(src, sb, dst, db, j)``: lane j's whole RFC 9162 node hash
+    ``SHA-256(0x01 || l || r)``, both compressions in one straight-line body, with l and r
+    the nodes ``2j`` and ``2j + 1`` of the level buffer at ``src[sb:]`` and the result
+    written as node ``j`` of the buffer at ``dst[db:]`` (both laid out by ``ROW``).
+
+    The message words are the pair's sixteen words shifted right by one byte (the 0x01
+    prefix enters at the top); the state starts from the IV as literals, stays in
+    registers between the two blocks, and the second block's words 1-15 are literals, so
+    nothing goes through memory between loading the pair and storing the node.
+    """
+    lines = ["def _node_lane(src, sb, dst, db, j):", "    i = sb + _N2 * j"]
+    for t in range(8):
+        lines.append(f"    l{t} = src[i + _ROW{t}]")
+        lines.append(f"    r{t} = src[i + _ROW{t} + _N1]")
+    halves = [f"l{t}" for t in range(8)] + [f"r{t}" for t in range(8)]
+    prev = "_U(0x01)"
+    for t in range(16):
+        lines.append(f"    w{t} = _U(_U({prev} << _U(24)) | _U({halves[t]} >> _U(8)))")
+        prev = halves[t]
+    lines.append("    p0 = _U(_U(r7 << _U(24)) | _U(0x00800000))")
+    lines += [f"    p{t} = _U({NODE_PADDING_WORDS[t]})" for t in range(1, 16)]
+    lines += [f"    iv{k} = _U({IV[k]})" for k in range(8)]
+    reg = _round_lines(lines, [f"iv{k}" for k in range(8)], "w", "")
+    lines += [f"    m{k} = _U(iv{k} + {reg[k]})" for k in range(8)]
+    reg = _round_lines(lines, [f"m{k}" for k in range(8)], "p", "q")
+    lines += [f"    dst[db + _ROW{k} + j] = _U(m{k} + {reg[k]})" for k in range(8)]
     return "\n".join(lines) + "\n"
 
 
@@ -163,6 +208,9 @@ _namespace: dict[str, object] = {
     "_bsig1": _bsig1,
     "_ch": _ch,
     "_maj": _maj,
+    "_N1": _N1,
+    "_N2": _N2,
+    **{f"_ROW{t}": np.uint64(t * ROW) for t in range(8)},
 }
 exec(compile(_compress_lane_source(), "<sha256 rounds>", "exec"), _namespace)
 _compress_lane = njit(inline="always")(cast(Callable[..., Any], _namespace["_compress_lane"]))
@@ -170,6 +218,8 @@ exec(compile(_compress_lane_source(True), "<sha256 padding rounds>", "exec"), _n
 _compress_pad_lane = njit(inline="always")(
     cast(Callable[..., Any], _namespace["_compress_pad_lane"])
 )
+exec(compile(_node_lane_source(), "<sha256 node rounds>", "exec"), _namespace)
+_node_lane = njit(inline="always")(cast(Callable[..., Any], _namespace["_node_lane"]))
 
 
 @njit(types.void(types.uint32[::1], types.uint32[::1]), cache=True, nogil=True)
@@ -177,6 +227,7 @@ def _compress(st, w):
     """One compression in each of the sixteen lanes: ``w[t*16+j]`` is word t (< 16) of
     lane j's block, ``st[r*16+j]`` its chaining state. Unsigned indices: signed ones make
     numba emit negative-index checks that stop vectorizing."""
+    prefer_512_bit()
     for j in range(_NL):
         _compress_lane(st, w, j)
 
@@ -184,6 +235,7 @@ def _compress(st, w):
 @njit(types.void(types.uint32[::1], types.uint32[::1]), cache=True, nogil=True)
 def _compress_pad(st, w0):
     """``_compress`` of the sixteen lanes' last node block, given only its word 0 per lane."""
+    prefer_512_bit()
     for j in range(_NL):
         _compress_pad_lane(st, w0, j)
 
@@ -299,8 +351,9 @@ def _node_level(words, npairs):
 
 
 MERKLE_CHUNK_LEAVES = 1 << 12
-"""Leaves per aligned chunk (128 KiB of hashes): each chunk is a perfect subtree, reduced
-in one small reused buffer, so no big fresh buffer page-faults (see ``CHUNK_BYTES``)."""
+"""Leaves (or pairs) per aligned chunk (128 KiB of hashes) where a sequence is packed in
+Python before a kernel call: each chunk is a perfect subtree, and one small reused buffer
+at a time does not page-fault the way one big fresh buffer would (see ``CHUNK_BYTES``)."""
 
 
 @njit(inline="always")
@@ -319,34 +372,114 @@ def _reduce_levels(words, n):
             n = npairs
 
 
+_ROW_WORDS = 8 * ROW
+_LEVEL_WORDS = np.uint64(_ROW_WORDS)
+_HALF_ROW = ROW // 2
+
+
+@njit(
+    types.void(types.uint32[::1], types.uint64, types.uint32[::1], types.uint64),
+    cache=True,
+    nogil=True,
+)
+def _node_hash16(src, sb, dst, db):
+    """Sixteen node hashes at once: the pairs of the 32 nodes of the level buffer at
+    ``src[sb:]`` become nodes 0-15 of the level buffer at ``dst[db:]`` (see ``ROW``)."""
+    prefer_512_bit()
+    for j in range(_NL):
+        _node_lane(src, sb, dst, db, j)
+
+
+@njit(inline="always")
+def _tree_levels(n):
+    """Level buffers a tree of ``n`` leaves needs: level L holds nodes over 2**L leaves,
+    and a carry reaches level L + 1 only after 32 * 2**L leaves."""
+    levels = 2
+    while n:
+        levels += 1
+        n >>= 1
+    return levels
+
+
+@njit(inline="always")
+def _carry(lv, count):
+    """Level 0 is full (32 leaf hashes): hash its pairs into level 1, and on up while a
+    level fills, like a binary counter. Every call fills all sixteen lanes."""
+    level = 0
+    while True:
+        above = np.uint64(level + 1) * _LEVEL_WORDS
+        _node_hash16(lv, np.uint64(level) * _LEVEL_WORDS, lv, above + np.uint64(count[level + 1]))
+        count[level] = 0
+        count[level + 1] += _HALF_ROW
+        level += 1
+        if count[level] < ROW:
+            return
+
+
+@njit(inline="always")
+def _level_root(lv, base, m, words):
+    """``words[0:8]`` = the RFC 9162 root of the ``m`` nodes in the level buffer at
+    ``lv[base:]``, taken as leaves (pairing with odd carries, see ``_reduce_levels``)."""
+    for k in range(m):
+        for r in range(8):
+            words[8 * k + r] = lv[base + r * ROW + k]
+    _reduce_levels(words, m)
+
+
+@njit(inline="always")
+def _finish(lv, count, levels, rest, out):
+    """The root, from what the stream left: ``rest`` (< 32) leaves in level 0 and, in
+    each level L >= 1, none or sixteen nodes, which together are the perfect subtree of
+    16 * 2**L leaves that bit L + 4 of the leaf count stands for. Lower levels hold later
+    leaves, so folding from level 0 up, ``node(subtree, acc)``, is the RFC's split at the
+    largest power of two below each size (``Frontier.root`` does the same)."""
+    words = np.empty(8 * ROW, dtype=np.uint32)
+    pair = np.empty(16, dtype=np.uint32)  # [subtree, acc]: acc is pair[8:16]
+    have = False
+    if rest > 0:
+        _level_root(lv, 0, rest, words)
+        pair[8:16] = words[0:8]
+        have = True
+    for level in range(1, levels):
+        if count[level] == 0:
+            continue
+        _level_root(lv, level * _ROW_WORDS, count[level], words)
+        if have:
+            pair[0:8] = words[0:8]
+            _reduce_levels(pair, 2)
+            pair[8:16] = pair[0:8]
+        else:
+            pair[8:16] = words[0:8]
+            have = True
+    out[0:8] = pair[8:16]
+
+
 @njit(types.void(_BYTES_RO, types.uint32[::1]), cache=True, nogil=True)
 def merkle_root_words(leaves, out):
     """RFC 9162 root of the 32-byte leaf hashes concatenated in ``leaves`` (at least one),
-    as 8 state words in ``out``. Aligned chunks of ``MERKLE_CHUNK_LEAVES`` are perfect
-    subtrees (the last one is whatever is left), and pairing their roots level by level
-    gives the same tree as pairing all leaves: every level below the chunk size has an
-    even count in each full chunk, so the odd carries happen in the same places."""
+    as 8 state words in ``out``. Streamed: leaf hashes go 32 at a time into level 0 of a
+    stack of small level buffers, and every full level hashes its sixteen pairs into the
+    level above (``_carry``), so every hashing call fills all sixteen lanes, the nodes
+    never leave the lane layout, and the working set stays a few KiB whatever ``n``."""
     n = leaves.shape[0] // 32
-    nchunks = (n + MERKLE_CHUNK_LEAVES - 1) // MERKLE_CHUNK_LEAVES
-    roots = np.empty(8 * nchunks, dtype=np.uint32)
-    words = np.empty(8 * min(n, MERKLE_CHUNK_LEAVES), dtype=np.uint32)
-    for c in range(nchunks):
-        lo = c * MERKLE_CHUNK_LEAVES
-        m = min(MERKLE_CHUNK_LEAVES, n - lo)
-        for i in range(8 * m):
-            q = 4 * (8 * lo + i)
-            words[i] = _U(
+    levels = _tree_levels(n)
+    lv = np.empty(levels * _ROW_WORDS, dtype=np.uint32)
+    count = np.zeros(levels, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        for r in range(8):
+            q = 32 * i + 4 * r
+            lv[r * ROW + k] = _U(
                 _U(_U(leaves[q]) << _U(24))
                 | _U(_U(leaves[q + 1]) << _U(16))
                 | _U(_U(leaves[q + 2]) << _U(8))
                 | _U(leaves[q + 3])
             )
-        _reduce_levels(words, m)
-        for r in range(8):
-            roots[8 * c + r] = words[r]
-    _reduce_levels(roots, nchunks)
-    for r in range(8):
-        out[r] = roots[r]
+        k += 1
+        if k == ROW:
+            _carry(lv, count)
+            k = 0
+    _finish(lv, count, levels, k, out)
 
 
 _AHEAD = 16
@@ -364,30 +497,27 @@ def merkle_root_objects(items, n, bytes_type, offsets, out):
     offsets of a ``bytes`` object. Returns -1 with the root in ``out``, or the index of
     the first element that is not a 32-byte ``bytes`` (nothing is read past its type)."""
     type_at, size_at, data_at = offsets[0], offsets[1], offsets[2]
-    nchunks = (n + MERKLE_CHUNK_LEAVES - 1) // MERKLE_CHUNK_LEAVES
-    roots = np.empty(8 * nchunks, dtype=np.uint32)
-    words = np.empty(8 * min(n, MERKLE_CHUNK_LEAVES), dtype=np.uint32)
-    for c in range(nchunks):
-        lo = c * MERKLE_CHUNK_LEAVES
-        m = min(MERKLE_CHUNK_LEAVES, n - lo)
-        for k in range(m):
-            if lo + k + _AHEAD < n:
-                ahead = pyobjects.load(items + np.uint64(8 * (lo + k + _AHEAD)), np.uint64(0))
-                pyobjects.prefetch(ahead + np.uint64(data_at))
-            obj = pyobjects.load(items + np.uint64(8 * (lo + k)), np.uint64(0))
-            if pyobjects.load(obj + np.uint64(type_at), np.uint64(0)) != bytes_type:
-                return lo + k
-            if pyobjects.load(obj + np.uint64(size_at), np.uint64(0)) != 32:
-                return lo + k
-            data = obj + np.uint64(data_at)
-            for r in range(8):
-                words[8 * k + r] = _bswap(pyobjects.load(data + np.uint64(4 * r), np.uint32(0)))
-        _reduce_levels(words, m)
+    levels = _tree_levels(n)
+    lv = np.empty(levels * _ROW_WORDS, dtype=np.uint32)
+    count = np.zeros(levels, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if i + _AHEAD < n:
+            ahead = pyobjects.load(items + np.uint64(8 * (i + _AHEAD)), np.uint64(0))
+            pyobjects.prefetch(ahead + np.uint64(data_at))
+        obj = pyobjects.load(items + np.uint64(8 * i), np.uint64(0))
+        if pyobjects.load(obj + np.uint64(type_at), np.uint64(0)) != bytes_type:
+            return i
+        if pyobjects.load(obj + np.uint64(size_at), np.uint64(0)) != 32:
+            return i
+        data = obj + np.uint64(data_at)
         for r in range(8):
-            roots[8 * c + r] = words[r]
-    _reduce_levels(roots, nchunks)
-    for r in range(8):
-        out[r] = roots[r]
+            lv[r * ROW + k] = _bswap(pyobjects.load(data + np.uint64(4 * r), np.uint32(0)))
+        k += 1
+        if k == ROW:
+            _carry(lv, count)
+            k = 0
+    _finish(lv, count, levels, k, out)
     return -1
 
 
@@ -493,8 +623,8 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     if len(set(map(len, leaf_hashes))) != 1 or len(leaf_hashes[0]) != 32:
         # Not a tree of SHA-256 leaves; hashlib gives the reference answer for any input.
         return reference.merkle_root(leaf_hashes)
-    # A list is packed one aligned chunk at a time (a perfect subtree each, see
-    # ``merkle_root_words``), then the chunk roots are paired as leaves would be.
+    # A list is packed one aligned chunk at a time (a perfect subtree each, whose roots
+    # paired level by level give the same tree), then the chunk roots are paired.
     n = len(leaf_hashes)
     chunk = MERKLE_CHUNK_LEAVES
     roots = bytearray()

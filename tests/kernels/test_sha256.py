@@ -177,6 +177,106 @@ def test_merkle_root_of_lists_and_tuples_matches_reference(
         assert be.merkle_root(seq) == reference.merkle_root(leaves)
 
 
+# The Merkle kernels stream leaves 32 at a time into level buffers and carry full levels
+# upwards like a binary counter; these sizes cover every remainder below 32, sizes with
+# every bit set (the longest final fold) and carries across many levels.
+STREAM_SIZES = [
+    *range(1, 70),
+    *(32 * m + r for m in (2, 3, 5, 7, 16, 31) for r in (0, 1, 15, 16, 17, 31)),
+    *(2**k + d for k in range(6, 15) for d in (-1, 0, 1)),
+    2**15 + 2**10 + 2**5 + 3,
+]
+
+
+@pytest.mark.parametrize("n", STREAM_SIZES)
+def test_streamed_merkle_kernels_match_reference(n: int) -> None:
+    rng = random.Random(1000 + n)
+    leaves = [rng.randbytes(32) for _ in range(n)]
+    want = reference.merkle_root(leaves)
+    out = np.empty(8, dtype=np.uint32)
+    sha256.merkle_root_words(np.frombuffer(b"".join(leaves), dtype=np.uint8), out)
+    assert sha256._digest_bytes(out) == want
+    if pyobjects.LAYOUT is not None:
+        for seq in (leaves, tuple(leaves)):
+            assert (
+                sha256.merkle_root_objects(
+                    pyobjects.items_address(seq),
+                    n,
+                    pyobjects.LAYOUT.bytes_type,
+                    sha256._OFFSETS,
+                    out,
+                )
+                == -1
+            )
+            assert sha256._digest_bytes(out) == want
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3000), st.integers(0, 2**32 - 1))
+def test_merkle_root_of_any_size_matches_reference(n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    leaves = [rng.randbytes(32) for _ in range(n)]
+    want = reference.merkle_root(leaves)
+    assert sha256.merkle_root(leaves) == want
+    assert sha256.merkle_root(HashArray.from_hashes(leaves)) == want
+
+
+@pytest.mark.parametrize("same_array", [False, True])
+def test_sixteen_node_hashes_at_once_match_hashlib(same_array: bool) -> None:
+    # Level buffer layout: word t of node k at t * ROW + k; nodes 2j, 2j+1 make node j.
+    rng = np.random.default_rng(16)
+    src = rng.integers(0, 2**32, 8 * sha256.ROW, dtype=np.uint32)
+    nodes = [src[k :: sha256.ROW].astype(">u4").tobytes() for k in range(sha256.ROW)]
+    if same_array:  # how the kernels call it: the level above, in the same array
+        buf = np.concatenate([src, np.zeros(8 * sha256.ROW, dtype=np.uint32)])
+        sha256._node_hash16(buf, np.uint64(0), buf, np.uint64(8 * sha256.ROW + 16))
+        dst = buf[8 * sha256.ROW + 16 :]
+    else:
+        dst = np.zeros(8 * sha256.ROW, dtype=np.uint32)
+        sha256._node_hash16(src, np.uint64(0), dst, np.uint64(0))
+    got = [dst[j :: sha256.ROW][:8].astype(">u4").tobytes() for j in range(16)]
+    want = [hashlib.sha256(b"\x01" + nodes[2 * j] + nodes[2 * j + 1]).digest() for j in range(16)]
+    assert got == want
+
+
+# Leaf data lengths around SHA-256's block and padding boundaries (a leaf hash covers one
+# more byte, the 0x00 prefix), and large leaves of several blocks.
+EDGE_LENGTHS = [0, 1, 31, 32, 33, 54, 55, 56, 57, 63, 64, 65, 119, 120, 121, 128, 1000, 4099]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 16, 17, 33, 100])
+def test_tree_of_edge_length_leaves_matches_hashlib(n: int) -> None:
+    rng = random.Random(n)
+    datas = [rng.randbytes(EDGE_LENGTHS[i % len(EDGE_LENGTHS)]) for i in range(n)]
+    leaves = [hashlib.sha256(b"\x00" + d).digest() for d in datas]
+    assert sha256.leaf_hashes(datas) == leaves
+    assert sha256.merkle_root(sha256.leaf_hashes(datas)) == reference.merkle_root(leaves)
+    assert sha256.merkle_root(sha256.leaf_hash_array(datas)) == reference.merkle_root(leaves)
+
+
+@pytest.mark.parametrize("size", EDGE_LENGTHS[1:])
+@pytest.mark.parametrize("n", [1, 2, 3, 16, 33])
+def test_fixed_size_records_of_edge_lengths(size: int, n: int) -> None:
+    records = random.Random(size * n).randbytes(size * n)
+    want = reference.merkle_root(
+        [
+            hashlib.sha256(b"\x00" + records[i : i + size]).digest()
+            for i in range(0, len(records), size)
+        ]
+    )
+    assert sha256.fixed_leaves_root(records, size) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(EDGE_LENGTHS), max_size=40), st.integers(0, 2**32 - 1))
+def test_leaf_hashes_and_root_of_edge_lengths(lengths: list[int], seed: int) -> None:
+    rng = random.Random(seed)
+    datas = [rng.randbytes(k) for k in lengths]
+    leaves = [hashlib.sha256(b"\x00" + d).digest() for d in datas]
+    assert sha256.leaf_hashes(datas) == leaves
+    assert sha256.merkle_root(leaves) == reference.merkle_root(leaves)
+
+
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 4095, 4096, 4097, 9000])
 def test_node_hashes_on_both_backends_match_hashlib(n: int) -> None:
     rng = random.Random(n)
