@@ -63,9 +63,9 @@ so nothing above c was ever assigned, prepared or committed under the old set. E
   checkpoint at an epoch's boundary, with the new set and the state digest, is thus
   the old set's 2f+1 certificate of the new epoch: an ``EpochProof``, the analogue of
   a receipt's ``validator_sets`` step. Replicas keep each proof (a record, never
-  collected; read back and linked at a restart) and send those from a peer's stable
-  checkpoint - L - K on (``EpochChanges``) with their answer to its status, and with
-  a state they offer. A replica checks a proof link by link from an epoch it knows
+  collected; read back and linked at a restart) and send those from what a peer
+  executed (or its stable checkpoint, if lower) - L - K on (``EpochChanges``) with
+  their answer to its status, and with a state they offer. A replica checks a proof link by link from an epoch it knows
   (``Membership.epoch_proof_ok``: ``prev`` is that epoch's digest, the certificate a
   quorum of its set at the checkpoint just before the new start, signing that
   epoch), and takes it only after its last epoch, or in place of a last epoch that a
@@ -1263,11 +1263,12 @@ class Pbft:
         if not self._known_peer(frm) or frm == self._id:
             return
         if s.stable <= self.stable.seq:
-            # The epochs from its stable checkpoint on, before anything judged by them,
-            # and those of the last L + K before it (one that installed a state may
-            # have skipped the changes that started them: module doc).
+            # The epochs after what it executed (it knows those it executed the changes
+            # of) or its stable checkpoint, before anything judged by them, and those
+            # of the L + K before (one that installed a state may have skipped the
+            # changes that started them: module doc).
             span = self.cfg.log_window + self.cfg.checkpoint_interval
-            proofs = self.epoch_proofs(s.stable - span)
+            proofs = self.epoch_proofs(min(s.stable, s.executed) - span)
             if proofs:
                 self._send(frm, EpochChanges(proofs))
         if s.stable < self.stable.seq:
