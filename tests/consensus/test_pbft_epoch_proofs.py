@@ -134,6 +134,39 @@ def test_without_the_proof_the_replica_behind_cannot_judge_the_later_epoch() -> 
     assert r4.members_at(start).replicas == tuple(FIVE)
 
 
+def test_a_replica_whose_stable_checkpoint_jumped_ahead_of_its_epochs_gets_the_proofs() -> None:
+    """The simulator's seed 111: r4, added while cut off, has executed nothing when it
+    hears the others again; they have added it, removed r3 and gone on, their
+    checkpoints signed by r0, r1, r2, also a quorum of the genesis set r4 judges them
+    by, so r4's stable checkpoint jumps to theirs at once. The entries it fetches end at
+    a checkpoint that signs an epoch it does not know: the proofs must come by what it
+    executed (nothing), not by its stable checkpoint (the others')."""
+    c = Following()
+
+    def no_r4(m: Envelope) -> bool:
+        return "r4" not in (m.frm, m.to)
+
+    _run(c, [b"set:" + ",".join(FIVE).encode()], keep=no_r4)
+    _run(c, _reqs(0, 15), keep=no_r4)
+    _run(c, [b"set:r0,r1,r2,r4"], keep=no_r4)
+    _run(c, _reqs(100, 30), keep=no_r4)
+    r0, r4 = c.nodes["r0"].core, c.nodes["r4"].core
+    assert _starts(r0) == [1, 13, 29] and r0.stable.seq > 29
+    assert [p.replica for p in r0.stable.proof] == ["r0", "r1", "r2"]
+    assert r4.executed == 0 and _starts(r4) == [1]
+
+    def no_proofs(m: Envelope) -> bool:
+        return not isinstance(m.body, EpochChanges)
+
+    c.tick(CFG.status_interval_ticks * 2, keep=no_proofs)  # the proofs come late
+    assert r4.stable.seq == r0.stable.seq and r4.executed == 0
+    c.tick(CFG.status_interval_ticks * 4)
+    assert _starts(r4)[:2] == [1, 13] and r4.members_at(29).replicas == ("r0", "r1", "r2", "r4")
+    _run(c, _reqs(200, 4))
+    c.tick(CFG.status_interval_ticks * 2)  # the last ones by retransmission
+    assert c.data("r4") == c.data("r0") and r4.is_member
+
+
 def test_a_restarted_replica_finds_the_epochs_it_holds_proofs_of() -> None:
     """The proofs are records of the store: a restarted replica links them to its first
     epoch before its driver gives back any epoch (here it gives back none), so an epoch
