@@ -1,11 +1,12 @@
 """Per-key precomputed tables for Ed25519 verification, in a bounded LRU.
 
 Why: a ledger's signers are registered before their signatures arrive, so the work of
-[h]A that depends on A alone (its multiples j * 32^i * A) can be done once per key and
-reused by every later signature: about 5x fewer field operations on that half. A table
-is 97,920 bytes, so the cache is bounded by count (``capacity``); a key earns a table
-only after ``uses_min`` signatures (a one-off key would pay ~100 us to build a table it
-never reuses; it takes the window path instead).
+[h]A that depends on A alone (its multiples j * 128^i * A) can be done once per key and
+reused by every later signature: about 7x fewer field operations on that half. A table
+is 284,160 bytes (``edwards25519.KEY_WINDOW``), so the cache is bounded by count
+(``capacity``); a key earns a table only after ``uses_min`` signatures (a one-off key
+would pay ~0.3-0.8 ms to build a table it never reuses; it takes the window path
+instead).
 
 Layout, and why it is safe without a lock (``chain`` may not import ``threading``): the
 tables live in one slab, handed to the kernel as is (copying a call's tables out of the
@@ -30,7 +31,7 @@ import numpy as np
 from chain.kernels import edwards25519 as ed
 
 CAPACITY_DEFAULT = 256
-"""At most 256 live tables (25 MB). A slab reserves twice that many positions (50 MB of
+"""At most 256 live tables (73 MB). A slab reserves twice that many positions (145 MB of
 address space, pages committed only as tables are written), and during a compaction
 the old slab lives on until the calls using it return."""
 USES_MIN_DEFAULT = 2
