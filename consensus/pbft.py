@@ -524,6 +524,11 @@ class Pbft:
         for seq in sorted(self._checkpoints):
             self._check_stable(seq)  # checkpoints now judged by the set they came from
 
+    @property
+    def epochs(self) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """(first sequence number, replicas) of each epoch this replica knows, in order."""
+        return tuple((start, m.replicas) for start, m in self._epochs)
+
     def members_at(self, seq: int) -> Membership:
         """The set that orders ``seq``, as far as this replica knows."""
         found = self._epochs[0][1]

@@ -9,7 +9,8 @@ few behaviours per seed:
   of correct replicas; as backup, prepare and commit that second batch towards them;
 - ``conflict``: prepares and commits with random digests to random replicas;
 - ``forge``: statements in another replica's name, or with altered contents under a
-  valid signature;
+  valid signature; epoch proofs (``--membership``) naming another set than the one
+  certified, or with one signature too few;
 - ``replay``: old messages again, as they were or relabelled to the current view;
 - ``silent``: as primary, send no pre-prepare and no new-view;
 - ``storm``: view-change messages for views ahead, again and again;
@@ -20,6 +21,7 @@ few behaviours per seed:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections import deque
@@ -30,6 +32,8 @@ from consensus.pbft_messages import (
     Checkpoint,
     Commit,
     Envelope,
+    EpochChanges,
+    EpochProof,
     Kind,
     NewView,
     Prepare,
@@ -116,6 +120,10 @@ class Adversary:
             d = rng.randbytes(32)
             sig = self._sign(node, Kind.CHECKPOINT, 0, body.seq, d)
             return [Envelope(env.frm, env.to, Checkpoint(body.seq, d, node, sig))]
+        if self.has(node, "forge") and isinstance(body, EpochChanges) and body.proofs:
+            # No draw from the random source: the seed's schedule stays the same.
+            forged = tuple(_forged_epoch(p) for p in body.proofs)
+            return [Envelope(env.frm, env.to, EpochChanges(forged))]
         if self.has(node, "bad_state") and isinstance(body, StateReply) and body.entries:
             es = list(body.entries)
             i = rng.randrange(len(es))
@@ -196,3 +204,12 @@ class Adversary:
                 relabelled = cls(core.view, body.seq, body.digest, body.replica, body.sig)
                 for p in peers:
                     send(Envelope(node, p, relabelled))
+
+
+def _forged_epoch(p: EpochProof) -> EpochProof:
+    """``p`` forged, by the parity of its start: another set than the old set certified
+    (its first replica left out), or its certificate one signature short of a quorum."""
+    if p.start % 2:
+        return dataclasses.replace(p, replicas=p.replicas[1:], keys=p.keys[1:])
+    proof = p.cert.proof[:-1]
+    return dataclasses.replace(p, cert=dataclasses.replace(p.cert, proof=proof))

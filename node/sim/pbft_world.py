@@ -38,7 +38,7 @@ from node.sim.checker import Violation
 from node.sim.faults import FaultProfile
 from node.sim.network import LinkFaults, SimNetwork
 from node.sim.options import PbftSimOptions
-from node.sim.pbft_checker import PROGRESS, PbftChecker
+from node.sim.pbft_checker import AGREEMENT, PROGRESS, PbftChecker
 from node.sim.pbft_replica import SET_PREFIX, SimPbftNode, replica_key
 from node.sim.world import SeedResult, drive
 
@@ -254,6 +254,7 @@ class PbftSimulation:
     # --- end of run -----------------------------------------------------------------
 
     def _final_checks(self) -> None:
+        self._check_epochs()
         if self.checker.max_committed <= self._executed_at_heal:
             raise Violation(PROGRESS, f"nothing executed after heal (at {self._executed_at_heal})")
         top = self._catch_up_target
@@ -272,6 +273,22 @@ class PbftSimulation:
                     f"correct replica {name} executed {got}, another had {top} "
                     f"{self.opts.drain_ticks // 2} ticks before the end",
                 )
+
+    def _check_epochs(self) -> None:
+        """Correct replicas agree on every epoch they know (some know fewer: those
+        behind), whether they executed its change or took a proof of it."""
+        first: dict[int, tuple[str, tuple[str, ...]]] = {}
+        for name in self.correct:
+            node = self.nodes[name]
+            if not node.up:
+                continue
+            for start, replicas in node.core.epochs:
+                other, theirs = first.setdefault(start, (name, replicas))
+                if theirs != replicas:
+                    raise Violation(
+                        AGREEMENT,
+                        f"{name} orders from {start} with {replicas}, {other} with {theirs}",
+                    )
 
 
 def _membership_plan(
