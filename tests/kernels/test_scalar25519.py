@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.kernels import scalar25519
+from chain.kernels import ed25519, scalar25519
 from chain.kernels.scalar25519 import L
 
 MAX = 2**512 - 1
@@ -95,3 +95,25 @@ def test_empty_and_misaligned_input() -> None:
     assert scalar25519.reduce(b"") == b""
     with pytest.raises(ValueError, match="64 bytes"):
         scalar25519.reduce(bytes(63))
+
+
+def test_challenges_agree_below_and_above_the_kernel_threshold() -> None:
+    """``ed25519.challenges`` takes Python integers for a few signatures and the kernel
+    from ``REDUCE_IN_KERNEL_MIN``: the same bytes either way."""
+    rng = random.Random(7)
+    n = ed25519.REDUCE_IN_KERNEL_MIN
+    keys = [rng.randbytes(32) for _ in range(n)]
+    msgs = [rng.randbytes(rng.randrange(0, 300)) for _ in range(n)]
+    sigs = [rng.randbytes(64) for _ in range(n)]
+    whole = ed25519.challenges(keys, msgs, sigs)
+    one_by_one = b"".join(
+        ed25519.challenges([k], [m], [s]) for k, m, s in zip(keys, msgs, sigs, strict=True)
+    )
+    assert whole == one_by_one
+    expect = b"".join(
+        (int.from_bytes(hashlib.sha512(s[:32] + k + m).digest(), "little") % L).to_bytes(
+            32, "little"
+        )
+        for k, m, s in zip(keys, msgs, sigs, strict=True)
+    )
+    assert whole == expect
