@@ -7,7 +7,7 @@ import os
 import sys
 
 from chain.assemble import assemble_block
-from storage import lmdb_store
+from storage import lmdb_store, txruns
 from storage.lmdb_store import LmdbBlockStore
 from tests.factories import ANCHOR, CHAIN_ID, txs
 
@@ -21,6 +21,13 @@ def main(path: str) -> None:
         if len(sizes) == 4:
             lmdb_store.MERGE_RUNS, lmdb_store.MERGE_CHUNKS = sizes[2:]
             lmdb_store.GARBAGE_PAGES_PER_BLOCK = 1
+        # Pages of a few entries: a run of 40 ids is then 10 pages, so its key ranges go
+        # to disk over several blocks (at 75 entries a page it was one page, one block).
+        txruns.PAGE_ENTRIES = 4
+    # Set: after the first append that leaves a run of the tx index partly written (some
+    # of its key ranges committed with their blocks, not its record), say "midrun" instead
+    # of "appended" and wait on stdin, so that the parent kills it right there.
+    pause_mid_run = bool(os.environ.get("CRASH_PAUSE_MID_RUN"))
     store = LmdbBlockStore.open(path)
     print("ready", store.height, flush=True)
     while True:
@@ -40,7 +47,12 @@ def main(path: str) -> None:
             round=1,
         )
         store.append(block, [(b"height", block.header.height.to_bytes(8, "big"))])
-        print("appended", block.header.height, block.header.hash.hex(), flush=True)
+        mid_run = pause_mid_run and bool(store._round)
+        word = "midrun" if mid_run else "appended"
+        print(word, block.header.height, block.header.hash.hex(), flush=True)
+        if mid_run:
+            sys.stdin.readline()
+            pause_mid_run = False
 
 
 if __name__ == "__main__":

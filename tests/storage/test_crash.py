@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from chain.hashing import leaf_hash
+from storage import txruns
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
 from tests.conftest import ROOT
@@ -26,13 +27,15 @@ KILLS = 24
     ids=["default", "small-index-batches", "runs-merged"],
 )
 def test_sigkill_while_appending_never_loses_an_acknowledged_block(
-    tmp_path: Path, index_flush: str
+    tmp_path: Path, index_flush: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With small tx index batches, kills land between the key ranges of a batch, and
     with merges of 3 runs, in the middle of writing a merged run or deleting the runs
     merged away: the checks below open the store read-only, so the next writer rebuilds
     from there."""
     rng = random.Random(20261125)
+    if index_flush:  # the writer's pages hold 4 entries (crash_writer): verify expects it
+        monkeypatch.setattr(txruns, "PAGE_ENTRIES", 4)
     acked: dict[int, str] = {}
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CRASH_INDEX_FLUSH": index_flush}
     for kill in range(KILLS):
@@ -81,3 +84,69 @@ def test_sigkill_while_appending_never_loses_an_acknowledged_block(
     if index_flush.count(",") == 3:  # merges happened, and were cut short at times
         with LmdbBlockStore.open(tmp_path, readonly=True) as store:
             assert any(info.level == 1 for info in store._runs.values())
+
+
+def test_sigkill_between_block_commits_and_the_run_they_carry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tx index's ids since its last whole run are on disk only in their blocks (the
+    blocks are the index's log), and a run goes to disk a key range per following block.
+    A real process killed after a block commit that left a run partly written (ranges
+    committed, the run's record not): a read-only open finds every tx from the blocks,
+    a writable open drops the partial run's pages, and nothing acknowledged is lost."""
+    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 4)  # as crash_writer writes them
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CRASH_INDEX_FLUSH": "40,3",
+        "CRASH_PAUSE_MID_RUN": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.storage.crash_writer", str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split()[0] == "ready"
+        acked: dict[int, str] = {}
+        for _ in range(200):  # a run starts within a few blocks of 1-37 txs
+            parts = proc.stdout.readline().split()
+            assert len(parts) == 3 and parts[0] in ("appended", "midrun"), parts
+            acked[int(parts[1])] = parts[2]
+            if parts[0] == "midrun":
+                break
+        else:
+            raise AssertionError("no append left a run partly written")
+        with LmdbBlockStore.open(tmp_path, readonly=True) as store:  # while it waits
+            assert _run_prefixes(store) - set(store._runs), "no run is partly on disk"
+    finally:
+        proc.kill()
+        proc.wait()
+    for readonly in (True, False):
+        with LmdbBlockStore.open(tmp_path, readonly=readonly) as store:
+            assert store.height >= max(acked)
+            for height, head_hash in acked.items():
+                header = store.header(height)
+                assert header is not None and header.hash.hex() == head_hash
+            for block in store.iter_blocks():
+                for pos, raw in enumerate(block.txs):
+                    loc = store.tx_location(leaf_hash(raw))
+                    assert loc is not None and (loc.height, loc.position) == (
+                        block.header.height,
+                        pos,
+                    ), (readonly, block.header.height, pos)
+            report = verify_store(store)
+            assert report.ok, report.problem
+            if not readonly:  # the partial run's pages are gone, its ids in memory
+                assert _run_prefixes(store) == set(store._runs)
+
+
+def _run_prefixes(store: LmdbBlockStore) -> set[int]:
+    """The run numbers that have pages in the tx index."""
+    with store._env.begin() as txn:
+        keys = [k for k, _ in txn.cursor(db=store._dbs["txindex"])]
+    return {int.from_bytes(k[:4], "big") for k in keys}
