@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from pbft_harness import CFG, Cluster, key
-from test_pbft_membership import Following, _keys
+from test_pbft_membership import Following, _keys, _reqs, _run
 
 from chain import signing
 from consensus.pbft import Pbft
@@ -40,17 +39,6 @@ from consensus.types import Snapshot, SnapshotMeta
 
 FIVE = ["r0", "r1", "r2", "r3", "r4"]
 FOUR = ["r0", "r2", "r3", "r4"]  # r1 removed: n = 4, quorum 3
-
-
-def _run(c: Cluster, datas: list[bytes], keep: Callable[[Envelope], bool] = lambda m: True) -> None:
-    for d in datas:
-        for n in c.names:
-            c.nodes[n].core.propose(d)
-        c.deliver(keep=keep)
-
-
-def _reqs(start: int, count: int) -> list[bytes]:
-    return [f"req{i}".encode() for i in range(start, start + count)]
 
 
 def _behind() -> tuple[Following, int]:
