@@ -47,6 +47,7 @@ from node.pipeline.validator_proofs import with_validator_sets
 from node.runtime.config import NodeConfig
 from node.runtime.keys import load_private_key
 from node.runtime.metrics import NodeMetrics
+from node.runtime.waits import wait_done, wait_set
 from node.transport import tls
 from node.transport.messages import (
     CONSENSUS_MESSAGES,
@@ -417,11 +418,9 @@ class Node:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._head_waiters.append((height, fut))
         try:
-            await asyncio.wait_for(fut, timeout_s)
-        except TimeoutError:
-            pass
+            await wait_done(fut, timeout_s)
         finally:  # a timeout or a cancelled waiter (a stream client that left)
-            if not fut.done() or fut.cancelled():
+            if not fut.done():
                 self._head_waiters = [(h, f) for h, f in self._head_waiters if f is not fut]
         return self.store.height
 
@@ -702,11 +701,7 @@ class Node:
         if len(self._certificate(height)) >= self.certs.quorum_at(height):
             return True
         ev = self._cert_events.setdefault(height, asyncio.Event())
-        try:
-            await asyncio.wait_for(ev.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_set(ev, timeout_s)
 
     async def receipt(self, tx_id: bytes) -> dict[str, Any] | None:
         return (await self.receipts([tx_id])).get(tx_id)

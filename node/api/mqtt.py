@@ -41,6 +41,12 @@ aiomqtt can miss a disconnection (empicano/aiomqtt#326, #381): seen here once in
 broker restarts, a bridge whose socket was reset never left its message loop, and the
 messages queued for its session waited for ever. ``_watch_connection`` asks paho itself
 every ``LIVENESS_S`` and ends a connection paho no longer has.
+
+A connection ends only once every task of its task group has ended; on Python 3.11 a
+cancellation is lost when an ``asyncio.wait_for`` it interrupts completes at the same
+moment (``node.runtime.waits``), which once kept the block publisher, and so the bridge,
+from ever reconnecting. The node's waits do not lose it, and the publisher's loop checks
+for a cancellation that aiomqtt's own waits lost.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from node.api.tx_body import MSGPACK_TYPE, TxBodyError, parse_txs
 from node.pipeline.admission import Status
 from node.runtime.config import MqttConfig
 from node.runtime.mqtt_tcp import no_delay
+from node.runtime.waits import raise_if_cancelled
 from storage.blockstore import TxLocation
 
 log = logging.getLogger("grantchain.mqtt")
@@ -402,6 +409,7 @@ class MqttBridge:
         if self._blocks_after is None:
             self._blocks_after = self.node.store.height
         while True:
+            raise_if_cancelled()  # the connection ended while a publish was acknowledged
             head = await self.node.wait_for_height(self._blocks_after + 1, BLOCK_WAIT_S)
             while self._blocks_after < head:
                 height = self._blocks_after + 1
