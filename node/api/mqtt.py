@@ -25,7 +25,10 @@ after a reconnect or to another node commits nothing twice. The bridge acknowled
 message (PUBACK, in the order the messages arrived, as MQTT requires) only once every
 tx in it is committed or refused, so a message the broker accepted is never lost to a
 node crash: the broker redelivers it. The session is persistent (``clean_start`` off,
-``session_expiry_s``), so the broker queues messages while the bridge is down.
+``session_expiry_s``), so the broker queues messages while the bridge is down. A
+publisher's PUBACK must say success: 0x10 (no subscriber) is a message the broker
+dropped, as Mosquitto does right after a restart until a bridge subscribes again
+(``node.client.mqtt_publish``; ``deploy/README.md``).
 
 Back-pressure and memory: the bridge asks for at most ``inflight_max`` unacknowledged
 messages (MQTT v5 Receive Maximum) and holds no others, each at most

@@ -21,7 +21,9 @@ Committed blocks as they commit: ``for block in c.stream(from_height=1): ...`` (
 Events, resumed on the next URL when a node stops; ``block_stream``, ``sse``).
 
 A package: ``signer`` (``TxSigner``), ``request_auth`` (``RequestSigner``), ``rpc`` (``Client``, ``AsyncClient``, ``RpcError``)
-and ``block_stream`` (``StreamError``), re-exported here, which is the name users import. May import ``chain``
+and ``block_stream`` (``StreamError``), re-exported here, which is the name users import;
+``mqtt_publish`` (``AckedPublisher``, for apps that publish txs over MQTT) is imported from
+its module. May import ``chain``
 and ``node.runtime`` (key files); nothing else of ``node``.
 """
 
