@@ -7,7 +7,26 @@ from collections.abc import Sequence
 from chain import limits, merkle
 from chain.block import Block, BlockHeader, results_root
 from chain.hashing import leaf_hashes
+from chain.kernels import backend
+from chain.kernels.hasharray import split_hashes
 from chain.merkle import Frontier
+
+
+def _ids_and_roots(
+    txs: Sequence[bytes], results: Sequence[int]
+) -> tuple[list[bytes], bytes, bytes] | None:
+    """(tx ids, tx root, results root) from one kernel call that frees the GIL
+    (``chain.kernels.blockroots``), on the numba backend and where it applies; else None.
+    The store's writer thread commits the block before while this runs."""
+    if backend.active().name != "numba":
+        return None
+    from chain.kernels import blockroots
+
+    got = blockroots.block_roots(txs, results)
+    if got is None:
+        return None
+    ids, tx_root, res_root = got
+    return split_hashes(ids), tx_root, res_root
 
 
 def assemble_block(
@@ -30,9 +49,14 @@ def assemble_block(
 
     The block remembers what was computed here (``Block._remember_assembly``), so a store
     in this process does not hash the txs or the log's new nodes a second time."""
-    ids = list(tx_ids) if tx_ids is not None else leaf_hashes(txs)
-    if len(ids) != len(txs):
-        raise ValueError(f"{len(ids)} tx ids for {len(txs)} txs")
+    fast = _ids_and_roots(txs, results) if tx_ids is None else None
+    if fast is not None:
+        ids, tx_root, res_root = fast
+    else:
+        ids = list(tx_ids) if tx_ids is not None else leaf_hashes(txs)
+        if len(ids) != len(txs):
+            raise ValueError(f"{len(ids)} tx ids for {len(txs)} txs")
+        tx_root, res_root = merkle.root(ids), results_root(ids, results)
     after = frontier.copy()
     levels = after.extend_levels(ids)
     header = BlockHeader(
@@ -40,11 +64,11 @@ def assemble_block(
         chain_id=chain_id,
         height=1 if prev is None else prev.height + 1,
         prev_hash=anchor if prev is None else prev.hash,
-        tx_root=merkle.root(ids),
+        tx_root=tx_root,
         tx_count=len(txs),
         log_root=after.root(),
         log_size=after.size,
-        results_root=results_root(ids, results),
+        results_root=res_root,
         state_root=state_root,
         timestamp_ms=max(timestamp_ms, prev.timestamp_ms if prev else 0),
         proposer=proposer,

@@ -86,6 +86,7 @@ import numpy as np
 from chain import codec, merkle
 from chain.block import Block, BlockError, BlockHeader
 from chain.hashing import leaf_hash, leaf_hashes
+from chain.kernels import backend
 from chain.merkle import Frontier
 from storage import txruns
 from storage.appendcheck import check_and_extend_levels
@@ -179,6 +180,44 @@ def _split(raw: bytes, size: int) -> Sequence[bytes]:
     if count > 4096:  # a format string per count would be large: slice past this
         return [raw[i : i + size] for i in range(0, len(raw), size)]
     return _splitter(size, count).unpack(raw) if count else ()
+
+
+def _run_entries(ids: bytes, locations: bytes) -> np.ndarray:
+    """``txruns.entries``: in one kernel call that frees the GIL (``chain.kernels.txrun``)
+    on the numba backend, so the next block's assembly goes on while a run is sorted."""
+    if backend.active().name == "numba":
+        from chain.kernels import txrun
+
+        return txrun.sorted_entries(ids, locations, _LOC.size)
+    return txruns.entries(ids, locations)
+
+
+def _merged_entries(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """``txruns.merge``, in a kernel on the numba backend (as ``_run_entries``)."""
+    if backend.active().name == "numba" and parts:
+        from chain.kernels import txrun
+
+        return txrun.sorted_rows(np.concatenate(parts))
+    return txruns.merge(parts)
+
+
+def _id_keys() -> Any:
+    """A ``chain.kernels.txrun.IdKeys`` on the numba backend (the in-memory ids' check
+    for a new block, without the GIL), else None (the dicts are probed)."""
+    if backend.active().name == "numba":
+        from chain.kernels import txrun
+
+        return txrun.IdKeys()
+    return None
+
+
+def _run_filter(ids: bytes, bits_log2: int) -> bytes:
+    """``TxFilter.bits_of_joined``, in a kernel on the numba backend (as ``_run_entries``)."""
+    if backend.active().name == "numba":
+        from chain.kernels import txrun
+
+        return txrun.filter_bits(ids, bits_log2)
+    return TxFilter.bits_of_joined(ids, bits_log2)
 
 
 class RunInfo(NamedTuple):
@@ -427,6 +466,13 @@ class LmdbBlockStore:
             # height when it reaches that block.
         self._pending = pending
         """Ids in no complete run and not in the run being written, -> packed location."""
+        self._id_keys = None if readonly else _id_keys()
+        """The first 8 bytes of every id in ``_pending`` and ``_round_ids`` (a superset:
+        the round's stay until the round is whole), so that a new block's ids are checked
+        against memory in a kernel that frees the GIL; a probe of the dicts only when
+        it says "maybe" (a duplicate, or 8 bytes in common)."""
+        if self._id_keys is not None:
+            self._id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
         self._round: list[list[tuple[bytes, bytes]]] = []
         """The run being written: its (key, value) ranges still to go, in key order."""
         self._round_height = self._indexed_height
@@ -1051,21 +1097,22 @@ class LmdbBlockStore:
         with self._lock.shared(), self._env.begin(write=True) as txn:
             index = dbs["txindex"]
             pending, in_round = self._pending, self._round_ids
+            joined = b"".join(ids)
+            id_keys = self._id_keys
             if (
-                not pending.keys().isdisjoint(ids)
-                or not in_round.keys().isdisjoint(ids)
-                or self._stored(txn, ids)
-            ):
+                (id_keys is None or id_keys.may_hold(joined))
+                and (not pending.keys().isdisjoint(ids) or not in_round.keys().isdisjoint(ids))
+            ) or self._stored(txn, ids):
                 dup = next(
                     i for i in ids if i in pending or i in in_round or self._stored(txn, [i])
                 )
                 raise DuplicateTxError(f"block {h.height}: tx {dup.hex()} is already stored")
             raw_locs = _locations_raw(h.height, log_start, block.results)
-            new_index = dict(zip(ids, _split(raw_locs, _LOC.size), strict=True))
-            new_raw = (b"".join(ids), raw_locs)
+            locs = _split(raw_locs, _LOC.size)  # into ``pending`` once committed
+            new_raw = (joined, raw_locs)
             chunks, round_height = self._round, self._round_height
             round_filter, round_info = self._round_filter, self._round_info
-            starts_round = not chunks and len(pending) + len(new_index) >= INDEX_FLUSH_TXS
+            starts_round = not chunks and len(pending) + len(ids) >= INDEX_FLUSH_TXS
             # A run's number is taken when it starts: above every key stored, so its
             # pages go in with LMDB's fast append (a merge, numbered before, inserts).
             run = self._next_run if starts_round else self._round_run
@@ -1073,12 +1120,12 @@ class LmdbBlockStore:
                 self._round_run, self._next_run = run, run + 1
                 parts = [*self._pending_raw, new_raw]
                 joined = b"".join([i for i, _ in parts])
-                rows = txruns.entries(joined, b"".join([loc for _, loc in parts]))
+                rows = _run_entries(joined, b"".join([loc for _, loc in parts]))
                 items = txruns.pages(_u32(run), rows)
                 size = -(-len(items) // INDEX_FLUSH_CHUNKS)
                 chunks = [items[i : i + size] for i in range(0, len(items), size)]
                 round_height = h.height
-                round_filter = TxFilter.bits_of_joined(joined, RUN_FILTER_BITS_LOG2[0])
+                round_filter = _run_filter(joined, RUN_FILTER_BITS_LOG2[0])
                 round_info = RunInfo(self._indexed_height + 1, h.height, len(rows), 0)
             if chunks:
                 _append_sorted(txn, index, chunks[0], "tx index")
@@ -1123,7 +1170,9 @@ class LmdbBlockStore:
         # once the whole run is on disk and its filter in place. Readers look in
         # ``_pending`` then ``_round_ids``: an id moves from the first to the second by
         # being in both for a moment, never in neither.
-        pending.update(new_index)
+        pending.update(zip(ids, locs, strict=True))
+        if id_keys is not None:
+            id_keys.add(joined)
         if starts_round:  # the pending ids become the round's, the same dict (no copy)
             self._round_ids = pending
             self._pending, self._pending_raw = {}, []
@@ -1137,6 +1186,8 @@ class LmdbBlockStore:
                 self._filters[0].add_runs([round_filter], [run])
                 self._runs[run] = round_info
                 self._round_ids, self._round_filter = {}, b""
+                if id_keys is not None:  # the round's ids are found on disk from now
+                    id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
                 self._indexed_height = round_height
                 self._start_merge()
         if merged is not None:
@@ -1169,9 +1220,9 @@ class LmdbBlockStore:
                 raise StoreError(
                     f"tx index run {run}: {part.shape[0]} ids, its record says {info.id_count}"
                 )
-        rows = txruns.merge(parts)
+        rows = _merged_entries(parts)
         ids = rows[:, : txruns.ID_BYTES].tobytes()
-        bits = TxFilter.bits_of_joined(ids, RUN_FILTER_BITS_LOG2[1])
+        bits = _run_filter(ids, RUN_FILTER_BITS_LOG2[1])
         info = RunInfo(
             min(i.first_height for i in infos), max(i.last_height for i in infos), len(rows), 1
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chain.kernels import ed25519, msgpack_canon, reference, selfcheck, sha256
+from chain.kernels import blockroots, ed25519, msgpack_canon, reference, selfcheck, sha256, txrun
 from chain.kernels.keytables import KeyTables
 
 LEAVES_MIN_FOR_KERNEL = 16
@@ -78,6 +78,9 @@ def warmup() -> None:
         bytes(range(34)) * 20, 34
     ):
         raise selfcheck.KernelMismatch("fixed_leaves_root disagrees with hashlib")
+    if not blockroots.warmup():
+        raise selfcheck.KernelMismatch("blockroots disagrees with hashlib")
+    txrun.warmup()
     ed25519.warmup()
     msgpack_canon.warmup()
     selfcheck.run(sha256.leaf_hashes, sha256.merkle_root, _verify_fresh, msgpack_canon.canonical)
