@@ -15,6 +15,10 @@ with the same face to ``node.app``: ``post``, ``wake``, ``status``, ``start``/``
   not been validated yet waits (bounded) and is tried again after each step. The txs
   this node admitted itself (every client tx reaches every replica) are not decoded
   or verified again.
+- Each inbox drain (at most ``DRAIN_MESSAGES_MAX`` messages) is stepped in order, after
+  the vote signatures in it that the core would check (this view, inside the window,
+  one per replica, kind and sequence number) are verified in one batch
+  (``Membership.prime``): the core then finds the verdicts remembered.
 - Committed entries are applied in order by the ledger, which re-executes and verifies
   every PBFT block (``node.pipeline.ledger``) unless this backup validated it: then the
   validation's execution is written (``BlockValidator.kept``); the header signatures
@@ -49,7 +53,7 @@ from chain.genesis import Genesis, Validator
 from chain.tx import Tx
 from consensus.pbft import Pbft
 from consensus.pbft_config import PbftConfig
-from consensus.pbft_messages import NULL_DIGEST, Envelope, PrePrepare
+from consensus.pbft_messages import NULL_DIGEST, Checkpoint, Commit, Envelope, Prepare, PrePrepare
 from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier, Verifier
 from consensus.pbft_storage import Decision
 from consensus.types import Entry, EntryKind, Role, Snapshot, Status
@@ -78,6 +82,9 @@ LATER_MAX = 64
 """Pre-prepares held while their block's parent is not validated yet."""
 CHECKED_MAX = 1024
 """Verdicts remembered by digest (a retransmitted pre-prepare is not validated again)."""
+DRAIN_MESSAGES_MAX = 1024
+"""Messages taken from the inbox at once: their vote signatures are verified in one
+batch, then each is stepped."""
 EPOCHS_FILE = "pbft-epochs.json"
 """The replica sets governance gave the core, with the sequence number each orders from."""
 
@@ -404,13 +411,15 @@ class PbftConsensusLoop(BlockCutting):
         while not self._stop.is_set():
             wake_at = min(next_tick, self._next_cut) if self._cut_waiting else next_tick
             timeout = max(0.0, wake_at - time.monotonic())
-            try:
-                item = self._inbox.get(timeout=timeout)
+            batch: list[Envelope | None] = []
+            with contextlib.suppress(queue.Empty):
+                batch.append(self._inbox.get(timeout=timeout))
+                while len(batch) < DRAIN_MESSAGES_MAX:
+                    batch.append(self._inbox.get_nowait())
+            if len(batch) > 1:
+                self._prime(batch)
+            for item in batch:
                 self._handle(item)
-                while True:
-                    self._handle(self._inbox.get_nowait())
-            except queue.Empty:
-                pass
             now = time.monotonic()
             if now >= next_tick:
                 self.core.set_waiting(self._requests_waiting())
@@ -420,6 +429,40 @@ class PbftConsensusLoop(BlockCutting):
             self.driver.process()
             self._retry_later()
             self._after_process()
+
+    def _prime(self, batch: Sequence[Envelope | None]) -> None:
+        """Verify in one batch the vote signatures of ``batch`` that stepping it would
+        check one by one: of this view (checkpoints have none) and inside the window,
+        from a peer, one per (kind, view, seq, replica), pre-prepares from the primary
+        only. A message the core then ignores costs one signature in the batch; a
+        replica can make it verify no more than its messages of the window."""
+        core = self.core
+        if not core.active:
+            return
+        view, low, high, primary = core.view, core.stable.seq, core.window_top, core.primary
+        seen: set[tuple[int, int, int, str]] = set()
+        votes: list[Prepare | Commit | PrePrepare | Checkpoint] = []
+        for env in batch:
+            if env is None:
+                continue
+            m = env.body
+            if isinstance(m, (Prepare, Commit)):
+                if m.view != view:
+                    continue
+            elif isinstance(m, PrePrepare):
+                if m.view != view or m.replica != primary:
+                    continue
+            elif not isinstance(m, Checkpoint):
+                continue
+            if not low < m.seq <= high or m.replica == self.node_id:
+                continue
+            key = (int(m.kind), m.view, m.seq, m.replica)
+            if key not in seen:
+                seen.add(key)
+                votes.append(m)
+        primed = core.members.prime(votes)
+        if primed:
+            self.pbft_metrics.signatures_primed.inc(primed)
 
     def _requests_waiting(self) -> bool:
         with self.mempool_lock:

@@ -63,6 +63,12 @@ class PbftMetrics:
             "governance that is catching up, or one governance removed",
             registry=r,
         )
+        self.signatures_primed = Counter(
+            "grantchain_pbft_signatures_primed",
+            "Vote signatures verified in one batch per inbox drain (the rest are verified "
+            "one at a time as the core steps them)",
+            registry=r,
+        )
         self.decisions = Counter(
             "grantchain_pbft_decisions",
             "Entries executed, by how they were proved (protocol, transfer, replay)",
