@@ -57,9 +57,10 @@ class CertificateCollector:
         self._applied[h] = header.hash
         sig = signing.sign(self._key, self.history.signing_bytes(h, header.hash))
         mine = self._sigs.setdefault(h, {})
-        for frm, (hh, s) in sorted(self._pending.pop(h, {}).items()):
-            if self._verifies(frm, h, hh, s):
-                mine[frm] = (hh, s)
+        pending = sorted(self._pending.pop(h, {}).items())
+        for (frm, hh_s), ok in zip(pending, self._verify_many(h, pending), strict=True):
+            if ok:
+                mine[frm] = hh_s
         if self.node_id in self.history.in_force(h).keys:
             mine[self.node_id] = (header.hash, sig)
         self._prune(h)
@@ -84,10 +85,30 @@ class CertificateCollector:
         if msg.height > self._top:
             self._pending.setdefault(msg.height, {})[msg.frm] = (msg.header_hash, msg.signature)
             return True
+        got = self._sigs.get(msg.height)
+        if got is not None and got.get(msg.frm) == (msg.header_hash, msg.signature):
+            return True  # these very bytes were checked: a peer's reply repeats its broadcast
         if not self._verifies(msg.frm, msg.height, msg.header_hash, msg.signature):
             return False
         self._sigs.setdefault(msg.height, {})[msg.frm] = (msg.header_hash, msg.signature)
         return True
+
+    def _verify_many(self, height: int, sigs: list[tuple[str, tuple[bytes, bytes]]]) -> list[bool]:
+        """One verdict per (signer, (header hash, signature)) at ``height``: the
+        signatures of known signers verified in one batch (the peers' signatures that
+        came before this node applied ``height``)."""
+        keys = self.history.in_force(height).keys
+        known = [(keys[frm], hh, s) for frm, (hh, s) in sigs if frm in keys]
+        verdicts = iter(
+            signing.verify_batch(
+                [k for k, _, _ in known],
+                [self.history.signing_bytes(height, hh) for _, hh, _ in known],
+                [s for _, _, s in known],
+            )
+            if known
+            else []
+        )
+        return [frm in keys and next(verdicts) for frm, _ in sigs]
 
     def _verifies(self, frm: str, height: int, header_hash: bytes, sig: bytes) -> bool:
         key = self.history.in_force(height).keys.get(frm)

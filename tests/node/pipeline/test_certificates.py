@@ -79,3 +79,44 @@ def test_the_window_starts_at_the_height_a_restarted_node_has_applied() -> None:
     assert certs.add(_sig("n2", 100_001, b"\x01" * 32))
     assert not certs.add(_sig("n2", 100_000 + HEIGHTS_KEPT + 1, b"\x01" * 32))
     assert not certs.add(_sig("n2", 100_000 - HEIGHTS_KEPT - 1, b"\x01" * 32))
+
+
+def test_signatures_that_came_before_the_apply_are_checked_together_as_it_applies() -> None:
+    """They are kept unchecked, then verified in one batch by ``sign_applied``: a forged
+    one and one from an unknown node are dropped, the others count as if added after."""
+    [h] = _headers(1)
+    certs = _collector()
+    forged = dataclasses.replace(_sig("n2", 1, h.hash), signature=b"x" * 64)
+    assert certs.add(forged)  # not checkable yet: kept
+    assert certs.add(dataclasses.replace(_sig("n3", 1, h.hash), frm="n9"))
+    certs.sign_applied(h)
+    assert certs.signatures(1) == [("n1", certs.own(1, h.hash))]
+    assert certs.ready(1) is None
+    certs2 = _collector()
+    assert certs2.add(_sig("n2", 1, h.hash)) and certs2.add(_sig("n3", 1, b"\x07" * 32))
+    certs2.sign_applied(h)
+    cert = certs2.ready(1)
+    assert cert is not None and [n for n, _ in cert] == ["n1", "n2"]
+
+
+def test_a_signature_taken_before_is_not_verified_again(monkeypatch) -> None:
+    """Each peer's signature arrives twice (its broadcast, then its reply to ours): the
+    second, byte for byte the same, is taken without a second verification."""
+    [h] = _headers(1)
+    certs = _collector()
+    certs.sign_applied(h)
+    calls: list[int] = []
+    real = signing.verify_batch
+
+    def counting(pks, msgs, sigs):
+        calls.append(len(pks))
+        return real(pks, msgs, sigs)
+
+    monkeypatch.setattr(signing, "verify_batch", counting)
+    sig = _sig("n2", 1, h.hash)
+    assert certs.add(sig) and certs.add(sig)
+    assert calls == [1]
+    forged = dataclasses.replace(sig, signature=b"x" * 64)
+    assert not certs.add(forged)  # another signature is checked
+    assert calls == [1, 1]
+    assert certs.signatures(1) == sorted([("n1", certs.own(1, h.hash)), ("n2", sig.signature)])
