@@ -93,6 +93,7 @@ class BlockValidator:
         self._store = store
         self._admitted = admitted
         self._genesis = genesis
+        self._genesis_hash = genesis.hash  # ~0.25 ms to compute: once, not per block
         self._verify_batch = verify_batch
         self._clock_ms = clock_ms
         self._skew_ms_max = skew_ms_max
@@ -110,7 +111,7 @@ class BlockValidator:
         head_height = head.height if head else 0
         path: list[_Valid] = []
         if h.height == head_height + 1 and h.prev_hash == (
-            head.hash if head else self._genesis.hash
+            head.hash if head else self._genesis_hash
         ):
             prev, frontier = head, None
         elif h.prev_hash in self._valid:
@@ -120,7 +121,7 @@ class BlockValidator:
             base = path[0].header
             if (base.height, base.prev_hash) != (
                 head_height + 1,
-                head.hash if head else self._genesis.hash,
+                head.hash if head else self._genesis_hash,
             ):
                 return Check(Verdict.INVALID, f"block {h.height} is on a branch that lost")
         elif h.height > head_height + 1:
@@ -160,7 +161,7 @@ class BlockValidator:
         expected, after = assemble_block(
             chain_id=self._genesis.chain_id,
             prev=prev,
-            anchor=self._genesis.hash,
+            anchor=self._genesis_hash,
             frontier=frontier if frontier is not None else self._store.frontier(),
             txs=list(block.txs),
             results=outcome.results,

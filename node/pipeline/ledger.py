@@ -139,6 +139,7 @@ class Ledger:
     ) -> None:
         self.store = store
         self.genesis = genesis
+        self._genesis_hash = genesis.hash  # ~0.25 ms to compute: once, not per block
         self._verify_batch = verify_batch
         self.verifies_committed = genesis.consensus != "raft"
         """Whether a committed block's signatures are checked here (see the module doc)."""
@@ -203,7 +204,7 @@ class Ledger:
         block, after = assemble_block(
             chain_id=self.genesis.chain_id,
             prev=prev,
-            anchor=self.genesis.hash,
+            anchor=self._genesis_hash,
             frontier=frontier,
             txs=list(raws),
             results=outcome.results,
@@ -262,7 +263,7 @@ class Ledger:
             raise InvariantViolation(
                 f"committed block {h.height} but the store is at {head_height}: a gap in apply"
             )
-        expected_prev = head.hash if head else self.genesis.hash
+        expected_prev = head.hash if head else self._genesis_hash
         if h.prev_hash != expected_prev or h.chain_id != self.genesis.chain_id:
             return Applied(ApplyOutcome.SKIPPED, block, reason="does not extend the head")
         outcome: BlockOutcome | None = None
