@@ -220,6 +220,39 @@ def _run_filter(ids: bytes, bits_log2: int) -> bytes:
     return TxFilter.bits_of_joined(ids, bits_log2)
 
 
+class _Prepared(NamedTuple):
+    """What an append writes that follows from the block and its log start alone:
+    built by ``submit_append`` on the caller's thread (``_prepare``) while the writer
+    commits the block before, so that the writer's own turn is shorter."""
+
+    log_start: int
+    joined: bytes
+    """The tx ids end to end."""
+    raw_locs: bytes
+    locs: Sequence[bytes]
+    tx_items: list[tuple[bytes, bytes]]
+    """(log index key, tx) of each tx: the ``txs`` table's items."""
+    body: bytes
+    estimate: int
+    """Bytes the map must have room for (twice the txs, their index and overheads)."""
+
+
+def _prepare(block: Block, ids: Sequence[bytes], log_start: int) -> _Prepared:
+    h, n = block.header, len(block.txs)
+    raw_locs = _locations_raw(h.height, log_start, block.results)
+    keys = _split(np.arange(log_start, log_start + n, dtype=">u8").tobytes(), 8)
+    return _Prepared(
+        log_start,
+        b"".join(ids),
+        raw_locs,
+        _split(raw_locs, _LOC.size),
+        list(zip(keys, block.txs, strict=True)),
+        # Canonical by construction (an int and a list of small ints): no need to normalize.
+        msgpack.packb([log_start, list(block.results)], use_bin_type=True),
+        2 * (sum(map(len, block.txs)) + 200 * n + 4096),
+    )
+
+
 class RunInfo(NamedTuple):
     """What ``meta/txrun/<run>`` says of a run of the tx index."""
 
@@ -1041,11 +1074,18 @@ class LmdbBlockStore:
         the ids it found in the immutable block, and the writer's own check reuses them.
         Whatever is wrong with the body is left for the writer to find again and report
         through the future, as before."""
+        prepared = None
         with contextlib.suppress(Exception):
-            block.check_body()
-        return self._writer.submit(self._append_on_writer, block, state_writes)
+            ids = block.check_body()
+            h = block.header
+            # The writes that follow from the block alone, made here too (``_Prepared``);
+            # the writer makes them again if the log start turns out different.
+            prepared = _prepare(block, ids, h.log_size - h.tx_count)
+        return self._writer.submit(self._append_on_writer, block, state_writes, prepared)
 
-    def _append_on_writer(self, block: Block, state_writes: Sequence[StateWrite]) -> None:
+    def _append_on_writer(
+        self, block: Block, state_writes: Sequence[StateWrite], prepared: _Prepared | None = None
+    ) -> None:
         t0 = time.perf_counter()
         frontier = self._frontier.copy()
         ids, levels = check_and_extend_levels(block, self._head, frontier)
@@ -1054,17 +1094,15 @@ class LmdbBlockStore:
         raw_header = h.to_bytes()
         header_hash = h.hash
         log_start = self._frontier.size
-        # Canonical by construction (an int and a list of small ints): no need to normalize.
-        body = msgpack.packb([log_start, list(block.results)], use_bin_type=True)
-        estimate = 2 * (sum(map(len, block.txs)) + 200 * len(block.txs) + 4096)
+        if prepared is None or prepared.log_start != log_start:
+            prepared = _prepare(block, ids, log_start)
+        estimate = prepared.estimate
         # The state writes' size is guessed (summing it costs ~10% of an append); only a
         # block that outgrows the headroom on the guess pays for the sum, below.
         self._ensure_room(estimate + STATE_WRITE_BYTES_GUESS * len(state_writes))
         for attempt in (1, 2):
             try:
-                self._write(
-                    block, ids, levels, raw_header, header_hash, body, log_start, state_writes
-                )
+                self._write(block, ids, levels, raw_header, header_hash, prepared, state_writes)
                 break
             except lmdb.MapFullError:
                 if attempt == 2:
@@ -1085,11 +1123,11 @@ class LmdbBlockStore:
         levels: list[tuple[int, int, list[bytes]]],
         raw_header: bytes,
         header_hash: bytes,
-        body: bytes,
-        log_start: int,
+        prepared: _Prepared,
         state_writes: Sequence[StateWrite],
     ) -> None:
         h = block.header
+        log_start, body = prepared.log_start, prepared.body
         dbs = self._dbs
         key = _u64(h.height)
         phases = self.append_phases_s
@@ -1097,7 +1135,7 @@ class LmdbBlockStore:
         with self._lock.shared(), self._env.begin(write=True) as txn:
             index = dbs["txindex"]
             pending, in_round = self._pending, self._round_ids
-            joined = b"".join(ids)
+            joined = prepared.joined
             id_keys = self._id_keys
             if (
                 (id_keys is None or id_keys.may_hold(joined))
@@ -1107,8 +1145,8 @@ class LmdbBlockStore:
                     i for i in ids if i in pending or i in in_round or self._stored(txn, [i])
                 )
                 raise DuplicateTxError(f"block {h.height}: tx {dup.hex()} is already stored")
-            raw_locs = _locations_raw(h.height, log_start, block.results)
-            locs = _split(raw_locs, _LOC.size)  # into ``pending`` once committed
+            raw_locs = prepared.raw_locs
+            locs = prepared.locs  # into ``pending`` once committed
             new_raw = (joined, raw_locs)
             chunks, round_height = self._round, self._round_height
             round_filter, round_info = self._round_filter, self._round_info
@@ -1140,10 +1178,7 @@ class LmdbBlockStore:
             )
             t1 = time.perf_counter()
             phases["index"] += t1 - t0
-            n = len(block.txs)
-            keys = _split(np.arange(log_start, log_start + n, dtype=">u8").tobytes(), 8)
-            items = list(zip(keys, block.txs, strict=True))
-            _append_sorted(txn, dbs["txs"], items, "txs")
+            _append_sorted(txn, dbs["txs"], prepared.tx_items, "txs")
             if len(levels) > NODES_MIN_LEVEL:  # the block completed a node kept on disk
                 nodes = _nodes_value(log_start, h.log_size, levels)
                 _append_sorted(txn, dbs["nodes"], [(_u64(h.log_size), nodes)], "log nodes")
