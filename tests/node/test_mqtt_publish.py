@@ -34,6 +34,16 @@ def _publisher(broker: Broker) -> aiomqtt.Client:
     return aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5)
 
 
+async def _taken_by_a_bridge(broker: Broker, publisher: AckedPublisher, payload: bytes) -> None:
+    """A bridge's session subscribes (again), and a message published now reaches it."""
+    async with _session(broker, "bridge") as bridge:
+        await bridge.subscribe(SHARED, qos=1)
+        await publisher.publish("pub/tx/org2", payload)
+        async with asyncio.timeout(10):
+            msg = await anext(aiter(bridge.messages))
+        assert msg.payload == payload
+
+
 def test_a_message_no_node_takes_is_not_delivered_and_one_taken_is(tmp_path: Path) -> None:
     broker = start_broker(tmp_path / "mosquitto")
 
@@ -43,12 +53,7 @@ def test_a_message_no_node_takes_is_not_delivered_and_one_taken_is(tmp_path: Pat
             with pytest.raises(NotDelivered) as refused:
                 await publisher.publish("pub/tx/org2", b"nobody")
             assert refused.value.reason_code == NO_MATCHING_SUBSCRIBERS
-            async with _session(broker, "bridge") as bridge:
-                await bridge.subscribe(SHARED, qos=1)
-                await publisher.publish("pub/tx/org2", b"taken")
-                async with asyncio.timeout(10):
-                    msg = await anext(aiter(bridge.messages))
-                assert msg.payload == b"taken"
+            await _taken_by_a_bridge(broker, publisher, b"taken")
 
     try:
         asyncio.run(main())
@@ -72,12 +77,7 @@ def test_after_a_broker_restart_nothing_is_delivered_until_a_bridge_subscribes_a
             publisher = AckedPublisher(client)
             with pytest.raises(NotDelivered):
                 await publisher.publish("pub/tx/org2", b"dropped")
-            async with _session(broker, "bridge") as bridge:
-                await bridge.subscribe(SHARED, qos=1)
-                await publisher.publish("pub/tx/org2", b"kept")
-                async with asyncio.timeout(10):
-                    msg = await anext(aiter(bridge.messages))
-                assert msg.payload == b"kept"
+            await _taken_by_a_bridge(broker, publisher, b"kept")
 
     try:
         asyncio.run(main())
