@@ -15,10 +15,12 @@ with the same face to ``node.app``: ``post``, ``wake``, ``status``, ``start``/``
   not been validated yet waits (bounded) and is tried again after each step. The txs
   this node admitted itself (every client tx reaches every replica) are not decoded
   or verified again.
-- Each inbox drain (at most ``DRAIN_MESSAGES_MAX`` messages) is stepped in order, after
-  the vote signatures in it that the core would check (this view, inside the window,
-  one per replica, kind and sequence number) are verified in one batch
-  (``Membership.prime``): the core then finds the verdicts remembered.
+- The inbox is drained until empty before the driver runs (what arrives while a block
+  is validated joins the same Ready, so one store transaction), in rounds of at most
+  ``DRAIN_MESSAGES_MAX`` messages, each stepped in order after the vote signatures in
+  it that the core would check (this view, inside the window, one per replica, kind
+  and sequence number) are verified in one batch (``Membership.prime``): the core then
+  finds the verdicts remembered.
 - Committed entries are applied in order by the ledger, which re-executes and verifies
   every PBFT block (``node.pipeline.ledger``) unless this backup validated it: then the
   validation's execution is written (``BlockValidator.kept``); the header signatures
@@ -414,12 +416,14 @@ class PbftConsensusLoop(BlockCutting):
             batch: list[Envelope | None] = []
             with contextlib.suppress(queue.Empty):
                 batch.append(self._inbox.get(timeout=timeout))
-                while len(batch) < DRAIN_MESSAGES_MAX:
-                    batch.append(self._inbox.get_nowait())
-            if len(batch) > 1:
-                self._prime(batch)
-            for item in batch:
-                self._handle(item)
+            while batch:
+                if len(batch) > 1:
+                    self._prime(batch)
+                for item in batch:
+                    self._handle(item)
+                # What came while these were stepped (a block's validation takes
+                # milliseconds) joins the same Ready: one store transaction, not two.
+                batch = self._take_waiting()
             now = time.monotonic()
             if now >= next_tick:
                 self.core.set_waiting(self._requests_waiting())
@@ -429,6 +433,14 @@ class PbftConsensusLoop(BlockCutting):
             self.driver.process()
             self._retry_later()
             self._after_process()
+
+    def _take_waiting(self) -> list[Envelope | None]:
+        """The messages in the inbox now, at most ``DRAIN_MESSAGES_MAX``."""
+        batch: list[Envelope | None] = []
+        with contextlib.suppress(queue.Empty):
+            while len(batch) < DRAIN_MESSAGES_MAX:
+                batch.append(self._inbox.get_nowait())
+        return batch
 
     def _prime(self, batch: Sequence[Envelope | None]) -> None:
         """Verify in one batch the vote signatures of ``batch`` that stepping it would
