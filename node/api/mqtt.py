@@ -42,8 +42,13 @@ that switch or ``ack``, so the bridge sets them on aiomqtt's paho client.
 
 aiomqtt can miss a disconnection (empicano/aiomqtt#326, #381): seen here once in ~40
 broker restarts, a bridge whose socket was reset never left its message loop, and the
-messages queued for its session waited for ever. ``_watch_connection`` asks paho itself
-every ``LIVENESS_S`` and ends a connection paho no longer has.
+messages queued for its session waited for ever. And paho can miss one: under uvloop, a
+socket error can close the loop's poll handle for the socket without a read event
+(MagicStack/uvloop#552; logged as ``RuntimeError ... <UVPoll closed=True>`` when paho next
+writes), so paho never reads the end of the connection, and a bridge stalled for ~20 s
+after a broker restart, until a publish timed out. ``watch_connection`` polls
+``paho_alive`` every ``LIVENESS_S``: paho's own state and, beside it, the socket itself
+(``peer_closed``), and ends a connection that either says is gone.
 
 A connection ends only once every task of its task group has ended; on Python 3.11 a
 cancellation is lost when an ``asyncio.wait_for`` it interrupts completes at the same
@@ -58,6 +63,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import select
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -150,13 +156,32 @@ async def watch_connection(
     interval_s: float = LIVENESS_S,
     misses: int = LIVENESS_MISSES,
 ) -> None:
-    """Raise ``MqttError`` once ``is_connected`` (paho's) has said no ``misses`` times in a
-    row, ``interval_s`` apart: a connection aiomqtt did not see end (module docstring)."""
+    """Raise ``MqttError`` once ``is_connected`` (``paho_alive``) has said no ``misses``
+    times in a row, ``interval_s`` apart: a connection aiomqtt or paho did not see end
+    (module docstring)."""
     missed = 0
     while missed < misses:
         await asyncio.sleep(interval_s)  # a liveness poll, not a wait for a known event
         missed = 0 if is_connected() else missed + 1
     raise aiomqtt.MqttError("the connection was lost without a disconnection event")
+
+
+def peer_closed(sock: Any) -> bool:
+    """True when the kernel says the socket's peer closed it or it failed (or it is closed
+    here), whether or not anything read it: a poll of the descriptor, so TLS sockets too."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    gone = select.POLLHUP | select.POLLERR | select.POLLNVAL | getattr(select, "POLLRDHUP", 0)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | gone)
+    return any(events & gone for _, events in poller.poll(0))
+
+
+def paho_alive(paho: Any) -> bool:
+    """What ``watch_connection`` polls: paho's state, its socket, and that socket's peer."""
+    sock = paho.socket()
+    return bool(paho.is_connected()) and sock is not None and not peer_closed(sock)
 
 
 class MqttBridge:
@@ -238,7 +263,8 @@ class MqttBridge:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._acknowledge(client, slots, progressed))
             tg.create_task(self._publish_blocks(client))
-            tg.create_task(watch_connection(client._client.is_connected))
+            paho = client._client
+            tg.create_task(watch_connection(lambda: paho_alive(paho)))
             async for msg in client.messages:
                 self.metrics.mqtt_messages.labels("in").inc()
                 if msg.qos == 0:
