@@ -238,11 +238,13 @@ class MqttBridge:
             try:
                 async with self._client() as client:
                     no_delay(client)
+                    # Connected means subscribed: a message published before the broker
+                    # has the subscription is dropped (PUBACK 0x10; module docstring).
+                    await client.subscribe(self.subscription, qos=1)
                     self.metrics.mqtt_connected.set(1)
                     self.connected.set()
                     backoff = RETRY_S_MIN
                     log.info("MQTT bridge connected to %s:%d", self.cfg.host, self.cfg.port)
-                    await client.subscribe(self.subscription, qos=1)
                     await self._serve(client)
             except (aiomqtt.MqttError, OSError, ExceptionGroup) as exc:
                 log.warning("MQTT bridge: %s; reconnecting in %.2f s", _reason(exc), backoff)

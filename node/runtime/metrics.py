@@ -68,7 +68,9 @@ class NodeMetrics:
         )
 
         self.mqtt_connected = Gauge(
-            "grantchain_mqtt_connected", "1 while the MQTT bridge is connected", registry=r
+            "grantchain_mqtt_connected",
+            "1 while the MQTT bridge is connected and subscribed (taking messages)",
+            registry=r,
         )
         self.mqtt_messages = Counter(
             "grantchain_mqtt_messages",

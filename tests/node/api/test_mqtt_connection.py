@@ -1,6 +1,7 @@
-"""The bridge's ``P/blocks`` publisher ends when its connection does, even when the
-cancellation is swallowed by the publish it was awaiting (``node.runtime.waits``): a
-publisher that went on would hold the bridge's task group, and the bridge, for ever."""
+"""A bridge connection's life, without a broker: it says connected only once subscribed,
+and its ``P/blocks`` publisher ends when the connection does, even when the cancellation
+is swallowed by the publish it was awaiting (``node.runtime.waits``): a publisher that
+went on would hold the bridge's task group, and the bridge, for ever."""
 
 from __future__ import annotations
 
@@ -77,3 +78,39 @@ def test_the_block_publisher_ends_when_a_publish_swallowed_its_cancellation(
 
     asyncio.run(main())
     assert client.swallowed == 1
+
+
+def test_the_bridge_says_connected_only_once_it_is_subscribed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``connected`` and ``grantchain_mqtt_connected`` mean "taking messages": a message
+    published before the broker has the subscription is dropped (PUBACK 0x10), so a
+    caller that publishes once the bridge says connected must never be too early."""
+    node = ChainThatGrows("n1")
+    bridge = MqttBridge(node, MqttConfig(enabled=True), node_id="n1", chain_id="c")  # type: ignore[arg-type]
+    seen: list[tuple[str, bool, float]] = []
+
+    def state(what: str) -> None:
+        gauge = node.metrics.registry.get_sample_value("grantchain_mqtt_connected") or 0.0
+        seen.append((what, bridge.connected.is_set(), gauge))
+
+    class Client:
+        async def __aenter__(self) -> Client:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+        async def subscribe(self, topic: str, qos: int) -> None:
+            state("subscribe")
+
+    async def serve(client: object) -> None:
+        state("serve")
+        raise asyncio.CancelledError  # the end of the node
+
+    monkeypatch.setattr(bridge_module, "no_delay", lambda client: None)
+    monkeypatch.setattr(bridge, "_client", Client)
+    monkeypatch.setattr(bridge, "_serve", serve)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(bridge.run())
+    assert seen == [("subscribe", False, 0.0), ("serve", True, 1.0)]
