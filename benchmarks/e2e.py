@@ -11,7 +11,9 @@ node verifies), and ``--auth-baseline`` then runs the same with a plain, open RP
 same invocation, for the ratio (issue 15: no more than 10% lost to the authenticated
 path). Signing happens before each
 measured window. The CPU time each node process used during the throughput run is read
-from /proc. Commit acknowledgements are ``?wait=commit&receipts=false``: a tx counts once
+from /proc, and ``cpu_ms_per_committed_tx`` is their sum over the committed txs (the
+cost to compare between runs: unlike txs/s it hardly moves with the load of other
+processes on a shared machine). Commit acknowledgements are ``?wait=commit&receipts=false``: a tx counts once
 the node that took it has applied it durably.
 """
 
@@ -205,6 +207,9 @@ def _run(
         "committed_at_1000": lo["committed"],
         f"vs_target_{target}": round(hi["committed_txs_per_s"] / target, 3),
         "cpu_s_per_node": cpu,
+        "cpu_ms_per_committed_tx": (
+            round(sum(cpu.values()) * 1000 / high.committed, 4) if high.committed else None
+        ),
         "cpu_s_load_generator": gen_cpu,
         "duration_s": round(high.duration_s, 2),
     }
@@ -219,6 +224,7 @@ def _say(result: dict[str, Any]) -> None:
         f"{result[f'vs_target_{target}']}x the {target:,} target)\n"
         f"at 1,000 txs/s: p50 {result['latency_ms_p50_at_1000']} ms, "
         f"p99 {result['latency_ms_p99_at_1000']} ms\n"
-        f"CPU s per node over {result['duration_s']} s: {result['cpu_s_per_node']}; "
+        f"CPU s per node over {result['duration_s']} s: {result['cpu_s_per_node']} "
+        f"({result['cpu_ms_per_committed_tx']} ms per committed tx); "
         f"load generator {result['cpu_s_load_generator']}"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import grantchain
 
 
@@ -43,6 +45,10 @@ def test_bench_e2e_on_pbft_with_the_raft_baseline_of_the_same_run() -> None:
     doc = json.loads(r.stdout.strip().splitlines()[-1])
     assert (doc["consensus"], doc["nodes"]) == ("pbft", 4)
     assert set(doc["cpu_s_per_node"]) == {"n1", "n2", "n3", "n4"}
+    committed = doc["committed_txs_per_s"] * doc["duration_s"]
+    assert doc["cpu_ms_per_committed_tx"] == pytest.approx(
+        sum(doc["cpu_s_per_node"].values()) * 1000 / committed, rel=0.01
+    )
     assert doc["committed_at_1000"] == 3_000
     assert 0 < doc["committed_txs_per_s"] <= 600
     assert doc["vs_target_10000"] == round(doc["committed_txs_per_s"] / 10_000, 3)
