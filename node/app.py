@@ -43,6 +43,7 @@ from node.pipeline.certificates import CertificateCollector
 from node.pipeline.ledger import Applied, Ledger
 from node.pipeline.mempool import AddOutcome, Mempool
 from node.pipeline.sender_rate import SenderRates
+from node.pipeline.signature_answers import SignatureAnswers
 from node.pipeline.validator_proofs import with_validator_sets
 from node.runtime.config import NodeConfig
 from node.runtime.keys import load_private_key
@@ -176,6 +177,7 @@ class Node:
         self.certs = CertificateCollector(
             history, self.node_id, self.node_key, applied_height=applied_height
         )
+        self._answers = SignatureAnswers()
         self._waiters: dict[bytes, list[_CommitWait]] = {}
         self._waiter_count = 0
         self._cert_events: dict[int, asyncio.Event] = {}
@@ -255,6 +257,7 @@ class Node:
             options=PeerOptions(
                 frame_bytes_max=cfg.peer_frame_bytes_max, queue_frames_max=cfg.peer_queue_frames_max
             ),
+            on_link=self._on_link,
         )
         await self.peers.start()
         self._dial_validators()
@@ -366,7 +369,8 @@ class Node:
         sig = self.certs.sign_applied(h)
         payload = WIRE.encode(sig)
         if self.peers is not None:
-            self.peers.broadcast(payload)
+            reached = self.peers.broadcast(payload)
+            self._answers.broadcast(h.height, reached_all=reached == len(self.peers.peer_ids))
         self._maybe_certified(h.height)
         self._wake_head_waiters(h.height)
         waiters = self._waiters
@@ -470,7 +474,10 @@ class Node:
         elif isinstance(msg, HeaderSig):
             if self.certs.add(msg):
                 self._maybe_certified(msg.height)
-                if not msg.reply:
+                # Answered only when the peer may have missed our broadcast (a link
+                # event since, or a block applied in an earlier run): else each node
+                # sent its signature twice to each peer.
+                if not msg.reply and self._answers.should_answer(msg.height):
                     self._send_own_signature(msg)
         elif isinstance(msg, ForwardTxs):
             self._spawn(self._on_forwarded(msg))
@@ -480,6 +487,10 @@ class Node:
             self._spawn(self._serve_blocks(msg))
         elif isinstance(msg, BlockResponse) and isinstance(consensus, ConsensusLoop):
             consensus.post_blocks(msg)
+
+    def _on_link(self, peer_id: str, up: bool) -> None:
+        """A peer link came up or went down: a peer may have missed signatures."""
+        self._answers.link_changed()
 
     def _recertify_recent(self) -> None:
         """After a restart: sign again the recent blocks whose certificate never reached
