@@ -25,7 +25,7 @@ from typing import Any
 from acl import validator_history
 from acl.results import label
 from chain import signing
-from chain.block import Block
+from chain.block import Block, BlockHeader
 from chain.genesis import Genesis
 from chain.hashing import leaf_hash
 from chain.kernels import backend, parallel
@@ -366,23 +366,30 @@ class Node:
             with self.store.snapshot() as view:
                 self._peer_addresses = validator_history.peer_addresses(view)
             self._dial_validators()
+        # The clients waiting for these txs first: a woken waiter's task runs at the
+        # loop's next turn, before the signature (signed, encoded and broadcast in a
+        # callback queued after it), so its answer does not wait for the signing.
+        waiters = self._waiters
+        if waiters:
+            log_start = h.log_size - h.tx_count
+            for pos, tx_id in enumerate(applied.tx_ids):
+                found = waiters.pop(tx_id, None)
+                if found:
+                    loc = TxLocation(h.height, pos, log_start + pos, block.results[pos])
+                    for w in found:
+                        w.arrived(tx_id, loc)
+        self._wake_head_waiters(h.height)
+        asyncio.get_running_loop().call_soon(self._sign_applied, h)
+
+    def _sign_applied(self, h: BlockHeader) -> None:
+        """Sign an applied header, broadcast the signature, and see whether the block
+        is certified (in the order the blocks were applied: callbacks run in order)."""
         sig = self.certs.sign_applied(h)
         payload = WIRE.encode(sig)
         if self.peers is not None:
             reached = self.peers.broadcast(payload)
             self._answers.broadcast(h.height, reached_all=reached == len(self.peers.peer_ids))
         self._maybe_certified(h.height)
-        self._wake_head_waiters(h.height)
-        waiters = self._waiters
-        if not waiters:
-            return
-        log_start = h.log_size - h.tx_count
-        for pos, tx_id in enumerate(applied.tx_ids):
-            found = waiters.pop(tx_id, None)
-            if found:
-                loc = TxLocation(h.height, pos, log_start + pos, block.results[pos])
-                for w in found:
-                    w.arrived(tx_id, loc)
 
     def _reachable(self, node_id: str) -> bool:
         """Whether the link to ``node_id`` is up (read from the consensus thread)."""
@@ -692,7 +699,13 @@ class Node:
         self._waiter_count += registered
         try:
             if wait.missing:
-                await asyncio.wait([wait.done], timeout=timeout_s)
+                # The future awaited directly (not through ``asyncio.wait``, which wakes
+                # this task one loop turn later): the answer goes before the block's
+                # signature is made (``_on_applied``). A cancellation is not lost: the
+                # task is cancelled at its next step if the future is already done.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout_s):
+                        await wait.done
         finally:
             self._waiter_count -= registered
             if wait.missing:  # timed out or cancelled: unregister what never came
