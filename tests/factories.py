@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from chain import signing
 from chain.assemble import assemble_block
 from chain.block import Block, BlockHeader
@@ -11,6 +15,20 @@ from chain.tx import sign_tx
 CHAIN_ID = "test-chain"
 ANCHOR = b"\x42" * 32
 KEYS = [signing.private_key_from_bytes(bytes([i + 1]) * 32) for i in range(4)]
+
+
+def count_verify_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``chain.signing.verify_batch``, still verifying, records each call's batch size in
+    the list returned."""
+    sizes: list[int] = []
+    real = signing.verify_batch
+
+    def counting(pks: Any, msgs: Any, sigs: Any) -> Any:
+        sizes.append(len(pks))
+        return real(pks, msgs, sigs)
+
+    monkeypatch.setattr(signing, "verify_batch", counting)
+    return sizes
 
 
 def txs(n: int, start: int = 0) -> list[bytes]:

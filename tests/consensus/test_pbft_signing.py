@@ -7,6 +7,7 @@ from pbft_harness import key
 
 from chain import signing
 from consensus.pbft_signing import Ed25519Signer, Ed25519Verifier
+from tests.factories import count_verify_batches
 
 
 def test_verify_accepts_the_signer_and_nothing_else() -> None:
@@ -28,14 +29,7 @@ def test_prime_verifies_in_one_batch_and_gives_the_same_verdicts(monkeypatch) ->
     bad = [("a", b"m2", good[0][2]), ("b", b"m1", b"short")]
     unknown = ("c", b"m1", Ed25519Signer(key("c")).sign(b"m1"))
     ver = Ed25519Verifier(keys)
-    batches: list[int] = []
-    real = signing.verify_batch
-
-    def counting(pks, msgs, sigs):
-        batches.append(len(pks))
-        return real(pks, msgs, sigs)
-
-    monkeypatch.setattr(signing, "verify_batch", counting)
+    batches = count_verify_batches(monkeypatch)
     assert ver.prime([*good, *bad, unknown, good[0]]) == 4  # unknown and repeat skipped
     assert batches == [4]
     assert ver.prime(good) == 0  # remembered

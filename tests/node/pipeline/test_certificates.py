@@ -12,7 +12,7 @@ from chain.receipt import header_signing_bytes
 from chain.validator_sets import ValidatorHistory
 from node.pipeline.certificates import HEIGHTS_KEPT, CertificateCollector
 from node.transport.messages import HeaderSig
-from tests.factories import ChainBuilder
+from tests.factories import ChainBuilder, count_verify_batches
 
 NODE_KEYS = {f"n{i}": signing.private_key_from_bytes(bytes([0x60 + i]) * 32) for i in (1, 2, 3)}
 GENESIS = Genesis(
@@ -105,14 +105,7 @@ def test_a_signature_taken_before_is_not_verified_again(monkeypatch) -> None:
     [h] = _headers(1)
     certs = _collector()
     certs.sign_applied(h)
-    calls: list[int] = []
-    real = signing.verify_batch
-
-    def counting(pks, msgs, sigs):
-        calls.append(len(pks))
-        return real(pks, msgs, sigs)
-
-    monkeypatch.setattr(signing, "verify_batch", counting)
+    calls = count_verify_batches(monkeypatch)
     sig = _sig("n2", 1, h.hash)
     assert certs.add(sig) and certs.add(sig)
     assert calls == [1]
