@@ -15,14 +15,11 @@ from chain.merkle import Frontier
 def _ids_and_roots(
     txs: Sequence[bytes], results: Sequence[int]
 ) -> tuple[list[bytes], bytes, bytes] | None:
-    """(tx ids, tx root, results root) from one kernel call that frees the GIL
-    (``chain.kernels.blockroots``), on the numba backend and where it applies; else None.
-    The store's writer thread commits the block before while this runs."""
-    if backend.active().name != "numba":
-        return None
-    from chain.kernels import blockroots
-
-    got = blockroots.block_roots(txs, results)
+    """(tx ids, tx root, results root) from one call that frees the GIL, where the kernel
+    backend has it (``Backend.block_roots``) and it applies; else None. The store's writer
+    thread commits the block before while this runs."""
+    roots = backend.active().block_roots
+    got = roots(txs, results) if roots is not None else None
     if got is None:
         return None
     ids, tx_root, res_root = got

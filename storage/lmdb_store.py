@@ -183,41 +183,29 @@ def _split(raw: bytes, size: int) -> Sequence[bytes]:
 
 
 def _run_entries(ids: bytes, locations: bytes) -> np.ndarray:
-    """``txruns.entries``: in one kernel call that frees the GIL (``chain.kernels.txrun``)
-    on the numba backend, so the next block's assembly goes on while a run is sorted."""
-    if backend.active().name == "numba":
-        from chain.kernels import txrun
-
-        return txrun.sorted_entries(ids, locations, _LOC.size)
-    return txruns.entries(ids, locations)
+    """``txruns.entries``, in one call that frees the GIL where the kernel backend has it
+    (``Backend.sorted_run``), so the next block's assembly goes on while a run is sorted."""
+    sort = backend.active().sorted_run
+    return sort(ids, locations, _LOC.size) if sort is not None else txruns.entries(ids, locations)
 
 
 def _merged_entries(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """``txruns.merge``, in a kernel on the numba backend (as ``_run_entries``)."""
-    if backend.active().name == "numba" and parts:
-        from chain.kernels import txrun
-
-        return txrun.sorted_rows(np.concatenate(parts))
-    return txruns.merge(parts)
+    """``txruns.merge``, without the GIL where the backend can (``Backend.sorted_rows``)."""
+    sort = backend.active().sorted_rows
+    return sort(np.concatenate(parts)) if sort is not None and parts else txruns.merge(parts)
 
 
 def _id_keys() -> Any:
-    """A ``chain.kernels.txrun.IdKeys`` on the numba backend (the in-memory ids' check
-    for a new block, without the GIL), else None (the dicts are probed)."""
-    if backend.active().name == "numba":
-        from chain.kernels import txrun
-
-        return txrun.IdKeys()
-    return None
+    """The backend's in-memory ids' check for a new block (``Backend.id_keys``), or None
+    (the dicts are probed)."""
+    make = backend.active().id_keys
+    return make() if make is not None else None
 
 
 def _run_filter(ids: bytes, bits_log2: int) -> bytes:
-    """``TxFilter.bits_of_joined``, in a kernel on the numba backend (as ``_run_entries``)."""
-    if backend.active().name == "numba":
-        from chain.kernels import txrun
-
-        return txrun.filter_bits(ids, bits_log2)
-    return TxFilter.bits_of_joined(ids, bits_log2)
+    """``TxFilter.bits_of_joined``, without the GIL where the backend can."""
+    bits = backend.active().run_filter_bits
+    return bits(ids, bits_log2) if bits is not None else TxFilter.bits_of_joined(ids, bits_log2)
 
 
 class _Prepared(NamedTuple):

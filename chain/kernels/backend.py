@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chain.kernels import reference
 
@@ -34,6 +35,21 @@ class Backend:
     canonical_msgpack: Callable[[Sequence[bytes]], list[bool]] | None = None
     """Screens a batch for ``chain.batch_decode.decode_many`` (verdicts of
     ``reference.canonical_msgpack``); None: decode each input in full instead."""
+    block_roots: (
+        Callable[[Sequence[bytes], Sequence[int]], tuple[bytes, bytes, bytes] | None] | None
+    ) = None
+    """A block's (joined tx ids, tx root, results root) in one call that frees the GIL, or
+    None where it does not apply (``blockroots``); None: ``chain.assemble`` hashes step by step."""
+    sorted_run: Callable[[bytes, bytes, int], Any] | None = None
+    """A tx index run's sorted entries from joined ids and locations (``txrun``, byte for
+    byte ``storage.txruns.entries``); None: the store sorts them in numpy."""
+    sorted_rows: Callable[[Any], Any] | None = None
+    """Entry rows sorted (``txrun``; ``storage.txruns.merge`` of their parts); None: numpy."""
+    run_filter_bits: Callable[[bytes, int], bytes] | None = None
+    """A run's filter bits (``txrun``; ``storage.txfilter.TxFilter.bits_of_joined``)."""
+    id_keys: Callable[[], Any] | None = None
+    """A new ``txrun.IdKeys``: the store's in-memory duplicate check without the GIL;
+    None: the store probes its dicts alone."""
 
 
 REFERENCE = Backend(
@@ -67,7 +83,7 @@ def load(name: str) -> Backend:
     if name == "reference":
         return REFERENCE
     if name == "numba":
-        from chain.kernels import numba_backend
+        from chain.kernels import blockroots, numba_backend, txrun
 
         return Backend(
             name="numba",
@@ -79,5 +95,10 @@ def load(name: str) -> Backend:
             canonical_msgpack=numba_backend.canonical_msgpack,
             node_hashes=numba_backend.node_hashes,
             fixed_leaves_root=numba_backend.fixed_leaves_root,
+            block_roots=blockroots.block_roots,
+            sorted_run=txrun.sorted_entries,
+            sorted_rows=txrun.sorted_rows,
+            run_filter_bits=txrun.filter_bits,
+            id_keys=txrun.IdKeys,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")
