@@ -23,6 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import click
 import lmdb
@@ -174,7 +175,7 @@ def append_all(
     path: Path,
     txs: list[bytes],
     phases: dict[str, float] | None = None,
-    decades: list[dict[str, float]] | None = None,
+    decades: list[dict[str, Any]] | None = None,
     decade_txs: int = DECADE_TXS,
     raw: RawLmdb | None = None,
 ) -> float:
@@ -184,13 +185,17 @@ def append_all(
     seconds spent assembling blocks (this thread), waiting for the writer, and the
     writer thread's own phases (``LmdbBlockStore.append_phases_s``). ``decades`` (if
     given) gets one row per ``decade_txs`` appended: that decade's append rate, bytes
-    written per tx, and the p99 of ``LOOKUP_SAMPLES`` lookups of random txs stored so far
-    (timed apart from the appends), so the curve over the chain's size is visible."""
+    written per tx, the baseline's rate and bytes in that decade's own turns and the
+    ratio of the two (a disk that slows as gigabytes pile up slows both: the ratio is
+    the store's own curve), the writer's phase seconds in that decade, and the p99 of
+    ``LOOKUP_SAMPLES`` lookups of random txs stored so far (timed apart from the
+    appends), so the curve over the chain's size is visible."""
     started = time.perf_counter()
     assemble_s = wait_s = lookups_s = 0.0
     rng = random.Random(3)
     decade_start, decade_bytes = started, _bytes_written()
     decade_apart_s, decade_apart_bytes = 0.0, 0  # the baseline's turns within the decade
+    decade_phases: dict[str, float] = {}  # the writer's phase seconds at the decade's start
     raw_from = 0
     head: BlockHeader | None = None
     frontier = Frontier()
@@ -222,7 +227,9 @@ def append_all(
             in_flight.append(store.submit_append(block))
             head = block.header
             done = start + len(batch)
-            if raw is not None and (height % SEGMENT_BLOCKS == 0 or done == len(txs)):
+            if raw is not None and (
+                height % SEGMENT_BLOCKS == 0 or done == len(txs) or done % decade_txs == 0
+            ):  # a turn ends each decade too: a decade's baseline covers its own txs
                 while in_flight:
                     in_flight.popleft().result()
                 before, before_bytes = time.perf_counter(), _bytes_written()
@@ -239,15 +246,27 @@ def append_all(
                     in_flight.popleft().result()
                 now, written = time.perf_counter(), _bytes_written()
                 span = done - (decades[-1]["txs"] if decades else 0)
-                row: dict[str, float] = {
+                append_s = now - decade_start - decade_apart_s
+                row: dict[str, Any] = {
                     "txs": done,
-                    "append_txs_per_s": round(span / (now - decade_start - decade_apart_s)),
+                    "append_txs_per_s": round(span / append_s),
                     "bytes_written_per_tx": (
                         round((written - decade_bytes - decade_apart_bytes) / span)
                         if written is not None and decade_bytes is not None
                         else -1
                     ),
                 }
+                if raw is not None and decade_apart_s > 0:
+                    # The baseline's turns in this decade (the same txs, the same moments
+                    # of the disk): a disk that slows as gigabytes pile up slows both.
+                    row["raw_lmdb_append_txs_per_s"] = round(span / decade_apart_s)
+                    row["append_vs_raw_lmdb"] = round(decade_apart_s / append_s, 3)
+                    row["raw_lmdb_bytes_written_per_tx"] = round(decade_apart_bytes / span)
+                row["writer_phases_s"] = {
+                    k: round(v - decade_phases.get(k, 0.0), 3)
+                    for k, v in store.append_phases_s.items()
+                }
+                decade_phases = dict(store.append_phases_s)
                 lat, cpu = [], []
                 for _ in range(LOOKUP_SAMPLES):
                     tx_id = leaf_hash(txs[rng.randrange(done)])
@@ -418,7 +437,7 @@ def command(
         )
         backend.active().warmup()  # as the node does at start: no kernel load in the timing
         phases: dict[str, float] = {}
-        decades: list[dict[str, float]] = []
+        decades: list[dict[str, Any]] = []
         raw = RawLmdb(Path(tmp) / "raw")
         try:
             append_s = append_all(
@@ -484,6 +503,12 @@ def command(
             f"{d['bytes_written_per_tx']:>6,} bytes written per tx, "
             f"lookup p50 {d['lookup_ms_p50']} ms p99 {d['lookup_ms_p99']} ms "
             f"(CPU p99 {d['lookup_cpu_ms_p99']} ms; load {d['load_avg_1m']:.1f}; runs {d['runs']})"
+            + (
+                f"; raw LMDB {d['raw_lmdb_append_txs_per_s']:,} txs/s, "
+                f"ratio {d['append_vs_raw_lmdb']}"
+                if "append_vs_raw_lmdb" in d
+                else ""
+            )
         )
     click.echo(
         f"append  {result['append_txs_per_s']:>10,} txs/s durable "
