@@ -1265,10 +1265,6 @@ class LmdbBlockStore:
         pending.update(zip(ids, locs, strict=True))
         if id_keys is not None:
             id_keys.add(joined)
-        # Counted once its ids are in memory, whatever follows: a check begun from now on
-        # finds them there, one begun before is made again by the writer (``_look_up``).
-        recent.append((self._committed + 1, frozenset(ids) if looked is None else looked.ids))
-        self._committed += 1
         if starts_round:  # the pending ids become the round's, the same dict (no copy)
             self._round_ids = pending
             self._pending, self._pending_raw = {}, []
@@ -1288,8 +1284,11 @@ class LmdbBlockStore:
                 self._start_merge()
         if merged is not None:
             merged()
-        # Last, once every change to what the runs on disk hold is visible (filters,
-        # records, the ids out of memory): a check begun from now on sees them all.
+        # Last, once the block's ids are in memory and every change to what the runs on
+        # disk hold is visible (filters, records, the ids out of memory): a check begun
+        # from now on sees them all (``_look_up``).
+        recent.append((self._committed + 1, frozenset(ids) if looked is None else looked.ids))
+        self._committed += 1
         self._disk_gen = self._index_gen
 
     # -- merging the tx index's runs ---------------------------------------------------
