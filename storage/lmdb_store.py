@@ -74,7 +74,6 @@ import itertools
 import os
 import struct
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -133,9 +132,6 @@ later, and the B-tree's copies); making that cheaper needs runs whose pages are 
 without deleting key by key (a named database per generation, dropped whole)."""
 """A batch of 65,536 ids in one transaction held its block back ~0.2 s (a p99 spike at
 20,000 txs/s); in ranges of ~1,000 ids, each following block carries a few ms more."""
-RECENT_BLOCKS = 8
-"""The writer keeps the ids of this many blocks last committed, to check a block looked up
-before they committed (``_look_up``): 2 in flight need 1; older looks are done again."""
 MAP_HEADROOM_FRACTION = 0.5
 STATE_WRITE_BYTES_GUESS = 256
 """Key, value and page overhead of a typical ACL state write, for the map-room check."""
@@ -227,26 +223,11 @@ class _Prepared(NamedTuple):
     body: bytes
     estimate: int
     """Bytes the map must have room for (twice the txs, their index and overheads)."""
-    looked_up: _LookedUp | None = None
-    """The duplicate check made by ``submit_append`` (``_look_up``), or None."""
-
-
-class _LookedUp(NamedTuple):
-    """A block's duplicate check, made by ``submit_append`` on the caller's thread while
-    the writer may still be committing the blocks queued before it (``_look_up``). The
-    writer takes it if no run became visible or was merged since (``disk_gen`` is still
-    ``_disk_gen``), checking itself only the ids of the blocks committed since
-    (``_recent``); otherwise it checks the block again in full."""
-
-    disk_gen: int
-    committed: int
-    """``_committed`` when the check began: later blocks' ids were not in memory yet."""
-    in_memory: bool
-    """Some id was in memory then (``_pending`` or ``_round_ids``): exact."""
-    stored: list[tuple[bytes, bytes]]
-    """What ``_stored`` found of the ids in the runs on disk then."""
-    ids: frozenset[bytes]
-    """The block's ids, for the writer's check of the blocks queued after it."""
+    on_disk: tuple[int, list[tuple[bytes, bytes]]] | None = None
+    """(``_disk_gen`` when looked up, what ``_stored`` found of the ids in the runs on
+    disk then), looked up by ``submit_append`` in a read transaction of its own; the
+    writer uses it if no run has become visible or been merged since (the generation is
+    the same), or looks again itself. None: not looked up."""
 
 
 def _prepare(block: Block, ids: Sequence[bytes], log_start: int) -> _Prepared:
@@ -537,11 +518,7 @@ class LmdbBlockStore:
         self._disk_gen = 0
         """``_index_gen`` once the writer has made every change of that generation
         visible (it follows at the end of each append): a disk lookup made under one
-        value answers as one made later under the same value (``_look_up``)."""
-        self._committed = 0
-        """Appends committed since open, counted once their ids are in memory."""
-        self._recent: deque[tuple[int, frozenset[bytes]]] = deque(maxlen=RECENT_BLOCKS)
-        """(``_committed`` count, ids) of the last blocks committed (``_look_up``)."""
+        value answers as one made later under the same value (``_stored_now``)."""
         self._merger = (
             None
             if readonly
@@ -1093,9 +1070,7 @@ class LmdbBlockStore:
         committing the block before (its fsync releases the GIL): ``check_body`` keeps
         the ids it found in the immutable block, and the writer's own check reuses them.
         Whatever is wrong with the body is left for the writer to find again and report
-        through the future, as before. The duplicate check is made here too, in a read
-        transaction of this thread's (``_look_up``): a few hundred microseconds a block
-        of 1,000 txs on the caller's thread that the writer no longer spends."""
+        through the future, as before."""
         prepared = None
         with contextlib.suppress(Exception):
             ids = block.check_body()
@@ -1103,27 +1078,19 @@ class LmdbBlockStore:
             # The writes that follow from the block alone, made here too (``_Prepared``);
             # the writer makes them again if the log start turns out different.
             prepared = _prepare(block, ids, h.log_size - h.tx_count)
-            # The duplicate check too (memory, then the run filters' candidates and
-            # their LMDB probes), here rather than on the writer (the bottleneck).
-            prepared = prepared._replace(looked_up=self._look_up(ids, prepared.joined))
+            # The duplicate check against the runs on disk too: candidates from the run
+            # filters, then LMDB probes, here rather than on the writer (its bottleneck).
+            prepared = prepared._replace(on_disk=self._stored_now(ids))
         return self._writer.submit(self._append_on_writer, block, state_writes, prepared)
 
-    def _look_up(self, ids: Sequence[bytes], joined: bytes) -> _LookedUp:
-        """The duplicate check of ``ids`` as of now, off the writer thread. The writer
-        changes the index in an order that makes this safe: a block's ids go into memory
-        (the dicts, ``IdKeys``) before ``_committed`` counts it, so a block this check
-        may have missed is counted after ``committed`` was read, and checked by the
-        writer; whatever makes ids visible in runs or moves them (``IdKeys.reset``
-        included) is done before ``_disk_gen`` moves, so a check that may have seen it
-        half done is made under a generation that is gone by the writer's turn."""
-        gen, committed = self._disk_gen, self._committed
-        pending, in_round, id_keys = self._pending, self._round_ids, self._id_keys
-        in_memory = (id_keys is None or id_keys.may_hold(joined)) and (
-            not pending.keys().isdisjoint(ids) or not in_round.keys().isdisjoint(ids)
-        )
+    def _stored_now(self, ids: Sequence[bytes]) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """(the disk generation, ``_stored(ids)`` in a read transaction begun after it was
+        read). Whatever makes ids visible in runs, or moves them, is made visible before
+        the generation moves (``_disk_gen``): the same generation later means the same
+        answer, so the writer may take it as its own."""
+        gen = self._disk_gen
         with self._read() as txn:
-            stored = self._stored(txn, ids)
-        return _LookedUp(gen, committed, in_memory, stored, frozenset(ids))
+            return gen, self._stored(txn, ids)
 
     def _append_on_writer(
         self, block: Block, state_writes: Sequence[StateWrite], prepared: _Prepared | None = None
@@ -1179,26 +1146,16 @@ class LmdbBlockStore:
             pending, in_round = self._pending, self._round_ids
             joined = prepared.joined
             id_keys = self._id_keys
-            looked = prepared.looked_up
-            recent = self._recent
+            on_disk = prepared.on_disk
+            stored = (
+                on_disk[1]
+                if on_disk is not None and on_disk[0] == self._disk_gen
+                else self._stored(txn, ids)
+            )
             if (
-                looked is not None
-                and looked.disk_gen == self._disk_gen
-                and looked.committed >= self._committed - len(recent)
-            ):
-                stored = looked.stored
-                dup_seen = (
-                    looked.in_memory
-                    or bool(stored)
-                    or any(not s.isdisjoint(ids) for n, s in recent if n > looked.committed)
-                )
-            else:  # not looked up, or the index moved since: the whole check here
-                stored = self._stored(txn, ids)
-                dup_seen = bool(stored) or (
-                    (id_keys is None or id_keys.may_hold(joined))
-                    and (not pending.keys().isdisjoint(ids) or not in_round.keys().isdisjoint(ids))
-                )
-            if dup_seen:
+                (id_keys is None or id_keys.may_hold(joined))
+                and (not pending.keys().isdisjoint(ids) or not in_round.keys().isdisjoint(ids))
+            ) or stored:
                 found = {i for i, _ in stored}
                 dup = next(i for i in ids if i in pending or i in in_round or i in found)
                 raise DuplicateTxError(f"block {h.height}: tx {dup.hex()} is already stored")
@@ -1284,11 +1241,8 @@ class LmdbBlockStore:
                 self._start_merge()
         if merged is not None:
             merged()
-        # Last, once the block's ids are in memory and every change to what the runs on
-        # disk hold is visible (filters, records, the ids out of memory): a check begun
-        # from now on sees them all (``_look_up``).
-        recent.append((self._committed + 1, frozenset(ids) if looked is None else looked.ids))
-        self._committed += 1
+        # Last, once every change to what the runs on disk hold is visible (filters,
+        # records, the ids out of memory): a disk lookup made from now on sees them all.
         self._disk_gen = self._index_gen
 
     # -- merging the tx index's runs ---------------------------------------------------
