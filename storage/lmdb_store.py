@@ -223,6 +223,11 @@ class _Prepared(NamedTuple):
     body: bytes
     estimate: int
     """Bytes the map must have room for (twice the txs, their index and overheads)."""
+    on_disk: tuple[int, list[tuple[bytes, bytes]]] | None = None
+    """(``_disk_gen`` when looked up, what ``_stored`` found of the ids in the runs on
+    disk then), looked up by ``submit_append`` in a read transaction of its own; the
+    writer uses it if no run has become visible or been merged since (the generation is
+    the same), or looks again itself. None: not looked up."""
 
 
 def _prepare(block: Block, ids: Sequence[bytes], log_start: int) -> _Prepared:
@@ -510,6 +515,10 @@ class LmdbBlockStore:
         """Bumped before ids move between memory and runs, or runs are swapped for a
         merged one: a lookup that found nothing under a view older than that looks
         again (``_index_get``)."""
+        self._disk_gen = 0
+        """``_index_gen`` once the writer has made every change of that generation
+        visible (it follows at the end of each append): a disk lookup made under one
+        value answers as one made later under the same value (``_stored_now``)."""
         self._merger = (
             None
             if readonly
@@ -1069,7 +1078,19 @@ class LmdbBlockStore:
             # The writes that follow from the block alone, made here too (``_Prepared``);
             # the writer makes them again if the log start turns out different.
             prepared = _prepare(block, ids, h.log_size - h.tx_count)
+            # The duplicate check against the runs on disk too: candidates from the run
+            # filters, then LMDB probes, here rather than on the writer (its bottleneck).
+            prepared = prepared._replace(on_disk=self._stored_now(ids))
         return self._writer.submit(self._append_on_writer, block, state_writes, prepared)
+
+    def _stored_now(self, ids: Sequence[bytes]) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """(the disk generation, ``_stored(ids)`` in a read transaction begun after it was
+        read). Whatever makes ids visible in runs, or moves them, is made visible before
+        the generation moves (``_disk_gen``): the same generation later means the same
+        answer, so the writer may take it as its own."""
+        gen = self._disk_gen
+        with self._read() as txn:
+            return gen, self._stored(txn, ids)
 
     def _append_on_writer(
         self, block: Block, state_writes: Sequence[StateWrite], prepared: _Prepared | None = None
@@ -1083,7 +1104,7 @@ class LmdbBlockStore:
         header_hash = h.hash
         log_start = self._frontier.size
         if prepared is None or prepared.log_start != log_start:
-            prepared = _prepare(block, ids, log_start)
+            prepared = _prepare(block, ids, log_start)  # looked up on disk below
         estimate = prepared.estimate
         # The state writes' size is guessed (summing it costs ~10% of an append); only a
         # block that outgrows the headroom on the guess pays for the sum, below.
@@ -1125,13 +1146,18 @@ class LmdbBlockStore:
             pending, in_round = self._pending, self._round_ids
             joined = prepared.joined
             id_keys = self._id_keys
+            on_disk = prepared.on_disk
+            stored = (
+                on_disk[1]
+                if on_disk is not None and on_disk[0] == self._disk_gen
+                else self._stored(txn, ids)
+            )
             if (
                 (id_keys is None or id_keys.may_hold(joined))
                 and (not pending.keys().isdisjoint(ids) or not in_round.keys().isdisjoint(ids))
-            ) or self._stored(txn, ids):
-                dup = next(
-                    i for i in ids if i in pending or i in in_round or self._stored(txn, [i])
-                )
+            ) or stored:
+                found = {i for i, _ in stored}
+                dup = next(i for i in ids if i in pending or i in in_round or i in found)
                 raise DuplicateTxError(f"block {h.height}: tx {dup.hex()} is already stored")
             raw_locs = prepared.raw_locs
             locs = prepared.locs  # into ``pending`` once committed
@@ -1215,6 +1241,9 @@ class LmdbBlockStore:
                 self._start_merge()
         if merged is not None:
             merged()
+        # Last, once every change to what the runs on disk hold is visible (filters,
+        # records, the ids out of memory): a disk lookup made from now on sees them all.
+        self._disk_gen = self._index_gen
 
     # -- merging the tx index's runs ---------------------------------------------------
     def _start_merge(self) -> None:
@@ -1380,13 +1409,19 @@ class LmdbBlockStore:
     def _stored(self, txn: Any, ids: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
         """(id, packed location) of those ``ids`` that are in a complete run on disk."""
         probes: list[bytes] = []
+        kernel = backend.active().filter_candidates
+        joined = b"".join(ids) if kernel is not None and len(ids) > 1 else b""
         for f in self._filters:
             if not f.runs:
                 continue
             if len(ids) == 1:
                 probes.extend(_u32(r) + ids[0] for r in f.candidates_of(ids[0]))
             else:
-                which, runs = f.candidate_pairs(ids)
+                which, runs = (
+                    f.candidate_pairs(ids)
+                    if kernel is None
+                    else f.candidate_pairs_joined(joined, kernel)
+                )
                 probes.extend(_u32(r) + ids[i] for i, r in zip(which, runs, strict=True))
         if not probes:
             return []

@@ -20,7 +20,7 @@ columns and adds one for the merged run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -199,6 +199,18 @@ class TxFilter:
                         which.append(i)
                         run_of.append(run_ids[c])
         return which, run_of
+
+    def candidate_pairs_joined(
+        self, joined: bytes, kernel: Callable[[bytes, Any, int, int], tuple[Any, Any]]
+    ) -> tuple[list[int], list[int]]:
+        """``candidate_pairs`` of the 32-byte ids laid end to end in ``joined``, found by
+        ``kernel`` (``Backend.filter_candidates``: (positions, columns) of the table's
+        pairs in one call), in its order (id, then column): the same pairs."""
+        rows, run_ids = self._table
+        if not joined or not run_ids:
+            return [], []
+        which, cols = kernel(joined, rows, self.bits_log2, len(run_ids))
+        return which.tolist(), [run_ids[c] for c in cols.tolist()]
 
     def candidates(self, ids: Sequence[bytes]) -> list[list[int]]:
         """For each id, the runs that may hold it, newest first (ids must be 32 bytes)."""

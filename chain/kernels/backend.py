@@ -47,6 +47,9 @@ class Backend:
     """Entry rows sorted (``txrun``; ``storage.txruns.merge`` of their parts); None: numpy."""
     run_filter_bits: Callable[[bytes, int], bytes] | None = None
     """A run's filter bits (``txrun``; ``storage.txfilter.TxFilter.bits_of_joined``)."""
+    filter_candidates: Callable[[bytes, Any, int, int], tuple[Any, Any]] | None = None
+    """The (id position, column) pairs a run filter table may hold (``txrun``; the pairs
+    of ``storage.txfilter.TxFilter.candidate_pairs``); None: numpy."""
     id_keys: Callable[[], Any] | None = None
     """A new ``txrun.IdKeys``: the store's in-memory duplicate check without the GIL;
     None: the store probes its dicts alone."""
@@ -99,6 +102,7 @@ def load(name: str) -> Backend:
             sorted_run=txrun.sorted_entries,
             sorted_rows=txrun.sorted_rows,
             run_filter_bits=txrun.filter_bits,
+            filter_candidates=txrun.filter_candidates,
             id_keys=txrun.IdKeys,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

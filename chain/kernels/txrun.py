@@ -260,12 +260,79 @@ class IdKeys:
         self.add(ids)
 
 
+@njit(
+    types.int64(_BYTES_RO, _ROWS_RO, types.int64, types.int64, types.int64[::1], types.int64[::1]),
+    cache=True,
+    nogil=True,
+)
+def candidates_into(ids, rows, bits_log2, columns, which, cols):
+    """The (id, column) pairs of a bit-sliced Bloom table that may hold each of the
+    32-byte ids laid end to end in ``ids``: ``rows[p]`` is bit position ``p``'s row, its
+    bytes little-endian (column ``c`` is bit ``c % 8`` of byte ``c // 8``, whatever the
+    table's word size), an id's positions its first four big-endian 32-bit words
+    masked to ``bits_log2`` bits, and only columns below ``columns`` count. Pairs go
+    into ``which`` and ``cols`` (id ascending, then column); returns how many, or -1
+    if they do not fit (nothing else is promised of the outputs then)."""
+    mask = np.uint32((1 << bits_log2) - 1)
+    width = rows.shape[1]
+    cap = which.shape[0]
+    found = 0
+    pos = np.empty(4, dtype=np.int64)
+    for i in range(ids.shape[0] // ID_BYTES):
+        at = i * ID_BYTES
+        for j in range(4):
+            w = np.uint32(0)
+            for b in range(4):
+                w = np.uint32((w << np.uint32(8)) | np.uint32(ids[at + 4 * j + b]))
+            pos[j] = np.int64(w & mask)
+        for byte in range(width):
+            v = rows[pos[0], byte] & rows[pos[1], byte] & rows[pos[2], byte] & rows[pos[3], byte]
+            bit = 0
+            while v:
+                if v & 1:
+                    c = byte * 8 + bit
+                    if c < columns:
+                        if found == cap:
+                            return -1
+                        which[found] = i
+                        cols[found] = c
+                        found += 1
+                v = np.uint8(v >> 1)
+                bit += 1
+    return found
+
+
+def filter_candidates(
+    ids: bytes, rows: np.ndarray, bits_log2: int, columns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``ids``, columns) of every pair that a ``storage.txfilter.TxFilter``
+    table ``rows`` (``(2**bits_log2, words)``, little-endian words) says may hold, for
+    columns below ``columns``: the pairs of ``TxFilter.candidate_pairs``, id ascending
+    then column, found in one call that frees the GIL."""
+    if len(ids) % ID_BYTES or rows.ndim != 2 or rows.shape[0] != 1 << bits_log2:
+        raise ValueError("32-byte ids, and a table of 2**bits_log2 rows")
+    if rows.dtype.byteorder == ">" or not rows.flags.c_contiguous:
+        raise ValueError("a C-contiguous table of little-endian words")
+    view = rows.view(np.uint8)
+    view.flags.writeable = False  # the kernel's signature: read-only rows
+    src = np.frombuffer(ids, dtype=np.uint8)
+    cap = len(ids) // ID_BYTES + 64
+    while True:
+        which = np.empty(cap, dtype=np.int64)
+        cols = np.empty(cap, dtype=np.int64)
+        found = candidates_into(src, view, bits_log2, columns, which, cols)
+        if found >= 0:
+            return which[:found], cols[:found]
+        cap = len(ids) // ID_BYTES * max(1, columns)  # every pair: always fits
+
+
 def warmup() -> None:
     """Load every kernel here (from numba's cache) and run it once."""
     ids = bytes(range(64))
     sorted_entries(ids, bytes(44), 22)
     sorted_rows(np.zeros((2, 54), dtype=np.uint8))
     filter_bits(ids, 8)
+    filter_candidates(ids, np.zeros((1 << 8, 1), dtype=np.uint64), 8, 1)
     keys = IdKeys(bits=4)
     keys.add(ids)
     if not keys.may_hold(ids[:32]):

@@ -141,3 +141,40 @@ def test_id_keys_probes_are_bounded() -> None:
     assert txrun.keys_any(table, bits, ids)
     table[:] = 0
     assert not txrun.keys_any(table, bits, ids)
+
+
+@pytest.mark.parametrize(
+    ("bits_log2", "word_bits", "runs"),
+    [(8, 64, 1), (8, 64, 63), (8, 64, 64), (8, 64, 130), (10, 8, 3), (10, 8, 17), (20, 64, 14)],
+)
+def test_filter_candidates_are_the_numpy_pairs(bits_log2: int, word_bits: int, runs: int) -> None:
+    """The kernel finds exactly ``TxFilter.candidate_pairs``' pairs: ids of some run (true
+    hits, in several runs at once), fresh ids (false positives, many in a small table),
+    columns past the run count ignored (a table wider than its runs)."""
+    rng = np.random.default_rng(bits_log2 * 1000 + runs)
+    f = TxFilter(bits_log2, word_bits)
+    members = [_random(rng, 40, 32) for _ in range(runs)]
+    f.add_runs([TxFilter.bits_of_joined(m, bits_log2) for m in members], list(range(7, 7 + runs)))
+    joined = b"".join([m[: 32 * 5] for m in members]) + _random(rng, 300, 32)
+    ids = [joined[i : i + 32] for i in range(0, len(joined), 32)]
+    want = sorted(zip(*f.candidate_pairs(ids), strict=True))
+    got = list(zip(*f.candidate_pairs_joined(joined, txrun.filter_candidates), strict=True))
+    assert got == sorted(got) == want  # id then column order, which is run order here
+    assert len(want) >= 5 * runs  # every member found (and, in small tables, more)
+    rows, _ = f._table
+    which, cols = txrun.filter_candidates(joined, rows, bits_log2, 0)  # no columns count
+    assert which.size == cols.size == 0
+
+
+def test_filter_candidates_past_the_first_guess_of_room() -> None:
+    """Every id a candidate of every run (a table of all ones): more pairs than the first
+    output arrays hold, so the call tries again with room for all."""
+    rows = np.full((1 << 8, 2), 0xFFFF_FFFF_FFFF_FFFF, dtype=np.uint64)
+    ids = _random(np.random.default_rng(9), 50, 32)
+    which, cols = txrun.filter_candidates(ids, rows, 8, 100)
+    assert which.tolist() == [i for i in range(50) for _ in range(100)]
+    assert cols.tolist() == list(range(100)) * 50
+    with pytest.raises(ValueError):
+        txrun.filter_candidates(ids[:31], rows, 8, 100)
+    with pytest.raises(ValueError):
+        txrun.filter_candidates(ids, rows, 9, 100)

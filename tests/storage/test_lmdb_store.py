@@ -3,6 +3,7 @@ directories, map growth."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import lmdb
@@ -17,7 +18,7 @@ from storage import lmdb_store, txruns
 from storage.blockstore import AppendError, NotAGrantchainStore, StoreError
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
-from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder
+from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder, txs
 
 
 def test_reopen_sees_every_appended_block(tmp_path: Path) -> None:
@@ -350,3 +351,60 @@ def test_duplicates_are_refused_whatever_state_the_id_keys_are_in(
                 s.append(_block_with(s, old.txs[:1]))
         s.append(b.block(7))
         assert s.height == 11
+
+
+def _after(b: ChainBuilder, raws: list[bytes]) -> Block:
+    """A block of ``raws`` on ``b``'s head (``b`` is not moved on)."""
+    block, _ = assemble_block(
+        chain_id=CHAIN_ID,
+        prev=b.head,
+        anchor=ANCHOR,
+        frontier=b.frontier.copy(),
+        txs=raws,
+        results=[0] * len(raws),
+        state_root=b"\x00" * 32,
+        timestamp_ms=20_000_000,
+        proposer="t",
+        round=1,
+    )
+    return block
+
+
+@pytest.mark.parametrize("where", ["added-meanwhile", "moved-to-disk-meanwhile", "on-disk"])
+def test_a_block_looked_up_before_the_blocks_queued_ahead_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """``submit_append`` looks a block's ids up in the runs on disk on the caller's
+    thread, while the writer may not have committed the blocks queued before it yet.
+    A duplicate those blocks make is refused all the same: an id one of them adds (the
+    writer checks memory itself), or one that was in memory at the lookup and is in a
+    run by the writer's turn (the run completed meanwhile: the disk generation moved,
+    so the writer looks again); and one on disk all along (found by the early lookup)."""
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
+    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 1)
+    b = ChainBuilder()
+    with LmdbBlockStore.open(tmp_path) as s:
+        first = [b.block(7) for _ in range(3)]
+        for blk in first:  # block 3 starts a run of 21 ids: 11 pages now, 10 next
+            s.append(blk)
+        assert s._round and s._filters[0].runs == 0
+        if where == "on-disk":
+            s.append(b.block(7))  # the run is whole: block 1's ids are on disk
+            assert s._filters[0].runs == 1 and not s._round_ids
+        gate = threading.Event()
+        held = s._writer.submit(gate.wait)  # the writer commits nothing until set
+        ahead = b.block(7)  # completes the run (or, "on-disk", is pending)
+        dup = ahead.txs[2] if where == "added-meanwhile" else first[0].txs[3]
+        again = _after(b, [txs(1, 10_000)[0], dup])
+        gen = s._disk_gen
+        queued = [s.submit_append(ahead), s.submit_append(again)]
+        gate.set()
+        held.result()
+        queued[0].result()
+        with pytest.raises(AppendError, match=f"tx {leaf_hash(dup).hex()} is already stored"):
+            queued[1].result()
+        if where == "moved-to-disk-meanwhile":
+            assert s._disk_gen != gen and s._filters[0].runs == 1 and not s._round_ids
+        s.append(_after(b, txs(2, 10_000)))  # the store goes on
+        assert s.height == ahead.header.height + 1
