@@ -36,7 +36,7 @@ log start: one put of ~250 KB (LMDB overflow pages) where 1,000 keys a block wer
 ``putmulti`` of 1,000 items, the writer thread's largest share of an append after the
 commit (0.7 of its 1.8 s per 1M txs), and 1,000 (key, tx) tuples a block built on the
 caller's thread. A tx is read at its location: the block's value (its log start is
-``log_index - pos``), its end and the one before it; a log index is found with one
+``log_index - position``), its end and the one before it; a log index is found with one
 ``set_range`` (and a ``prev``). Reads on the proof and receipt paths use a zero-copy read
 transaction (``buffers=True``: the value is not copied, only the tx).
 Only nodes of level ``NODES_MIN_LEVEL`` (5) and up are stored (schema 4): a lower one is
