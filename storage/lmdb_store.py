@@ -13,7 +13,10 @@ Named databases:
   headers   height (8 bytes BE)            -> header bytes
   bodies    height                         -> [log_start, results]
   hashes    header hash                    -> height
-  txs       log index (8 bytes BE)         -> tx bytes
+  txs       log start of a block (8 bytes) -> its txs, one value a block (schema 5):
+                                            n (u32 BE), the end of each tx in the
+                                            value (n u32 BE), then the txs end to end;
+                                            none for a block with no txs
   txindex   run (4 bytes BE) + first id    -> a page of sorted (tx id, packed TxLocation)
                                             entries (``storage/txruns.py``)
   nodes     log end of a block (8 bytes)   -> its log start, then the perfect-subtree
@@ -28,6 +31,14 @@ Named databases:
 Log nodes are stored a block at a time (schema 3; one key per node before), keyed by the
 end of the block's log range, so they go in with LMDB's fast append, one put per block,
 and a node is found with one ``set_range`` on its subtree's end and a computed offset.
+A block's txs are one value too (schema 5; one key per tx before), keyed by the block's
+log start: one put of ~250 KB (LMDB overflow pages) where 1,000 keys a block were a
+``putmulti`` of 1,000 items, the writer thread's largest share of an append after the
+commit (0.7 of its 1.8 s per 1M txs), and 1,000 (key, tx) tuples a block built on the
+caller's thread. A tx is read at its location: the block's value (its log start is
+``log_index - position``), its end and the one before it; a log index is found with one
+``set_range`` (and a ``prev``). Reads on the proof and receipt paths use a zero-copy read
+transaction (``buffers=True``: the value is not copied, only the tx).
 Only nodes of level ``NODES_MIN_LEVEL`` (5) and up are stored (schema 4): a lower one is
 the root of at most 16 leaves, hashed again from the txs when a proof needs it (~30 us
 more per proof). All levels took 32 KB a block, stored in LMDB overflow pages that
@@ -101,11 +112,14 @@ from storage.blockstore import (
 from storage.rwlock import RWLock
 from storage.txfilter import TxFilter
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: the tx index is keyed by run number and id, with a filter per run (was: by id).
 3: the log nodes a block completed are one value per block (was: one key per node).
 4: a run's entries are packed into pages (``storage/txruns.py``), and each run has a
-record of the heights it covers (``meta/txrun/``)."""
+record of the heights it covers (``meta/txrun/``).
+5: a block's txs are one value, keyed by its log start (was: one key per tx).
+A store of an older schema does not open (``NotAGrantchainStore`` names both versions):
+it is re-synced from a snapshot or from peers, as after each earlier bump."""
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
 MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
 INDEX_FLUSH_TXS = 65_536
@@ -182,6 +196,67 @@ def _split(raw: bytes, size: int) -> Sequence[bytes]:
     return _splitter(size, count).unpack(raw) if count else ()
 
 
+_TXS_COUNT = struct.Struct(">I")
+
+
+def _txs_value(txs: Sequence[bytes]) -> bytes:
+    """A block's ``txs`` value (``n`` >= 1 txs): n (u32 BE), the end of each tx counted
+    from the value's start (n u32 BE), then the txs end to end."""
+    n = len(txs)
+    head = 4 + 4 * n
+    ends = np.fromiter(map(len, txs), dtype=np.int64, count=n).cumsum() + head
+    if ends[-1] >= 1 << 32:
+        raise StoreError(f"a block of {ends[-1]} bytes of txs: more than a txs value holds")
+    return b"".join([_TXS_COUNT.pack(n), ends.astype(">u4").tobytes(), *txs])
+
+
+class _DamagedTxs(ValueError):
+    """A ``txs`` value that does not hold what its block says (the caller names the
+    block in the ``StoreError`` it raises)."""
+
+
+def _txs_count(value: Any) -> int:
+    """The tx count of a ``txs`` value, once its frame is checked: room for its ends, and
+    the last tx's end is the value's end (a value cut short or grown says so here)."""
+    size = len(value)
+    n = _TXS_COUNT.unpack_from(value)[0] if size >= 4 else 0
+    if not n or size < 4 + 4 * n or _TXS_COUNT.unpack_from(value, 4 * n)[0] != size:
+        raise _DamagedTxs(f"its txs value is damaged ({size} bytes, says {n} txs)")
+    return int(n)
+
+
+@functools.lru_cache(maxsize=64)
+def _ends(count: int) -> struct.Struct:
+    return struct.Struct(f">{count}I")
+
+
+def _txs_in(value: Any, lo: int, hi: int) -> list[bytes]:
+    """Txs ``[lo, hi)`` of a ``txs`` value (bytes or a zero-copy buffer), copied out
+    alone (``lo < hi``), each checked to lie in the value after the one before."""
+    n = _txs_count(value)
+    if hi > n:
+        raise _DamagedTxs(f"its txs value holds {n} txs, no tx {hi - 1}")
+    head = 4 + 4 * n
+    if lo:
+        bounds = _ends(hi - lo + 1).unpack_from(value, 4 * lo)
+    else:
+        bounds = (head, *_ends(hi).unpack_from(value, 4))
+    if bounds[0] < head or any(a > b for a, b in itertools.pairwise(bounds)):
+        raise _DamagedTxs("its txs value is damaged (tx ends out of order)")
+    return [bytes(value[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _txs_of(value: bytes, n: int) -> tuple[bytes, ...]:
+    """The ``n`` txs of a ``txs`` value, each checked to lie in the value, in order."""
+    if (count := _txs_count(value)) != n:
+        raise _DamagedTxs(f"its txs value holds {count} txs, not {n}")
+    ends = np.frombuffer(value, dtype=">u4", count=n, offset=4).astype(np.int64)
+    if ends[0] < 4 + 4 * n or (n > 1 and bool((ends[1:] < ends[:-1]).any())):
+        raise _DamagedTxs("its txs value is damaged (tx ends out of order)")
+    bounds = ends.tolist()
+    return tuple([value[a:b] for a, b in zip([4 + 4 * n, *bounds[:-1]], bounds, strict=True)])
+
+
 def _run_entries(ids: bytes, locations: bytes) -> np.ndarray:
     """``txruns.entries``, in one call that frees the GIL where the kernel backend has it
     (``Backend.sorted_run``), so the next block's assembly goes on while a run is sorted."""
@@ -218,8 +293,8 @@ class _Prepared(NamedTuple):
     """The tx ids end to end."""
     raw_locs: bytes
     locs: Sequence[bytes]
-    tx_items: list[tuple[bytes, bytes]]
-    """(log index key, tx) of each tx: the ``txs`` table's items."""
+    txs_value: bytes
+    """The block's ``txs`` value (``_txs_value``); b"" for a block with no txs."""
     body: bytes
     estimate: int
     """Bytes the map must have room for (twice the txs, their index and overheads)."""
@@ -233,16 +308,16 @@ class _Prepared(NamedTuple):
 def _prepare(block: Block, ids: Sequence[bytes], log_start: int) -> _Prepared:
     h, n = block.header, len(block.txs)
     raw_locs = _locations_raw(h.height, log_start, block.results)
-    keys = _split(np.arange(log_start, log_start + n, dtype=">u8").tobytes(), 8)
+    value = _txs_value(block.txs) if n else b""
     return _Prepared(
         log_start,
         b"".join(ids),
         raw_locs,
         _split(raw_locs, _LOC.size),
-        list(zip(keys, block.txs, strict=True)),
+        value,
         # Canonical by construction (an int and a list of small ints): no need to normalize.
         msgpack.packb([log_start, list(block.results)], use_bin_type=True),
-        2 * (sum(map(len, block.txs)) + 200 * n + 4096),
+        2 * (len(value) + 200 * n + 4096),
     )
 
 
@@ -329,7 +404,7 @@ def _node_in(value: bytes, key: bytes, level: int, index: int) -> bytes | None:
     offset = sum((end >> lv) - (start >> lv) for lv in range(NODES_MIN_LEVEL, level))
     offset += index - (start >> level)
     at = 8 + 32 * offset
-    node = value[at : at + 32]
+    node = bytes(value[at : at + 32])  # a copy: ``value`` may be a zero-copy buffer
     return node if len(node) == 32 else None
 
 
@@ -343,6 +418,8 @@ def _u32(n: int) -> bytes:
 
 NODES_MIN_LEVEL = 5
 """Log nodes below this level are not stored: hashed from their (at most 16) leaves."""
+_LEAF_GROUP = 1 << (NODES_MIN_LEVEL - 1)
+"""Leaves read at once for a proof's nodes below ``NODES_MIN_LEVEL`` (aligned groups)."""
 _FILTER_KEY = b"txfilter/"
 _RUN_KEY = b"txrun/"
 _TX_ID_BYTES = 32
@@ -608,8 +685,10 @@ class LmdbBlockStore:
             raise NotAGrantchainStore(f"{p}: damaged or foreign LMDB environment: {exc}") from None
 
     # -- reading ---------------------------------------------------------------------
-    def _read(self) -> Any:
-        return _ReadTxn(self)
+    def _read(self, *, buffers: bool = False) -> Any:
+        """A read transaction; with ``buffers``, values are zero-copy buffers, valid only
+        inside it (the caller copies out what it keeps)."""
+        return _ReadTxn(self, buffers)
 
     @property
     def height(self) -> int:
@@ -648,19 +727,23 @@ class LmdbBlockStore:
                 raise StoreError(f"{self.path}: block {height} is missing")
             header = _header(raw_header, height)
             log_start, results = _body(raw_body, height)
-            txs = []
-            if header.tx_count:
-                cur = txn.cursor(db=self._dbs["txs"])
-                cur.set_key(_u64(log_start))
-                for i, (key, value) in enumerate(cur):
-                    if i == header.tx_count:
-                        break
-                    if key != _u64(log_start + i):
-                        raise StoreError(f"{self.path}: block {height}: tx {i} is missing")
-                    txs.append(value)
-        if len(txs) != header.tx_count:
-            raise StoreError(f"{self.path}: block {height}: {len(txs)} of {header.tx_count} txs")
-        return Block(header, tuple(txs), tuple(results))
+            txs = self._block_txs(txn, height, log_start, header.tx_count)
+        return Block(header, txs, tuple(results))
+
+    def _block_txs(self, txn: Any, height: int, log_start: int, n: int) -> tuple[bytes, ...]:
+        """The ``n`` txs of block ``height`` (log start ``log_start``), or the
+        ``StoreError`` that names what is wrong with them."""
+        if not n:
+            return ()
+        value = txn.get(_u64(log_start), db=self._dbs["txs"])
+        if value is None:
+            raise StoreError(
+                f"block {height}: its txs (log {log_start}-{log_start + n - 1}) are missing"
+            )
+        try:
+            return _txs_of(value, n)
+        except _DamagedTxs as exc:
+            raise StoreError(f"block {height}: {exc}") from None
 
     @property
     def pruned_height(self) -> int:
@@ -732,70 +815,42 @@ class LmdbBlockStore:
             raw = txn.get(b"pruned_height", db=dbs["meta"])
             done = int.from_bytes(raw, "big") if raw else 0
             last = min(target, done + blocks)
-            tcur = txn.cursor(db=dbs["txs"])
             leaves: list[tuple[bytes, bytes]] = []
             for height in range(done + 1, last + 1):
                 header = _header(txn.get(_u64(height), db=dbs["headers"]) or b"", height)
-                start = header.log_size - header.tx_count
-                if not header.tx_count:
+                n = header.tx_count
+                start = header.log_size - n
+                if not n:
                     continue
-                got = (
-                    list(itertools.islice(tcur, header.tx_count))
-                    if tcur.set_key(_u64(start))
-                    else []
-                )
-                if len(got) != header.tx_count or got[-1][0] != _u64(header.log_size - 1):
-                    raise StoreError(f"block {height}: txs are missing, cannot prune")
-                ids = leaf_hashes([v for _, v in got])
-                leaves.extend(zip((k for k, _ in got), ids, strict=True))
-                tcur.set_key(_u64(start))
-                for _ in range(header.tx_count):
-                    tcur.delete()
+                try:
+                    txs = self._block_txs(txn, height, start, n)
+                except StoreError as exc:
+                    raise StoreError(f"{exc}, cannot prune") from None
+                keys = _split(np.arange(start, start + n, dtype=">u8").tobytes(), 8)
+                leaves.extend(zip(keys, leaf_hashes(txs), strict=True))
+                txn.delete(_u64(start), db=dbs["txs"])
             _append_sorted(txn, dbs["leaves"], leaves, "pruned tx ids")
             txn.put(b"pruned_height", _u64(last), db=dbs["meta"])
 
     def iter_blocks(self, start: int = 1) -> Iterator[Block]:
         """Every block from ``start`` on, read with one cursor per table (for ``verify``)."""
         with self._read() as txn:
-            hcur = txn.cursor(db=self._dbs["headers"])
-            bcur = txn.cursor(db=self._dbs["bodies"])
-            tcur = txn.cursor(db=self._dbs["txs"])
-            if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
-                return
-            titer: Iterator[bytes] | None = None
-            for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
-                height = int.from_bytes(hkey, "big")
-                if hkey != bkey:
-                    raise StoreError(f"block {height}: header and body tables disagree")
-                header = _header(raw_header, height)
-                log_start, results = _body(raw_body, height)
-                if titer is None and header.tx_count:
-                    if not tcur.set_key(_u64(log_start)):
-                        raise StoreError(f"block {height}: tx {log_start} is missing")
-                    titer = tcur.iternext(keys=False, values=True)
-                n = header.tx_count
-                # Values only (no (key, value) tuple per tx: a tenth of a verify), checked
-                # by the cursor's key after the last: the keys are unique, sorted ints, the
-                # first block's first is ``log_start`` (``set_key``) and each block's last
-                # is checked, so n values ending at ``log_start + n - 1`` are exactly the
-                # keys ``log_start ..``, whatever block came before.
-                got = tuple(itertools.islice(titer, n)) if titer is not None else ()
-                if len(got) != n or (n and tcur.key() != _u64(log_start + n - 1)):
-                    self._tx_gap(txn, height, log_start, n)
-                yield Block(header, got, tuple(results))
+            yield from self._iter_blocks_in(txn, start)
 
-    def _tx_gap(self, txn: Any, height: int, log_start: int, n: int) -> None:
-        """Raise the ``StoreError`` that names what block ``height``'s txs lack."""
-        cur = txn.cursor(db=self._dbs["txs"])
-        keys = (
-            list(itertools.islice(cur.iternext(values=False), n))
-            if cur.set_range(_u64(log_start))
-            else []
-        )
-        for i, k in enumerate(keys):
-            if k != _u64(log_start + i):
-                raise StoreError(f"block {height}: tx {i} is missing")
-        raise StoreError(f"block {height}: the tx table ends early")
+    def _iter_blocks_in(self, txn: Any, start: int) -> Iterator[Block]:
+        """``iter_blocks`` in the read transaction ``txn``."""
+        hcur = txn.cursor(db=self._dbs["headers"])
+        bcur = txn.cursor(db=self._dbs["bodies"])
+        if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
+            return
+        for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
+            height = int.from_bytes(hkey, "big")
+            if hkey != bkey:
+                raise StoreError(f"block {height}: header and body tables disagree")
+            header = _header(raw_header, height)
+            log_start, results = _body(raw_body, height)
+            txs = self._block_txs(txn, height, log_start, header.tx_count)
+            yield Block(header, txs, tuple(results))
 
     def index_problem(self, height: int, tx_ids: Sequence[bytes]) -> str | None:
         """Why the tx index disagrees with block ``height`` holding ``tx_ids``, or None."""
@@ -875,7 +930,7 @@ class LmdbBlockStore:
     def tx(self, tx_id: bytes) -> tuple[bytes, TxLocation] | None:
         while True:
             gen = self._index_gen
-            with self._read() as txn:
+            with self._read(buffers=True) as txn:  # the block's value is not copied
                 raw = self._index_get(txn, tx_id)
                 if raw is None:
                     if gen == self._index_gen:
@@ -885,16 +940,21 @@ class LmdbBlockStore:
 
     def _tx_at(self, txn: Any, tx_id: bytes, raw: bytes) -> tuple[bytes, TxLocation]:
         loc = TxLocation(*_LOC.unpack(raw))
-        data = txn.get(_u64(loc.log_index), db=self._dbs["txs"])
+        value = txn.get(_u64(loc.log_index - loc.position), db=self._dbs["txs"])
         leaves = self._dbs["leaves"]
-        if data is None and leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
+        if value is None and leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
             raise TxPrunedError(f"tx {tx_id.hex()} (block {loc.height}) was pruned")
-        if data is None:
-            raise StoreError(f"{self.path}: tx {tx_id.hex()} is indexed but missing")
-        return data, loc
+        if value is None:
+            raise StoreError(
+                f"{self.path}: tx {tx_id.hex()} is indexed but block {loc.height}'s txs are missing"
+            )
+        try:
+            return _txs_in(value, loc.position, loc.position + 1)[0], loc
+        except _DamagedTxs as exc:
+            raise StoreError(f"{self.path}: block {loc.height}: {exc}") from None
 
     def _get_node(self, level: int, index: int) -> bytes:
-        with self._read() as txn:
+        with self._read(buffers=True) as txn:
             return self._node(txn, level, index)
 
     def _leaf_hashes(self, txn: Any, start: int, end: int) -> list[bytes]:
@@ -909,15 +969,36 @@ class LmdbBlockStore:
                 # Sorted unique keys: the last key right means none between is missing.
                 if got[-1][0] != _u64(start + len(got) - 1):
                     raise StoreError(f"{self.path}: ids of pruned txs from {start} are missing")
-                out = [v for _, v in got]
+                out = [bytes(v) for _, v in got]
         at = start + len(out)
         if at < end:
-            cur = txn.cursor(db=self._dbs["txs"])
-            got = list(itertools.islice(cur, end - at)) if cur.set_key(_u64(at)) else []
-            if len(got) != end - at or got[-1][0] != _u64(end - 1):
-                raise StoreError(f"{self.path}: log leaves {at}-{end - 1} are missing")
-            raws = [v for _, v in got]
+            raws = self._txs_between(txn, at, end)
             out += [leaf_hash(raws[0])] if len(raws) == 1 else leaf_hashes(raws)
+        return out
+
+    def _txs_between(self, txn: Any, at: int, end: int) -> list[bytes]:
+        """The txs of log indices ``[at, end)`` (not pruned), from the values of the
+        blocks that hold them: the one keyed at or before ``at``, then the next ones."""
+        cur = txn.cursor(db=self._dbs["txs"])
+        key = _u64(at)
+        found = cur.set_range(key)
+        if not found or cur.key() != key:
+            found = cur.prev() if found else cur.last()
+        out: list[bytes] = []
+        while found and at + len(out) < end:
+            first = int.from_bytes(cur.key(), "big")
+            value = cur.value()
+            i = at + len(out)
+            try:
+                n = _txs_count(value)
+                if not first <= i < first + n:
+                    break
+                out += _txs_in(value, i - first, min(n, end - first))
+            except _DamagedTxs as exc:
+                raise StoreError(f"{self.path}: the block at log index {first}: {exc}") from None
+            found = cur.next()
+        if len(out) != end - at:
+            raise StoreError(f"{self.path}: log leaves {at + len(out)}-{end - 1} are missing")
         return out
 
     def _node(self, txn: Any, level: int, index: int) -> bytes:
@@ -939,8 +1020,7 @@ class LmdbBlockStore:
         return merkle.root_at(self._get_node, size)
 
     def inclusion_proof(self, log_index: int, tree_size: int) -> list[bytes]:
-        _check_size(tree_size, self.log_size)
-        return merkle.inclusion_proof(self._get_node, log_index, tree_size)
+        return self.inclusion_proofs([log_index], tree_size)[0]
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         _check_size(size2, self.log_size)
@@ -948,15 +1028,34 @@ class LmdbBlockStore:
 
     def inclusion_proofs(self, log_indices: Sequence[int], tree_size: int) -> list[list[bytes]]:
         """``inclusion_proof`` of each index, in one read transaction, each node read
-        once: the txs of one block share most of their paths (a receipt batch's cost)."""
-        _check_size(tree_size, self.log_size)
+        once: the txs of one block share most of their paths (a receipt batch's cost).
+        The nodes not stored (below ``NODES_MIN_LEVEL``) are hashed from groups of
+        ``_LEAF_GROUP`` aligned leaves, each group read once: a proof's lower siblings
+        lie in two groups (its leaf's and the level-4 sibling), read from one or two
+        blocks' values rather than five times."""
+        size = self.log_size  # committed: visible to the transaction begun below
+        _check_size(tree_size, size)
         memo: dict[tuple[int, int], bytes] = {}
-        with self._read() as txn:
+        groups: dict[int, list[bytes]] = {}
+        with self._read(buffers=True) as txn:
 
             def node(level: int, index: int) -> bytes:
                 found = memo.get((level, index))
                 if found is None:
-                    found = memo[level, index] = self._node(txn, level, index)
+                    if level < NODES_MIN_LEVEL:
+                        start = index << level
+                        first = start - start % _LEAF_GROUP
+                        leaves = groups.get(first)
+                        if leaves is None:
+                            last = min(first + _LEAF_GROUP, size)
+                            leaves = groups[first] = self._leaf_hashes(txn, first, last)
+                        hashes = leaves[start - first : start - first + (1 << level)]
+                        if len(hashes) != 1 << level:
+                            raise StoreError(f"{self.path}: log node ({level}, {index}) is missing")
+                        found = hashes[0] if level == 0 else merkle.root(hashes)
+                    else:
+                        found = self._node(txn, level, index)
+                    memo[level, index] = found
                 return found
 
             return [merkle.inclusion_proof(node, i, tree_size) for i in log_indices]
@@ -1192,7 +1291,8 @@ class LmdbBlockStore:
             )
             t1 = time.perf_counter()
             phases["index"] += t1 - t0
-            _append_sorted(txn, dbs["txs"], prepared.tx_items, "txs")
+            if prepared.txs_value:  # one value a block (none for a block with no txs)
+                _append_sorted(txn, dbs["txs"], [(_u64(log_start), prepared.txs_value)], "txs")
             if len(levels) > NODES_MIN_LEVEL:  # the block completed a node kept on disk
                 nodes = _nodes_value(log_start, h.log_size, levels)
                 _append_sorted(txn, dbs["nodes"], [(_u64(h.log_size), nodes)], "log nodes")
@@ -1563,17 +1663,22 @@ def _run_agrees(
 class _ReadTxn:
     """A read transaction held under the shared lock (so the map cannot move under it)."""
 
-    __slots__ = ("_env", "_lock", "_txn")
+    __slots__ = ("_buffers", "_env", "_lock", "_txn")
 
-    def __init__(self, store: LmdbBlockStore) -> None:
+    def __init__(self, store: LmdbBlockStore, buffers: bool = False) -> None:
         self._lock = store._lock
         self._env = store._env
+        self._buffers = buffers
         self._txn: Any = None
 
     def __enter__(self) -> Any:
         self._lock.acquire_shared()
         try:
-            self._txn = self._env.begin(write=False)
+            self._txn = (
+                self._env.begin(write=False, buffers=True)
+                if self._buffers
+                else self._env.begin(write=False)
+            )
         except BaseException:
             self._lock.release_shared()
             raise
@@ -1597,15 +1702,16 @@ def _probe(cur: Any, key: bytes) -> bytes | None:
     in the page whose first id is the greatest at or before it, within its run."""
     if cur.set_range(key):
         if cur.key() == key:
-            value: bytes = cur.value()
-            return value[txruns.ID_BYTES : txruns.ENTRY_BYTES]
+            return bytes(cur.value()[txruns.ID_BYTES : txruns.ENTRY_BYTES])
         if not cur.prev():
             return None
     elif not cur.last():
         return None
     if cur.key()[: txruns.RUN_BYTES] != key[: txruns.RUN_BYTES]:
         return None
-    return txruns.find(cur.value(), key[txruns.RUN_BYTES :])
+    # bytes(): a no-op for bytes, a copy of the page from a zero-copy buffer (which
+    # ``find``'s ordered comparisons do not take).
+    return txruns.find(bytes(cur.value()), key[txruns.RUN_BYTES :])
 
 
 def _delete_below(txn: Any, db: Any, end: int) -> None:
@@ -1723,18 +1829,24 @@ def export_snapshot(store: LmdbBlockStore, out: Path) -> int:
             )
             if src["leaves"] is not None:
                 _copy(env, dst["leaves"], txn.cursor(db=src["leaves"]), append=True)
+            raw_pruned = txn.get(b"pruned_height", db=src["meta"])
+            pruned = int.from_bytes(raw_pruned, "big") if raw_pruned else 0
             batch: list[bytes] = []
-            keys: list[bytes] = []
-            for k, v in txn.cursor(db=src["txs"]):
-                keys.append(k)
-                batch.append(v)
-                if len(batch) == _COPY_BATCH:
-                    _copy(
-                        env, dst["leaves"], zip(keys, leaf_hashes(batch), strict=True), append=True
-                    )
-                    keys, batch = [], []
-            if batch:
+            first = 0  # the log index of ``batch[0]``
+
+            def flush() -> None:
+                keys = _split(np.arange(first, first + len(batch), dtype=">u8").tobytes(), 8)
                 _copy(env, dst["leaves"], zip(keys, leaf_hashes(batch), strict=True), append=True)
+
+            for block in store._iter_blocks_in(txn, pruned + 1):  # the txs not pruned yet
+                if not batch:
+                    first = block.header.log_size - block.header.tx_count
+                batch.extend(block.txs)
+                if len(batch) >= _COPY_BATCH:
+                    flush()
+                    batch = []
+            if batch:
+                flush()
     finally:
         env.close()
     return height

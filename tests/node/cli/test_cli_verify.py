@@ -54,7 +54,7 @@ def _flip_last_byte(v: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("db", "key", "change", "height", "what"),
     [
-        (b"txs", (5).to_bytes(8, "big"), _flip_last_byte, 3, "tx_root"),
+        (b"txs", (3).to_bytes(8, "big"), _flip_last_byte, 3, "tx_root"),  # block 3: log 3-5
         (b"headers", (7).to_bytes(8, "big"), lambda v: v.replace(b"n1", b"n2"), 8, "prev_hash"),
         (b"headers", (3).to_bytes(8, "big"), lambda v: b"\x00" + v[1:], 3, "damaged"),
         (b"bodies", (6).to_bytes(8, "big"), lambda v: v[:-1] + b"\x01", 6, "results_root"),
