@@ -14,16 +14,16 @@ from chain.merkle import Frontier
 
 def _ids_and_roots(
     txs: Sequence[bytes], results: Sequence[int]
-) -> tuple[list[bytes], bytes, bytes] | None:
-    """(tx ids, tx root, results root) from one call that frees the GIL, where the kernel
-    backend has it (``Backend.block_roots``) and it applies; else None. The store's writer
-    thread commits the block before while this runs."""
+) -> tuple[list[bytes], bytes, bytes, bytes] | None:
+    """(tx ids, the ids end to end, tx root, results root) from one call that frees the
+    GIL, where the kernel backend has it (``Backend.block_roots``) and it applies; else
+    None. The store's writer thread commits the block before while this runs."""
     roots = backend.active().block_roots
     got = roots(txs, results) if roots is not None else None
     if got is None:
         return None
     ids, tx_root, res_root = got
-    return split_hashes(ids), tx_root, res_root
+    return split_hashes(ids), ids, tx_root, res_root
 
 
 def assemble_block(
@@ -47,15 +47,16 @@ def assemble_block(
     The block remembers what was computed here (``Block._remember_assembly``), so a store
     in this process does not hash the txs or the log's new nodes a second time."""
     fast = _ids_and_roots(txs, results) if tx_ids is None else None
+    joined: bytes | None = None  # the ids end to end, as the kernel gave them
     if fast is not None:
-        ids, tx_root, res_root = fast
+        ids, joined, tx_root, res_root = fast
     else:
         ids = list(tx_ids) if tx_ids is not None else leaf_hashes(txs)
         if len(ids) != len(txs):
             raise ValueError(f"{len(ids)} tx ids for {len(txs)} txs")
         tx_root, res_root = merkle.root(ids), results_root(ids, results)
     after = frontier.copy()
-    levels = after.extend_levels(ids)
+    levels = after.extend_levels(ids, joined=joined)
     header = BlockHeader(
         version=limits.HEADER_VERSION,
         chain_id=chain_id,

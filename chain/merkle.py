@@ -248,17 +248,32 @@ class Frontier:
             made.extend(zip(repeat(level), range(start, start + len(hashes)), hashes))
         return made
 
-    def extend_levels(self, leaves: Sequence[bytes]) -> list[tuple[int, int, list[bytes]]]:
+    def extend_levels(
+        self, leaves: Sequence[bytes], *, joined: bytes | None = None
+    ) -> list[tuple[int, int, list[bytes]]]:
         """``extend``, with the completed nodes grouped by level: ``(level, index of the
-        first, hashes)``, level 0 (the leaves) first. Each level's pairs are hashed in one
-        call to the kernel backend."""
+        first, hashes)``, level 0 (the leaves) first. Where the kernel backend has
+        ``log_extend``, every level is hashed in one call that frees the GIL; else each
+        level's pairs are hashed in one call to the backend's ``node_hashes``.
+
+        ``joined``: the leaves end to end, every one 32 bytes, where the caller has them
+        (``chain.assemble``: the ids as its kernel gave them), so they are neither
+        measured nor joined again here."""
         made: list[tuple[int, int, list[bytes]]] = []
         new_low: list[bytes] = []  # new frontier nodes, lowest level first
         items = list(leaves)
         start = self.size  # index of items[0] within its level
         level = 0
+        kernel = backend.active().log_extend
+        if joined is not None:
+            if len(joined) != limits.HASH_BYTES * len(items):
+                raise ValueError(f"{len(joined)} joined bytes for {len(items)} leaf hashes")
+            if kernel is not None and items and start + len(items) < 1 << 62:
+                return self._extend_in_one_call(kernel, items, joined)
         # Leaves of other sizes (never a tx id) are hashed pair by pair, as ``append`` does.
         by_level = not items or set(map(len, items)) == {limits.HASH_BYTES}
+        if kernel is not None and by_level and items and start + len(items) < 1 << 62:
+            return self._extend_in_one_call(kernel, items, b"".join(items))
         node_hashes = backend.active().node_hashes
         while items:
             made.append((level, start, items))
@@ -276,6 +291,27 @@ class Frontier:
             level += 1
         self._nodes.extend(reversed(new_low))
         self.size += len(leaves)
+        return made
+
+    def _extend_in_one_call(
+        self,
+        kernel: Callable[[bytes, int, bytes], tuple[bytes, list[int], bytes]],
+        items: list[bytes],
+        joined: bytes,
+    ) -> list[tuple[int, int, list[bytes]]]:
+        """``extend_levels`` of the 32-byte ``items`` (at least one; ``joined`` end to end)
+        by ``kernel`` (``Backend.log_extend``): every level hashed in one call that frees
+        the GIL, the completed nodes split into ``bytes`` once, each level a slice of them."""
+        start = self.size
+        nodes, ends, after = kernel(b"".join(self._nodes), start, joined)
+        hashes = split_hashes(nodes)
+        made = [(0, start, items)]
+        made.extend(
+            (level, start >> level, hashes[ends[level - 1] : ends[level]])
+            for level in range(1, len(ends))
+        )
+        self._nodes = split_hashes(after)
+        self.size = start + len(items)
         return made
 
     def root(self) -> bytes:

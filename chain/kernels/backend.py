@@ -40,6 +40,10 @@ class Backend:
     ) = None
     """A block's (joined tx ids, tx root, results root) in one call that frees the GIL, or
     None where it does not apply (``blockroots``); None: ``chain.assemble`` hashes step by step."""
+    log_extend: Callable[[bytes, int, bytes], tuple[bytes, list[int], bytes]] | None = None
+    """``(frontier nodes joined, size, leaves joined)`` to ``(completed nodes of level 1 and
+    up joined, per-level end offsets, new frontier joined)`` in one call that frees the GIL
+    (``logextend.extend``); None: ``Frontier.extend_levels`` hashes a level at a time."""
     sorted_run: Callable[[bytes, bytes, int], Any] | None = None
     """A tx index run's sorted entries from joined ids and locations (``txrun``, byte for
     byte ``storage.txruns.entries``); None: the store sorts them in numpy."""
@@ -86,7 +90,7 @@ def load(name: str) -> Backend:
     if name == "reference":
         return REFERENCE
     if name == "numba":
-        from chain.kernels import blockroots, numba_backend, txrun
+        from chain.kernels import blockroots, logextend, numba_backend, txrun
 
         return Backend(
             name="numba",
@@ -99,6 +103,7 @@ def load(name: str) -> Backend:
             node_hashes=numba_backend.node_hashes,
             fixed_leaves_root=numba_backend.fixed_leaves_root,
             block_roots=blockroots.block_roots,
+            log_extend=logextend.extend,
             sorted_run=txrun.sorted_entries,
             sorted_rows=txrun.sorted_rows,
             run_filter_bits=txrun.filter_bits,

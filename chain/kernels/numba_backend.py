@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chain.kernels import blockroots, ed25519, msgpack_canon, reference, selfcheck, sha256, txrun
+from chain.kernels import (
+    blockroots,
+    ed25519,
+    logextend,
+    msgpack_canon,
+    reference,
+    selfcheck,
+    sha256,
+    txrun,
+)
 from chain.kernels.keytables import KeyTables
 
 LEAVES_MIN_FOR_KERNEL = 16
@@ -80,6 +89,8 @@ def warmup() -> None:
         raise selfcheck.KernelMismatch("fixed_leaves_root disagrees with hashlib")
     if not blockroots.warmup():
         raise selfcheck.KernelMismatch("blockroots disagrees with hashlib")
+    if not logextend.warmup():
+        raise selfcheck.KernelMismatch("logextend disagrees with hashlib")
     txrun.warmup()
     ed25519.warmup()
     msgpack_canon.warmup()
