@@ -74,7 +74,11 @@ that no one block waits for the whole run; the last range also writes the run's 
 the run count and the height the run covers. Its ids stay findable in memory
 (``_round_ids``) until then. A run cut short by a crash or a close is dropped at the next
 writable open and written again from the blocks. Duplicate txs are refused by the
-append's own lookup (memory, then the candidate runs, in one ``getmulti``).
+append's own lookup: the runs on disk are looked up by ``submit_append`` on the caller's
+thread (the run filters' candidates in one GIL-free kernel, then LMDB probes of those),
+under the disk generation it read first (``_disk_gen``); the writer takes that answer if
+no run became visible or was merged since, else looks again itself; the ids in memory
+(``_pending``, ``_round_ids``, behind ``IdKeys``) it checks itself, exactly and current.
 """
 
 from __future__ import annotations
