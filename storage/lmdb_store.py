@@ -13,10 +13,10 @@ Named databases:
   headers   height (8 bytes BE)            -> header bytes
   bodies    height                         -> [log_start, results]
   hashes    header hash                    -> height
-  txs       log start of a block (8 bytes) -> its txs, one value a block (schema 5):
-                                            n (u32 BE), the end of each tx in the
-                                            value (n u32 BE), then the txs end to end;
-                                            none for a block with no txs
+  txs       log index of a value's first tx -> whole consecutive txs of one block, up
+            (8 bytes BE)                     to a page a value (schema 5): n (u32 BE), the
+                                            end of each tx in the value (n u32 BE), then
+                                            the txs end to end; none for a block with no txs
   txindex   run (4 bytes BE) + first id    -> a page of sorted (tx id, packed TxLocation)
                                             entries (``storage/txruns.py``)
   nodes     log end of a block (8 bytes)   -> its log start, then the perfect-subtree
@@ -31,14 +31,16 @@ Named databases:
 Log nodes are stored a block at a time (schema 3; one key per node before), keyed by the
 end of the block's log range, so they go in with LMDB's fast append, one put per block,
 and a node is found with one ``set_range`` on its subtree's end and a computed offset.
-A block's txs are one value too (schema 5; one key per tx before), keyed by the block's
-log start: one put of ~250 KB (LMDB overflow pages) where 1,000 keys a block were a
-``putmulti`` of 1,000 items, the writer thread's largest share of an append after the
-commit (0.7 of its 1.8 s per 1M txs), and 1,000 (key, tx) tuples a block built on the
-caller's thread. A tx is read at its location: the block's value (its log start is
-``log_index - position``), its end and the one before it; a log index is found with one
-``set_range`` (and a ``prev``). Reads on the proof and receipt paths use a zero-copy read
-transaction (``buffers=True``: the value is not copied, only the tx).
+A block's txs are packed too (schema 5; one key per tx before): whole txs to a value of at
+most one page (``TXS_CHUNK_BYTES``), keyed by the log index of its first tx: ~63 puts a
+block of 1,000 txs where 1,000 keys were a ``putmulti`` of 1,000 items (the writer
+thread's largest share of an append after the commit, 0.7 of its 1.8 s per 1M txs), and
+~63 items built on the caller's thread instead of 1,000 (key, tx) tuples. One value a
+whole block (~250 KB) was tried first: faster still at 1M txs, but see
+``TXS_CHUNK_BYTES`` for what it did at 10M. A tx is read with one ``set_range`` (and a
+``prev``) on its log index, then its end and the one before it in that value. Reads on
+the proof and receipt paths use a zero-copy read transaction (``buffers=True``: the
+value is not copied, only the tx).
 Only nodes of level ``NODES_MIN_LEVEL`` (5) and up are stored (schema 4): a lower one is
 the root of at most 16 leaves, hashed again from the txs when a proof needs it (~30 us
 more per proof). All levels took 32 KB a block, stored in LMDB overflow pages that
@@ -121,7 +123,8 @@ SCHEMA_VERSION = 5
 3: the log nodes a block completed are one value per block (was: one key per node).
 4: a run's entries are packed into pages (``storage/txruns.py``), and each run has a
 record of the heights it covers (``meta/txrun/``).
-5: a block's txs are one value, keyed by its log start (was: one key per tx).
+5: a block's txs are packed whole into values of up to a page, keyed by the log index of
+each value's first tx (was: one key per tx).
 A store of an older schema does not open (``NotAGrantchainStore`` names both versions):
 it is re-synced from a snapshot or from peers, as after each earlier bump."""
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
@@ -203,15 +206,53 @@ def _split(raw: bytes, size: int) -> Sequence[bytes]:
 _TXS_COUNT = struct.Struct(">I")
 
 
-def _txs_value(txs: Sequence[bytes]) -> bytes:
-    """A block's ``txs`` value (``n`` >= 1 txs): n (u32 BE), the end of each tx counted
-    from the value's start (n u32 BE), then the txs end to end."""
+TXS_CHUNK_BYTES = 4080
+"""A ``txs`` value holds whole txs up to this many bytes (its count and ends included):
+one LMDB overflow page (4,096 less its 16-byte header), so every value is one page and
+LMDB allocates it from its free list like any other page. A value of a whole block
+(~250 KB, 62 pages) needs 62 *contiguous* free pages: LMDB then read its whole free list
+looking for them at every block, and wrote it back at every commit; with the pages the
+tx index's merges free one at a time, bytes written per tx rose from 610 to 2,429 over
+10M txs. A tx larger than a page is a value of its own (several pages, rare)."""
+
+
+def _txs_items(txs: Sequence[bytes], log_start: int) -> list[tuple[bytes, Any]]:
+    """The ``txs`` items of a block's txs (at least one): whole txs packed in order into
+    values of at most ``TXS_CHUNK_BYTES``, each keyed by the log index of its first tx and
+    laid out as n (u32 BE), the end of each tx counted from the value's start (n u32
+    BE), then the txs end to end. Built as one buffer (one join), the values slices of
+    it: a few Python steps a value, not a value built a tx at a time."""
     n = len(txs)
-    head = 4 + 4 * n
-    ends = np.fromiter(map(len, txs), dtype=np.int64, count=n).cumsum() + head
-    if ends[-1] >= 1 << 32:
-        raise StoreError(f"a block of {ends[-1]} bytes of txs: more than a txs value holds")
-    return b"".join([_TXS_COUNT.pack(n), ends.astype(">u4").tobytes(), *txs])
+    lens = np.fromiter(map(len, txs), dtype=np.int64, count=n)
+    ends = (lens + 4).cumsum()
+    room = TXS_CHUNK_BYTES - 4  # less the value's count
+    bounds = [0]
+    while bounds[-1] < n:  # greedy: as many txs as fit, at least one
+        first = bounds[-1]
+        base = int(ends[first - 1]) if first else 0
+        bounds.append(max(first + 1, int(np.searchsorted(ends, base + room, side="right"))))
+    starts = np.asarray(bounds[:-1], dtype=np.int64)
+    counts = np.asarray([b - a for a, b in itertools.pairwise(bounds)], dtype=np.int64)
+    cum = lens.cumsum()
+    before = np.where(starts > 0, cum[starts - 1], 0)  # tx bytes before each value's first
+    value_ends = 4 + 4 * np.repeat(counts, counts) + cum - np.repeat(before, counts)
+    if int(value_ends.max()) >= 1 << 32:
+        raise StoreError("a tx of 4 GiB or more: more than a txs value holds")
+    ends_raw = value_ends.astype(">u4").tobytes()
+    pieces: list[bytes] = []
+    sizes: list[int] = []
+    for first, last in itertools.pairwise(bounds):
+        head = _TXS_COUNT.pack(last - first) + ends_raw[4 * first : 4 * last]
+        pieces.append(head)
+        pieces.extend(txs[first:last])
+        sizes.append(len(head) + int(cum[last - 1] - (cum[first - 1] if first else 0)))
+    joined = memoryview(b"".join(pieces))
+    items: list[tuple[bytes, Any]] = []
+    at = 0
+    for first, size in zip(bounds, sizes, strict=False):
+        items.append((_u64(log_start + first), joined[at : at + size]))
+        at += size
+    return items
 
 
 class _DamagedTxs(ValueError):
@@ -250,15 +291,16 @@ def _txs_in(value: Any, lo: int, hi: int) -> list[bytes]:
     return [bytes(value[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-def _txs_of(value: bytes, n: int) -> tuple[bytes, ...]:
-    """The ``n`` txs of a ``txs`` value, each checked to lie in the value, in order."""
-    if (count := _txs_count(value)) != n:
-        raise _DamagedTxs(f"its txs value holds {count} txs, not {n}")
+def _txs_of(value: Any, most: int) -> list[bytes]:
+    """Every tx of a ``txs`` value (at most ``most``: the txs its block has left), each
+    checked to lie in the value, in order."""
+    if (n := _txs_count(value)) > most:
+        raise _DamagedTxs(f"its txs value holds {n} txs, more than the {most} left")
     ends = np.frombuffer(value, dtype=">u4", count=n, offset=4).astype(np.int64)
     if ends[0] < 4 + 4 * n or (n > 1 and bool((ends[1:] < ends[:-1]).any())):
         raise _DamagedTxs("its txs value is damaged (tx ends out of order)")
     bounds = ends.tolist()
-    return tuple([value[a:b] for a, b in zip([4 + 4 * n, *bounds[:-1]], bounds, strict=True)])
+    return [bytes(value[a:b]) for a, b in zip([4 + 4 * n, *bounds[:-1]], bounds, strict=True)]
 
 
 def _run_entries(ids: bytes, locations: bytes) -> np.ndarray:
@@ -297,8 +339,8 @@ class _Prepared(NamedTuple):
     """The tx ids end to end."""
     raw_locs: bytes
     locs: Sequence[bytes]
-    txs_value: bytes
-    """The block's ``txs`` value (``_txs_value``); b"" for a block with no txs."""
+    txs_items: list[tuple[bytes, Any]]
+    """The block's ``txs`` items (``_txs_items``); none for a block with no txs."""
     body: bytes
     estimate: int
     """Bytes the map must have room for (twice the txs, their index and overheads)."""
@@ -312,16 +354,16 @@ class _Prepared(NamedTuple):
 def _prepare(block: Block, ids: Sequence[bytes], log_start: int) -> _Prepared:
     h, n = block.header, len(block.txs)
     raw_locs = _locations_raw(h.height, log_start, block.results)
-    value = _txs_value(block.txs) if n else b""
+    items = _txs_items(block.txs, log_start) if n else []
     return _Prepared(
         log_start,
         b"".join(ids),
         raw_locs,
         _split(raw_locs, _LOC.size),
-        value,
+        items,
         # Canonical by construction (an int and a list of small ints): no need to normalize.
         msgpack.packb([log_start, list(block.results)], use_bin_type=True),
-        2 * (len(value) + 200 * n + 4096),
+        2 * (sum(len(v) for _, v in items) + 200 * n + 4096),
     )
 
 
@@ -739,15 +781,23 @@ class LmdbBlockStore:
         ``StoreError`` that names what is wrong with them."""
         if not n:
             return ()
-        value = txn.get(_u64(log_start), db=self._dbs["txs"])
-        if value is None:
+        cur = txn.cursor(db=self._dbs["txs"])
+        out: list[bytes] = []
+        found = cur.set_key(_u64(log_start))
+        while found and len(out) < n:
+            if cur.key() != _u64(log_start + len(out)):  # a value missing between
+                break
+            try:
+                out += _txs_of(cur.value(), n - len(out))
+            except _DamagedTxs as exc:
+                raise StoreError(f"block {height}: {exc}") from None
+            found = cur.next()
+        if len(out) != n:
             raise StoreError(
-                f"block {height}: its txs (log {log_start}-{log_start + n - 1}) are missing"
+                f"block {height}: its txs (log {log_start + len(out)}-{log_start + n - 1}) "
+                "are missing"
             )
-        try:
-            return _txs_of(value, n)
-        except _DamagedTxs as exc:
-            raise StoreError(f"block {height}: {exc}") from None
+        return tuple(out)
 
     @property
     def pruned_height(self) -> int:
@@ -832,7 +882,10 @@ class LmdbBlockStore:
                     raise StoreError(f"{exc}, cannot prune") from None
                 keys = _split(np.arange(start, start + n, dtype=">u8").tobytes(), 8)
                 leaves.extend(zip(keys, leaf_hashes(txs), strict=True))
-                txn.delete(_u64(start), db=dbs["txs"])
+                tcur = txn.cursor(db=dbs["txs"])  # its values: keyed start .. start + n - 1
+                found = tcur.set_key(_u64(start))
+                while found and int.from_bytes(tcur.key(), "big") < start + n:
+                    found = tcur.delete()
             _append_sorted(txn, dbs["leaves"], leaves, "pruned tx ids")
             txn.put(b"pruned_height", _u64(last), db=dbs["meta"])
 
@@ -944,18 +997,13 @@ class LmdbBlockStore:
 
     def _tx_at(self, txn: Any, tx_id: bytes, raw: bytes) -> tuple[bytes, TxLocation]:
         loc = TxLocation(*_LOC.unpack(raw))
-        value = txn.get(_u64(loc.log_index - loc.position), db=self._dbs["txs"])
         leaves = self._dbs["leaves"]
-        if value is None and leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
+        if leaves is not None and txn.get(_u64(loc.log_index), db=leaves):
             raise TxPrunedError(f"tx {tx_id.hex()} (block {loc.height}) was pruned")
-        if value is None:
-            raise StoreError(
-                f"{self.path}: tx {tx_id.hex()} is indexed but block {loc.height}'s txs are missing"
-            )
         try:
-            return _txs_in(value, loc.position, loc.position + 1)[0], loc
-        except _DamagedTxs as exc:
-            raise StoreError(f"{self.path}: block {loc.height}: {exc}") from None
+            return self._txs_between(txn, loc.log_index, loc.log_index + 1)[0], loc
+        except StoreError as exc:
+            raise StoreError(f"tx {tx_id.hex()} is indexed (block {loc.height}): {exc}") from None
 
     def _get_node(self, level: int, index: int) -> bytes:
         with self._read(buffers=True) as txn:
@@ -981,8 +1029,8 @@ class LmdbBlockStore:
         return out
 
     def _txs_between(self, txn: Any, at: int, end: int) -> list[bytes]:
-        """The txs of log indices ``[at, end)`` (not pruned), from the values of the
-        blocks that hold them: the one keyed at or before ``at``, then the next ones."""
+        """The txs of log indices ``[at, end)`` (not pruned), from the ``txs`` values that
+        hold them: the one keyed at or before ``at``, then the next ones."""
         cur = txn.cursor(db=self._dbs["txs"])
         key = _u64(at)
         found = cur.set_range(key)
@@ -999,7 +1047,7 @@ class LmdbBlockStore:
                     break
                 out += _txs_in(value, i - first, min(n, end - first))
             except _DamagedTxs as exc:
-                raise StoreError(f"{self.path}: the block at log index {first}: {exc}") from None
+                raise StoreError(f"{self.path}: the txs at log index {first}: {exc}") from None
             found = cur.next()
         if len(out) != end - at:
             raise StoreError(f"{self.path}: log leaves {at + len(out)}-{end - 1} are missing")
@@ -1295,8 +1343,8 @@ class LmdbBlockStore:
             )
             t1 = time.perf_counter()
             phases["index"] += t1 - t0
-            if prepared.txs_value:  # one value a block (none for a block with no txs)
-                _append_sorted(txn, dbs["txs"], [(_u64(log_start), prepared.txs_value)], "txs")
+            if prepared.txs_items:  # none for a block with no txs
+                _append_sorted(txn, dbs["txs"], prepared.txs_items, "txs")
             if len(levels) > NODES_MIN_LEVEL:  # the block completed a node kept on disk
                 nodes = _nodes_value(log_start, h.log_size, levels)
                 _append_sorted(txn, dbs["nodes"], [(_u64(h.log_size), nodes)], "log nodes")
