@@ -106,10 +106,29 @@ def bench_consortium(
     return create_consortium(directory, spec, now=datetime.datetime.now(datetime.UTC))
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel picks outgoing connections' local ports from (Linux; the
+    common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
 def free_base_port(nodes: int, rng: random.Random) -> int:
-    """A base port whose RPC and peer ports (see ``node.cluster.consortium``) are all free now."""
+    """A base port whose RPC and peer ports (see ``node.cluster.consortium``) are all free
+    now, below the kernel's ephemeral range: a port in it can be taken by any outgoing
+    connection (the nodes' own peer dials among them) between this check and the node's
+    bind, which made a test cluster fail to start ("address already in use")."""
+    low, high = 20_000, 40_000
+    eph_low, eph_high = _ephemeral_ports()
+    if eph_low - 200 - nodes > low and eph_low < high:
+        high = eph_low - 200 - nodes  # the peer ports are base + 100 + i
+    elif eph_low <= low <= eph_high:
+        low, high = eph_high + 1, 65_000 - 200 - nodes
     for _ in range(200):
-        base = rng.randrange(20_000, 40_000)
+        base = rng.randrange(low, high)
         if all(_port_free(base + i) and _port_free(base + 100 + i) for i in range(nodes)):
             return base
     raise ClusterError("no free range of ports on 127.0.0.1")

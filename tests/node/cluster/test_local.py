@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from node.cluster import local
 from node.cluster.consortium import ConsortiumSpec, Manifest, create_consortium
 from node.cluster.local import free_base_port, read_pid, stop_node, wait_for_leader
 
@@ -81,3 +82,21 @@ def test_a_node_dies_with_its_starter_only_when_asked(
     finally:
         starter.kill()
         stop_node(manifest.nodes[0], kill=True)
+
+
+@pytest.mark.parametrize(
+    ("ephemeral", "below"), [((32_768, 60_999), True), ((10_000, 45_000), False)]
+)
+def test_free_base_ports_are_outside_the_ephemeral_range(
+    monkeypatch: pytest.MonkeyPatch, ephemeral: tuple[int, int], below: bool
+) -> None:
+    """A node's ports never lie where the kernel picks outgoing connections' ports: one
+    taken by a peer dial between the check and the bind stopped a test cluster."""
+    monkeypatch.setattr(local, "_ephemeral_ports", lambda: ephemeral)
+    for seed in range(50):
+        base = free_base_port(5, random.Random(seed))
+        ports = [base + i for i in range(5)] + [base + 100 + i for i in range(5)]
+        if below:
+            assert max(ports) < ephemeral[0]
+        else:
+            assert min(ports) > ephemeral[1]
