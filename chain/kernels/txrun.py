@@ -119,6 +119,17 @@ def sort_rows_into(rows, out):
             out[k, j] = rows[i, j]
 
 
+@njit(inline="always")
+def _filter_position(ids, at, j, mask):
+    """Bit position ``j`` (0-3) in a run filter of the id at ``at``: its ``j``-th big-endian
+    32-bit word, masked (``storage.txfilter.TxFilter.positions``), defined once for the
+    kernel that sets a filter's bits and the one that tests them."""
+    w = np.uint32(0)
+    for b in range(4):
+        w = np.uint32((w << np.uint32(8)) | np.uint32(ids[at + 4 * j + b]))
+    return np.int64(w & mask)
+
+
 @njit(types.void(_BYTES_RO, types.int64, types.uint8[::1]), cache=True, nogil=True)
 def filter_bits_into(ids, bits_log2, out):
     """``out`` (``2**bits_log2 / 8`` bytes, zeroed) = the packed Bloom filter of the
@@ -128,10 +139,7 @@ def filter_bits_into(ids, bits_log2, out):
     for i in range(ids.shape[0] // ID_BYTES):
         at = i * ID_BYTES
         for j in range(4):
-            w = np.uint32(0)
-            for b in range(4):
-                w = np.uint32((w << np.uint32(8)) | np.uint32(ids[at + 4 * j + b]))
-            p = np.int64(w & mask)
+            p = _filter_position(ids, at, j, mask)
             out[p >> 3] |= np.uint8(0x80 >> (p & 7))
 
 
@@ -281,10 +289,7 @@ def candidates_into(ids, rows, bits_log2, columns, which, cols):
     for i in range(ids.shape[0] // ID_BYTES):
         at = i * ID_BYTES
         for j in range(4):
-            w = np.uint32(0)
-            for b in range(4):
-                w = np.uint32((w << np.uint32(8)) | np.uint32(ids[at + 4 * j + b]))
-            pos[j] = np.int64(w & mask)
+            pos[j] = _filter_position(ids, at, j, mask)
         for byte in range(width):
             v = rows[pos[0], byte] & rows[pos[1], byte] & rows[pos[2], byte] & rows[pos[3], byte]
             bit = 0
