@@ -8,8 +8,8 @@ schema version is stored and checked at open; stale reader slots are cleared at 
 
 Named databases:
   meta      b"schema", b"anchor", b"height", b"log_size", b"indexed_height", b"txruns",
-            b"txfilter/" + run (4 bytes BE) -> that run's filter,
-            b"txrun/" + run -> the heights it covers, its id count and level (``RunInfo``)
+            b"txrun/" + run (4 bytes BE) -> the heights it covers, its id count and level
+            (``RunInfo``), then its file's digest
   headers   height (8 bytes BE)            -> header bytes
   bodies    height                         -> [log_start, results]
   hashes    header hash                    -> height
@@ -17,8 +17,6 @@ Named databases:
             (8 bytes BE)                     to a page a value (schema 5): n (u32 BE), the
                                             end of each tx in the value (n u32 BE), then
                                             the txs end to end; none for a block with no txs
-  txindex   run (4 bytes BE) + first id    -> a page of sorted (tx id, packed TxLocation)
-                                            entries (``storage/txruns.py``)
   nodes     log end of a block (8 bytes)   -> its log start, then the perfect-subtree
                                             hashes (level >= 1) it completed
   state     ACL state keys                 -> values
@@ -28,6 +26,8 @@ Named databases:
   meta also holds b"pruned_height": blocks up to it keep their txs' ids, not their bytes.
   meta also holds b"genesis" (the chain this directory belongs to), b"consensus/hard" and
   b"consensus/snapshot" (opaque bytes for the consensus core).
+Beside ``data.mdb``, ``index/run-<run>``: the tx index's runs, a file each
+(``storage/runfiles.py``: sorted (tx id, packed TxLocation) entries, filter, fences).
 Log nodes are stored a block at a time (schema 3; one key per node before), keyed by the
 end of the block's log range, so they go in with LMDB's fast append, one put per block,
 and a node is found with one ``set_range`` on its subtree's end and a computed offset.
@@ -50,37 +50,44 @@ The tx index is the one table keyed by random hashes. Kept as one B-tree keyed b
 (schema 1), each batch of ids dirtied pages all over it: at 1M txs a block's share of
 the index wrote ~1 MB (four times the txs themselves), growing with the chain, and a
 duplicate check was a random B-tree lookup per id. Schema 2 writes it as **runs**, after
-LSM trees: every ``INDEX_FLUSH_TXS`` ids are sorted and appended under the next run
-number, so a run is written once, sequentially, with LMDB's fast append, whatever the
-size of the index; a Bloom filter per run (``storage/txfilter.py``, persisted with the
-run's last range and loaded at open) says which runs may hold an id, so a lookup reads
-one run, almost never two. Considered: RocksDB (``rocksdict``) is an LSM with the same
-idea and background compaction, but a second storage engine, with its own WAL and fsync
-policy, next to the LMDB transaction that must commit a block and its index together;
-a separate LMDB environment with sorted batch inserts still rewrites pages all over its
-B-tree. A lookup tests every run's filter at once (one AND of bit-sliced rows); memory
-is 2 bytes per indexed tx, and a false positive costs an extra read per ~400 runs, so
-runs are **merged**: ``MERGE_RUNS`` level-0 runs into one level-1 run of ~1M ids with a
-16x larger filter (``_start_merge``, ``_merge_step``), read and sorted on a merge
-thread, written a share per block with plain inserts (its number is below any run begun
-meanwhile, whose pages keep the fast append), made visible in one transaction that
-drops the sources' records; their pages are deleted a share per block after, or at the
-next writable open. Readers find an id in the merged run or its source, never neither:
-the merged run's filter goes in before the sources' go out, and their pages only after.
+LSM trees: every ``INDEX_FLUSH_TXS`` ids are sorted into the next run, written once,
+sequentially, whatever the size of the index; a Bloom filter per run
+(``storage/txfilter.py``, stored in the run's file and loaded at open) says which runs
+may hold an id, so a lookup reads one run, almost never two. A lookup tests every run's
+filter at once (one AND of bit-sliced rows); memory is 2 bytes per indexed tx, and a
+false positive costs an extra read per ~400 runs, so runs are **merged**: ``MERGE_RUNS``
+level-0 runs into one level-1 run of ~1M ids with a 16x larger filter
+(``_start_merge``, ``_merge_step``). Readers find an id in the merged run or its source,
+never neither: the merged run's filter goes in before the sources' go out, and their
+files are unlinked only after.
 
-Ids since the last whole run live in memory (``_pending``) and are rebuilt from the
-blocks themselves at open (``meta/indexed_height``): nothing acknowledged depends on the
-index, the blocks are durable on every append. A run goes to disk in
-``INDEX_FLUSH_CHUNKS`` key ranges, one inside each of the next blocks' transactions, so
-that no one block waits for the whole run; the last range also writes the run's filter,
-the run count and the height the run covers. Its ids stay findable in memory
-(``_round_ids``) until then. A run cut short by a crash or a close is dropped at the next
-writable open and written again from the blocks. Duplicate txs are refused by the
-append's own lookup: the runs on disk are looked up by ``submit_append`` on the caller's
-thread (the run filters' candidates in one GIL-free kernel, then LMDB probes of those),
-under the disk generation it read first (``_disk_gen``); the writer takes that answer if
-no run became visible or was merged since, else looks again itself; the ids in memory
-(``_pending``, ``_round_ids``, behind ``IdKeys``) it checks itself, exactly and current.
+Schema 6 keeps each run in **a file of its own** (``storage/runfiles.py``), not in LMDB.
+As pages of a ``txindex`` table (schemas 2-5) a merged run was written a second time as
+B-tree inserts inside the blocks' synced transactions and the runs merged away were
+deleted key by key (each deleted page cost ~2 pages written, through LMDB's free list):
+from the first merge on, every 1M txs wrote ~400 bytes per tx more (567 -> ~990), and the
+10M decade appended at 0.78x the first. A file is written once, sequentially, on a thread
+of its own (a level-0 run on the index thread, a merged one on the merge thread), fsynced
+and renamed, and only then recorded by a block's transaction (``meta/txrun/``, with the
+file's digest); a run merged away is unlinked. Bytes written per tx: 498 in the first 1M,
+~590 from then on, flat. Considered: RocksDB (``rocksdict``) is an LSM with the same idea
+and background compaction, but a second storage engine, with its own WAL and fsync
+policy, next to the LMDB transaction that commits a block (the run files need no log: the
+blocks are theirs); a separate LMDB environment still rewrites pages through its free
+list.
+
+Ids since the last recorded run live in memory (``_pending``, then ``_round_ids`` while
+their run's file is written) and are rebuilt from the blocks themselves at open
+(``meta/indexed_height``): nothing acknowledged depends on the index, the blocks are
+durable on every append. A run's file written before a crash or a close and recorded by
+no block is deleted at the next writable open, its ids rebuilt from the blocks; a failed
+write fails the append that would record it, and every one after, until a reopen.
+Duplicate txs are refused by the append's own lookup: the runs on disk are looked up by
+``submit_append`` on the caller's thread (the run filters' candidates in one GIL-free
+kernel, then the candidate runs' files), under the disk generation it read first
+(``_disk_gen``); the writer takes that answer if no run became visible or was merged
+since, else looks again itself; the ids in memory (``_pending``, ``_round_ids``, behind
+``IdKeys``) it checks itself, exactly and current.
 """
 
 from __future__ import annotations
@@ -105,7 +112,7 @@ from chain.block import Block, BlockError, BlockHeader
 from chain.hashing import leaf_hash, leaf_hashes
 from chain.kernels import backend
 from chain.merkle import Frontier
-from storage import txruns
+from storage import runfiles, txruns
 from storage.appendcheck import check_and_extend_levels
 from storage.blockstore import (
     DuplicateTxError,
@@ -118,41 +125,31 @@ from storage.blockstore import (
 from storage.rwlock import RWLock
 from storage.txfilter import TxFilter
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: the tx index is keyed by run number and id, with a filter per run (was: by id).
 3: the log nodes a block completed are one value per block (was: one key per node).
 4: a run's entries are packed into pages (``storage/txruns.py``), and each run has a
 record of the heights it covers (``meta/txrun/``).
 5: a block's txs are packed whole into values of up to a page, keyed by the log index of
 each value's first tx (was: one key per tx).
+6: the tx index's runs are files of their own (``storage/runfiles.py``), recorded in
+``meta/txrun/`` with their digest (was: pages of a ``txindex`` table, and each run's
+filter in ``meta/txfilter/``).
 A store of an older schema does not open (``NotAGrantchainStore`` names both versions):
 it is re-synced from a snapshot or from peers, as after each earlier bump."""
 SCHEMA_TAG = b"grantchain-store/%d" % SCHEMA_VERSION
 MAP_SIZE_INITIAL_BYTES = 64 * 1024 * 1024
+INDEX_DIR = "index"
+"""The directory of the tx index's run files, beside ``data.mdb``."""
 INDEX_FLUSH_TXS = 65_536
-INDEX_FLUSH_CHUNKS = 64
+"""Ids in memory that make the next level-0 run, sorted and written to its file on the
+index thread while the blocks go on (its ids stay findable in memory until recorded)."""
 MERGE_RUNS = 16
 """Level-0 runs merged into one level-1 run (1,048,576 ids), so a lookup tests and a new
 id may falsely hit ~16x fewer runs: at 100M txs, ~100 runs rather than 1,500."""
-MERGE_CHUNKS = 128
-"""A merged run (~14,000 pages, 56 MB) is written over this many blocks."""
-GARBAGE_PAGES_PER_BLOCK = 256
-"""Pages of runs merged away deleted per block, at most."""
-GARBAGE_TXS_PER_PAGE = 32
-"""A block deletes one page of runs merged away per this many of its txs (at least one
-page): fewer than the ~80 pages a block of 1,000 txs writes, so LMDB reuses the freed
-pages within the next transactions and its free list stays ~100 pages long; at 32 txs a
-page the garbage of one merge is gone after ~460,000 txs, before the next merge (every
-~1M). Deleting 256 pages a block (a merge's 14,400 in 56 blocks) grew the free list to
-~9,000 pages and the blocks then wrote 1,100-2,350 bytes per tx (680 before). What this
-does not change is the total: measured per 100,000 txs, deleting a page costs ~2 pages
-written however it is spread (1 in an LMDB-only test: 31 overflow values deleted per
-transaction, +33 pages written per transaction), so a 1M-tx decade with a merge writes
-~200-400 bytes per tx more than one without (the merged run's 56 MB, its deletion
-later, and the B-tree's copies); making that cheaper needs runs whose pages are freed
-without deleting key by key (a named database per generation, dropped whole)."""
-"""A batch of 65,536 ids in one transaction held its block back ~0.2 s (a p99 spike at
-20,000 txs/s); in ranges of ~1,000 ids, each following block carries a few ms more."""
+READONLY_OPEN_TRIES = 5
+"""Times a read-only open reads the run records again when a file they name is gone (a
+live writer's merge unlinked it between the records' read and the file's open)."""
 MAP_HEADROOM_FRACTION = 0.5
 STATE_WRITE_BYTES_GUESS = 256
 """Key, value and page overhead of a typical ACL state write, for the map-room check."""
@@ -163,7 +160,6 @@ DB_NAMES = (
     "bodies",
     "hashes",
     "txs",
-    "txindex",
     "nodes",
     "state",
     "certs",
@@ -386,6 +382,17 @@ class RunInfo(NamedTuple):
 
 
 _RUN_INFO = struct.Struct(">QQQB")
+
+
+def _run_record(rf: runfiles.RunFile) -> bytes:
+    """``meta/txrun/<run>``: the run's ``RunInfo``, then its file's digest."""
+    return _info_of(rf).to_bytes() + bytes(rf.digest)
+
+
+def _info_of(rf: runfiles.RunFile) -> RunInfo:
+    return RunInfo(rf.first_height, rf.last_height, rf.id_count, rf.level)
+
+
 RUN_FILTER_BITS_LOG2 = (20, 24)
 """The filter size of a run of each level: 16 bits per id at 65,536 and 1,048,576 ids."""
 RUN_FILTER_WORD_BITS = (64, 8)
@@ -466,7 +473,6 @@ NODES_MIN_LEVEL = 5
 """Log nodes below this level are not stored: hashed from their (at most 16) leaves."""
 _LEAF_GROUP = 1 << (NODES_MIN_LEVEL - 1)
 """Leaves read at once for a proof's nodes below ``NODES_MIN_LEVEL`` (aligned groups)."""
-_FILTER_KEY = b"txfilter/"
 _RUN_KEY = b"txrun/"
 _TX_ID_BYTES = 32
 
@@ -573,31 +579,14 @@ class LmdbBlockStore:
         """One filter table per run level (their filters differ in size)."""
         self._runs: dict[int, RunInfo] = {}
         """Every complete run of the tx index."""
-        with self._read() as txn:
-            meta = dbs["meta"]
-            raw_indexed = txn.get(b"indexed_height", db=meta)
-            self._next_run = int.from_bytes(txn.get(b"txruns", b"\0" * 4, db=meta), "big")
-            """The number the next run gets (runs ever begun, merged ones included)."""
-            cur = txn.cursor(db=meta)
-            records = []
-            if cur.set_range(_RUN_KEY):
-                for key, value in cur:
-                    if not key.startswith(_RUN_KEY):
-                        break
-                    run = int.from_bytes(key[len(_RUN_KEY) :], "big")
-                    records.append((run, value, txn.get(_FILTER_KEY + _u32(run), db=meta)))
-        for run, value, bits in records:
-            try:
-                info = RunInfo.from_bytes(value)
-                if bits is None:
-                    raise ValueError("it has no filter")
-                self._filters[info.level].add_runs([bits], [run])
-            except (struct.error, ValueError, IndexError) as exc:
-                raise NotAGrantchainStore(f"{path}: tx index run {run} is damaged: {exc}") from None
-            self._runs[run] = info
+        self._files: dict[int, runfiles.RunFile] = {}
+        """Every complete run's file, open (``storage/runfiles.py``); replaced, never
+        changed in place, so a reader iterating it meets one version."""
+        self._index_dir = path / INDEX_DIR
+        if not readonly:
+            self._index_dir.mkdir(exist_ok=True)
+        raw_indexed = self._load_runs(readonly)
         self._indexed_height = int.from_bytes(raw_indexed, "big") if raw_indexed else 0
-        if not readonly:  # a run cut short by a crash is written again from the blocks
-            self._writer.submit(self._drop_partial_run_on_writer).result()
         pending: dict[bytes, bytes] = {}
         self._pending_raw: list[tuple[bytes, bytes]] = []
         """``_pending``'s ids and packed locations, a block's laid end to end in each pair:
@@ -622,18 +611,13 @@ class LmdbBlockStore:
         it says "maybe" (a duplicate, or 8 bytes in common)."""
         if self._id_keys is not None:
             self._id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
-        self._round: list[list[tuple[bytes, bytes]]] = []
-        """The run being written: its (key, value) ranges still to go, in key order."""
+        self._round: Future[runfiles.RunFile] | None = None
+        """The run being written to its file on the index thread (``_write``)."""
         self._round_height = self._indexed_height
         """The height the run being written covers."""
         self._round_ids: dict[bytes, bytes] = {}
         """Every id of the run being written, found here until the run is whole (then
         dropped at once: deleting them one by one left a dict slow to probe)."""
-        self._round_filter = b""
-        """The filter of the run being written, persisted and loaded with its last range."""
-        self._round_info = RunInfo(0, 0, 0, 0)
-        self._round_run = 0
-        """The number of the run being written."""
         self._index_gen = 0
         """Bumped before ids move between memory and runs, or runs are swapped for a
         merged one: a lookup that found nothing under a view older than that looks
@@ -647,15 +631,13 @@ class LmdbBlockStore:
             if readonly
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmdb-index-merge")
         )
-        self._merge_future: Future[tuple[list[int], RunInfo, np.ndarray, bytes]] | None = None
-        """The merge being read and sorted on the merge thread."""
-        self._merge_chunks: list[list[tuple[bytes, bytes]]] = []
-        """The merged run's pages still to write, a share per block."""
-        self._merge_run = 0
-        self._merge_job: tuple[list[int], RunInfo, bytes] | None = None
-        """(source runs, the merged run's record, its filter) while it is written."""
-        self._garbage: list[int] = []
-        """Runs merged away whose pages are still to delete (a share per block)."""
+        self._round_writer = (
+            None
+            if readonly
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmdb-index-run")
+        )
+        self._merge_future: Future[tuple[list[int], runfiles.RunFile]] | None = None
+        """The merge being read, sorted and written to its file on the merge thread."""
         self.merge_problem: str | None = None
         """Why the last merge was dropped (a damaged run), for the operator."""
         if not readonly:
@@ -663,6 +645,66 @@ class LmdbBlockStore:
         self.append_phases_s: dict[str, float] = dict.fromkeys(APPEND_PHASES, 0.0)
         """Writer-thread seconds per phase of ``append``, summed since open: checking
         the block, the tx index, the other writes, and the commit (with its fsync)."""
+
+    def _load_runs(self, readonly: bool) -> bytes | None:
+        """Open every run the store records, with its filter; returns the stored
+        ``indexed_height``. A writable open deletes the run files no record names (a run
+        or merge written before a crash or close could record it, or merged away and not
+        yet unlinked): they are written again from the blocks or the runs. A read-only
+        open beside a live writer can see a record whose file a merge has just unlinked:
+        it reads the records again, a few times, before it calls the store damaged."""
+        meta = self._dbs["meta"]
+        for attempt in range(READONLY_OPEN_TRIES if readonly else 1):
+            with self._read() as txn:
+                raw_indexed = txn.get(b"indexed_height", db=meta)
+                # The number the next run gets (runs ever begun, merged ones included).
+                self._next_run = int.from_bytes(txn.get(b"txruns", b"\0" * 4, db=meta), "big")
+                cur = txn.cursor(db=meta)
+                records = []
+                if cur.set_range(_RUN_KEY):
+                    for key, value in cur:
+                        if not key.startswith(_RUN_KEY):
+                            break
+                        records.append((int.from_bytes(key[len(_RUN_KEY) :], "big"), value))
+            try:
+                files = {run: self._open_run(run, value) for run, value in records}
+                break
+            except runfiles.RunFileError as exc:
+                if attempt + 1 >= (READONLY_OPEN_TRIES if readonly else 1):
+                    raise NotAGrantchainStore(f"tx index run file {exc}") from None
+        for run, rf in sorted(files.items()):
+            self._runs[run] = _info_of(rf)
+            self._filters[rf.level].add_runs([rf.filter_bits], [run])
+        self._files = files
+        if not readonly and self._index_dir.is_dir():
+            names = {runfiles.file_name(run) for run in files}
+            stale = [f for f in self._index_dir.iterdir() if f.name not in names]
+            for f in stale:
+                f.unlink()
+            if stale:
+                runfiles.sync_directory(self._index_dir)
+        return raw_indexed
+
+    def _open_run(self, run: int, record: bytes) -> runfiles.RunFile:
+        """Run ``run``'s file, checked against its LMDB record (``_run_record``)."""
+        path = self._index_dir / runfiles.file_name(run)
+        try:
+            info = RunInfo.from_bytes(record[: _RUN_INFO.size])
+        except struct.error:
+            raise NotAGrantchainStore(
+                f"{self.path}: tx index run {run}'s record is damaged"
+            ) from None
+        digest = record[_RUN_INFO.size :]
+        rf = runfiles.RunFile.open(path)
+        got = _info_of(rf)
+        if rf.run != run or got != info or rf.digest != digest or info.level >= len(self._filters):
+            raise NotAGrantchainStore(
+                f"{path}: tx index run {run} is not the run its record names "
+                f"(file: run {rf.run}, {got}; record: {info})"
+            )
+        if rf.filter_bits_log2 != RUN_FILTER_BITS_LOG2[info.level]:
+            raise NotAGrantchainStore(f"{path}: a filter of 2**{rf.filter_bits_log2} bits")
+        return rf
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -936,19 +978,6 @@ class LmdbBlockStore:
         """Checks the tx index against the blocks as ``verify`` reads them, in order."""
         return IndexChecker(self)
 
-    def _run_items(self, run: int) -> list[tuple[bytes, bytes]]:
-        """Every stored page of ``run``, in key order."""
-        prefix = _u32(run)
-        out = []
-        with self._read() as txn:
-            cur = txn.cursor(db=self._dbs["txindex"])
-            if cur.set_range(prefix):
-                for key, value in cur:
-                    if key[: txruns.RUN_BYTES] != prefix:
-                        break
-                    out.append((key, value))
-        return out
-
     def height_of(self, header_hash: bytes) -> int | None:
         with self._read() as txn:
             raw = txn.get(header_hash, db=self._dbs["hashes"])
@@ -966,14 +995,12 @@ class LmdbBlockStore:
     def _stored_one(self, txn: Any, tx_id: bytes) -> bytes | None:
         """``_stored(txn, [tx_id])``'s location, without its batch machinery (a single
         lookup: an API read, a receipt)."""
-        cur = None
         for f in self._filters:
             for run in f.candidates_of(tx_id) if f.runs else ():
-                if cur is None:
-                    cur = txn.cursor(db=self._dbs["txindex"])
-                loc = _probe(cur, _u32(run) + tx_id)
+                rf = self._files.get(run)  # None: merged away since (see _index_gen)
+                loc = rf.find(tx_id) if rf is not None else None
                 if loc is not None:
-                    return bytes(loc)
+                    return loc
         return None
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
@@ -1292,8 +1319,18 @@ class LmdbBlockStore:
         key = _u64(h.height)
         phases = self.append_phases_s
         t0 = time.perf_counter()
+        # The run being written to its file, if it is whole now: recorded in this
+        # transaction (a failed write fails this append, and every one after it, until
+        # a reopen rebuilds the run from the blocks: nothing acknowledged is lost).
+        whole = self._round if self._round is not None and self._round.done() else None
+        try:
+            round_file = whole.result() if whole is not None else None
+        except Exception as exc:
+            raise StoreError(
+                f"{self.path}: a tx index run's file could not be written ({exc}); "
+                "reopening the store writes it again from the blocks"
+            ) from exc
         with self._lock.shared(), self._env.begin(write=True) as txn:
-            index = dbs["txindex"]
             pending, in_round = self._pending, self._round_ids
             joined = prepared.joined
             id_keys = self._id_keys
@@ -1310,37 +1347,12 @@ class LmdbBlockStore:
                 found = {i for i, _ in stored}
                 dup = next(i for i in ids if i in pending or i in in_round or i in found)
                 raise DuplicateTxError(f"block {h.height}: tx {dup.hex()} is already stored")
-            raw_locs = prepared.raw_locs
-            locs = prepared.locs  # into ``pending`` once committed
-            new_raw = (joined, raw_locs)
-            chunks, round_height = self._round, self._round_height
-            round_filter, round_info = self._round_filter, self._round_info
-            starts_round = not chunks and len(pending) + len(ids) >= INDEX_FLUSH_TXS
-            # A run's number is taken when it starts: above every key stored, so its
-            # pages go in with LMDB's fast append (a merge, numbered before, inserts).
-            run = self._next_run if starts_round else self._round_run
-            if starts_round:  # taken now (a number lost if this transaction fails)
-                self._round_run, self._next_run = run, run + 1
-                parts = [*self._pending_raw, new_raw]
-                joined = b"".join([i for i, _ in parts])
-                rows = _run_entries(joined, b"".join([loc for _, loc in parts]))
-                items = txruns.pages(_u32(run), rows)
-                size = -(-len(items) // INDEX_FLUSH_CHUNKS)
-                chunks = [items[i : i + size] for i in range(0, len(items), size)]
-                round_height = h.height
-                round_filter = _run_filter(joined, RUN_FILTER_BITS_LOG2[0])
-                round_info = RunInfo(self._indexed_height + 1, h.height, len(rows), 0)
-            if chunks:
-                _append_sorted(txn, index, chunks[0], "tx index")
-                if len(chunks) == 1:
-                    meta = dbs["meta"]
-                    txn.put(b"indexed_height", _u64(round_height), db=meta)
-                    txn.put(_FILTER_KEY + _u32(run), round_filter, db=meta)
-                    txn.put(_RUN_KEY + _u32(run), round_info.to_bytes(), db=meta)
-                    txn.put(b"txruns", _u32(self._next_run), db=meta)
-            merged = self._merge_step(
-                txn, round_busy=bool(chunks), garbage_pages=self._garbage_pages(len(block.txs))
-            )
+            meta = dbs["meta"]
+            if round_file is not None:
+                txn.put(b"indexed_height", _u64(self._round_height), db=meta)
+                txn.put(_RUN_KEY + _u32(round_file.run), _run_record(round_file), db=meta)
+                txn.put(b"txruns", _u32(self._next_run), db=meta)
+            merged = self._merge_step(txn)
             t1 = time.perf_counter()
             phases["index"] += t1 - t0
             if prepared.txs_items:  # none for a block with no txs
@@ -1359,7 +1371,6 @@ class LmdbBlockStore:
                 for k, v in state_writes:
                     if v is None:
                         txn.delete(k, db=state)
-            meta = dbs["meta"]
             txn.put(b"height", key, db=meta)
             txn.put(b"log_size", _u64(h.log_size), db=meta)
             if h.height == 1:
@@ -1368,147 +1379,116 @@ class LmdbBlockStore:
             phases["write"] += t2 - t1
         phases["commit"] += time.perf_counter() - t2
         # Committed: only now may readers stop finding the run's ids in memory, and only
-        # once the whole run is on disk and its filter in place. Readers look in
+        # once the run's file is open and its filter in place. Readers look in
         # ``_pending`` then ``_round_ids``: an id moves from the first to the second by
         # being in both for a moment, never in neither.
-        pending.update(zip(ids, locs, strict=True))
+        pending.update(zip(ids, prepared.locs, strict=True))
+        self._pending_raw.append((joined, prepared.raw_locs))
         if id_keys is not None:
             id_keys.add(joined)
-        if starts_round:  # the pending ids become the round's, the same dict (no copy)
-            self._round_ids = pending
+        if round_file is not None:
+            run = round_file.run
+            self._index_gen += 1
+            self._files = {**self._files, run: round_file}
+            self._filters[0].add_runs([round_file.filter_bits], [run])
+            self._runs[run] = _info_of(round_file)
+            self._round_ids, self._round = {}, None
+            if id_keys is not None:  # the round's ids are found on disk from now
+                id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
+            self._indexed_height = self._round_height
+            self._start_merge()
+        if self._round is None and len(pending) >= INDEX_FLUSH_TXS:
+            # The pending ids become the next run, sorted and written to its file on the
+            # index thread (the same dict moves: no copy); recorded by a later append.
+            run = self._next_run
+            self._next_run += 1
+            parts, first = self._pending_raw, self._indexed_height + 1
+            self._round = self._round_writer.submit(  # type: ignore[union-attr]
+                self._write_round, run, first, h.height, parts
+            )
+            self._round_ids, self._round_height = pending, h.height
             self._pending, self._pending_raw = {}, []
-        else:
-            self._pending_raw.append(new_raw)
-        if chunks:
-            self._round, self._round_height = chunks[1:], round_height
-            self._round_filter, self._round_info = round_filter, round_info
-            if len(chunks) == 1:
-                self._index_gen += 1
-                self._filters[0].add_runs([round_filter], [run])
-                self._runs[run] = round_info
-                self._round_ids, self._round_filter = {}, b""
-                if id_keys is not None:  # the round's ids are found on disk from now
-                    id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
-                self._indexed_height = round_height
-                self._start_merge()
         if merged is not None:
             merged()
         # Last, once every change to what the runs on disk hold is visible (filters,
         # records, the ids out of memory): a disk lookup made from now on sees them all.
         self._disk_gen = self._index_gen
 
+    def _write_round(
+        self, run: int, first_height: int, last_height: int, parts: list[tuple[bytes, bytes]]
+    ) -> runfiles.RunFile:
+        """On the index thread: sort a run's ids, make its filter, write its file."""
+        joined = b"".join([i for i, _ in parts])
+        rows = _run_entries(joined, b"".join([loc for _, loc in parts]))
+        bits = _run_filter(joined, RUN_FILTER_BITS_LOG2[0])
+        return runfiles.write(
+            self._index_dir, run, 0, first_height, last_height, rows, bits, RUN_FILTER_BITS_LOG2[0]
+        )
+
     # -- merging the tx index's runs ---------------------------------------------------
     def _start_merge(self) -> None:
         """Once ``MERGE_RUNS`` level-0 runs are whole, merge the oldest of them into one
-        level-1 run: read and sorted on the merge thread, written by the writer a share
-        per block (``_merge_step``). One merge at a time."""
-        if self._merger is None or self._merge_future is not None or self._merge_job is not None:
+        level-1 run: read, sorted and written to its file on the merge thread, recorded by
+        the next append after it is done (``_merge_step``). One merge at a time."""
+        if self._merger is None or self._merge_future is not None:
             return
         level0 = sorted((i.first_height, r) for r, i in self._runs.items() if i.level == 0)
         if len(level0) >= MERGE_RUNS:
             sources = [run for _, run in level0[:MERGE_RUNS]]
-            self._merge_future = self._merger.submit(self._merged_rows, sources)
-
-    def _merged_rows(self, sources: list[int]) -> tuple[list[int], RunInfo, np.ndarray, bytes]:
-        """On the merge thread: (sources, the merged run's record, its sorted entries,
-        its filter)."""
-        infos = [self._runs[r] for r in sources]
-        parts = [
-            np.frombuffer(b"".join(v for _, v in self._run_items(r)), dtype=np.uint8).reshape(
-                -1, txruns.ENTRY_BYTES
-            )
-            for r in sources
-        ]
-        for run, info, part in zip(sources, infos, parts, strict=True):
-            if part.shape[0] != info.id_count:
-                raise StoreError(
-                    f"tx index run {run}: {part.shape[0]} ids, its record says {info.id_count}"
-                )
-        rows = _merged_entries(parts)
-        ids = rows[:, : txruns.ID_BYTES].tobytes()
-        bits = _run_filter(ids, RUN_FILTER_BITS_LOG2[1])
-        info = RunInfo(
-            min(i.first_height for i in infos), max(i.last_height for i in infos), len(rows), 1
-        )
-        return sources, info, rows, bits
-
-    def _merge_chunk_written(self) -> None:
-        self._merge_chunks.pop(0)
-
-    def _garbage_run_deleted(self) -> None:
-        self._garbage.pop(0)
-
-    @staticmethod
-    def _garbage_pages(tx_count: int) -> int:
-        return min(GARBAGE_PAGES_PER_BLOCK, max(1, tx_count // GARBAGE_TXS_PER_PAGE))
-
-    def _merge_step(
-        self, txn: Any, *, round_busy: bool, garbage_pages: int
-    ) -> Callable[[], None] | None:
-        """In a block's transaction: write the next share of a merge (or begin one whose
-        rows are ready), or delete a share of the pages runs merged away left behind.
-        Returns what to do once the transaction has committed."""
-        index, meta = self._dbs["txindex"], self._dbs["meta"]
-        if not self._merge_chunks and self._merge_future is not None and self._merge_future.done():
-            future, self._merge_future = self._merge_future, None
-            try:
-                sources, info, rows, bits = future.result()
-            except Exception as exc:  # a damaged run: the runs stay as they are
-                self.merge_problem = str(exc)
-                return None
-            if round_busy:  # its pages would land below the round's: wait for it
-                self._merge_future = future
-                return None
             run = self._next_run
             self._next_run += 1
-            pages = txruns.pages(_u32(run), rows)
-            size = -(-len(pages) // MERGE_CHUNKS)
-            self._merge_chunks = [pages[i : i + size] for i in range(0, len(pages), size)]
-            self._merge_run, self._merge_job = run, (sources, info, bits)
-        if self._merge_chunks:
-            chunk = self._merge_chunks[0]
-            _, added = txn.cursor(db=index).putmulti(chunk)  # below a later round's keys
-            if added != len(chunk):
-                raise StoreError(f"tx index merge: {len(chunk) - added} pages already there")
-            if len(self._merge_chunks) > 1:
-                return self._merge_chunk_written
-            assert self._merge_job is not None
-            sources, info, bits = self._merge_job
-            run = self._merge_run
-            txn.put(_FILTER_KEY + _u32(run), bits, db=meta)
-            txn.put(_RUN_KEY + _u32(run), info.to_bytes(), db=meta)
-            txn.put(b"txruns", _u32(self._next_run), db=meta)
-            for source in sources:  # their pages become garbage, deleted a share at a time
-                txn.delete(_FILTER_KEY + _u32(source), db=meta)
-                txn.delete(_RUN_KEY + _u32(source), db=meta)
+            self._merge_future = self._merger.submit(self._merged_run, sources, run)
 
-            def done() -> None:
-                # Readers find an id in the merged run or still in its source (whose
-                # pages stay until the filters no longer name it): never in neither. A
-                # view older than the merge's commit looks again (``_index_gen``).
-                self._index_gen += 1
-                self._filters[1].add_runs([bits], [run])
-                self._runs[run] = info
-                self._filters[0].remove_runs(sources)
-                for source in sources:
-                    del self._runs[source]
-                self._garbage.extend(sources)
-                self._merge_chunks, self._merge_job = [], None
-                self._start_merge()
+    def _merged_run(self, sources: list[int], run: int) -> tuple[list[int], runfiles.RunFile]:
+        """On the merge thread: (sources, the merged run's file, written and open)."""
+        files = [self._files[r] for r in sources]
+        rows = _merged_entries([f.rows() for f in files])
+        ids = np.ascontiguousarray(rows[:, : txruns.ID_BYTES]).tobytes()
+        bits = _run_filter(ids, RUN_FILTER_BITS_LOG2[1])
+        first = min(f.first_height for f in files)
+        last = max(f.last_height for f in files)
+        rf = runfiles.write(
+            self._index_dir, run, 1, first, last, rows, bits, RUN_FILTER_BITS_LOG2[1]
+        )
+        return sources, rf
 
-            return done
-        if self._garbage:
-            prefix = _u32(self._garbage[0])
-            cur = txn.cursor(db=index)
-            deleted = 0
-            if cur.set_range(prefix):
-                while deleted < garbage_pages and cur.key()[: txruns.RUN_BYTES] == prefix:
-                    if not cur.delete():
-                        break
-                    deleted += 1
-            if deleted < garbage_pages:
-                return self._garbage_run_deleted
-        return None
+    def _merge_step(self, txn: Any) -> Callable[[], None] | None:
+        """In a block's transaction: record a merged run whose file is written, and drop
+        its sources' records. Returns what to do once the transaction has committed."""
+        future = self._merge_future
+        if future is None or not future.done():
+            return None
+        meta = self._dbs["meta"]
+        try:
+            sources, rf = future.result()
+        except Exception as exc:  # a damaged run or a failed write: the runs stay as they are
+            self._merge_future = None
+            self.merge_problem = str(exc)
+            return None
+        txn.put(_RUN_KEY + _u32(rf.run), _run_record(rf), db=meta)
+        txn.put(b"txruns", _u32(self._next_run), db=meta)
+        for source in sources:
+            txn.delete(_RUN_KEY + _u32(source), db=meta)
+
+        def done() -> None:
+            # Readers find an id in the merged run or still in its source, never in
+            # neither: the merged run goes in before the sources go out. A view older
+            # than the merge's commit looks again (``_index_gen``).
+            self._index_gen += 1
+            self._files = {**self._files, rf.run: rf}
+            self._filters[1].add_runs([rf.filter_bits], [rf.run])
+            self._runs[rf.run] = _info_of(rf)
+            self._filters[0].remove_runs(sources)
+            for source in sources:
+                del self._runs[source]
+            gone = [self._files[s].path for s in sources]
+            self._files = {r: f for r, f in self._files.items() if r not in sources}
+            for path in gone:  # open maps stay valid; a crash before this leaves orphans
+                path.unlink(missing_ok=True)  # that the next writable open deletes
+            self._merge_future = None
+            self._start_merge()
+
+        return done
 
     def _ensure_room(self, bytes_needed: int) -> None:
         info = self._env.info()
@@ -1530,69 +1510,41 @@ class LmdbBlockStore:
         info = self._env.info()
         return (info["last_pgno"] + 1) * self._env.stat()["psize"], info["map_size"]
 
-    def _drop_partial_run_on_writer(self) -> None:
-        """Delete the pages of every run without a record (one a crash or a close cut
-        short): its ids are written again, in a run numbered after every stored key.
-        The map opens at the file's size, and deleting a merged run cut short (up to
-        ~14,000 pages) needs room for the free list's records: on MDB_MAP_FULL the map
-        grows and the deletion is done again (it failed as a whole), where the store
-        could not be opened at all before."""
-        try:
-            self._drop_partial_run()
-        except lmdb.MapFullError:
-            used, map_size = self.map_usage()
-            self._grow(max(map_size * 2, used * 2))
-            self._drop_partial_run()
-
-    def _drop_partial_run(self) -> None:
-        with self._lock.shared(), self._env.begin(write=True) as txn:
-            cur = txn.cursor(db=self._dbs["txindex"])
-            ok = cur.first()
-            while ok:
-                prefix = cur.key()[: txruns.RUN_BYTES]
-                run = int.from_bytes(prefix, "big")
-                if run in self._runs:
-                    ok = run + 1 < 1 << 32 and cur.set_range(_u32(run + 1))
-                    continue
-                while cur.key()[: txruns.RUN_BYTES] == prefix and cur.delete():
-                    pass
-                ok = bool(cur.key())
-
     def _stored(self, txn: Any, ids: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
         """(id, packed location) of those ``ids`` that are in a complete run on disk."""
-        probes: list[bytes] = []
+        probes: list[tuple[int, bytes]] = []
         kernel = backend.active().filter_candidates
         joined = b"".join(ids) if kernel is not None and len(ids) > 1 else b""
         for f in self._filters:
             if not f.runs:
                 continue
             if len(ids) == 1:
-                probes.extend(_u32(r) + ids[0] for r in f.candidates_of(ids[0]))
+                probes.extend((r, ids[0]) for r in f.candidates_of(ids[0]))
             else:
                 which, runs = (
                     f.candidate_pairs(ids)
                     if kernel is None
                     else f.candidate_pairs_joined(joined, kernel)
                 )
-                probes.extend(_u32(r) + ids[i] for i, r in zip(which, runs, strict=True))
-        if not probes:
-            return []
-        probes.sort()  # neighbouring keys share B-tree pages
-        cur = txn.cursor(db=self._dbs["txindex"])
+                probes.extend((r, ids[i]) for i, r in zip(which, runs, strict=True))
         out = []
-        for key in probes:
-            loc = _probe(cur, key)
+        files = self._files
+        for run, tx_id in sorted(probes):  # a run's file read in id order
+            rf = files.get(run)  # None: merged away since (see _index_gen)
+            loc = rf.find(tx_id) if rf is not None else None
             if loc is not None:
-                out.append((key[txruns.RUN_BYTES :], loc))
+                out.append((tx_id, loc))
         return out
 
     def close(self) -> None:
         # The ids not yet in a run are not written here: the next open rebuilds them from
         # the blocks, as after a crash, and a run is only ever a whole batch. A merge cut
         # short is begun again at the next open.
-        if self._merger is not None:
-            self._merger.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True)
+        for pool in (self._merger, self._round_writer):  # a file half written is deleted
+            if pool is not None:  # at the next writable open
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._files = {}
         self._env.close()
 
     def __enter__(self) -> LmdbBlockStore:
@@ -1645,9 +1597,16 @@ class IndexChecker:
         ids_raw, locs_raw, blocks = b"".join(self._ids), b"".join(self._locs), self._blocks
         self._ids, self._locs, self._blocks = [], [], []
         n = len(ids_raw) // txruns.ID_BYTES
-        if n == info.id_count and _run_agrees(
-            store._run_items(run), run, ids_raw, locs_raw, blocks
-        ):
+        rf = store._files[run]
+        if n == info.id_count and _run_agrees(rf.rows(), ids_raw, locs_raw, blocks):
+            # The entries are the blocks'; the rest of the file (its filter, the fences)
+            # must be what they make, or lookups would miss ids the entries hold.
+            if not rf.digest_ok():
+                return h, f"tx index run {run}: its file {rf.path} does not match its digest"
+            rows = rf.rows()
+            run_ids = np.ascontiguousarray(rows[:, : txruns.ID_BYTES]).tobytes()
+            if bytes(rf.filter_bits) != _run_filter(run_ids, rf.filter_bits_log2):
+                return h, f"tx index run {run}: its filter is not its ids' filter"
             return None
         for height, block_ids in blocks:  # name the first id the index is wrong about
             problem = store.index_problem(height, block_ids)
@@ -1670,22 +1629,22 @@ class IndexChecker:
 
 
 def _run_agrees(
-    items: list[tuple[bytes, bytes]],
-    run: int,
+    rows: np.ndarray,
     ids_raw: bytes,
     locs_raw: bytes,
     blocks: list[tuple[int, Sequence[bytes]]],
 ) -> bool:
-    """True if run ``run``'s stored ``items`` are exactly the pages a writer makes of the
-    blocks' ids (``ids_raw``, in block order) and locations (``locs_raw``): laid out as
-    pages of strictly increasing ids (``txruns.stored_rows``), as many as the blocks
-    have, each entry's location naming a (height, position) of these blocks where that
-    very id and location are. Distinct ids at distinct positions, as many as there are
-    positions: every id of the blocks once, with its location. No sort (rebuilding the
-    run sorted its 65,536 or 1,048,576 ids: ~5% of a verify)."""
-    rows = txruns.stored_rows(_u32(run), items)
+    """True if a run's stored entry ``rows`` are exactly what a writer makes of the
+    blocks' ids (``ids_raw``, in block order) and locations (``locs_raw``): strictly
+    increasing ids (``txruns.strictly_increasing``), as many as the blocks have, each
+    entry's location naming a (height, position) of these blocks where that very id and
+    location are. Distinct ids at distinct positions, as many as there are positions:
+    every id of the blocks once, with its location. No sort (rebuilding the run sorted
+    its 65,536 or 1,048,576 ids: ~5% of a verify)."""
+    if not txruns.strictly_increasing(rows):
+        return False
     n = len(ids_raw) // txruns.ID_BYTES
-    if rows is None or rows.shape[0] != n or len(locs_raw) != n * _LOC.size:
+    if rows.shape[0] != n or len(locs_raw) != n * _LOC.size:
         return False
     if n == 0:
         return True
@@ -1747,23 +1706,6 @@ class _ReadTxn:
         finally:
             del txn
             self._lock.release_shared()
-
-
-def _probe(cur: Any, key: bytes) -> bytes | None:
-    """The location stored under ``key`` (run + id) in the tx index, or None: the id is
-    in the page whose first id is the greatest at or before it, within its run."""
-    if cur.set_range(key):
-        if cur.key() == key:
-            return bytes(cur.value()[txruns.ID_BYTES : txruns.ENTRY_BYTES])
-        if not cur.prev():
-            return None
-    elif not cur.last():
-        return None
-    if cur.key()[: txruns.RUN_BYTES] != key[: txruns.RUN_BYTES]:
-        return None
-    # bytes(): a no-op for bytes, a copy of the page from a zero-copy buffer (which
-    # ``find``'s ordered comparisons do not take).
-    return txruns.find(bytes(cur.value()), key[txruns.RUN_BYTES :])
 
 
 def _delete_below(txn: Any, db: Any, end: int) -> None:
@@ -1857,28 +1799,25 @@ def export_snapshot(store: LmdbBlockStore, out: Path) -> int:
     )
     try:
         dst = {n: env.open_db(n.encode()) for n in DB_NAMES}
+        # The runs' files as of before the read transaction: any run its cut records is
+        # among them, or (recorded since) still on disk under its name (``_copy_runs``).
+        files = store._files
         with store._read() as txn:
             src = store._dbs
             meta = txn.cursor(db=src["meta"])
             items = [(k, v) for k, v in meta if k in SNAPSHOT_META_KEYS]
-            runs = set()
+            runs = []
             for k, v in txn.cursor(db=src["meta"]):
-                for prefix in (_RUN_KEY, _FILTER_KEY):
-                    if k.startswith(prefix):
-                        items.append((k, v))
-                        if prefix == _RUN_KEY:
-                            runs.add(k[len(prefix) :])
+                if k.startswith(_RUN_KEY):
+                    items.append((k, v))
+                    runs.append(int.from_bytes(k[len(_RUN_KEY) :], "big"))
+            _copy_runs(store, files, runs, out / INDEX_DIR)
             raw_height = txn.get(b"height", db=src["meta"])
             height = int.from_bytes(raw_height, "big") if raw_height else 0
             items.append((b"pruned_height", _u64(height)))
             _copy(env, dst["meta"], sorted(items))
             for name in SNAPSHOT_TABLES:
                 _copy(env, dst[name], txn.cursor(db=src[name]))
-            _copy(
-                env,
-                dst["txindex"],
-                ((k, v) for k, v in txn.cursor(db=src["txindex"]) if k[: txruns.RUN_BYTES] in runs),
-            )
             if src["leaves"] is not None:
                 _copy(env, dst["leaves"], txn.cursor(db=src["leaves"]), append=True)
             raw_pruned = txn.get(b"pruned_height", db=src["meta"])
@@ -1902,6 +1841,25 @@ def export_snapshot(store: LmdbBlockStore, out: Path) -> int:
     finally:
         env.close()
     return height
+
+
+def _copy_runs(
+    store: LmdbBlockStore, files: dict[int, runfiles.RunFile], runs: list[int], out: Path
+) -> None:
+    """Copy the files of ``runs`` (a snapshot's cut) into ``out``. A run recorded after
+    ``files`` was read is opened by its name: only a merge completed while the snapshot
+    was taken could have unlinked it since, and then the snapshot is taken again."""
+    for run in runs:
+        rf = files.get(run)
+        if rf is None:
+            try:
+                rf = runfiles.RunFile.open(store._index_dir / runfiles.file_name(run))
+            except runfiles.RunFileError as exc:
+                raise StoreError(
+                    f"snapshot: tx index run {run} was merged away meanwhile ({exc}): "
+                    "take the snapshot again"
+                ) from None
+        runfiles.copy_to(rf, out)
 
 
 def _copy(env: lmdb.Environment, db: Any, items: Any, *, append: bool = False) -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from storage import runfiles
 from storage.blockstore import StoreError
-from storage.lmdb_store import LmdbBlockStore, export_snapshot
+from storage.lmdb_store import INDEX_DIR, LmdbBlockStore, export_snapshot
 from storage.verify import VerifyReport, verify_store
 
 __all__ = ["SnapshotError", "export_snapshot", "import_snapshot"]
@@ -28,7 +29,8 @@ class SnapshotError(StoreError):
 
 def import_snapshot(snapshot: Path, data_dir: Path, *, genesis_hash: bytes) -> VerifyReport:
     """Verify the snapshot at ``snapshot`` against ``genesis_hash``, then copy it (LMDB's
-    compacting copy) into ``data_dir``, which must hold no store yet."""
+    compacting copy, and the tx index's run files) into ``data_dir``, which must hold no
+    store yet."""
     if (data_dir / "data.mdb").exists():
         raise SnapshotError(f"{data_dir}: already holds a store")
     with LmdbBlockStore.open(snapshot, create=False, readonly=True) as store:
@@ -42,4 +44,6 @@ def import_snapshot(snapshot: Path, data_dir: Path, *, genesis_hash: bytes) -> V
             )
         data_dir.mkdir(parents=True, exist_ok=True)
         store._env.copy(str(data_dir), compact=True)
+        for rf in store._files.values():  # the tx index's runs (``storage/runfiles.py``)
+            runfiles.copy_to(rf, data_dir / INDEX_DIR)
     return report

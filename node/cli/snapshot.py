@@ -36,7 +36,7 @@ def export(data_dir: Path, out: Path, as_json: bool) -> None:
             height = export_snapshot(store, out)
     except (NotAGrantchainStore, StoreError, lmdb.Error, OSError) as exc:
         _fail(str(exc), as_json)
-    size = (out / "data.mdb").stat().st_size
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())  # with the index
     if as_json:
         click.echo(json.dumps({"ok": True, "height": height, "bytes": size}))
     else:

@@ -7,26 +7,22 @@ import os
 import sys
 
 from chain.assemble import assemble_block
-from storage import lmdb_store, txruns
+from storage import lmdb_store
 from storage.lmdb_store import LmdbBlockStore
 from tests.factories import ANCHOR, CHAIN_ID, txs
 
 
 def main(path: str) -> None:
-    # "txs,chunks[,merge runs,merge chunks]": small tx index batches, merged few at a time
+    # "txs[,merge runs]": small tx index runs, merged few at a time
     flush = os.environ.get("CRASH_INDEX_FLUSH")
     if flush:
         sizes = [int(v) for v in flush.split(",")]
-        lmdb_store.INDEX_FLUSH_TXS, lmdb_store.INDEX_FLUSH_CHUNKS = sizes[:2]
-        if len(sizes) == 4:
-            lmdb_store.MERGE_RUNS, lmdb_store.MERGE_CHUNKS = sizes[2:]
-            lmdb_store.GARBAGE_PAGES_PER_BLOCK = 1
-        # Pages of a few entries: a run of 40 ids is then 10 pages, so its key ranges go
-        # to disk over several blocks (at 75 entries a page it was one page, one block).
-        txruns.PAGE_ENTRIES = 4
-    # Set: after the first append that leaves a run of the tx index partly written (some
-    # of its key ranges committed with their blocks, not its record), say "midrun" instead
-    # of "appended" and wait on stdin, so that the parent kills it right there.
+        lmdb_store.INDEX_FLUSH_TXS = sizes[0]
+        if len(sizes) == 2:
+            lmdb_store.MERGE_RUNS = sizes[1]
+    # Set: after the first append that leaves a run of the tx index written to its file
+    # and not yet recorded (no block has recorded it), say "midrun" instead of
+    # "appended" and wait on stdin, so that the parent kills it right there.
     pause_mid_run = bool(os.environ.get("CRASH_PAUSE_MID_RUN"))
     store = LmdbBlockStore.open(path)
     print("ready", store.height, flush=True)
@@ -47,7 +43,10 @@ def main(path: str) -> None:
             round=1,
         )
         store.append(block, [(b"height", block.header.height.to_bytes(8, "big"))])
-        mid_run = pause_mid_run and bool(store._round)
+        mid_run = pause_mid_run and store._round is not None
+        if mid_run:
+            assert store._round is not None
+            store._round.result()  # written, and recorded by no block yet
         word = "midrun" if mid_run else "appended"
         print(word, block.header.height, block.header.hash.hex(), flush=True)
         if mid_run:

@@ -97,7 +97,6 @@ def test_a_damaged_block_value_is_named_with_its_height(
     # Every id in a run on disk: a read-only open finds the txs of the damaged block in
     # the index (from memory they are rebuilt from the blocks, which stops at the damage).
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 8)
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 1)
     blocks, _ = _chain(tmp_path)
     height = 5  # 33 txs, in several values
     with LmdbBlockStore.open(tmp_path, create=False, readonly=True) as s, s._read() as txn:

@@ -14,7 +14,7 @@ from chain.assemble import assemble_block
 from chain.block import Block
 from chain.hashing import leaf_hash
 from chain.merkle import MemoryTree
-from storage import lmdb_store, txruns
+from storage import lmdb_store, runfiles
 from storage.blockstore import AppendError, NotAGrantchainStore, StoreError
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
@@ -114,21 +114,40 @@ def test_map_grows_for_state_writes_larger_than_guessed(
 
 
 def _indexed_on_disk(s: LmdbBlockStore) -> tuple[int, int]:
-    """(ids in the LMDB tx index, meta/indexed_height)."""
+    """(ids in the runs the store records, meta/indexed_height)."""
+    meta = s._dbs["meta"]
     with s._env.begin() as txn:
-        n = sum(len(v) // txruns.ENTRY_BYTES for _, v in txn.cursor(db=s._dbs["txindex"]))
-        raw = txn.get(b"indexed_height", db=s._dbs["meta"])
+        cur = txn.cursor(db=meta)
+        n = 0
+        if cur.set_range(b"txrun/"):
+            for key, value in cur:
+                if not key.startswith(b"txrun/"):
+                    break
+                n += lmdb_store.RunInfo.from_bytes(value[:25]).id_count
+        raw = txn.get(b"indexed_height", db=meta)
     return n, int.from_bytes(raw or b"\0", "big")
 
 
-def test_the_tx_index_goes_to_disk_a_key_range_per_block(
+def _run_files(s: LmdbBlockStore) -> set[str]:
+    return {f.name for f in (s.path / lmdb_store.INDEX_DIR).iterdir()}
+
+
+def _wait_round_written(s: LmdbBlockStore) -> None:
+    """Let the index thread finish the run file it writes (so the next append records it:
+    the test's steps are then deterministic)."""
+    if s._round is not None:
+        s._round.result(timeout=60)
+
+
+def test_a_run_goes_to_its_file_and_a_later_block_records_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch is written in key ranges, one per following block; every id is found
-    (in memory or on disk) at every step, and duplicates are refused at every step."""
+    """Once ``INDEX_FLUSH_TXS`` ids are in memory they become a run, sorted and written
+    to its file on the index thread; the next append after the file is written records
+    it. Every id is found (in memory or on disk) at every step, and duplicates are
+    refused at every step; a run written but not recorded when the store closes is
+    deleted at the next open and its ids rebuilt from the blocks."""
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 4)
-    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 1)  # a range of k pages is k ids
     b = ChainBuilder()
     blocks = []
     on_disk = []
@@ -136,6 +155,7 @@ def test_the_tx_index_goes_to_disk_a_key_range_per_block(
         for _ in range(12):
             blocks.append(b.block(7))
             s.append(blocks[-1])
+            _wait_round_written(s)
             on_disk.append(_indexed_on_disk(s))
             for blk in blocks:
                 for pos, raw in enumerate(blk.txs):
@@ -147,17 +167,15 @@ def test_the_tx_index_goes_to_disk_a_key_range_per_block(
             for old in (blocks[0], blocks[-1]):  # on disk by now / in memory only
                 with pytest.raises(AppendError, match="already stored"):
                     s.append(_block_with(s, old.txs[:1]))
-    # Block 3 brings the ids in memory to 21: a batch in ranges of 6, 6, 6 and 3 goes
-    # with blocks 3 to 6, the last one recording the batch's height (3). Block 7 starts
-    # the next batch (blocks 4 to 7: 28 ids, 4 ranges of 7), complete at block 10.
-    assert [n for n, _ in on_disk] == [0, 0, 6, 12, 18, 21, 28, 35, 42, 49, 56, 63]
-    assert [h for _, h in on_disk] == [0, 0, 0, 0, 0, 3, 3, 3, 3, 7, 7, 7]
-    # Runs: blocks 1-3 (21 ids) and 4-7 (28 ids) are whole on disk; the third, begun with
-    # block 11, was cut short by the close: it is dropped at open and its ids (blocks 8
-    # to 12) are rebuilt in memory from the blocks, then written as a run again.
+        # Block 3 brings the ids in memory to 21: they become a run (blocks 1-3), which
+        # block 4 records; blocks 4-6 make the next, recorded by block 7, and so on.
+        assert on_disk == [(0, 0)] * 3 + [(21, 3)] * 3 + [(42, 6)] * 3 + [(63, 9)] * 3
+        # The run of blocks 10-12 is written, not recorded: the close leaves its file.
+        assert s._round is not None and len(_run_files(s)) == 4
     with LmdbBlockStore.open(tmp_path) as s:
-        assert _indexed_on_disk(s) == (21 + 28, 7)
-        assert s._filters[0].runs == 2 and len(s._pending) == 5 * 7
+        assert _indexed_on_disk(s) == (63, 9)
+        assert _run_files(s) == {runfiles.file_name(r) for r in s._runs}  # the orphan went
+        assert s._filters[0].runs == 3 and len(s._pending) == 3 * 7
         for blk in blocks:
             for pos, raw in enumerate(blk.txs):
                 loc = s.tx_location(leaf_hash(raw))
@@ -165,10 +183,11 @@ def test_the_tx_index_goes_to_disk_a_key_range_per_block(
         for _ in range(6):
             blocks.append(b.block(7))
             s.append(blocks[-1])
-        # Blocks 8-13 (42 ids) make a run with blocks 13-16; blocks 14-17 (28 ids) start
-        # the next one, two ranges of 7 written by block 18.
-        assert _indexed_on_disk(s) == (21 + 28 + 42 + 14, 13)
-        for old in (blocks[0], blocks[7], blocks[-1]):
+            _wait_round_written(s)
+        # Block 13 makes blocks 10-13 a run (28 ids), recorded by block 14; blocks 14-16
+        # make the next (21), recorded by block 17.
+        assert _indexed_on_disk(s) == (63 + 28 + 21, 16)
+        for old in (blocks[0], blocks[11], blocks[-1]):
             with pytest.raises(AppendError, match="already stored"):
                 s.append(_block_with(s, old.txs[:1]))
 
@@ -239,27 +258,25 @@ def test_every_log_node_is_found_where_blocks_of_any_size_put_it(tmp_path: Path)
 
 
 def _wait_merge_ready(s: LmdbBlockStore) -> None:
-    """Let the merge thread finish sorting (so the test's steps are deterministic)."""
+    """Let the merge and index threads finish their files (so the test's steps are
+    deterministic)."""
     if s._merge_future is not None:
         s._merge_future.result(timeout=60)
+    _wait_round_written(s)
 
 
 def test_runs_are_merged_and_every_id_stays_findable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Level-0 runs are merged a few at a time into a level-1 run written over several
-    blocks; the runs merged away are deleted later. At every step every id is found where
-    it is and refused again; the store verifies, and reopens (mid-merge too) intact."""
+    """Level-0 runs are merged a few at a time into a level-1 run, written to its file on
+    the merge thread and recorded by a later block; the runs merged away are unlinked.
+    At every step every id is found where it is and refused again; the store verifies,
+    and reopens (mid-merge too) intact."""
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
     monkeypatch.setattr(lmdb_store, "MERGE_RUNS", 3)
-    monkeypatch.setattr(lmdb_store, "MERGE_CHUNKS", 3)
-    monkeypatch.setattr(lmdb_store, "GARBAGE_PAGES_PER_BLOCK", 1)
-    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 4)
     b = ChainBuilder()
     blocks: list[Block] = []
     levels_seen = set()
-    overlapped = False  # a run was written while a merge was (its pages go in below)
     for session in range(3):
         with LmdbBlockStore.open(tmp_path) as s:
             for _ in range(14):
@@ -267,7 +284,6 @@ def test_runs_are_merged_and_every_id_stays_findable(
                 blocks.append(b.block(7))
                 s.append(blocks[-1])
                 levels_seen |= {i.level for i in s._runs.values()}
-                overlapped = overlapped or bool(s._round and s._merge_chunks)
                 for blk in blocks:
                     for pos, raw in enumerate(blk.txs):
                         loc = s.tx_location(leaf_hash(raw))
@@ -282,42 +298,37 @@ def test_runs_are_merged_and_every_id_stays_findable(
         with LmdbBlockStore.open(tmp_path, readonly=True) as s:
             report = verify_store(s)
             assert report.ok, report.problem
-    assert levels_seen == {0, 1} and overlapped
-    with LmdbBlockStore.open(tmp_path) as s:  # garbage of merged-away runs is gone at open
-        with s._env.begin() as txn:
-            prefixes = {k[:4] for k, _ in txn.cursor(db=s._dbs["txindex"])}
-        assert prefixes == {r.to_bytes(4, "big") for r in s._runs}
+    assert levels_seen == {0, 1}
+    with LmdbBlockStore.open(tmp_path) as s:  # files no record names are gone at open
+        assert _run_files(s) == {runfiles.file_name(r) for r in s._runs}
         assert sum(i.id_count for i in s._runs.values()) + len(s._pending) == 7 * len(blocks)
         assert any(i.level == 1 for i in s._runs.values())
 
 
-def test_a_view_older_than_a_completed_run_still_finds_its_ids(
+def test_a_view_older_than_a_recorded_run_still_finds_its_ids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run's last range commits with the block that completes it, and its ids leave
-    memory then: a view begun before that block sees neither the range nor (now) the ids
-    in memory, so it looks again in a fresh one rather than answer 'not found'."""
+    """A run is recorded with a later block, and its ids leave memory then: a view begun
+    before that block still finds every one of them (the runs' files are read as they are
+    now, and a lookup that raced the move looks again: ``_index_gen``)."""
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
-    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 1)
     b = ChainBuilder()
     blocks = [b.block(7) for _ in range(5)]
     with LmdbBlockStore.open(tmp_path) as s:
-        for blk in blocks[:3]:  # block 3 starts a run of 21 ids: 11 pages now, 10 next
+        for blk in blocks[:3]:  # block 3 makes a run of 21 ids
             s.append(blk)
-        assert s._round and s._filters[0].runs == 0
+        assert s._round is not None and s._filters[0].runs == 0
+        _wait_round_written(s)
         view = s.snapshot()
-        s.append(blocks[3])  # the run's last range: complete, its ids out of memory
-        assert not s._round and s._filters[0].runs == 1 and not s._round_ids
-        missing = 0
+        s.append(blocks[3])  # records the run: its ids out of memory
+        assert s._round is None and s._filters[0].runs == 1 and not s._round_ids
         for blk in blocks[:3]:
             for pos, raw in enumerate(blk.txs):
                 tx_id = leaf_hash(raw)
-                missing += s._index_get(view._txn, tx_id) is None  # the old view alone
-                loc = view.tx_location(tx_id)
-                assert loc is not None and (loc.height, loc.position) == (blk.header.height, pos)
+                for loc in (view.tx_location(tx_id), s.tx_location(tx_id)):
+                    assert loc is not None
+                    assert (loc.height, loc.position) == (blk.header.height, pos)
         view.close()
-        assert missing == 10  # the last range's ids, which the old view cannot see
 
 
 @pytest.mark.parametrize("bits", [3, 19, None], ids=["id-keys-full", "id-keys", "no-id-keys"])
@@ -335,7 +346,6 @@ def test_duplicates_are_refused_whatever_state_the_id_keys_are_in(
         lmdb_store, "_id_keys", lambda: None if bits is None else txrun.IdKeys(bits=bits)
     )
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 4)
     b = ChainBuilder()
     blocks: list[Block] = []
     with LmdbBlockStore.open(tmp_path) as s:
@@ -381,20 +391,19 @@ def test_a_block_looked_up_before_the_blocks_queued_ahead_commit(
     run by the writer's turn (the run completed meanwhile: the disk generation moved,
     so the writer looks again); and one on disk all along (found by the early lookup)."""
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
-    monkeypatch.setattr(txruns, "PAGE_ENTRIES", 1)
     b = ChainBuilder()
     with LmdbBlockStore.open(tmp_path) as s:
         first = [b.block(7) for _ in range(3)]
-        for blk in first:  # block 3 starts a run of 21 ids: 11 pages now, 10 next
+        for blk in first:  # block 3 makes a run of 21 ids, the next block records it
             s.append(blk)
-        assert s._round and s._filters[0].runs == 0
+        assert s._round is not None and s._filters[0].runs == 0
+        _wait_round_written(s)
         if where == "on-disk":
             s.append(b.block(7))  # the run is whole: block 1's ids are on disk
             assert s._filters[0].runs == 1 and not s._round_ids
         gate = threading.Event()
         held = s._writer.submit(gate.wait)  # the writer commits nothing until set
-        ahead = b.block(7)  # completes the run (or, "on-disk", is pending)
+        ahead = b.block(7)  # records the run (or, "on-disk", is pending)
         dup = ahead.txs[2] if where == "added-meanwhile" else first[0].txs[3]
         again = _after(b, [txs(1, 10_000)[0], dup])
         gen = s._disk_gen
@@ -408,3 +417,47 @@ def test_a_block_looked_up_before_the_blocks_queued_ahead_commit(
             assert s._disk_gen != gen and s._filters[0].runs == 1 and not s._round_ids
         s.append(_after(b, txs(2, 10_000)))  # the store goes on
         assert s.height == ahead.header.height + 1
+
+
+def test_a_run_file_that_cannot_be_written_stops_appends_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk refuses a run's file (ENOSPC): the append that would record it fails, as
+    does every one after (the store does not go on without its index), with the error
+    named; no block is lost, every id is still found, and a reopen writes the run again
+    from the blocks."""
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)
+    real_write = runfiles.write
+
+    def full_disk(*args: object, **kwargs: object) -> runfiles.RunFile:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runfiles, "write", full_disk)
+    b = ChainBuilder()
+    blocks = [b.block(7) for _ in range(3)]
+    with LmdbBlockStore.open(tmp_path) as s:
+        for blk in blocks:
+            s.append(blk)
+        _wait_round_exception(s)
+        fourth = b.block(7)
+        for _ in range(2):
+            with pytest.raises(StoreError, match="No space left on device"):
+                s.append(fourth)
+        assert s.height == 3
+        for blk in blocks:
+            for pos, raw in enumerate(blk.txs):
+                loc = s.tx_location(leaf_hash(raw))
+                assert loc is not None and (loc.height, loc.position) == (blk.header.height, pos)
+    monkeypatch.setattr(runfiles, "write", real_write)
+    with LmdbBlockStore.open(tmp_path) as s:
+        assert s.height == 3 and len(s._pending) == 21
+        s.append(fourth)
+        _wait_round_written(s)
+        s.append(b.block(7))
+        assert _indexed_on_disk(s) == (28, 4)
+        assert verify_store(s).ok
+
+
+def _wait_round_exception(s: LmdbBlockStore) -> None:
+    assert s._round is not None
+    assert s._round.exception(timeout=60) is not None

@@ -53,7 +53,6 @@ def test_a_pruned_store_answers_as_before_but_for_the_txs_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 20)  # some ids in runs, some not
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
     blocks, tree = _chain(tmp_path)
     size = tree.size
     with LmdbBlockStore.open(tmp_path) as s:

@@ -28,7 +28,6 @@ SIZES = [3, 0, 40, 1, 33, 5, 64, 2, 9, 31, 4, 17]
 
 def _node_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ChainBuilder, MemoryTree]:
     monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 30)  # runs, and ids not yet in one
-    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_CHUNKS", 2)
     b = ChainBuilder()
     tree = MemoryTree()
     with LmdbBlockStore.open(path) as s:
