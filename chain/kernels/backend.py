@@ -54,6 +54,11 @@ class Backend:
     filter_candidates: Callable[[bytes, Any, int, int], tuple[Any, Any]] | None = None
     """The (id position, column) pairs a run filter table may hold (``txrun``; the pairs
     of ``storage.txfilter.TxFilter.candidate_pairs``); None: numpy."""
+    pack_txs: Callable[[Sequence[bytes], int], tuple[bytes, list[int], list[int]] | None] | None = (
+        None
+    )
+    """A block's txs packed into the store's page-sized values (``txpack.pack``, byte for
+    byte ``storage.lmdb_store._txs_items_py``); None: the store packs them in Python."""
     id_keys: Callable[[], Any] | None = None
     """A new ``txrun.IdKeys``: the store's in-memory duplicate check without the GIL;
     None: the store probes its dicts alone."""
@@ -90,7 +95,7 @@ def load(name: str) -> Backend:
     if name == "reference":
         return REFERENCE
     if name == "numba":
-        from chain.kernels import blockroots, logextend, numba_backend, txrun
+        from chain.kernels import blockroots, logextend, numba_backend, txpack, txrun
 
         return Backend(
             name="numba",
@@ -109,5 +114,6 @@ def load(name: str) -> Backend:
             run_filter_bits=txrun.filter_bits,
             filter_candidates=txrun.filter_candidates,
             id_keys=txrun.IdKeys,
+            pack_txs=txpack.pack,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

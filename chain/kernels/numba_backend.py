@@ -23,6 +23,7 @@ from chain.kernels import (
     reference,
     selfcheck,
     sha256,
+    txpack,
     txrun,
 )
 from chain.kernels.keytables import KeyTables
@@ -92,6 +93,8 @@ def warmup() -> None:
     if not logextend.warmup():
         raise selfcheck.KernelMismatch("logextend disagrees with hashlib")
     txrun.warmup()
+    if not txpack.warmup():
+        raise selfcheck.KernelMismatch("txpack does not pack txs as the store lays them out")
     ed25519.warmup()
     msgpack_canon.warmup()
     selfcheck.run(sha256.leaf_hashes, sha256.merkle_root, _verify_fresh, msgpack_canon.canonical)

@@ -1,0 +1,62 @@
+"""``txpack`` packs a block's txs into the store's page-sized values byte for byte as the
+store's Python path does (``storage.lmdb_store._txs_items_py``): blocks of the bench's
+size, txs of every size around a page's room (alone, together, larger than a page),
+empty txs, one tx, and the greedy bound exactly at the room."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from chain.kernels import txpack
+from storage import lmdb_store
+
+ROOM = lmdb_store.TXS_CHUNK_BYTES - 4
+
+
+def _items(txs: list[bytes], log_start: int) -> list[tuple[bytes, bytes]]:
+    packed = txpack.pack(txs, ROOM)
+    assert packed is not None
+    raw, firsts, sizes = packed
+    out, at = [], 0
+    for first, size in zip(firsts, sizes, strict=True):
+        out.append(((log_start + first).to_bytes(8, "big"), raw[at : at + size]))
+        at += size
+    assert at == len(raw)
+    return out
+
+
+def _python(txs: list[bytes], log_start: int) -> list[tuple[bytes, bytes]]:
+    return [(k, bytes(v)) for k, v in lmdb_store._txs_items_py(txs, log_start)]
+
+
+def _blocks() -> list[list[bytes]]:
+    rng = random.Random(18)
+    blocks = [[rng.randbytes(rng.randrange(240, 265)) for _ in range(1000)]]
+    blocks += [[rng.randbytes(rng.randrange(0, 6000)) for _ in range(rng.randrange(1, 40))]]
+    blocks += [[bytes(size)] for size in (0, 1, ROOM - 5, ROOM - 4, ROOM - 3, 3 * ROOM)]
+    blocks += [[bytes(ROOM - 8 - 4), b"x"], [bytes(ROOM - 8 - 4), b""], [b""] * 2000]
+    blocks += [[bytes(100)] * 40, [bytes(10_000), b"a", bytes(9_000), b"b"]]
+    for _ in range(50):
+        blocks.append(
+            [rng.randbytes(rng.randrange(0, 2 * ROOM)) for _ in range(rng.randrange(1, 30))]
+        )
+    return blocks
+
+
+@pytest.mark.parametrize("index", range(len(_blocks())))
+def test_the_kernel_packs_as_the_python_path(index: int) -> None:
+    txs = _blocks()[index]
+    assert _items(txs, 12_345) == _python(txs, 12_345)
+
+
+def test_the_store_uses_the_kernel_and_reads_its_values_back(tmp_path: object) -> None:
+    txs = _blocks()[0]
+    got = [(k, bytes(v)) for k, v in lmdb_store._txs_items(txs, 7)]
+    assert got == _python(txs, 7)
+    assert [t for _, v in got for t in lmdb_store._txs_of(v, 1 << 20)] == txs
+
+
+def test_warmup_agrees() -> None:
+    assert txpack.warmup()
