@@ -14,8 +14,8 @@ from chain import merkle
 from chain.hashing import leaf_hash
 from chain.merkle import MemoryTree
 from node.cli import main as cli
-from storage import lmdb_store
-from storage.blockstore import AppendError
+from storage import lmdb_store, runfiles
+from storage.blockstore import AppendError, StoreError
 from storage.lmdb_store import LmdbBlockStore, export_snapshot
 from storage.snapshot import SnapshotError, import_snapshot
 from storage.verify import verify_store
@@ -127,3 +127,22 @@ def test_grantchain_snapshot_export_and_import(
         cli, [*args, str(tmp_path / "n"), "--genesis", str(tmp_path / "genesis.json")]
     )
     assert again.exit_code == 1 and "already holds a store" in again.output
+
+
+def test_a_run_recorded_after_the_export_read_its_files_is_copied_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export_snapshot`` reads the runs' open files before its read transaction; a run
+    its cut records that was not among them (recorded meanwhile) is opened by its name,
+    and one unlinked meanwhile too (merged away) fails the export with a clear error."""
+    _node_store(tmp_path / "node", monkeypatch)
+    with LmdbBlockStore.open(tmp_path / "node", readonly=True) as s:
+        runs = sorted(s._files)
+        assert runs
+        lmdb_store._copy_runs(s, {}, runs, tmp_path / "copy")  # none known: all by name
+        for run in runs:
+            name = runfiles.file_name(run)
+            assert (tmp_path / "copy" / name).read_bytes() == s._files[run].path.read_bytes()
+        s._files[runs[0]].path.unlink()  # a merge unlinked it after the cut was read
+        with pytest.raises(StoreError, match="take the snapshot again"):
+            lmdb_store._copy_runs(s, {}, runs, tmp_path / "again")
