@@ -39,6 +39,8 @@ from node.cluster.local import (
 )
 from node.cluster.scenario import run_story, signer_for
 from node.runtime.config import MqttConfig, load_config, write_config
+from storage.blockstore import NotAGrantchainStore
+from storage.lmdb_store import LmdbBlockStore
 
 MQTT_PORT_OFFSET = 183  # base port 7700 -> the broker on 7883
 MQTT_RECEIPT_WAIT_S = 30.0
@@ -100,6 +102,25 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def check_stores(data_dirs: list[Path], directory: Path) -> None:
+    """Refuse, with what to do, a demo consortium whose stores an earlier grantchain wrote
+    in a store schema this one does not read (its nodes would each fail to start, and the
+    demo could only point at their logs). The demo's consortium is disposable: removing
+    its directory makes a new one."""
+    for data in data_dirs:
+        if not (data / "data.mdb").exists():
+            continue
+        try:
+            LmdbBlockStore.open(data, create=False, readonly=True).close()
+        except NotAGrantchainStore as exc:
+            if "schema" not in str(exc):
+                continue  # the node names anything else when it starts
+            raise ConsortiumError(
+                f"{exc}: {directory} was made by another version of grantchain; "
+                f"remove it (rm -rf {directory}) and run the demo again"
+            ) from None
+
+
 @click.command("demo")
 @click.option(
     "--dir",
@@ -142,7 +163,11 @@ def command(
                 f"{directory} holds a {manifest.consensus} consortium; pass another --dir "
                 f"for a {consensus} one"
             )
+        check_stores([n.data_dir for n in manifest.nodes], manifest.directory)
         broker = start_broker(manifest.directory / "mosquitto", base_port + MQTT_PORT_OFFSET)
+    except (ConsortiumError, ClusterError, BrokerError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
         mqtt = enable_mqtt(manifest, broker.port)
         click.echo(f"MQTT broker (Mosquitto) on {broker.host}:{broker.port}")
         warm_kernels(click.echo)
@@ -153,6 +178,11 @@ def command(
             start_node(n)
         leader = wait_for_leader(manifest)
     except (ConsortiumError, ClusterError, BrokerError) as exc:
+        # Nothing left behind: the nodes that did start, and the broker (left running
+        # here before, it held the MQTT port for the next run).
+        for n in manifest.nodes:
+            stop_node(n)
+        broker.stop()
         raise click.ClickException(str(exc)) from None
     click.echo(f"{leader_word} elected: {leader} ({consensus})")
     try:
