@@ -1794,8 +1794,8 @@ SNAPSHOT_META_KEYS = (
     b"indexed_height",
     b"txruns",
 )
-"""What a snapshot keeps of ``meta``, with every run's record and filter (not the consensus
-state: the node that imports it gets that from its peers)."""
+"""What a snapshot keeps of ``meta``, with every run's record, its file copied beside it
+(not the consensus state: the node that imports it gets that from its peers)."""
 SNAPSHOT_TABLES = ("headers", "bodies", "hashes", "nodes", "certs", "state")
 """Tables a snapshot copies as they are."""
 _COPY_BATCH = 50_000
