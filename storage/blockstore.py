@@ -21,6 +21,10 @@ class NotAGrantchainStore(StoreError):
     """The directory is missing, foreign, damaged or of another schema version."""
 
 
+class OtherSchemaStore(NotAGrantchainStore):
+    """A grantchain store of a schema version this one does not read."""
+
+
 class AppendError(StoreError):
     """A block does not continue the chain (wrong height, link, log size, or a duplicate tx)."""
 

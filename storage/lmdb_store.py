@@ -117,6 +117,7 @@ from storage.appendcheck import check_and_extend_levels
 from storage.blockstore import (
     DuplicateTxError,
     NotAGrantchainStore,
+    OtherSchemaStore,
     StateWrite,
     StoreError,
     TxLocation,
@@ -221,13 +222,7 @@ def _txs_items(txs: Sequence[bytes], log_start: int) -> list[tuple[bytes, Any]]:
     if packed is None:
         return _txs_items_py(txs, log_start)
     raw, firsts, sizes = packed
-    joined = memoryview(raw)
-    items: list[tuple[bytes, Any]] = []
-    at = 0
-    for first, size in zip(firsts, sizes, strict=True):
-        items.append((_u64(log_start + first), joined[at : at + size]))
-        at += size
-    return items
+    return _sliced_items(raw, firsts, sizes, log_start)
 
 
 def _txs_items_py(txs: Sequence[bytes], log_start: int) -> list[tuple[bytes, Any]]:
@@ -260,10 +255,18 @@ def _txs_items_py(txs: Sequence[bytes], log_start: int) -> list[tuple[bytes, Any
         pieces.append(head)
         pieces.extend(txs[first:last])
         sizes.append(len(head) + int(cum[last - 1] - (cum[first - 1] if first else 0)))
-    joined = memoryview(b"".join(pieces))
+    return _sliced_items(b"".join(pieces), bounds[:-1], sizes, log_start)
+
+
+def _sliced_items(
+    raw: bytes, firsts: Sequence[int], sizes: Sequence[int], log_start: int
+) -> list[tuple[bytes, Any]]:
+    """The ``txs`` items of values laid end to end in ``raw``: each keyed by the log index
+    of its first tx, its value a slice of ``raw`` (not copied)."""
+    joined = memoryview(raw)
     items: list[tuple[bytes, Any]] = []
     at = 0
-    for first, size in zip(bounds, sizes, strict=False):
+    for first, size in zip(firsts, sizes, strict=True):
         items.append((_u64(log_start + first), joined[at : at + size]))
         at += size
     return items
@@ -341,6 +344,11 @@ def _run_filter(ids: bytes, bits_log2: int) -> bytes:
     """``TxFilter.bits_of_joined``, without the GIL where the backend can."""
     bits = backend.active().run_filter_bits
     return bits(ids, bits_log2) if bits is not None else TxFilter.bits_of_joined(ids, bits_log2)
+
+
+def _rows_filter(rows: np.ndarray, bits_log2: int) -> bytes:
+    """The filter of a run's sorted entry ``rows`` (of their ids)."""
+    return _run_filter(np.ascontiguousarray(rows[:, : txruns.ID_BYTES]).tobytes(), bits_log2)
 
 
 class _Prepared(NamedTuple):
@@ -599,8 +607,6 @@ class LmdbBlockStore:
             for bits, word in zip(RUN_FILTER_BITS_LOG2, RUN_FILTER_WORD_BITS, strict=True)
         ]
         """One filter table per run level (their filters differ in size)."""
-        self._runs: dict[int, RunInfo] = {}
-        """Every complete run of the tx index."""
         self._files: dict[int, runfiles.RunFile] = {}
         """Every complete run's file, open (``storage/runfiles.py``); replaced, never
         changed in place, so a reader iterating it meets one version."""
@@ -695,7 +701,6 @@ class LmdbBlockStore:
                 if attempt + 1 >= (READONLY_OPEN_TRIES if readonly else 1):
                     raise NotAGrantchainStore(f"tx index run file {exc}") from None
         for run, rf in sorted(files.items()):
-            self._runs[run] = _info_of(rf)
             self._filters[rf.level].add_runs([rf.filter_bits], [run])
         self._files = files
         if not readonly and self._index_dir.is_dir():
@@ -787,7 +792,7 @@ class LmdbBlockStore:
                 if tag is None and fresh and not readonly:
                     txn.put(b"schema", SCHEMA_TAG, db=dbs["meta"])
                 elif tag != SCHEMA_TAG:
-                    raise NotAGrantchainStore(
+                    raise OtherSchemaStore(
                         f"{p}: schema {tag!r}, this version reads {SCHEMA_TAG!r}"
                     )
             return dbs
@@ -1413,7 +1418,6 @@ class LmdbBlockStore:
             self._index_gen += 1
             self._files = {**self._files, run: round_file}
             self._filters[0].add_runs([round_file.filter_bits], [run])
-            self._runs[run] = _info_of(round_file)
             self._round_ids, self._round = {}, None
             if id_keys is not None:  # the round's ids are found on disk from now
                 id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
@@ -1465,8 +1469,7 @@ class LmdbBlockStore:
         """On the merge thread: (sources, the merged run's file, written and open)."""
         files = [self._files[r] for r in sources]
         rows = _merged_entries([f.rows() for f in files])
-        ids = np.ascontiguousarray(rows[:, : txruns.ID_BYTES]).tobytes()
-        bits = _run_filter(ids, RUN_FILTER_BITS_LOG2[1])
+        bits = _rows_filter(rows, RUN_FILTER_BITS_LOG2[1])
         first = min(f.first_height for f in files)
         last = max(f.last_height for f in files)
         rf = runfiles.write(
@@ -1499,10 +1502,7 @@ class LmdbBlockStore:
             self._index_gen += 1
             self._files = {**self._files, rf.run: rf}
             self._filters[1].add_runs([rf.filter_bits], [rf.run])
-            self._runs[rf.run] = _info_of(rf)
             self._filters[0].remove_runs(sources)
-            for source in sources:
-                del self._runs[source]
             gone = [self._files[s].path for s in sources]
             self._files = {r: f for r, f in self._files.items() if r not in sources}
             for path in gone:  # open maps stay valid; a crash before this leaves orphans
@@ -1523,9 +1523,14 @@ class LmdbBlockStore:
         with self._lock.exclusive():
             self._env.set_mapsize(new_size)
 
+    @property
+    def _runs(self) -> dict[int, RunInfo]:
+        """Every complete run of the tx index, from its open file."""
+        return {run: _info_of(rf) for run, rf in self._files.items()}
+
     def index_runs(self) -> int:
         """How many runs the tx index has on disk (a lookup tests each one's filter)."""
-        return len(self._runs)
+        return len(self._files)
 
     def map_usage(self) -> tuple[int, int]:
         """(bytes used, map size) — for metrics and headroom alerts."""
@@ -1620,14 +1625,13 @@ class IndexChecker:
         self._ids, self._locs, self._blocks = [], [], []
         n = len(ids_raw) // txruns.ID_BYTES
         rf = store._files[run]
-        if n == info.id_count and _run_agrees(rf.rows(), ids_raw, locs_raw, blocks):
+        rows = rf.rows()
+        if n == info.id_count and _run_agrees(rows, ids_raw, locs_raw, blocks):
             # The entries are the blocks'; the rest of the file (its filter, the fences)
             # must be what they make, or lookups would miss ids the entries hold.
             if not rf.digest_ok():
                 return h, f"tx index run {run}: its file {rf.path} does not match its digest"
-            rows = rf.rows()
-            run_ids = np.ascontiguousarray(rows[:, : txruns.ID_BYTES]).tobytes()
-            if bytes(rf.filter_bits) != _run_filter(run_ids, rf.filter_bits_log2):
+            if bytes(rf.filter_bits) != _rows_filter(rows, rf.filter_bits_log2):
                 return h, f"tx index run {run}: its filter is not its ids' filter"
             return None
         for height, block_ids in blocks:  # name the first id the index is wrong about

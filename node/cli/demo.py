@@ -39,7 +39,7 @@ from node.cluster.local import (
 )
 from node.cluster.scenario import run_story, signer_for
 from node.runtime.config import MqttConfig, load_config, write_config
-from storage.blockstore import NotAGrantchainStore
+from storage.blockstore import NotAGrantchainStore, OtherSchemaStore
 from storage.lmdb_store import LmdbBlockStore
 
 MQTT_PORT_OFFSET = 183  # base port 7700 -> the broker on 7883
@@ -112,13 +112,13 @@ def check_stores(data_dirs: list[Path], directory: Path) -> None:
             continue
         try:
             LmdbBlockStore.open(data, create=False, readonly=True).close()
-        except NotAGrantchainStore as exc:
-            if "schema" not in str(exc):
-                continue  # the node names anything else when it starts
+        except OtherSchemaStore as exc:
             raise ConsortiumError(
                 f"{exc}: {directory} was made by another version of grantchain; "
                 f"remove it (rm -rf {directory}) and run the demo again"
             ) from None
+        except NotAGrantchainStore:
+            continue  # the node names anything else when it starts
 
 
 @click.command("demo")
