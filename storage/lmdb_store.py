@@ -56,10 +56,14 @@ sequentially, whatever the size of the index; a Bloom filter per run
 may hold an id, so a lookup reads one run, almost never two. A lookup tests every run's
 filter at once (one AND of bit-sliced rows); memory is 2 bytes per indexed tx, and a
 false positive costs an extra read per ~400 runs, so runs are **merged**: ``MERGE_RUNS``
-level-0 runs into one level-1 run of ~1M ids with a 16x larger filter
-(``_start_merge``, ``_merge_step``). Readers find an id in the merged run or its source,
-never neither: the merged run's filter goes in before the sources' go out, and their
-files are unlinked only after.
+level-0 runs into one level-1 run of ~1M ids with a 16x larger filter, and ``MERGE_RUNS``
+level-1 runs into one level-2 run of ~16.8M ids (``_start_merge``, ``_merge_step``), so
+the runs a new id may falsely hit stay few as the chain grows: at 100M txs, 5 level-2
+runs and at most 15 of each lower level (~0.05 needless run reads per new id) rather
+than ~95 level-1 runs (~0.23); at 1B, 59 level-2 runs (~0.18) rather than ~950 (~2.3).
+Level-2 runs are not merged further: a level-3 run's filter would be 512 MiB.
+Readers find an id in the merged run or its source, never neither: the merged run's
+filter goes in before the sources' go out, and their files are unlinked only after.
 
 Schema 6 keeps each run in **a file of its own** (``storage/runfiles.py``), not in LMDB.
 As pages of a ``txindex`` table (schemas 2-5) a merged run was written a second time as
@@ -146,8 +150,9 @@ INDEX_FLUSH_TXS = 65_536
 """Ids in memory that make the next level-0 run, sorted and written to its file on the
 index thread while the blocks go on (its ids stay findable in memory until recorded)."""
 MERGE_RUNS = 16
-"""Level-0 runs merged into one level-1 run (1,048,576 ids), so a lookup tests and a new
-id may falsely hit ~16x fewer runs: at 100M txs, ~100 runs rather than 1,500."""
+"""Runs of one level merged into one run of the next (level 1: 1,048,576 ids; level 2:
+16,777,216), so a lookup tests and a new id may falsely hit ~16x fewer runs per level:
+at 100M txs, at most ~35 runs rather than ~1,500 (or ~110 with one merge level)."""
 READONLY_OPEN_TRIES = 5
 """Times a read-only open reads the run records again when a file they name is gone (a
 live writer's merge unlinked it between the records' read and the file's open)."""
@@ -397,7 +402,8 @@ class RunInfo(NamedTuple):
     """The run holds the ids of every block in [first_height, last_height], no other."""
     id_count: int
     level: int
-    """0: written from the blocks; 1: merged from ``MERGE_RUNS`` runs of level 0."""
+    """0: written from the blocks; ``L`` >= 1: merged from ``MERGE_RUNS`` runs of level
+    ``L - 1`` (at most ``len(RUN_FILTER_BITS_LOG2) - 1``)."""
 
     def to_bytes(self) -> bytes:
         return _RUN_INFO.pack(*self)
@@ -419,13 +425,15 @@ def _info_of(rf: runfiles.RunFile) -> RunInfo:
     return RunInfo(rf.first_height, rf.last_height, rf.id_count, rf.level)
 
 
-RUN_FILTER_BITS_LOG2 = (21, 24)
+RUN_FILTER_BITS_LOG2: tuple[int, ...] = (21, 24, 28)
 """The filter size of a run of each level: 32 bits per id at 65,536 ids (a false positive
 ~0.02% a run, not the ~0.24% of 16 bits: with up to 15 level-0 runs, a new block's
 duplicate check made ~30 needless run reads a block, ~0.15 s of the caller's GIL per 1M
 txs appended; 16 MiB of filter table for those runs), 16 bits per id at 1,048,576 (the
-level-1 runs: the table that grows with the chain stays at 2 bytes per indexed tx)."""
-RUN_FILTER_WORD_BITS = (64, 8)
+level-1 runs) and at 16,777,216 (level 2, the top level, whose runs the table gains as
+the chain grows: it stays at 2 bytes per indexed tx, 256 MiB per 8 level-2 runs, held
+only once a level-2 run exists: an untouched table is zeroed pages never mapped in)."""
+RUN_FILTER_WORD_BITS: tuple[int, ...] = (64, 8, 8)
 """Runs per word of each level's filter table (``TxFilter``)."""
 
 
@@ -1453,27 +1461,36 @@ class LmdbBlockStore:
 
     # -- merging the tx index's runs ---------------------------------------------------
     def _start_merge(self) -> None:
-        """Once ``MERGE_RUNS`` level-0 runs are whole, merge the oldest of them into one
-        level-1 run: read, sorted and written to its file on the merge thread, recorded by
-        the next append after it is done (``_merge_step``). One merge at a time."""
+        """Once ``MERGE_RUNS`` runs of a level below the top are whole, merge the oldest of
+        them into one run of the next level (the lowest such level first: its runs are
+        the many small ones): read, sorted and written to its file on the merge thread,
+        recorded by the next append after it is done (``_merge_step``). One merge at a
+        time. A level's runs cover one band of heights, older than the level below's, so
+        its oldest runs cover consecutive heights, as a run must."""
         if self._merger is None or self._merge_future is not None:
             return
-        level0 = sorted((i.first_height, r) for r, i in self._runs.items() if i.level == 0)
-        if len(level0) >= MERGE_RUNS:
-            sources = [run for _, run in level0[:MERGE_RUNS]]
-            run = self._next_run
-            self._next_run += 1
-            self._merge_future = self._merger.submit(self._merged_run, sources, run)
+        runs = self._runs
+        for level in range(len(RUN_FILTER_BITS_LOG2) - 1):
+            same = sorted((i.first_height, r) for r, i in runs.items() if i.level == level)
+            if len(same) >= MERGE_RUNS:
+                sources = [run for _, run in same[:MERGE_RUNS]]
+                run = self._next_run
+                self._next_run += 1
+                self._merge_future = self._merger.submit(self._merged_run, sources, run, level + 1)
+                return
 
-    def _merged_run(self, sources: list[int], run: int) -> tuple[list[int], runfiles.RunFile]:
-        """On the merge thread: (sources, the merged run's file, written and open)."""
+    def _merged_run(
+        self, sources: list[int], run: int, level: int
+    ) -> tuple[list[int], runfiles.RunFile]:
+        """On the merge thread: (sources, the merged run's file of ``level``, written and
+        open)."""
         files = [self._files[r] for r in sources]
         rows = _merged_entries([f.rows() for f in files])
-        bits = _rows_filter(rows, RUN_FILTER_BITS_LOG2[1])
+        bits = _rows_filter(rows, RUN_FILTER_BITS_LOG2[level])
         first = min(f.first_height for f in files)
         last = max(f.last_height for f in files)
         rf = runfiles.write(
-            self._index_dir, run, 1, first, last, rows, bits, RUN_FILTER_BITS_LOG2[1]
+            self._index_dir, run, level, first, last, rows, bits, RUN_FILTER_BITS_LOG2[level]
         )
         return sources, rf
 
@@ -1501,8 +1518,8 @@ class LmdbBlockStore:
             # than the merge's commit looks again (``_index_gen``).
             self._index_gen += 1
             self._files = {**self._files, rf.run: rf}
-            self._filters[1].add_runs([rf.filter_bits], [rf.run])
-            self._filters[0].remove_runs(sources)
+            self._filters[rf.level].add_runs([rf.filter_bits], [rf.run])
+            self._filters[rf.level - 1].remove_runs(sources)
             gone = [self._files[s].path for s in sources]
             self._files = {r: f for r, f in self._files.items() if r not in sources}
             for path in gone:  # open maps stay valid; a crash before this leaves orphans

@@ -20,6 +20,9 @@ def main(path: str) -> None:
         lmdb_store.INDEX_FLUSH_TXS = sizes[0]
         if len(sizes) == 2:
             lmdb_store.MERGE_RUNS = sizes[1]
+    filters = os.environ.get("CRASH_FILTER_BITS")  # "l0,l1,l2": each level's filter size
+    if filters:
+        lmdb_store.RUN_FILTER_BITS_LOG2 = tuple(int(v) for v in filters.split(","))
     # Set: after the first append that leaves a run of the tx index written to its file
     # and not yet recorded (no block has recorded it), say "midrun" instead of
     # "appended" and wait on stdin, so that the parent kills it right there.

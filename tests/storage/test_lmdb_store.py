@@ -3,6 +3,7 @@ directories, map growth."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -298,11 +299,74 @@ def test_runs_are_merged_and_every_id_stays_findable(
         with LmdbBlockStore.open(tmp_path, readonly=True) as s:
             report = verify_store(s)
             assert report.ok, report.problem
-    assert levels_seen == {0, 1}
+    assert levels_seen == {0, 1, 2}  # three level-1 runs made a level-2 run
     with LmdbBlockStore.open(tmp_path) as s:  # files no record names are gone at open
         assert _run_files(s) == {runfiles.file_name(r) for r in s._runs}
         assert sum(i.id_count for i in s._runs.values()) + len(s._pending) == 7 * len(blocks)
         assert any(i.level == 1 for i in s._runs.values())
+
+
+def test_merged_runs_are_merged_again_up_to_the_top_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MERGE_RUNS`` level-1 runs become one level-2 run, like level 0 into level 1, so
+    the runs a new id may falsely hit stay few as the chain grows; level-2 runs (the
+    top) are not merged again. Every id is found where it is and refused again at every
+    step, each level's runs cover consecutive heights, and the store verifies and
+    reopens (read-only too) with the same runs. Small filters stand in for the real
+    sizes (the levels' sizes differ as theirs do)."""
+    monkeypatch.setattr(lmdb_store, "INDEX_FLUSH_TXS", 10)
+    monkeypatch.setattr(lmdb_store, "MERGE_RUNS", 2)
+    monkeypatch.setattr(lmdb_store, "RUN_FILTER_BITS_LOG2", (10, 11, 12))
+    b = ChainBuilder()
+    blocks: list[Block] = []
+    top = len(lmdb_store.RUN_FILTER_BITS_LOG2) - 1
+    for session in range(2):
+        with LmdbBlockStore.open(tmp_path) as s:
+            for _ in range(24):
+                _wait_merge_ready(s)
+                blocks.append(b.block(5))
+                s.append(blocks[-1])
+                _wait_merge_ready(s)
+                runs = s._runs
+                assert all(i.level <= top for i in runs.values())
+                # Below the top, a level never holds more runs than a merge takes (it
+                # is merged as soon as the merge before it is recorded).
+                for level in range(top):
+                    assert sum(i.level == level for i in runs.values()) <= 2 + 1, runs
+                # Levels cover bands of heights, oldest at the highest level, no gaps.
+                bands = sorted((i.first_height, i.last_height, i.level) for i in runs.values())
+                for (_, last, level), (first, _, next_level) in itertools.pairwise(bands):
+                    assert first == last + 1 and next_level <= level, bands
+                for blk in blocks[-8:] + blocks[:3]:
+                    for pos, raw in enumerate(blk.txs):
+                        loc = s.tx_location(leaf_hash(raw))
+                        assert loc is not None and (loc.height, loc.position) == (
+                            blk.header.height,
+                            pos,
+                        ), (session, blk.header.height, pos)
+                with pytest.raises(AppendError, match="already stored"):
+                    s.append(_block_with(s, blocks[len(blocks) // 3].txs[:1]))
+            for blk in blocks:
+                for pos, raw in enumerate(blk.txs):
+                    loc = s.tx_location(leaf_hash(raw))
+                    assert loc is not None and (loc.height, loc.position) == (
+                        blk.header.height,
+                        pos,
+                    )
+            report = verify_store(s)
+            assert report.ok, report.problem
+            runs_before = s._runs
+        with LmdbBlockStore.open(tmp_path, readonly=True) as s:
+            assert s._runs == runs_before
+            report = verify_store(s)
+            assert report.ok, report.problem
+    levels = sorted(i.level for i in runs_before.values())
+    # 240 ids in runs of 10, merged 2 at a time: level-2 runs of 40 ids pile up unmerged.
+    assert levels.count(top) >= 3, levels
+    with LmdbBlockStore.open(tmp_path) as s:  # files no record names are gone at open
+        assert _run_files(s) == {runfiles.file_name(r) for r in s._runs}
+        assert sum(i.id_count for i in s._runs.values()) + len(s._pending) == 5 * len(blocks)
 
 
 def test_a_view_older_than_a_recorded_run_still_finds_its_ids(
