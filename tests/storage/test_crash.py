@@ -88,8 +88,10 @@ def test_sigkill_while_appending_never_loses_an_acknowledged_block(
     assert len(acked) > KILLS
     if index_flush.count(",") == 1:  # merges happened, and were cut short at times
         with LmdbBlockStore.open(tmp_path, readonly=True) as store:
+            # Merged runs were merged again too (a level-2 run is never merged away; the
+            # level-1 runs may all be in one by now).
             levels = {info.level for info in store._runs.values()}
-            assert {1, 2} <= levels, levels  # merged runs were merged again too
+            assert 2 in levels, levels
 
 
 def test_sigkill_between_block_commits_and_the_run_they_carry(
