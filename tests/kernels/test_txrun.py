@@ -67,6 +67,22 @@ def test_sorted_rows_is_the_numpy_merge(parts: int) -> None:
     assert txrun.sorted_rows(np.concatenate(runs)).tobytes() == want.tobytes()
 
 
+def test_ids_crowding_one_bucket_sort_as_numpy_sorts_them() -> None:
+    """The bucket sort's buckets hold ~1 random id; ids ground to share their leading
+    bits crowd one (past ``BUCKET_SORT_MAX``: sorted by the radix sort there), some
+    sharing all 8 key bytes too, among 70,000 random ids."""
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, 256, (70_000, 32), dtype=np.uint8)
+    ids[:3000, :3] = (0x12, 0x34, 0x56)  # one bucket of 3,000 (the leading 16 bits)
+    ids[3000:3040, :3] = (0x12, 0x34, 0x57)  # one of 40, sorted by insertion
+    ids[3000:3010, 3:8] = 0  # keys equal within the bucket: ordered on the rest
+    ids[100:110] = ids[100]  # equal ids: input order kept
+    raw, locs = ids.tobytes(), rng.integers(0, 256, 70_000 * LOC, dtype=np.uint8).tobytes()
+    want = txruns.entries(raw, locs)
+    assert txrun.BUCKET_SORT_MAX < 40 < 3000
+    assert txrun.sorted_entries(raw, locs, LOC).tobytes() == want.tobytes()
+
+
 def test_sorted_rows_leaves_its_input_as_it_was() -> None:
     rows = np.random.default_rng(1).integers(0, 256, (100, txruns.ENTRY_BYTES), dtype=np.uint8)
     before = rows.copy()
