@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.txfilter import BITS_LOG2, TxFilter
+from storage.txfilter import ADD_CHUNK_BYTES, BITS_LOG2, TxFilter
 
 
 def _ids(rng: random.Random, n: int) -> list[bytes]:
@@ -106,3 +107,25 @@ def test_runs_named_by_number_removed_and_added_in_any_order(word_bits: int) -> 
             assert want in cands, (run, i)
             assert not set(cands) & set(gone)
             assert f.candidates_of(ids[i]) == cands
+
+
+@pytest.mark.parametrize(("bits_log2", "word_bits"), [(21, 64), (22, 8)])
+def test_a_filter_larger_than_a_chunk_is_set_whole(bits_log2: int, word_bits: int) -> None:
+    """A run's filter goes into its column ``ADD_CHUNK_BYTES`` at a time: the table is
+    the one that setting every column whole gives, past the first chunk and the first
+    word of a row too, and every id is a candidate of its run."""
+    assert 1 << bits_log2 > 8 * ADD_CHUNK_BYTES
+    rng = random.Random(bits_log2)
+    runs = [_ids(rng, 500) for _ in range(word_bits + 3)]
+    f = TxFilter(bits_log2, word_bits)
+    packed = [TxFilter.bits_of(ids, bits_log2) for ids in runs]
+    f.add_runs(packed[:5])
+    f.add_runs(packed[5:])
+    dtype = np.uint64 if word_bits == 64 else np.uint8
+    want = np.zeros((1 << bits_log2, 2), dtype=dtype)
+    for col, bits in enumerate(packed):
+        column = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
+        want[:, col // word_bits] |= np.left_shift(column, col % word_bits, dtype=dtype)
+    assert (f._table[0] == want).all()
+    for run, ids in enumerate(runs):
+        assert all(run in cands for cands in f.candidates(ids))
