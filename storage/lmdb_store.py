@@ -127,6 +127,7 @@ from storage.blockstore import (
     TxLocation,
     TxPrunedError,
 )
+from storage.memids import MemIds
 from storage.rwlock import RWLock
 from storage.txfilter import TxFilter
 
@@ -194,6 +195,11 @@ def _locations_raw(height: int, log_start: int, results: Sequence[int]) -> bytes
 @functools.lru_cache(maxsize=64)
 def _splitter(size: int, count: int) -> struct.Struct:
     return struct.Struct(f"{size}s" * count)
+
+
+def _split_locs(raw: bytes) -> Sequence[bytes]:
+    """A block's packed ``TxLocation`` values, one per tx."""
+    return _split(raw, _LOC.size)
 
 
 def _split(raw: bytes, size: int) -> Sequence[bytes]:
@@ -365,7 +371,6 @@ class _Prepared(NamedTuple):
     joined: bytes
     """The tx ids end to end."""
     raw_locs: bytes
-    locs: Sequence[bytes]
     txs_items: list[tuple[bytes, Any]]
     """The block's ``txs`` items (``_txs_items``); none for a block with no txs."""
     body: bytes
@@ -386,7 +391,6 @@ def _prepare(block: Block, ids: Sequence[bytes], log_start: int) -> _Prepared:
         log_start,
         b"".join(ids),
         raw_locs,
-        _split(raw_locs, _LOC.size),
         items,
         # Canonical by construction (an int and a list of small ints): no need to normalize.
         msgpack.packb([log_start, list(block.results)], use_bin_type=True),
@@ -609,7 +613,7 @@ class LmdbBlockStore:
                     raise NotAGrantchainStore(f"{path}: head header {self._height} is missing")
                 self._head = _header(raw, self._height)
         self._frontier = Frontier.load(self._get_node, log_size)
-        self._pending: dict[bytes, bytes] = {}
+        self._pending = MemIds(_split_locs)
         self._filters = [
             TxFilter(bits, word)
             for bits, word in zip(RUN_FILTER_BITS_LOG2, RUN_FILTER_WORD_BITS, strict=True)
@@ -623,15 +627,11 @@ class LmdbBlockStore:
             self._index_dir.mkdir(exist_ok=True)
         raw_indexed = self._load_runs(readonly)
         self._indexed_height = int.from_bytes(raw_indexed, "big") if raw_indexed else 0
-        pending: dict[bytes, bytes] = {}
-        self._pending_raw: list[tuple[bytes, bytes]] = []
-        """``_pending``'s ids and packed locations, a block's laid end to end in each pair:
-        what the next run is sorted from (no pass over a 65,536-key dict to join them)."""
+        pending = MemIds(_split_locs)
         try:
             for h, ids, results in self.iter_block_ids(self._indexed_height + 1):
                 raw_locs = _locations_raw(h.height, h.log_size - h.tx_count, results)
-                pending.update(zip(ids, _split(raw_locs, _LOC.size), strict=True))
-                self._pending_raw.append((b"".join(ids), raw_locs))
+                pending.add(b"".join(ids), raw_locs)
         except StoreError:
             if not readonly:
                 raise
@@ -639,21 +639,22 @@ class LmdbBlockStore:
             # goes on with the ids before it, and the verifier names the damage and its
             # height when it reaches that block.
         self._pending = pending
-        """Ids in no complete run and not in the run being written, -> packed location."""
+        """Ids in no complete run and not in the run being written, with their packed
+        locations; its ``parts`` are what the next run is sorted from."""
         self._id_keys = None if readonly else _id_keys()
         """The first 8 bytes of every id in ``_pending`` and ``_round_ids`` (a superset:
         the round's stay until the round is whole), so that a new block's ids are checked
         against memory in a kernel that frees the GIL; a probe of the dicts only when
         it says "maybe" (a duplicate, or 8 bytes in common)."""
         if self._id_keys is not None:
-            self._id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
+            self._id_keys.reset(b"".join([i for i, _ in pending.parts]))
         self._round: Future[runfiles.RunFile] | None = None
         """The run being written to its file on the index thread (``_write``)."""
         self._round_height = self._indexed_height
         """The height the run being written covers."""
-        self._round_ids: dict[bytes, bytes] = {}
+        self._round_ids = MemIds(_split_locs)
         """Every id of the run being written, found here until the run is whole (then
-        dropped at once: deleting them one by one left a dict slow to probe)."""
+        dropped at once)."""
         self._index_gen = 0
         """Bumped before ids move between memory and runs, or runs are swapped for a
         merged one: a lookup that found nothing under a view older than that looks
@@ -1377,7 +1378,7 @@ class LmdbBlockStore:
             )
             if (
                 (id_keys is None or id_keys.may_hold(joined))
-                and (not pending.keys().isdisjoint(ids) or not in_round.keys().isdisjoint(ids))
+                and (pending.holds_any(ids) or in_round.holds_any(ids))
             ) or stored:
                 found = {i for i, _ in stored}
                 dup = next(i for i in ids if i in pending or i in in_round or i in found)
@@ -1417,8 +1418,7 @@ class LmdbBlockStore:
         # once the run's file is open and its filter in place. Readers look in
         # ``_pending`` then ``_round_ids``: an id moves from the first to the second by
         # being in both for a moment, never in neither.
-        pending.update(zip(ids, prepared.locs, strict=True))
-        self._pending_raw.append((joined, prepared.raw_locs))
+        pending.add(joined, prepared.raw_locs)
         if id_keys is not None:
             id_keys.add(joined)
         if round_file is not None:
@@ -1426,9 +1426,9 @@ class LmdbBlockStore:
             self._index_gen += 1
             self._files = {**self._files, run: round_file}
             self._filters[0].add_runs([round_file.filter_bits], [run])
-            self._round_ids, self._round = {}, None
+            self._round_ids, self._round = MemIds(_split_locs), None
             if id_keys is not None:  # the round's ids are found on disk from now
-                id_keys.reset(b"".join([i for i, _ in self._pending_raw]))
+                id_keys.reset(b"".join([i for i, _ in pending.parts]))
             self._indexed_height = self._round_height
             self._start_merge()
         if self._round is None and len(pending) >= INDEX_FLUSH_TXS:
@@ -1436,12 +1436,12 @@ class LmdbBlockStore:
             # index thread (the same dict moves: no copy); recorded by a later append.
             run = self._next_run
             self._next_run += 1
-            parts, first = self._pending_raw, self._indexed_height + 1
+            parts, first = pending.parts, self._indexed_height + 1
             self._round = self._round_writer.submit(  # type: ignore[union-attr]
                 self._write_round, run, first, h.height, parts
             )
             self._round_ids, self._round_height = pending, h.height
-            self._pending, self._pending_raw = {}, []
+            self._pending = MemIds(_split_locs)
         if merged is not None:
             merged()
         # Last, once every change to what the runs on disk hold is visible (filters,
