@@ -1311,7 +1311,8 @@ class LmdbBlockStore:
     ) -> None:
         t0 = time.perf_counter()
         frontier = self._frontier.copy()
-        ids, levels = check_and_extend_levels(block, self._head, frontier)
+        joined = prepared.joined if prepared is not None else None
+        ids, levels = check_and_extend_levels(block, self._head, frontier, joined)
         self.append_phases_s["check"] += time.perf_counter() - t0
         h = block.header
         raw_header = h.to_bytes()

@@ -49,6 +49,8 @@ class Backend:
     byte ``storage.txruns.entries``); None: the store sorts them in numpy."""
     sorted_rows: Callable[[Any], Any] | None = None
     """Entry rows sorted (``txrun``; ``storage.txruns.merge`` of their parts); None: numpy."""
+    has_repeat: Callable[[bytes], bool] | None = None
+    """Whether 32-byte ids laid end to end hold one twice (``txrun``); None: a set of them."""
     run_filter_bits: Callable[[bytes, int], bytes] | None = None
     """A run's filter bits (``txrun``; ``storage.txfilter.TxFilter.bits_of_joined``)."""
     filter_candidates: Callable[[bytes, Any, int, int], tuple[Any, Any]] | None = None
@@ -111,6 +113,7 @@ def load(name: str) -> Backend:
             log_extend=logextend.extend,
             sorted_run=txrun.sorted_entries,
             sorted_rows=txrun.sorted_rows,
+            has_repeat=txrun.has_repeat,
             run_filter_bits=txrun.filter_bits,
             filter_candidates=txrun.filter_candidates,
             id_keys=txrun.IdKeys,

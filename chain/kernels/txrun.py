@@ -168,6 +168,24 @@ def sort_rows_into(rows, out):
             out[k, j] = rows[i, j]
 
 
+@njit(types.boolean(_BYTES_RO), cache=True, nogil=True)
+def repeats_in(ids):
+    """Whether the 32-byte ids laid end to end in ``ids`` hold one id twice: sorted
+    (``_order``), a repeat is two neighbours."""
+    n = ids.shape[0] // ID_BYTES
+    order = _order(ids, ID_BYTES, n)
+    for k in range(n - 1):
+        a, b = order[k] * ID_BYTES, order[k + 1] * ID_BYTES
+        same = True
+        for j in range(ID_BYTES):
+            if ids[a + j] != ids[b + j]:
+                same = False
+                break
+        if same:
+            return True
+    return False
+
+
 @njit(inline="always")
 def _filter_position(ids, at, j, mask):
     """Bit position ``j`` (0-3) in a run filter of the id at ``at``: its ``j``-th big-endian
@@ -218,6 +236,14 @@ def sorted_rows(rows: np.ndarray) -> np.ndarray:
         view.flags.writeable = False  # the kernel's signature: read-only rows
         sort_rows_into(view, out)
     return out
+
+
+def has_repeat(ids: bytes) -> bool:
+    """Whether the 32-byte ids laid end to end in ``ids`` hold one id twice (a block's
+    own duplicate check, ``storage.appendcheck``), in one call that frees the GIL."""
+    if len(ids) % ID_BYTES:
+        raise ValueError("32-byte ids")
+    return len(ids) > ID_BYTES and bool(repeats_in(np.frombuffer(ids, dtype=np.uint8)))
 
 
 def filter_bits(ids: bytes, bits_log2: int) -> bytes:
@@ -385,6 +411,8 @@ def warmup() -> None:
     ids = bytes(range(64))
     sorted_entries(ids, bytes(44), 22)
     sorted_rows(np.zeros((2, 54), dtype=np.uint8))
+    if has_repeat(ids) or not has_repeat(ids[:32] * 2):
+        raise AssertionError("has_repeat is wrong on a small input")
     filter_bits(ids, 8)
     filter_candidates(ids, np.zeros((1 << 8, 1), dtype=np.uint64), 8, 1)
     keys = IdKeys(bits=4)

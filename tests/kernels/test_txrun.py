@@ -193,3 +193,26 @@ def test_filter_candidates_past_the_first_guess_of_room() -> None:
         txrun.filter_candidates(ids[:31], rows, 8, 100)
     with pytest.raises(ValueError):
         txrun.filter_candidates(ids, rows, 9, 100)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 70_000])
+def test_has_repeat_is_a_set_s_answer(n: int) -> None:
+    """A block's own duplicate check: none among distinct ids (also ids sharing their
+    first 8 bytes, or all but the last byte); found wherever the repeat sits (neighbours,
+    first and last, a crowded bucket)."""
+    rng = np.random.default_rng(n)
+    ids = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    if n >= 3:
+        ids[: n // 2, :8] = ids[0, :8]  # one radix key for half of them
+        ids[1, :31] = ids[2, :31]  # differ in the last byte only
+        ids[1, 31], ids[2, 31] = 1, 2
+    assert not txrun.has_repeat(ids.tobytes())
+    assert len({bytes(i) for i in ids}) == n
+    for a, b in (
+        [(0, n - 1), (n // 2, n // 2 + 1), (1, 2)] if n >= 3 else [(0, 1)] if n == 2 else []
+    ):
+        twice = ids.copy()
+        twice[b] = twice[a]
+        assert txrun.has_repeat(twice.tobytes()), (a, b)
+    with pytest.raises(ValueError):
+        txrun.has_repeat(bytes(33))

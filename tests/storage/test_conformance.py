@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from chain import merkle
+from chain.assemble import assemble_block
 from chain.hashing import EMPTY_ROOT, leaf_hash
 from storage.blockstore import AppendError, BlockStore, DuplicateTxError
 from storage.lmdb_store import LmdbBlockStore
 from storage.memory_store import MemoryBlockStore
-from tests.factories import ANCHOR, ChainBuilder
+from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder, txs
 
 
 @pytest.fixture(params=["memory", "lmdb"])
@@ -108,6 +109,31 @@ def test_rejects_a_tx_already_in_the_chain(store: BlockStore) -> None:
     b.next_tx = 1  # the next block reuses tx #1 and #2
     with pytest.raises(DuplicateTxError, match="already stored"):
         store.append(b.block(2))
+    assert store.height == 1 and store.log_size == 3
+
+
+@pytest.mark.parametrize("at", [(0, 1), (0, 999), (500, 501)])
+def test_rejects_a_block_holding_one_tx_twice(store: BlockStore, at: tuple[int, int]) -> None:
+    """A block's own txs are checked against each other too (a GIL-free kernel in the
+    numba backend), wherever the repeat sits; nothing of the block is stored."""
+    b = ChainBuilder()
+    store.append(b.block(3))
+    raws = list(txs(1000, start=100))
+    raws[at[1]] = raws[at[0]]
+    block, _ = assemble_block(
+        chain_id=CHAIN_ID,
+        prev=store.head(),
+        anchor=ANCHOR,
+        frontier=store.frontier(),
+        txs=raws,
+        results=[0] * len(raws),
+        state_root=b"\x00" * 32,
+        timestamp_ms=10_000_000,
+        proposer="t",
+        round=1,
+    )
+    with pytest.raises(AppendError, match="appears twice"):
+        store.append(block)
     assert store.height == 1 and store.log_size == 3
 
 
