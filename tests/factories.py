@@ -70,3 +70,21 @@ class ChainBuilder:
         )
         self.head = block.header
         return block
+
+
+def block_on(store: Any, raws: list[bytes] | tuple[bytes, ...]) -> Block:
+    """A block of ``raws`` (results 0) on ``store``'s head and log frontier (any
+    ``BlockStore``), not appended."""
+    block, _ = assemble_block(
+        chain_id=CHAIN_ID,
+        prev=store.head(),
+        anchor=ANCHOR,
+        frontier=store.frontier(),
+        txs=list(raws),
+        results=[0] * len(raws),
+        state_root=b"\x00" * 32,
+        timestamp_ms=10_000_000,
+        proposer="t",
+        round=1,
+    )
+    return block

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from chain import merkle
-from chain.assemble import assemble_block
 from chain.hashing import EMPTY_ROOT, leaf_hash
 from storage.blockstore import AppendError, BlockStore, DuplicateTxError
 from storage.lmdb_store import LmdbBlockStore
 from storage.memory_store import MemoryBlockStore
-from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder, txs
+from tests.factories import ANCHOR, ChainBuilder, block_on, txs
 
 
 @pytest.fixture(params=["memory", "lmdb"])
@@ -120,20 +119,8 @@ def test_rejects_a_block_holding_one_tx_twice(store: BlockStore, at: tuple[int, 
     store.append(b.block(3))
     raws = list(txs(1000, start=100))
     raws[at[1]] = raws[at[0]]
-    block, _ = assemble_block(
-        chain_id=CHAIN_ID,
-        prev=store.head(),
-        anchor=ANCHOR,
-        frontier=store.frontier(),
-        txs=raws,
-        results=[0] * len(raws),
-        state_root=b"\x00" * 32,
-        timestamp_ms=10_000_000,
-        proposer="t",
-        round=1,
-    )
     with pytest.raises(AppendError, match="appears twice"):
-        store.append(block)
+        store.append(block_on(store, raws))
     assert store.height == 1 and store.log_size == 3
 
 

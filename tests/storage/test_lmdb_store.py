@@ -19,7 +19,7 @@ from storage import lmdb_store, runfiles
 from storage.blockstore import AppendError, NotAGrantchainStore, StoreError
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
-from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder, txs
+from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder, block_on, txs
 
 
 def test_reopen_sees_every_appended_block(tmp_path: Path) -> None:
@@ -158,16 +158,10 @@ def test_a_run_goes_to_its_file_and_a_later_block_records_it(
             s.append(blocks[-1])
             _wait_round_written(s)
             on_disk.append(_indexed_on_disk(s))
-            for blk in blocks:
-                for pos, raw in enumerate(blk.txs):
-                    loc = s.tx_location(leaf_hash(raw))
-                    assert loc is not None and (loc.height, loc.position) == (
-                        blk.header.height,
-                        pos,
-                    )
+            _assert_found(s, blocks)
             for old in (blocks[0], blocks[-1]):  # on disk by now / in memory only
                 with pytest.raises(AppendError, match="already stored"):
-                    s.append(_block_with(s, old.txs[:1]))
+                    s.append(block_on(s, old.txs[:1]))
         # Block 3 brings the ids in memory to 21: they become a run (blocks 1-3), which
         # block 4 records; blocks 4-6 make the next, recorded by block 7, and so on.
         assert on_disk == [(0, 0)] * 3 + [(21, 3)] * 3 + [(42, 6)] * 3 + [(63, 9)] * 3
@@ -190,23 +184,18 @@ def test_a_run_goes_to_its_file_and_a_later_block_records_it(
         assert _indexed_on_disk(s) == (63 + 28 + 21, 16)
         for old in (blocks[0], blocks[11], blocks[-1]):
             with pytest.raises(AppendError, match="already stored"):
-                s.append(_block_with(s, old.txs[:1]))
+                s.append(block_on(s, old.txs[:1]))
 
 
-def _block_with(s: LmdbBlockStore, raws: tuple[bytes, ...]) -> Block:
-    block, _ = assemble_block(
-        chain_id=CHAIN_ID,
-        prev=s.head(),
-        anchor=ANCHOR,
-        frontier=s.frontier(),
-        txs=list(raws),
-        results=[0] * len(raws),
-        state_root=b"\x00" * 32,
-        timestamp_ms=10_000_000,
-        proposer="t",
-        round=1,
-    )
-    return block
+def _assert_found(s: LmdbBlockStore, blocks: list[Block], context: object = None) -> None:
+    """Every tx of ``blocks`` is found in ``s`` at its own height and position."""
+    for blk in blocks:
+        for pos, raw in enumerate(blk.txs):
+            loc = s.tx_location(leaf_hash(raw))
+            assert loc is not None and (loc.height, loc.position) == (
+                blk.header.height,
+                pos,
+            ), (context, blk.header.height, pos)
 
 
 def test_closed_views_kept_alive_hold_no_reader_slot(tmp_path: Path) -> None:
@@ -285,16 +274,10 @@ def test_runs_are_merged_and_every_id_stays_findable(
                 blocks.append(b.block(7))
                 s.append(blocks[-1])
                 levels_seen |= {i.level for i in s._runs.values()}
-                for blk in blocks:
-                    for pos, raw in enumerate(blk.txs):
-                        loc = s.tx_location(leaf_hash(raw))
-                        assert loc is not None and (loc.height, loc.position) == (
-                            blk.header.height,
-                            pos,
-                        ), (session, blk.header.height, pos)
+                _assert_found(s, blocks, session)
                 for old in (blocks[0], blocks[len(blocks) // 2]):
                     with pytest.raises(AppendError, match="already stored"):
-                        s.append(_block_with(s, old.txs[:1]))
+                        s.append(block_on(s, old.txs[:1]))
             assert verify_store(s).ok
         with LmdbBlockStore.open(tmp_path, readonly=True) as s:
             report = verify_store(s)
@@ -338,22 +321,10 @@ def test_merged_runs_are_merged_again_up_to_the_top_level(
                 bands = sorted((i.first_height, i.last_height, i.level) for i in runs.values())
                 for (_, last, level), (first, _, next_level) in itertools.pairwise(bands):
                     assert first == last + 1 and next_level <= level, bands
-                for blk in blocks[-8:] + blocks[:3]:
-                    for pos, raw in enumerate(blk.txs):
-                        loc = s.tx_location(leaf_hash(raw))
-                        assert loc is not None and (loc.height, loc.position) == (
-                            blk.header.height,
-                            pos,
-                        ), (session, blk.header.height, pos)
+                _assert_found(s, blocks[-8:] + blocks[:3], session)
                 with pytest.raises(AppendError, match="already stored"):
-                    s.append(_block_with(s, blocks[len(blocks) // 3].txs[:1]))
-            for blk in blocks:
-                for pos, raw in enumerate(blk.txs):
-                    loc = s.tx_location(leaf_hash(raw))
-                    assert loc is not None and (loc.height, loc.position) == (
-                        blk.header.height,
-                        pos,
-                    )
+                    s.append(block_on(s, blocks[len(blocks) // 3].txs[:1]))
+            _assert_found(s, blocks, session)
             report = verify_store(s)
             assert report.ok, report.problem
             runs_before = s._runs
@@ -418,11 +389,11 @@ def test_duplicates_are_refused_whatever_state_the_id_keys_are_in(
             s.append(blocks[-1])
             for old in blocks:
                 with pytest.raises(AppendError, match="already stored"):
-                    s.append(_block_with(s, old.txs[-1:]))
+                    s.append(block_on(s, old.txs[-1:]))
     with LmdbBlockStore.open(tmp_path) as s:  # the ids past the last run, from the blocks
         for old in blocks:
             with pytest.raises(AppendError, match="already stored"):
-                s.append(_block_with(s, old.txs[:1]))
+                s.append(block_on(s, old.txs[:1]))
         s.append(b.block(7))
         assert s.height == 11
 

@@ -20,8 +20,7 @@ from storage.blockstore import AppendError, StoreError, TxPrunedError
 from storage.lmdb_store import LmdbBlockStore
 from storage.receipts import build_receipt
 from storage.verify import verify_store
-from tests.factories import ChainBuilder
-from tests.storage.test_lmdb_store import _block_with
+from tests.factories import ChainBuilder, block_on
 from tests.storage.test_receipts import NODE_KEYS, genesis
 
 SIZES = [3, 0, 7, 1, 33, 5, 64, 2, 9, 31, 4, 17]
@@ -82,7 +81,7 @@ def test_a_pruned_store_answers_as_before_but_for_the_txs_bytes(
             s.block(3)
         assert s.header(3) == blocks[2].header and s.certificate(3)
         with pytest.raises(AppendError, match="already stored"):  # a pruned tx is still a dup
-            s.append(_block_with(s, blocks[4].txs[:1]))
+            s.append(block_on(s, blocks[4].txs[:1]))
         report = verify_store(s)
         assert report.ok, report.problem
         assert report.height == len(blocks) and report.txs_checked == sum(SIZES)
@@ -90,7 +89,7 @@ def test_a_pruned_store_answers_as_before_but_for_the_txs_bytes(
             assert r is not None and verify_receipt(r, genesis()).height == height
             assert s.header(height) == r.header  # and the store still holds its header
             assert s.log_root(r.header.log_size) == r.header.log_root
-        s.append(_block_with(s, (b"after pruning",)))
+        s.append(block_on(s, (b"after pruning",)))
         assert s.prune(s.height + 1) == s.height  # everything
         assert verify_store(s).ok
         assert s.log_root() == s.frontier().root()

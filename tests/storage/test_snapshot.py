@@ -20,8 +20,7 @@ from storage.lmdb_store import LmdbBlockStore, export_snapshot
 from storage.snapshot import SnapshotError, import_snapshot
 from storage.verify import verify_store
 from tests import factories
-from tests.factories import ANCHOR, ChainBuilder, txs
-from tests.storage.test_lmdb_store import _block_with
+from tests.factories import ANCHOR, ChainBuilder, block_on, txs
 
 SIZES = [3, 0, 40, 1, 33, 5, 64, 2, 9, 31, 4, 17]
 
@@ -63,7 +62,7 @@ def test_an_imported_snapshot_is_the_same_chain_pruned(
             )
         assert s.tx_location(tree.get_node(0, 100)) is not None
         with pytest.raises(AppendError, match="already stored"):
-            s.append(_block_with(s, tuple(txs(1, start=5))))  # in block 3
+            s.append(block_on(s, tuple(txs(1, start=5))))  # in block 3
         new = b.block(6)  # the chain goes on from the imported head
         s.append(new)
         assert s.tx(leaf_hash(new.txs[0])) is not None
