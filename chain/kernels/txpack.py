@@ -71,7 +71,13 @@ def pack_into(data, lens, room, out, firsts, sizes):
             end += lens[j]
             _put_u32(out, o + 4 + 4 * (j - first), end)
         at = o + 4 + 4 * count
-        out[at : at + body] = data[src : src + body]
+        # An element loop over two views: numba runs ``out[a:b] = data[c:d]`` a byte at a
+        # time (~80 us a block), and a loop indexed ``at + j`` checks each index's sign;
+        # indexed from 0, LLVM vectorizes it (~5 us).
+        dst = out[at : at + body]
+        part = data[src : src + body]
+        for j in range(body):
+            dst[j] = part[j]
         src += body
         firsts[k] = first
         sizes[k] = end

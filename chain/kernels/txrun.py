@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, types
 
 from chain.kernels import cachekey  # noqa: F401  (before any cached kernel is defined)
+from chain.kernels.prefetch import prefetch
 
 ID_BYTES = 32
 _BYTES_RO = types.Array(types.uint8, 1, "C", readonly=True)
@@ -343,6 +344,12 @@ class IdKeys:
         self.add(ids)
 
 
+CANDIDATES_AHEAD = 16
+"""Ids ahead whose filter rows ``candidates_into`` prefetches: a table is 16-256 MiB, so
+each of an id's four rows is a cache miss; announced this far ahead, the misses of many
+ids overlap instead of one id's at a time (level-0 table, 1,000 ids: ~180 -> ~30 us)."""
+
+
 @njit(
     types.int64(_BYTES_RO, _ROWS_RO, types.int64, types.int64, types.int64[::1], types.int64[::1]),
     cache=True,
@@ -359,14 +366,21 @@ def candidates_into(ids, rows, bits_log2, columns, which, cols):
     mask = np.uint32((1 << bits_log2) - 1)
     width = rows.shape[1]
     cap = which.shape[0]
-    found = 0
-    pos = np.empty(4, dtype=np.int64)
-    for i in range(ids.shape[0] // ID_BYTES):
-        at = i * ID_BYTES
+    n = ids.shape[0] // ID_BYTES
+    pos = np.empty(4 * n, dtype=np.int64)
+    for i in range(n):
         for j in range(4):
-            pos[j] = _filter_position(ids, at, j, mask)
+            pos[4 * i + j] = _filter_position(ids, i * ID_BYTES, j, mask)
+    for k in range(min(CANDIDATES_AHEAD, n) * 4):
+        prefetch(rows[pos[k]], 0)
+    found = 0
+    for i in range(n):
+        if i + CANDIDATES_AHEAD < n:
+            for j in range(4):
+                prefetch(rows[pos[4 * (i + CANDIDATES_AHEAD) + j]], 0)
+        p0, p1, p2, p3 = pos[4 * i], pos[4 * i + 1], pos[4 * i + 2], pos[4 * i + 3]
         for byte in range(width):
-            v = rows[pos[0], byte] & rows[pos[1], byte] & rows[pos[2], byte] & rows[pos[3], byte]
+            v = rows[p0, byte] & rows[p1, byte] & rows[p2, byte] & rows[p3, byte]
             bit = 0
             while v:
                 if v & 1:
