@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from chain import limits, merkle
 from chain.block import Block, BlockHeader, results_root
@@ -11,19 +12,23 @@ from chain.kernels import backend
 from chain.kernels.hasharray import split_hashes
 from chain.merkle import Frontier
 
+if TYPE_CHECKING:  # the kernels load numba: only where the backend is numba
+    from chain.kernels.blockroots import BodyArrays
+
 
 def _ids_and_roots(
     txs: Sequence[bytes], results: Sequence[int]
-) -> tuple[list[bytes], bytes, bytes, bytes] | None:
-    """(tx ids, the ids end to end, tx root, results root) from one call that frees the
-    GIL, where the kernel backend has it (``Backend.block_roots``) and it applies; else
-    None. The store's writer thread commits the block before while this runs."""
-    roots = backend.active().block_roots
+) -> tuple[list[bytes], bytes, bytes, bytes, BodyArrays] | None:
+    """(tx ids, the ids end to end, tx root, results root, the body's arrays) from one
+    call that frees the GIL, where the kernel backend has it (``Backend.body_roots``) and
+    it applies; else None. The store's writer thread commits the block before while this
+    runs."""
+    roots = backend.active().body_roots
     got = roots(txs, results) if roots is not None else None
     if got is None:
         return None
-    ids, tx_root, res_root = got
-    return split_hashes(ids), ids, tx_root, res_root
+    ids, tx_root, res_root, arrays = got
+    return split_hashes(ids), ids, tx_root, res_root, arrays
 
 
 def assemble_block(
@@ -48,8 +53,9 @@ def assemble_block(
     in this process does not hash the txs or the log's new nodes a second time."""
     fast = _ids_and_roots(txs, results) if tx_ids is None else None
     joined: bytes | None = None  # the ids end to end, as the kernel gave them
+    arrays: BodyArrays | None = None
     if fast is not None:
-        ids, joined, tx_root, res_root = fast
+        ids, joined, tx_root, res_root, arrays = fast
     else:
         ids = list(tx_ids) if tx_ids is not None else leaf_hashes(txs)
         if len(ids) != len(txs):
@@ -75,5 +81,5 @@ def assemble_block(
     block = Block(header, tuple(txs), tuple(results))
     # The ids are the txs' leaf hashes when computed here (never when a caller gave them:
     # the store must then derive them), and the log's new nodes are the ids' alone.
-    block._remember_assembly(ids if tx_ids is None else None, frontier, levels, after)
+    block._remember_assembly(ids if tx_ids is None else None, frontier, levels, after, arrays)
     return block, after

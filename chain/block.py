@@ -172,6 +172,9 @@ class Block:
     """(frontier before, ``extend_levels`` of the ids, frontier after), as
     ``chain.assemble`` computed them: a store appending the block on the same frontier
     takes them instead of hashing the log's new nodes again (``log_extension``)."""
+    _body_arrays: Any = field(default=None, init=False, repr=False, compare=False)
+    """``chain.kernels.blockroots.BodyArrays`` of this block's txs and results, where
+    ``chain.assemble`` read them so (``body_arrays``)."""
 
     def to_bytes(self) -> bytes:
         fields, txs, results = self.header.fields(), list(self.txs), list(self.results)
@@ -211,13 +214,22 @@ class Block:
         before: merkle.Frontier,
         levels: list[tuple[int, int, list[bytes]]],
         after: merkle.Frontier,
+        arrays: Any = None,
     ) -> None:
         """For ``chain.assemble`` only, which built this block's header from these values:
         ``checked_ids`` (the leaf hashes it computed itself; None if its caller gave them,
-        so ``check_body`` still derives them) and the log's extension by them."""
+        so ``check_body`` still derives them), the log's extension by them, and the body's
+        arrays its kernel read (``body_arrays``)."""
         if checked_ids is not None:
             object.__setattr__(self, "_checked_ids", tuple(checked_ids))
         object.__setattr__(self, "_log_extension", (before.copy(), levels, after.copy()))
+        object.__setattr__(self, "_body_arrays", arrays)
+
+    def body_arrays(self) -> Any:
+        """``chain.kernels.blockroots.BodyArrays`` of exactly this block's txs and results
+        (the txs end to end, their lengths, the result codes) where ``chain.assemble``
+        built it with the kernel, else None. The block is immutable, so they stay its."""
+        return self._body_arrays
 
     def log_extension(
         self, frontier: merkle.Frontier

@@ -35,11 +35,12 @@ class Backend:
     canonical_msgpack: Callable[[Sequence[bytes]], list[bool]] | None = None
     """Screens a batch for ``chain.batch_decode.decode_many`` (verdicts of
     ``reference.canonical_msgpack``); None: decode each input in full instead."""
-    block_roots: (
-        Callable[[Sequence[bytes], Sequence[int]], tuple[bytes, bytes, bytes] | None] | None
+    body_roots: (
+        Callable[[Sequence[bytes], Sequence[int]], tuple[bytes, bytes, bytes, Any] | None] | None
     ) = None
-    """A block's (joined tx ids, tx root, results root) in one call that frees the GIL, or
-    None where it does not apply (``blockroots``); None: ``chain.assemble`` hashes step by step."""
+    """A block's (joined tx ids, tx root, results root, ``blockroots.BodyArrays``) in one
+    call that frees the GIL, or None where it does not apply (``blockroots.body_roots``);
+    None: ``chain.assemble`` hashes step by step."""
     log_extend: Callable[[bytes, int, bytes], tuple[bytes, list[int], bytes]] | None = None
     """``(frontier nodes joined, size, leaves joined)`` to ``(completed nodes of level 1 and
     up joined, per-level end offsets, new frontier joined)`` in one call that frees the GIL
@@ -56,11 +57,10 @@ class Backend:
     filter_candidates: Callable[[bytes, Any, int, int], tuple[Any, Any]] | None = None
     """The (id position, column) pairs a run filter table may hold (``txrun``; the pairs
     of ``storage.txfilter.TxFilter.candidate_pairs``); None: numpy."""
-    pack_txs: Callable[[Sequence[bytes], int], tuple[bytes, list[int], list[int]] | None] | None = (
-        None
-    )
-    """A block's txs packed into the store's page-sized values (``txpack.pack``, byte for
-    byte ``storage.lmdb_store._txs_items_py``); None: the store packs them in Python."""
+    pack_txs: Callable[..., tuple[bytes, list[int], list[int]] | None] | None = None
+    """A block's txs packed into the store's page-sized values (``txpack.pack(txs, room,
+    joined=None, lengths=None)``, byte for byte ``storage.lmdb_store._txs_items_py``);
+    None: the store packs them in Python."""
     id_keys: Callable[[], Any] | None = None
     """A new ``txrun.IdKeys``: the store's in-memory duplicate check without the GIL;
     None: the store probes its dicts alone."""
@@ -109,7 +109,7 @@ def load(name: str) -> Backend:
             canonical_msgpack=numba_backend.canonical_msgpack,
             node_hashes=numba_backend.node_hashes,
             fixed_leaves_root=numba_backend.fixed_leaves_root,
-            block_roots=blockroots.block_roots,
+            body_roots=blockroots.body_roots,
             log_extend=logextend.extend,
             sorted_run=txrun.sorted_entries,
             sorted_rows=txrun.sorted_rows,

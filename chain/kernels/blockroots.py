@@ -16,6 +16,7 @@ them to the reference backend. Public data only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, types
@@ -108,10 +109,26 @@ def block_roots_into(txs, offsets, order, results, ids, roots):
     roots[8:16] = out
 
 
-def block_roots(txs: Sequence[bytes], results: Sequence[int]) -> tuple[bytes, bytes, bytes] | None:
-    """(the txs' ids laid end to end, tx root, results root), or None where the kernel
-    does not apply and the caller takes the general path (which names what is wrong):
-    no txs, a count mismatch, or a result that is not an ``int`` in [0, 65536)."""
+class BodyArrays(NamedTuple):
+    """A block's body as the kernel read it, for a store appending the same block to pack
+    its txs and locations from, instead of gathering the txs and converting the results
+    again (``Block.body_arrays``)."""
+
+    txs: bytes
+    """The txs end to end."""
+    lengths: np.ndarray
+    """Each tx's length (int64, read-only)."""
+    codes: np.ndarray
+    """Each tx's result code (int64 in [0, 65536), read-only)."""
+
+
+def body_roots(
+    txs: Sequence[bytes], results: Sequence[int]
+) -> tuple[bytes, bytes, bytes, BodyArrays] | None:
+    """(the txs' ids laid end to end, tx root, results root, the body's arrays), or None
+    where the kernel does not apply and the caller takes the general path (which names
+    what is wrong): no txs, a count mismatch, or a result that is not an ``int`` in
+    [0, 65536)."""
     n = len(txs)
     if not n or len(results) != n or set(map(type, results)) != {int}:
         return None
@@ -123,15 +140,22 @@ def block_roots(txs: Sequence[bytes], results: Sequence[int]) -> tuple[bytes, by
         return None
     codes.flags.writeable = False
     lengths = np.fromiter(map(len, txs), dtype=np.int64, count=n)
+    lengths.flags.writeable = False
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     order = np.argsort(lengths, kind="stable").astype(np.int64)
-    buf = np.frombuffer(b"".join(txs), dtype=np.uint8)
+    joined = b"".join(txs)
     ids = np.empty(32 * n, dtype=np.uint8)
     roots = np.empty(16, dtype=np.uint32)
-    block_roots_into(buf, offsets, order, codes, ids, roots)
+    block_roots_into(np.frombuffer(joined, dtype=np.uint8), offsets, order, codes, ids, roots)
     raw = roots.astype(">u4").tobytes()
-    return ids.tobytes(), raw[:32], raw[32:]
+    return ids.tobytes(), raw[:32], raw[32:], BodyArrays(joined, lengths, codes)
+
+
+def block_roots(txs: Sequence[bytes], results: Sequence[int]) -> tuple[bytes, bytes, bytes] | None:
+    """``body_roots`` without the body's arrays."""
+    got = body_roots(txs, results)
+    return None if got is None else got[:3]
 
 
 def warmup() -> bool:

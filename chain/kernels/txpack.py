@@ -86,14 +86,22 @@ def pack_into(data, lens, room, out, firsts, sizes):
     return k
 
 
-def pack(txs: Sequence[bytes], room: int) -> tuple[bytes, list[int], list[int]] | None:
+def pack(
+    txs: Sequence[bytes], room: int, joined: bytes | None = None, lengths: np.ndarray | None = None
+) -> tuple[bytes, list[int], list[int]] | None:
     """``(the values end to end, each value's first tx, each value's size)`` for the txs
     (at least one), values of at most ``room + 4`` bytes; None if a value's ends would
-    not fit a u32 (the caller's Python path names it)."""
+    not fit a u32 (the caller's Python path names it). ``joined`` and ``lengths`` (int64,
+    read-only), where the caller has them: the txs end to end and their lengths."""
     n = len(txs)
-    data = np.frombuffer(b"".join(txs), dtype=np.uint8)
-    lens = np.fromiter(map(len, txs), dtype=np.int64, count=n)
-    lens.flags.writeable = False
+    if joined is None or lengths is None:
+        joined = b"".join(txs)
+        lengths = np.fromiter(map(len, txs), dtype=np.int64, count=n)
+        lengths.flags.writeable = False
+    elif lengths.shape != (n,) or len(joined) != int(lengths.sum()):
+        raise ValueError(f"{lengths.shape} lengths, {len(joined)} bytes for {n} txs")
+    data = np.frombuffer(joined, dtype=np.uint8)
+    lens = lengths
     out = np.empty(data.shape[0] + 8 * n, dtype=np.uint8)
     firsts = np.empty(n, dtype=np.int64)
     sizes = np.empty(n, dtype=np.int64)

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from chain import assemble, merkle
-from chain.block import BlockError
+from chain.block import Block, BlockError
 from chain.kernels import blockroots, reference
 from chain.merkle import Frontier
 
@@ -83,3 +83,23 @@ def test_assemble_gives_the_same_block_either_way(n: int) -> None:
 def test_assemble_refuses_a_bad_result_code_as_before() -> None:
     with pytest.raises(BlockError, match="result code"):
         _assemble([b"a", b"b"], [0, 1 << 16], Frontier(), fast=True)
+
+
+@pytest.mark.parametrize("n", [1, 17, 1000])
+def test_an_assembled_block_keeps_the_body_arrays_its_kernel_read(n: int) -> None:
+    """``Block.body_arrays``: the txs end to end, their lengths and the result codes of
+    exactly the block's body where the kernel assembled it; None where it did not (the
+    general path, or a block decoded from bytes), so a store derives them itself."""
+    rng = random.Random(200 + n)
+    txs = [rng.randbytes(rng.randrange(0, 400)) for _ in range(n)]
+    results = [rng.randrange(0, 1 << 16) for _ in range(n)]
+    fast, _ = _assemble(txs, results, Frontier(), fast=True)
+    arrays = fast.body_arrays()
+    assert arrays.txs == b"".join(fast.txs)
+    assert arrays.lengths.tolist() == [len(t) for t in fast.txs]
+    assert arrays.codes.tolist() == list(fast.results)
+    assert not arrays.lengths.flags.writeable and not arrays.codes.flags.writeable
+    assert blockroots.body_roots(txs, results)[:3] == blockroots.block_roots(txs, results)
+    slow, _ = _assemble(txs, results, Frontier(), fast=False)
+    assert slow.body_arrays() is None
+    assert Block.from_bytes(fast.to_bytes()).body_arrays() is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from chain.kernels import txpack
@@ -60,3 +61,16 @@ def test_the_store_uses_the_kernel_and_reads_its_values_back(tmp_path: object) -
 
 def test_warmup_agrees() -> None:
     assert txpack.warmup()
+
+
+@pytest.mark.parametrize("index", [0, 1, 9])
+def test_the_txs_joined_by_the_caller_pack_as_the_txs_themselves(index: int) -> None:
+    """``pack`` given the txs end to end and their lengths (``Block.body_arrays``) packs
+    what it packs from the txs; lengths that do not describe the txs are refused."""
+    txs = _blocks()[index]
+    lengths = np.fromiter(map(len, txs), dtype=np.int64, count=len(txs))
+    assert txpack.pack(txs, ROOM, b"".join(txs), lengths) == txpack.pack(txs, ROOM)
+    with pytest.raises(ValueError):
+        txpack.pack(txs, ROOM, b"".join(txs) + b"x", lengths)
+    with pytest.raises(ValueError):
+        txpack.pack(txs, ROOM, b"".join(txs), lengths[1:])
