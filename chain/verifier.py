@@ -9,8 +9,14 @@ tx decodes strictly, belongs to the chain and carries a valid signature.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
 from chain import merkle
 from chain.block import Block, BlockError, BlockHeader, results_root
+from chain.kernels import backend
+from chain.kernels.hasharray import split_hashes
 from chain.merkle import Frontier
 from chain.signing import verify_batch
 from chain.tx import TxError, decode_tx
@@ -52,6 +58,37 @@ class ChainVerifier:
         self._advance(h, ids)
         return ids
 
+    def feed_packed(
+        self, header: BlockHeader, txs: bytes, lengths: Any, results: Sequence[int]
+    ) -> list[bytes]:
+        """``feed`` of the block whose txs are given end to end (``txs``) with their
+        ``lengths`` (int64 array), as ``LmdbBlockStore.iter_packed`` reads them: the ids
+        and roots in one kernel call, no ``bytes`` object per tx. The same checks and
+        errors as ``feed``; a block the kernel does not take (no txs, a bad result code,
+        no kernel backend) is split into its txs and fed so."""
+        roots = backend.active().packed_roots
+        n = len(lengths)
+        got = (
+            roots(txs, lengths, results)
+            if roots is not None and not self.check_signatures
+            else None
+        )
+        if got is None or not n == len(results) == header.tx_count:
+            bounds = itertools.accumulate(int(x) for x in lengths)
+            split = [txs[a:b] for a, b in itertools.pairwise(itertools.chain((0,), bounds))]
+            return self.feed(Block(header, tuple(split), tuple(results)))
+        h = header
+        self._check_link(h)
+        joined, tx_root, res_root = got
+        if tx_root != h.tx_root:
+            raise VerifyError(h.height, "tx_root does not match the block's txs")
+        if res_root != h.results_root:
+            raise VerifyError(h.height, "results_root does not match the block's results")
+        ids = split_hashes(joined)
+        self._extend(h, ids, joined)
+        self._advance(h, ids)
+        return ids
+
     def feed_pruned(self, header: BlockHeader, ids: list[bytes], results: list[int]) -> None:
         """Check the next block, whose txs were pruned, from their ids (leaf hashes) and
         results: everything ``feed`` checks but the ids being the txs' hashes and the
@@ -76,12 +113,12 @@ class ChainVerifier:
         self.head = h
         self.txs_checked += len(ids)
 
-    def _extend(self, h: BlockHeader, ids: list[bytes]) -> None:
+    def _extend(self, h: BlockHeader, ids: list[bytes], joined: bytes | None = None) -> None:
         if h.log_size != self.frontier.size + h.tx_count:
             raise VerifyError(
                 h.height, f"log_size {h.log_size}, expected {self.frontier.size + h.tx_count}"
             )
-        self.frontier.extend_levels(ids)  # the nodes it returns are not kept
+        self.frontier.extend_levels(ids, joined=joined)  # the nodes it returns are not kept
         if self.frontier.root() != h.log_root:
             raise VerifyError(h.height, "log_root does not match the txs since genesis")
 

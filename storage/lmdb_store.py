@@ -292,6 +292,31 @@ def _sliced_items(
     return items
 
 
+def _packed_txs(
+    cur: Any, log_start: int, n: int, unpack: Callable[[Sequence[Any], int], Any]
+) -> tuple[bytes, Any] | None:
+    """``txpack.unpack`` of the ``n`` (>= 1) txs from log index ``log_start`` on, read with
+    ``cur`` (a ``txs`` cursor of a zero-copy read transaction), or None where a value is
+    missing, out of place or damaged (``_block_txs`` then says which)."""
+    values: list[Any] = []
+    got = 0
+    found = cur.set_key(_u64(log_start))
+    while found and got < n:
+        if cur.key() != _u64(log_start + got):
+            return None
+        value = cur.value()
+        count = _TXS_COUNT.unpack_from(value)[0] if len(value) >= 4 else 0
+        if not count:
+            return None
+        values.append(value)
+        got += count
+        found = cur.next()
+    if got != n:
+        return None
+    packed: tuple[bytes, Any] | None = unpack(values, n)
+    return packed
+
+
 class _DamagedTxs(ValueError):
     """A ``txs`` value that does not hold what its block says (the caller names the
     block in the ``StoreError`` it raises)."""
@@ -983,6 +1008,34 @@ class LmdbBlockStore:
         """Every block from ``start`` on, read with one cursor per table (for ``verify``)."""
         with self._read() as txn:
             yield from self._iter_blocks_in(txn, start)
+
+    def iter_packed(self, start: int = 1) -> Iterator[tuple[BlockHeader, bytes, Any, list[int]]]:
+        """``iter_blocks`` as (header, the txs end to end, each tx's length (an int64
+        array), results): what ``verify`` hashes, read without a ``bytes`` object per tx
+        (``txpack.unpack``: that was half of a verify). A block whose values the kernel
+        finds damaged is read as ``iter_blocks`` reads it, which names the damage."""
+        unpack = backend.active().unpack_txs
+        with self._read(buffers=True) as txn:
+            hcur = txn.cursor(db=self._dbs["headers"])
+            bcur = txn.cursor(db=self._dbs["bodies"])
+            tcur = txn.cursor(db=self._dbs["txs"])
+            if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
+                return
+            for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
+                height = int.from_bytes(hkey, "big")
+                if hkey != bkey:
+                    raise StoreError(f"block {height}: header and body tables disagree")
+                header = _header(bytes(raw_header), height)
+                log_start, results = _body(bytes(raw_body), height)
+                n = header.tx_count
+                packed = (
+                    _packed_txs(tcur, log_start, n, unpack) if unpack is not None and n else None
+                )
+                if packed is None:
+                    txs = self._block_txs(txn, height, log_start, n)
+                    lengths = np.fromiter(map(len, txs), dtype=np.int64, count=len(txs))
+                    packed = (b"".join(txs), lengths)
+                yield header, packed[0], packed[1], results
 
     def _iter_blocks_in(self, txn: Any, start: int) -> Iterator[Block]:
         """``iter_blocks`` in the read transaction ``txn``."""

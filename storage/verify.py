@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import lmdb
 
+from chain.block import BlockHeader
 from chain.verifier import ChainVerifier, VerifyError
 from storage.blockstore import StoreError
 from storage.lmdb_store import LmdbBlockStore
@@ -44,6 +45,20 @@ class VerifyReport:
         }
 
 
+def _fed(
+    v: ChainVerifier, store: LmdbBlockStore, start: int
+) -> Iterator[tuple[BlockHeader, list[bytes], Sequence[int]]]:
+    """(header, tx ids, results) of every block from ``start`` on, each fed to ``v``
+    first: with its txs end to end where it only hashes them (``iter_packed``), as
+    ``Block`` values where it decodes every tx to check its signature."""
+    if v.check_signatures:
+        for block in store.iter_blocks(start):
+            yield block.header, v.feed(block), block.results
+    else:
+        for header, txs, lengths, results in store.iter_packed(start):
+            yield header, v.feed_packed(header, txs, lengths, results), results
+
+
 def verify_store(
     store: LmdbBlockStore,
     *,
@@ -67,13 +82,12 @@ def verify_store(
                 raise VerifyError(*wrong)
             if on_block:
                 on_block(header.height, len(ids))
-        for block in store.iter_blocks(store.pruned_height + 1):
-            ids = v.feed(block)
-            wrong = index.feed(block.header, ids, block.results)
+        for header, ids, codes in _fed(v, store, pruned + 1):
+            wrong = index.feed(header, ids, codes)
             if wrong:
                 raise VerifyError(*wrong)
             if on_block:
-                on_block(block.header.height, len(ids))
+                on_block(header.height, len(ids))
         wrong = index.finish(v.height)
         if wrong:
             raise VerifyError(*wrong)

@@ -41,6 +41,12 @@ class Backend:
     """A block's (joined tx ids, tx root, results root, ``blockroots.BodyArrays``) in one
     call that frees the GIL, or None where it does not apply (``blockroots.body_roots``);
     None: ``chain.assemble`` hashes step by step."""
+    packed_roots: (
+        Callable[[bytes, Any, Sequence[int]], tuple[bytes, bytes, bytes] | None] | None
+    ) = None
+    """``body_roots``' first three of txs given end to end with their lengths
+    (``blockroots.packed_roots``: ``verify`` reads them so); None: the verifier splits
+    the txs and checks the block as ``Block.check_body`` does."""
     log_extend: Callable[[bytes, int, bytes], tuple[bytes, list[int], bytes]] | None = None
     """``(frontier nodes joined, size, leaves joined)`` to ``(completed nodes of level 1 and
     up joined, per-level end offsets, new frontier joined)`` in one call that frees the GIL
@@ -61,6 +67,9 @@ class Backend:
     """A block's txs packed into the store's page-sized values (``txpack.pack(txs, room,
     joined=None, lengths=None)``, byte for byte ``storage.lmdb_store._txs_items_py``);
     None: the store packs them in Python."""
+    unpack_txs: Callable[[Sequence[Any], int], tuple[bytes, Any] | None] | None = None
+    """A block's store values read back as its txs end to end and their lengths
+    (``txpack.unpack``); None: the store splits them into ``bytes`` in Python."""
     id_keys: Callable[[], Any] | None = None
     """A new ``txrun.IdKeys``: the store's in-memory duplicate check without the GIL;
     None: the store probes its dicts alone."""
@@ -110,6 +119,7 @@ def load(name: str) -> Backend:
             node_hashes=numba_backend.node_hashes,
             fixed_leaves_root=numba_backend.fixed_leaves_root,
             body_roots=blockroots.body_roots,
+            packed_roots=blockroots.packed_roots,
             log_extend=logextend.extend,
             sorted_run=txrun.sorted_entries,
             sorted_rows=txrun.sorted_rows,
@@ -118,5 +128,6 @@ def load(name: str) -> Backend:
             filter_candidates=txrun.filter_candidates,
             id_keys=txrun.IdKeys,
             pack_txs=txpack.pack,
+            unpack_txs=txpack.unpack,
         )
     raise ValueError(f"unknown kernel backend {name!r}: expected one of {', '.join(BACKENDS)}")

@@ -122,14 +122,9 @@ class BodyArrays(NamedTuple):
     """Each tx's result code (int64 in [0, 65536), read-only)."""
 
 
-def body_roots(
-    txs: Sequence[bytes], results: Sequence[int]
-) -> tuple[bytes, bytes, bytes, BodyArrays] | None:
-    """(the txs' ids laid end to end, tx root, results root, the body's arrays), or None
-    where the kernel does not apply and the caller takes the general path (which names
-    what is wrong): no txs, a count mismatch, or a result that is not an ``int`` in
-    [0, 65536)."""
-    n = len(txs)
+def _codes(results: Sequence[int], n: int) -> np.ndarray | None:
+    """The result codes as a read-only int64 array, or None unless there are ``n`` (>= 1)
+    of them, each an ``int`` in [0, 65536)."""
     if not n or len(results) != n or set(map(type, results)) != {int}:
         return None
     try:
@@ -139,17 +134,50 @@ def body_roots(
     if int(codes.min()) < 0 or int(codes.max()) >= 1 << 16:
         return None
     codes.flags.writeable = False
-    lengths = np.fromiter(map(len, txs), dtype=np.int64, count=n)
-    lengths.flags.writeable = False
+    return codes
+
+
+def _roots(joined: bytes, lengths: np.ndarray, codes: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    n = lengths.shape[0]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     order = np.argsort(lengths, kind="stable").astype(np.int64)
-    joined = b"".join(txs)
     ids = np.empty(32 * n, dtype=np.uint8)
     roots = np.empty(16, dtype=np.uint32)
     block_roots_into(np.frombuffer(joined, dtype=np.uint8), offsets, order, codes, ids, roots)
     raw = roots.astype(">u4").tobytes()
-    return ids.tobytes(), raw[:32], raw[32:], BodyArrays(joined, lengths, codes)
+    return ids.tobytes(), raw[:32], raw[32:]
+
+
+def body_roots(
+    txs: Sequence[bytes], results: Sequence[int]
+) -> tuple[bytes, bytes, bytes, BodyArrays] | None:
+    """(the txs' ids laid end to end, tx root, results root, the body's arrays), or None
+    where the kernel does not apply and the caller takes the general path (which names
+    what is wrong): no txs, a count mismatch, or a result that is not an ``int`` in
+    [0, 65536)."""
+    n = len(txs)
+    codes = _codes(results, n)
+    if codes is None:
+        return None
+    lengths = np.fromiter(map(len, txs), dtype=np.int64, count=n)
+    lengths.flags.writeable = False
+    joined = b"".join(txs)
+    return (*_roots(joined, lengths, codes), BodyArrays(joined, lengths, codes))
+
+
+def packed_roots(
+    joined: bytes, lengths: np.ndarray, results: Sequence[int]
+) -> tuple[bytes, bytes, bytes] | None:
+    """``block_roots`` of the txs given end to end (``joined``) with their ``lengths``
+    (int64), as ``storage``'s ``iter_packed`` reads them: no ``bytes`` object per tx.
+    None where ``block_roots`` would be None, or the lengths do not cover ``joined``."""
+    codes = _codes(results, lengths.shape[0])
+    if codes is None or lengths.ndim != 1 or int(lengths.sum()) != len(joined):
+        return None
+    if int(lengths.min()) < 0:
+        return None
+    return _roots(joined, np.ascontiguousarray(lengths, dtype=np.int64), codes)
 
 
 def block_roots(txs: Sequence[bytes], results: Sequence[int]) -> tuple[bytes, bytes, bytes] | None:

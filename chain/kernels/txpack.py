@@ -9,12 +9,15 @@ bounds, the headers and the copy are one loop; Python only joins the txs and sli
 the result.
 
 Byte for byte ``_txs_items``'s values (``tests/kernels/test_txpack.py`` holds it to
-that function). Public data only.
+that function). ``unpack`` reads a block's values back as the txs end to end and their
+lengths, with ``_txs_of``'s frame checks, for ``verify`` (``LmdbBlockStore.iter_packed``:
+no ``bytes`` object per tx). Public data only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numba import njit, types
@@ -86,6 +89,75 @@ def pack_into(data, lens, room, out, firsts, sizes):
     return k
 
 
+@njit(inline="always")
+def _get_u32(raw, at):
+    return (
+        (np.int64(raw[at]) << 24)
+        | (np.int64(raw[at + 1]) << 16)
+        | (np.int64(raw[at + 2]) << 8)
+        | np.int64(raw[at + 3])
+    )
+
+
+@njit(
+    types.int64(_BYTES_RO, _I64_RO, types.uint8[::1], types.int64[::1]),
+    cache=True,
+    nogil=True,
+)  # fmt: skip
+def unpack_into(raw, sizes, out, lengths):
+    """``pack_into`` undone: the txs of values laid end to end in ``raw`` (value ``k`` is
+    ``sizes[k]`` bytes) end to end into ``out`` (``len(raw)`` bytes suffice), each tx's
+    length into ``lengths``. Returns the number of txs, or -1 if a value's frame is
+    damaged (no txs, no room for its ends, an end before the one before it or before
+    its txs, the last end not the value's end) or the txs outnumber ``lengths``: the
+    checks ``storage.lmdb_store._txs_of`` makes, whose caller then names the damage."""
+    cap = lengths.shape[0]
+    at = 0
+    o = 0
+    t = 0
+    for k in range(sizes.shape[0]):
+        size = sizes[k]
+        n = _get_u32(raw, at) if size >= 4 else 0
+        head = 4 + 4 * n
+        if n == 0 or head > size or t + n > cap:
+            return -1
+        prev = head
+        for j in range(n):
+            end = _get_u32(raw, at + 4 + 4 * j)
+            if end < prev:
+                return -1
+            lengths[t + j] = end - prev
+            prev = end
+        if prev != size:
+            return -1
+        body = size - head
+        dst = out[o : o + body]  # an element loop over views: see pack_into
+        part = raw[at + head : at + size]
+        for j in range(body):
+            dst[j] = part[j]
+        o += body
+        t += n
+        at += size
+    return t
+
+
+def unpack(values: Sequence[Any], count: int) -> tuple[bytes, np.ndarray] | None:
+    """(the txs end to end, each tx's length (int64)) of ``count`` txs packed in
+    ``values`` (bytes or buffers, in order), or None if a value's frame is damaged or
+    they do not hold exactly ``count`` txs (the caller's Python path names what)."""
+    raw = b"".join(values)
+    sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    sizes.flags.writeable = False
+    if int(sizes.sum()) != len(raw):
+        return None
+    out = np.empty(len(raw), dtype=np.uint8)
+    lengths = np.empty(count, dtype=np.int64)
+    if unpack_into(np.frombuffer(raw, dtype=np.uint8), sizes, out, lengths) != count:
+        return None
+    lengths.flags.writeable = False
+    return out[: int(lengths.sum())].tobytes(), lengths
+
+
 def pack(
     txs: Sequence[bytes], room: int, joined: bytes | None = None, lengths: np.ndarray | None = None
 ) -> tuple[bytes, list[int], list[int]] | None:
@@ -118,4 +190,9 @@ def warmup() -> bool:
     packed = pack([b"ab", b"", b"cde"], 12)  # "ab" and "" fit 12 bytes, "cde" does not
     first = b"\0\0\0\2" + b"\0\0\0\x0e" * 2 + b"ab"
     second = b"\0\0\0\1\0\0\0\x0bcde"
-    return packed == (first + second, [0, 2], [14, 11])
+    back = unpack([first, second], 3)
+    return (
+        packed == (first + second, [0, 2], [14, 11])
+        and back is not None
+        and (back[0], back[1].tolist()) == (b"abcde", [2, 0, 3])
+    )

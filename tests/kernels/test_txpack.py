@@ -74,3 +74,42 @@ def test_the_txs_joined_by_the_caller_pack_as_the_txs_themselves(index: int) -> 
         txpack.pack(txs, ROOM, b"".join(txs) + b"x", lengths)
     with pytest.raises(ValueError):
         txpack.pack(txs, ROOM, b"".join(txs), lengths[1:])
+
+
+@pytest.mark.parametrize("index", range(len(_blocks())))
+def test_unpack_reads_back_what_pack_packed(index: int) -> None:
+    """``unpack`` of a block's values: the txs end to end and their lengths, as
+    ``_txs_of`` splits them."""
+    txs = _blocks()[index]
+    values = [v for _, v in _items(txs, 0)]
+    got = txpack.unpack(values, len(txs))
+    assert got is not None
+    assert got[0] == b"".join(txs) and got[1].tolist() == [len(t) for t in txs]
+    assert [t for v in values for t in lmdb_store._txs_of(v, 1 << 20)] == txs
+
+
+def _damaged() -> list[tuple[str, list[bytes], int]]:
+    good = [v for _, v in _items([b"ab", b"", b"cde", bytes(5000), b"f"], 0)]
+    one = b"\0\0\0\2" + b"\0\0\0\x0e" * 2 + b"ab"  # "ab" and "": ends 14, 14
+    return [
+        ("fewer txs than asked", good, 6),
+        ("more txs than asked", good, 4),
+        ("no count", [b"\0\0\0"], 1),
+        ("a count of zero", [b"\0\0\0\0"], 1),
+        ("no room for the ends", [b"\0\0\0\3" + b"\0\0\0\x0e" * 2 + b"ab"], 3),
+        ("an end before the txs", [b"\0\0\0\2" + b"\0\0\0\x0b" + b"\0\0\0\x0e" + b"ab"], 2),
+        ("ends out of order", [b"\0\0\0\2" + b"\0\0\0\x0e\0\0\0\x0d" + b"ab"], 2),
+        ("the last end short of the value", [one + b"x"], 2),
+        ("the last end past the value", [one[:-1]], 2),
+        ("a value of nothing", [one, b""], 2),
+    ]
+
+
+@pytest.mark.parametrize(("what", "values", "count"), _damaged(), ids=[d[0] for d in _damaged()])
+def test_unpack_refuses_what_txs_of_refuses(what: str, values: list[bytes], count: int) -> None:
+    """Every frame ``_txs_of`` (or the count a block says) refuses, ``unpack`` refuses:
+    None, and the store reads the block the slow way, which names the damage."""
+    assert txpack.unpack(values, count) is None
+    with pytest.raises((lmdb_store._DamagedTxs, ValueError, AssertionError)):
+        got = [t for v in values for t in lmdb_store._txs_of(v, 1 << 20)]
+        assert len(got) == count, "the count a block says"

@@ -67,6 +67,38 @@ def test_a_block_s_body_arrays_store_what_its_txs_store(tmp_path: Path) -> None:
     assert dumps[0] == dumps[1]
 
 
+def test_iter_packed_reads_what_iter_blocks_reads(tmp_path: Path) -> None:
+    """``iter_packed`` (``verify``'s read: the txs end to end and their lengths) gives
+    every block's txs and results as ``iter_blocks`` does, empty blocks and a start
+    height included; a damaged txs value gets the same error from both."""
+    b = ChainBuilder()
+    blocks = [b.block(n, results=[i % 5 for i in range(n)]) for n in (3, 0, 1000, 1, 40)]
+    with LmdbBlockStore.open(tmp_path) as s:
+        for blk in blocks:
+            s.append(blk)
+        for start in (1, 3, 5, 6):
+            packed = [
+                (h, txs, lengths.tolist(), list(results))
+                for h, txs, lengths, results in s.iter_packed(start)
+            ]
+            plain = [
+                (blk.header, b"".join(blk.txs), [len(t) for t in blk.txs], list(blk.results))
+                for blk in s.iter_blocks(start)
+            ]
+            assert packed == plain and len(plain) == len(blocks[start - 1 :])
+        log_start = blocks[0].header.tx_count  # the 1,000-tx block's first value
+        with s._env.begin(write=True) as txn:
+            value = bytearray(txn.get(log_start.to_bytes(8, "big"), db=s._dbs["txs"]))
+            value[8:12] = (1).to_bytes(4, "big")  # the second tx's end before the first's
+            txn.put(log_start.to_bytes(8, "big"), bytes(value), db=s._dbs["txs"])
+        errors = []
+        for read in (s.iter_blocks, s.iter_packed):
+            with pytest.raises(StoreError) as exc:
+                list(read())
+            errors.append(str(exc.value))
+        assert errors[0] == errors[1] and "block 3" in errors[0], errors
+
+
 def test_a_failed_append_changes_nothing(tmp_path: Path) -> None:
     b = ChainBuilder()
     with LmdbBlockStore.open(tmp_path) as s:
