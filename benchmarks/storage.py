@@ -334,6 +334,25 @@ class RawLmdb:
         self._env.close()
 
 
+def decade_curve(decades: list[dict[str, Any]]) -> dict[str, float]:
+    """The last decade's append rate over the first's (``last_decade_vs_first``), and
+    where both have the baseline, the baseline's own (``raw_lmdb_last_decade_vs_first``:
+    how far the disk itself slowed between them; this machine's disk halves its speed
+    after a few GB written) and the append/raw ratio's (``append_vs_raw_last_decade_vs_first``:
+    the store's own curve, the disk's moments divided out). Empty for fewer than two."""
+    if len(decades) < 2:
+        return {}
+    first, last = decades[0], decades[-1]
+    out = {"last_decade_vs_first": round(last["append_txs_per_s"] / first["append_txs_per_s"], 3)}
+    if "append_vs_raw_lmdb" in first and "append_vs_raw_lmdb" in last:
+        raw_first, raw_last = first["raw_lmdb_append_txs_per_s"], last["raw_lmdb_append_txs_per_s"]
+        out["raw_lmdb_last_decade_vs_first"] = round(raw_last / raw_first, 3)
+        out["append_vs_raw_last_decade_vs_first"] = round(
+            last["append_vs_raw_lmdb"] / first["append_vs_raw_lmdb"], 3
+        )
+    return out
+
+
 def raw_lmdb_append(path: Path, txs: list[bytes]) -> float:
     raw = RawLmdb(path)
     try:
@@ -500,6 +519,7 @@ def command(
         "merkle_root_hashlib_loop_2p20_s": round(mk["hashlib_s"], 4),
         "merkle_root_list_vs_hashlib": round(mk["ratio"], 2),
     }
+    result.update(decade_curve(decades))
     for d in decades:
         click.echo(
             f"  up to {d['txs']:>11,} txs: append {d['append_txs_per_s']:>8,} txs/s, "
@@ -510,6 +530,16 @@ def command(
                 f"; raw LMDB {d['raw_lmdb_append_txs_per_s']:,} txs/s, "
                 f"ratio {d['append_vs_raw_lmdb']}"
                 if "append_vs_raw_lmdb" in d
+                else ""
+            )
+        )
+    if "last_decade_vs_first" in result:
+        click.echo(
+            f"  last decade vs first: append {result['last_decade_vs_first']}x"
+            + (
+                f"; raw LMDB {result['raw_lmdb_last_decade_vs_first']}x in the same turns"
+                f" (the disk); append/raw {result['append_vs_raw_last_decade_vs_first']}x"
+                if "raw_lmdb_last_decade_vs_first" in result
                 else ""
             )
         )

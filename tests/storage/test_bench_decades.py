@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.storage import BLOCK_TXS, RawLmdb, _sign_range, append_all
+from benchmarks.storage import BLOCK_TXS, RawLmdb, _sign_range, append_all, decade_curve
 from storage.lmdb_store import APPEND_PHASES
 
 
@@ -34,3 +34,30 @@ def test_each_decade_has_its_own_baseline_and_phases(tmp_path: Path) -> None:
         assert abs(total - phases[f"writer_{k}"]) < 0.01
     # the baseline appended every tx, in turns
     assert raw._next == len(txs)
+
+
+def test_the_curve_compares_the_last_decade_with_the_first() -> None:
+    """``decade_curve``: the append rate's, the baseline's and the ratio's last-over-first;
+    nothing for one decade, no baseline fields where a decade has no baseline."""
+    rows = [
+        {
+            "txs": 1,
+            "append_txs_per_s": 600,
+            "raw_lmdb_append_txs_per_s": 1200,
+            "append_vs_raw_lmdb": 0.5,
+        },
+        {
+            "txs": 2,
+            "append_txs_per_s": 450,
+            "raw_lmdb_append_txs_per_s": 750,
+            "append_vs_raw_lmdb": 0.6,
+        },
+    ]
+    assert decade_curve(rows) == {
+        "last_decade_vs_first": 0.75,
+        "raw_lmdb_last_decade_vs_first": 0.625,
+        "append_vs_raw_last_decade_vs_first": 1.2,
+    }
+    assert decade_curve(rows[:1]) == {}
+    bare = [{"txs": 1, "append_txs_per_s": 600}, {"txs": 2, "append_txs_per_s": 300}]
+    assert decade_curve(bare) == {"last_decade_vs_first": 0.5}
