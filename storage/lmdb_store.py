@@ -1016,17 +1016,8 @@ class LmdbBlockStore:
         finds damaged is read as ``iter_blocks`` reads it, which names the damage."""
         unpack = backend.active().unpack_txs
         with self._read(buffers=True) as txn:
-            hcur = txn.cursor(db=self._dbs["headers"])
-            bcur = txn.cursor(db=self._dbs["bodies"])
             tcur = txn.cursor(db=self._dbs["txs"])
-            if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
-                return
-            for (hkey, raw_header), (bkey, raw_body) in zip(hcur, bcur, strict=False):
-                height = int.from_bytes(hkey, "big")
-                if hkey != bkey:
-                    raise StoreError(f"block {height}: header and body tables disagree")
-                header = _header(bytes(raw_header), height)
-                log_start, results = _body(bytes(raw_body), height)
+            for height, header, log_start, results in self._headers_in(txn, start):
                 n = header.tx_count
                 packed = (
                     _packed_txs(tcur, log_start, n, unpack) if unpack is not None and n else None
@@ -1039,6 +1030,15 @@ class LmdbBlockStore:
 
     def _iter_blocks_in(self, txn: Any, start: int) -> Iterator[Block]:
         """``iter_blocks`` in the read transaction ``txn``."""
+        for height, header, log_start, results in self._headers_in(txn, start):
+            txs = self._block_txs(txn, height, log_start, header.tx_count)
+            yield Block(header, txs, tuple(results))
+
+    def _headers_in(
+        self, txn: Any, start: int
+    ) -> Iterator[tuple[int, BlockHeader, int, list[int]]]:
+        """(height, header, log start, results) of every block from ``start`` on, in the
+        read transaction ``txn`` (zero-copy or not), one cursor per table."""
         hcur = txn.cursor(db=self._dbs["headers"])
         bcur = txn.cursor(db=self._dbs["bodies"])
         if not (hcur.set_key(_u64(start)) and bcur.set_key(_u64(start))):
@@ -1047,10 +1047,9 @@ class LmdbBlockStore:
             height = int.from_bytes(hkey, "big")
             if hkey != bkey:
                 raise StoreError(f"block {height}: header and body tables disagree")
-            header = _header(raw_header, height)
-            log_start, results = _body(raw_body, height)
-            txs = self._block_txs(txn, height, log_start, header.tx_count)
-            yield Block(header, txs, tuple(results))
+            header = _header(bytes(raw_header), height)
+            log_start, results = _body(bytes(raw_body), height)
+            yield height, header, log_start, results
 
     def index_problem(self, height: int, tx_ids: Sequence[bytes]) -> str | None:
         """Why the tx index disagrees with block ``height`` holding ``tx_ids``, or None."""
