@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from chain import signing
 from chain.assemble import assemble_block
 from chain.block import Block, BlockHeader
+from chain.hashing import leaf_hash
 from chain.merkle import Frontier
 from chain.tx import sign_tx
 
@@ -75,11 +77,19 @@ class ChainBuilder:
 def block_on(store: Any, raws: list[bytes] | tuple[bytes, ...]) -> Block:
     """A block of ``raws`` (results 0) on ``store``'s head and log frontier (any
     ``BlockStore``), not appended."""
+    return block_after(store.head(), store.frontier(), raws)
+
+
+def block_after(
+    head: BlockHeader | None, frontier: Frontier, raws: list[bytes] | tuple[bytes, ...]
+) -> Block:
+    """A block of ``raws`` (results 0) after ``head`` on the log ``frontier`` (left as it
+    is): e.g. on a ``ChainBuilder``'s head while the store has not committed it yet."""
     block, _ = assemble_block(
         chain_id=CHAIN_ID,
-        prev=store.head(),
+        prev=head,
         anchor=ANCHOR,
-        frontier=store.frontier(),
+        frontier=frontier,
         txs=list(raws),
         results=[0] * len(raws),
         state_root=b"\x00" * 32,
@@ -88,3 +98,14 @@ def block_on(store: Any, raws: list[bytes] | tuple[bytes, ...]) -> Block:
         round=1,
     )
     return block
+
+
+def assert_found(store: Any, blocks: Iterable[Block], context: object = None) -> None:
+    """Every tx of ``blocks`` is found in ``store`` at its own height and position."""
+    for blk in blocks:
+        for pos, raw in enumerate(blk.txs):
+            loc = store.tx_location(leaf_hash(raw))
+            assert loc is not None and (loc.height, loc.position) == (
+                blk.header.height,
+                pos,
+            ), (context, blk.header.height, pos)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from chain.hashing import leaf_hash
 from storage import lmdb_store, runfiles
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
 from tests.conftest import ROOT
+from tests.factories import assert_found
 
 KILLS = 24
 SMALL_FILTERS = (12, 13, 14)
@@ -78,13 +78,7 @@ def test_sigkill_while_appending_never_loses_an_acknowledged_block(
             assert report.ok, f"kill {kill}: {report.problem} at {report.bad_height}"
             if store.height:  # the state write is atomic with its block
                 assert store.state().get(b"height") == store.height.to_bytes(8, "big")
-            for block in store.iter_blocks():  # every tx is found where it is
-                for pos, raw in enumerate(block.txs):
-                    loc = store.tx_location(leaf_hash(raw))
-                    assert loc is not None and (loc.height, loc.position) == (
-                        block.header.height,
-                        pos,
-                    ), f"kill {kill}: tx {pos} of block {block.header.height} not found"
+            assert_found(store, store.iter_blocks(), f"kill {kill}")  # every tx where it is
     assert len(acked) > KILLS
     if index_flush.count(",") == 1:  # merges happened, and were cut short at times
         with LmdbBlockStore.open(tmp_path, readonly=True) as store:
@@ -139,13 +133,7 @@ def test_sigkill_between_block_commits_and_the_run_they_carry(
             for height, head_hash in acked.items():
                 header = store.header(height)
                 assert header is not None and header.hash.hex() == head_hash
-            for block in store.iter_blocks():
-                for pos, raw in enumerate(block.txs):
-                    loc = store.tx_location(leaf_hash(raw))
-                    assert loc is not None and (loc.height, loc.position) == (
-                        block.header.height,
-                        pos,
-                    ), (readonly, block.header.height, pos)
+            assert_found(store, store.iter_blocks(), readonly)
             report = verify_store(store)
             assert report.ok, report.problem
             if not readonly:  # the unrecorded run's file is gone, its ids in memory

@@ -11,7 +11,6 @@ import lmdb
 import pytest
 
 from chain import merkle
-from chain.assemble import assemble_block
 from chain.block import Block
 from chain.hashing import leaf_hash
 from chain.kernels import backend
@@ -20,7 +19,7 @@ from storage import lmdb_store, runfiles
 from storage.blockstore import AppendError, NotAGrantchainStore, StoreError
 from storage.lmdb_store import LmdbBlockStore
 from storage.verify import verify_store
-from tests.factories import ANCHOR, CHAIN_ID, ChainBuilder, block_on, txs
+from tests.factories import ChainBuilder, assert_found, block_after, block_on, txs
 
 
 def test_reopen_sees_every_appended_block(tmp_path: Path) -> None:
@@ -56,7 +55,7 @@ def test_a_block_s_body_arrays_store_what_its_txs_store(tmp_path: Path) -> None:
             for blk in chain:
                 s.append(blk)
             assert [s.block(i) for i in (1, 2, 3)] == blocks
-            _assert_found(s, blocks, name)
+            assert_found(s, blocks, name)
             locations = [s.tx_location(leaf_hash(t)) for blk in blocks for t in blk.txs]
             assert [loc.result for loc in locations if loc] == [
                 r for blk in blocks for r in blk.results
@@ -219,7 +218,7 @@ def test_a_run_goes_to_its_file_and_a_later_block_records_it(
             s.append(blocks[-1])
             _wait_round_written(s)
             on_disk.append(_indexed_on_disk(s))
-            _assert_found(s, blocks)
+            assert_found(s, blocks)
             for old in (blocks[0], blocks[-1]):  # on disk by now / in memory only
                 with pytest.raises(AppendError, match="already stored"):
                     s.append(block_on(s, old.txs[:1]))
@@ -232,10 +231,7 @@ def test_a_run_goes_to_its_file_and_a_later_block_records_it(
         assert _indexed_on_disk(s) == (63, 9)
         assert _run_files(s) == {runfiles.file_name(r) for r in s._runs}  # the orphan went
         assert s._filters[0].runs == 3 and len(s._pending) == 3 * 7
-        for blk in blocks:
-            for pos, raw in enumerate(blk.txs):
-                loc = s.tx_location(leaf_hash(raw))
-                assert loc is not None and (loc.height, loc.position) == (blk.header.height, pos)
+        assert_found(s, blocks)
         for _ in range(6):
             blocks.append(b.block(7))
             s.append(blocks[-1])
@@ -246,17 +242,6 @@ def test_a_run_goes_to_its_file_and_a_later_block_records_it(
         for old in (blocks[0], blocks[11], blocks[-1]):
             with pytest.raises(AppendError, match="already stored"):
                 s.append(block_on(s, old.txs[:1]))
-
-
-def _assert_found(s: LmdbBlockStore, blocks: list[Block], context: object = None) -> None:
-    """Every tx of ``blocks`` is found in ``s`` at its own height and position."""
-    for blk in blocks:
-        for pos, raw in enumerate(blk.txs):
-            loc = s.tx_location(leaf_hash(raw))
-            assert loc is not None and (loc.height, loc.position) == (
-                blk.header.height,
-                pos,
-            ), (context, blk.header.height, pos)
 
 
 def test_closed_views_kept_alive_hold_no_reader_slot(tmp_path: Path) -> None:
@@ -335,7 +320,7 @@ def test_runs_are_merged_and_every_id_stays_findable(
                 blocks.append(b.block(7))
                 s.append(blocks[-1])
                 levels_seen |= {i.level for i in s._runs.values()}
-                _assert_found(s, blocks, session)
+                assert_found(s, blocks, session)
                 for old in (blocks[0], blocks[len(blocks) // 2]):
                     with pytest.raises(AppendError, match="already stored"):
                         s.append(block_on(s, old.txs[:1]))
@@ -382,10 +367,10 @@ def test_merged_runs_are_merged_again_up_to_the_top_level(
                 bands = sorted((i.first_height, i.last_height, i.level) for i in runs.values())
                 for (_, last, level), (first, _, next_level) in itertools.pairwise(bands):
                     assert first == last + 1 and next_level <= level, bands
-                _assert_found(s, blocks[-8:] + blocks[:3], session)
+                assert_found(s, blocks[-8:] + blocks[:3], session)
                 with pytest.raises(AppendError, match="already stored"):
                     s.append(block_on(s, blocks[len(blocks) // 3].txs[:1]))
-            _assert_found(s, blocks, session)
+            assert_found(s, blocks, session)
             report = verify_store(s)
             assert report.ok, report.problem
             runs_before = s._runs
@@ -459,23 +444,6 @@ def test_duplicates_are_refused_whatever_state_the_id_keys_are_in(
         assert s.height == 11
 
 
-def _after(b: ChainBuilder, raws: list[bytes]) -> Block:
-    """A block of ``raws`` on ``b``'s head (``b`` is not moved on)."""
-    block, _ = assemble_block(
-        chain_id=CHAIN_ID,
-        prev=b.head,
-        anchor=ANCHOR,
-        frontier=b.frontier.copy(),
-        txs=raws,
-        results=[0] * len(raws),
-        state_root=b"\x00" * 32,
-        timestamp_ms=20_000_000,
-        proposer="t",
-        round=1,
-    )
-    return block
-
-
 @pytest.mark.parametrize("where", ["added-meanwhile", "moved-to-disk-meanwhile", "on-disk"])
 def test_a_block_looked_up_before_the_blocks_queued_ahead_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
@@ -501,7 +469,7 @@ def test_a_block_looked_up_before_the_blocks_queued_ahead_commit(
         held = s._writer.submit(gate.wait)  # the writer commits nothing until set
         ahead = b.block(7)  # records the run (or, "on-disk", is pending)
         dup = ahead.txs[2] if where == "added-meanwhile" else first[0].txs[3]
-        again = _after(b, [txs(1, 10_000)[0], dup])
+        again = block_after(b.head, b.frontier, [txs(1, 10_000)[0], dup])
         gen = s._disk_gen
         queued = [s.submit_append(ahead), s.submit_append(again)]
         gate.set()
@@ -511,7 +479,7 @@ def test_a_block_looked_up_before_the_blocks_queued_ahead_commit(
             queued[1].result()
         if where == "moved-to-disk-meanwhile":
             assert s._disk_gen != gen and s._filters[0].runs == 1 and not s._round_ids
-        s.append(_after(b, txs(2, 10_000)))  # the store goes on
+        s.append(block_after(b.head, b.frontier, txs(2, 10_000)))  # the store goes on
         assert s.height == ahead.header.height + 1
 
 
@@ -540,10 +508,7 @@ def test_a_run_file_that_cannot_be_written_stops_appends_and_loses_nothing(
             with pytest.raises(StoreError, match="No space left on device"):
                 s.append(fourth)
         assert s.height == 3
-        for blk in blocks:
-            for pos, raw in enumerate(blk.txs):
-                loc = s.tx_location(leaf_hash(raw))
-                assert loc is not None and (loc.height, loc.position) == (blk.header.height, pos)
+        assert_found(s, blocks)
     monkeypatch.setattr(runfiles, "write", real_write)
     with LmdbBlockStore.open(tmp_path) as s:
         assert s.height == 3 and len(s._pending) == 21
