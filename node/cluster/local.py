@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from chain.validator_sets import quorum_of
 from node.client import Client, RequestSigner
 from node.client.rpc import tls_verify
 from node.cluster.consortium import (
@@ -315,8 +316,13 @@ def cluster_status(manifest: Manifest) -> list[NodeState]:
 def wait_for_leader(
     manifest: Manifest, nodes: Sequence[NodeEntry] | None = None, timeout_s: float = START_TIMEOUT_S
 ) -> str:
-    """Block until the running nodes agree on one leader that says it leads."""
+    """Block until a quorum of ``nodes`` (default: all of the consortium's) answer and
+    agree on one leader that says it leads: then the cluster can commit. A quorum, not
+    any one node: a PBFT primary leads its view from the moment it starts, before any
+    backup is up, and one node agreeing with itself is no cluster (a test once sent its
+    first txs to three backups whose RPC was not listening yet)."""
     nodes = list(nodes or manifest.nodes)
+    quorum = quorum_of(manifest.consensus, len(nodes))
     deadline = time.monotonic() + timeout_s
     with httpx.Client(verify=rpc_verify(manifest)) as client:
         while time.monotonic() < deadline:
@@ -324,8 +330,9 @@ def wait_for_leader(
             dead = [s.node_id for s in states if s.pid is None]
             if dead and len(dead) == len(states):
                 raise ClusterError(f"no node is running; see {_log_file(nodes[0])}")
-            leaders = {s.leader for s in states if s.up}
-            if len(leaders) == 1 and None not in leaders:
+            up = [s for s in states if s.up]
+            leaders = {s.leader for s in up}
+            if len(up) >= quorum and len(leaders) == 1 and None not in leaders:
                 leader = leaders.pop()
                 if any(s.node_id == leader and s.role == "leader" for s in states):
                     return str(leader)

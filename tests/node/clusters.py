@@ -66,6 +66,7 @@ def running_cluster(
         for n in manifest.nodes:
             start_test_node(n)
         wait_for_leader(manifest)
+        wait_all_up(manifest)
         yield manifest
     finally:
         for n in manifest.nodes:
@@ -77,6 +78,16 @@ def start_test_node(node: NodeEntry) -> int:
     per process), and killed with the test run however it ends, so an interrupted run
     leaves no node processes behind."""
     return start_node(node, extra_env={"GRANTCHAIN_KERNELS": "reference"}, die_with_parent=True)
+
+
+def wait_all_up(manifest: Manifest, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Wait until every node of the cluster answers its RPC (``wait_for_leader`` needs
+    only a quorum; tests mostly want every node)."""
+    deadline = time.monotonic() + timeout_s
+    while down := [s.node_id for s in cluster_status(manifest) if not s.up]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nodes not up: {down}")
+        time.sleep(0.1)
 
 
 def wait_converged(manifest: Manifest, timeout_s: float = SETTLE_TIMEOUT_S) -> str:

@@ -1,6 +1,7 @@
 """Local clusters' node processes: a node started for a test or a benchmark dies with
 the process that started it, even when that process is SIGKILLed (an interrupted test
-run once left clusters running for hours); one started by ``cluster up`` does not."""
+run once left clusters running for hours); one started by ``cluster up`` does not. And
+``wait_for_leader`` returns only once a quorum of the nodes answer."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ import pytest
 
 from node.cluster import local
 from node.cluster.consortium import ConsortiumSpec, Manifest, create_consortium
-from node.cluster.local import free_base_port, read_pid, stop_node, wait_for_leader
+from node.cluster.local import (
+    ClusterError,
+    cluster_status,
+    free_base_port,
+    read_pid,
+    stop_node,
+    wait_for_leader,
+)
+from tests.node.clusters import start_test_node
 
 DEATH_TIMEOUT_S = 30.0
 
@@ -100,3 +109,35 @@ def test_free_base_ports_are_outside_the_ephemeral_range(
             assert max(ports) < ephemeral[0]
         else:
             assert min(ports) > ephemeral[1]
+
+
+def test_a_pbft_primary_alone_is_no_leader_until_a_quorum_answers(tmp_path: Path) -> None:
+    """The primary of view 0 says it leads as soon as it starts; ``wait_for_leader``
+    must still wait for 2f+1 of the 4 nodes (a test sent its first txs to three backups
+    not yet listening, when it returned on the primary alone)."""
+    spec = ConsortiumSpec(
+        nodes=4,
+        orgs=2,
+        consensus="pbft",
+        chain_id="local-pbft",
+        genesis_time_ms=0,
+        base_port=free_base_port(4, random.Random(str(tmp_path))),
+    )
+    manifest = create_consortium(tmp_path / "c", spec, now=datetime.datetime.now(datetime.UTC))
+    n1, n2, n3, _ = manifest.nodes
+    try:
+        start_test_node(n1)
+        deadline = time.monotonic() + DEATH_TIMEOUT_S
+        while not cluster_status(manifest)[0].up and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling another process's RPC, with a deadline
+        first = cluster_status(manifest)[0]
+        assert first.up and first.role == "leader", first
+        with pytest.raises(ClusterError, match="no leader"):
+            wait_for_leader(manifest, timeout_s=1.0)
+        start_test_node(n2)
+        start_test_node(n3)
+        assert wait_for_leader(manifest, timeout_s=DEATH_TIMEOUT_S) == "n1"
+        assert sum(s.up for s in cluster_status(manifest)) >= 3
+    finally:
+        for n in manifest.nodes:
+            stop_node(n, kill=True)
