@@ -39,7 +39,9 @@ from chain.hashing import leaf_hash
 from chain.tx import TxError, decode_tx
 from node.api.block_json import header_json, tx_kind
 from node.api.params import bad_request, int_param
+from node.api.read_view import open_view
 from node.api.service import NodeService
+from storage.lmdb_store import LmdbSnapshot
 
 PAGE_LIMIT_DEFAULT: Final = 50
 PAGE_LIMIT_MAX: Final = 200
@@ -61,11 +63,8 @@ def _node(request: web.Request) -> NodeService:
     return request.app[Node]
 
 
-def _state(request: web.Request) -> Any:
-    # One read transaction for the request; the routes' middleware closes it.
-    view = _node(request).store.snapshot()
-    request["snapshot"] = view
-    return view
+def _state(request: web.Request) -> LmdbSnapshot:
+    return open_view(request, _node(request))
 
 
 def _limit(request: web.Request) -> int:

@@ -27,11 +27,13 @@ from node.api.lineage_route import LineageIntake
 from node.api.openapi import OPENAPI
 from node.api.params import bad_request as _bad
 from node.api.params import int_param as _int_param
+from node.api.read_view import close_view, open_view
 from node.api.secure import health
 from node.api.service import NodeService
 from node.api.tx_body import TxBodyError, parse_txs
 from node.pipeline.admission import Status
 from storage.blockstore import TxLocation, TxPrunedError
+from storage.lmdb_store import LmdbSnapshot
 
 log = logging.getLogger("grantchain.rpc")
 
@@ -81,9 +83,7 @@ async def errors(
         log.exception("RPC %s %s failed", request.method, request.path)
         return _error(500, "internal error (logged on the node)")
     finally:
-        view = request.get("snapshot")
-        if view is not None:
-            view.close()
+        close_view(request)
 
 
 def _node(request: web.Request) -> NodeService:
@@ -316,12 +316,8 @@ async def _scan(request: web.Request, query: Callable[[Any], dict[str, Any]]) ->
     return _json_fast(doc, status=200)
 
 
-def _state(request: web.Request) -> Any:
-    """One read transaction for the whole query (closed with the request), so a long
-    scan streams from LMDB instead of being copied into memory first."""
-    view = _node(request).store.snapshot()
-    request["snapshot"] = view
-    return view
+def _state(request: web.Request) -> LmdbSnapshot:
+    return open_view(request, _node(request))
 
 
 async def access(request: web.Request) -> web.Response:
