@@ -316,13 +316,14 @@ def cluster_status(manifest: Manifest) -> list[NodeState]:
 def wait_for_leader(
     manifest: Manifest, nodes: Sequence[NodeEntry] | None = None, timeout_s: float = START_TIMEOUT_S
 ) -> str:
-    """Block until a quorum of ``nodes`` (default: all of the consortium's) answer and
-    agree on one leader that says it leads: then the cluster can commit. A quorum, not
-    any one node: a PBFT primary leads its view from the moment it starts, before any
-    backup is up, and one node agreeing with itself is no cluster (a test once sent its
-    first txs to three backups whose RPC was not listening yet)."""
+    """Block until a quorum of the consortium's nodes (or every one of ``nodes``, the
+    ones the caller knows to be running, if they are fewer) answer and agree on one
+    leader that says it leads: then the cluster can commit. A quorum, not any one node:
+    a PBFT primary leads its view from the moment it starts, before any backup is up,
+    and one node agreeing with itself is no cluster (a test once sent its first txs to
+    three backups whose RPC was not listening yet)."""
     nodes = list(nodes or manifest.nodes)
-    quorum = quorum_of(manifest.consensus, len(nodes))
+    quorum = min(len(nodes), quorum_of(manifest.consensus, len(manifest.nodes)))
     deadline = time.monotonic() + timeout_s
     with httpx.Client(verify=rpc_verify(manifest)) as client:
         while time.monotonic() < deadline:
