@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from chain import assemble, merkle
@@ -43,6 +44,28 @@ def test_ids_and_roots_are_the_reference(n: int) -> None:
 def test_what_the_kernel_does_not_take_is_left_to_the_general_path(results: list) -> None:
     assert blockroots.block_roots([b"tx"], results) is None
     assert blockroots.block_roots([], []) is None
+
+
+def test_packed_roots_are_block_roots_and_refuse_what_does_not_fit() -> None:
+    rng = random.Random(7)
+    txs = [rng.randbytes(rng.choice(TX_LENGTHS)) for _ in range(33)]
+    results = [rng.choice([0, 1, 65535]) for _ in txs]
+    joined = b"".join(txs)
+    lengths = np.array([len(t) for t in txs], dtype=np.int64)
+    assert blockroots.packed_roots(joined, lengths, results) == _reference(txs, results)
+    short = lengths.copy()
+    short[0] += 1
+    negative = lengths.copy()
+    negative[:2] = [-1, lengths[0] + lengths[1] + 1]
+    for bad_joined, bad_lengths, bad_results in [
+        (joined, lengths.reshape(1, -1), results),  # not one length a tx
+        (joined, np.array(len(joined)), results[:1]),  # a 0-d array
+        (joined, short, results),  # lengths past the bytes
+        (joined, negative, results),  # the right sum, a negative length
+        (joined, lengths, results[1:]),  # a result code short
+        (b"", np.zeros(0, dtype=np.int64), []),  # no tx
+    ]:
+        assert blockroots.packed_roots(bad_joined, bad_lengths, bad_results) is None
 
 
 def _assemble(txs: list[bytes], results: list[int], frontier: Frontier, fast: bool) -> tuple:
