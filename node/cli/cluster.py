@@ -49,8 +49,9 @@ def command() -> None:
 @click.option("--base-port", default=7700, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def up(directory: Path, nodes: int, consensus: str, base_port: int, as_json: bool) -> None:
-    """Create the consortium if needed, start every node, return once a leader (PBFT: a
-    primary) is elected. PBFT needs n = 3f+1 nodes to tolerate f faulty ones (4 for 1)."""
+    """Create the consortium if needed, start every node, return once a quorum of them
+    answer and agree on a leader (PBFT: a primary): the cluster can commit. PBFT needs
+    n = 3f+1 nodes to tolerate f faulty ones (4 for 1)."""
     try:
         manifest = ensure_consortium(
             directory, nodes=nodes, consensus=consensus, base_port=base_port
