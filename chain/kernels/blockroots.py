@@ -175,9 +175,7 @@ def packed_roots(
     if lengths.ndim != 1:
         return None
     codes = _codes(results, lengths.shape[0])
-    if codes is None or int(lengths.sum()) != len(joined):
-        return None
-    if int(lengths.min()) < 0:
+    if codes is None or int(lengths.sum()) != len(joined) or int(lengths.min()) < 0:
         return None
     return _roots(joined, np.ascontiguousarray(lengths, dtype=np.int64), codes)
 
